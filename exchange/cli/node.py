@@ -1,0 +1,170 @@
+"""``exchange init``, ``exchange node``, ``exchange keys``, ``exchange user``, ``exchange demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..config import load_config
+from ..core.directory import KINDS
+from ..keyfiles import load_keyring
+from ..logs import configure_logging
+from ..provision import AuthorityInfo, add_user, init_node, rotate_keys
+from ..store.users import ROLES
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "init", help="create a node's data folder: keys, TLS certificate, config, database"
+    )
+    p.add_argument("--authority", required=True, help="authority id, e.g. ES-CNA")
+    p.add_argument("--data", required=True, type=Path, help="the node's data folder")
+    p.add_argument(
+        "--operator-key",
+        action="append",
+        required=True,
+        help="pinned directory operator key 'ed25519:...' (repeatable)",
+    )
+    p.add_argument("--name", help="authority name as shown in the directory")
+    p.add_argument("--kind", default="central_authority", choices=KINDS)
+    p.add_argument("--languages", default="en", help="accepted languages, comma-separated BCP 47")
+    p.add_argument("--timezone", default="UTC", help="IANA time zone of the contact hours")
+    p.add_argument("--contact-hours", default="Mon-Fri 08:00-18:00")
+    p.add_argument("--legal-requirements", default="")
+    p.add_argument("--urgent-procedure", default=AuthorityInfo("XX-X", "x").urgent_procedure)
+    p.add_argument("--max-response-hours", type=int, default=24)
+    p.add_argument("--listen-host", default="127.0.0.1")
+    p.add_argument("--listen-port", type=int, default=8441)
+    p.add_argument("--url", help="public https URL of this node (default from host and port)")
+    p.add_argument("--directory-source", default="directory.json", help="file or https URL")
+    p.set_defaults(handler=cmd_init)
+
+    p = sub.add_parser("node", help="run a node until interrupted")
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--log-format", choices=("json", "console"))
+    p.set_defaults(handler=cmd_node)
+
+    keys = sub.add_parser("keys", help="show or rotate a node's keys").add_subparsers(
+        dest="keys_command", required=True, metavar="ACTION"
+    )
+    p = keys.add_parser(
+        "rotate", help="make new signing and encryption keys (old ones kept until expiry)"
+    )
+    p.add_argument("--data", required=True, type=Path)
+    p.set_defaults(handler=cmd_keys_rotate)
+    p = keys.add_parser("show", help="list key ids and validity (never private keys)")
+    p.add_argument("--data", required=True, type=Path)
+    p.set_defaults(handler=cmd_keys_show)
+
+    users = sub.add_parser("user", help="manage local users").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION"
+    )
+    p = users.add_parser("add", help="add a user (password from a prompt or --password-file)")
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--username", required=True)
+    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--password-file", type=Path)
+    p.set_defaults(handler=cmd_user_add)
+
+    p = sub.add_parser("demo", help="start a local three-node federation (Spain, Morocco, Senegal)")
+    p.add_argument("--data", type=Path, default=Path(".demo"))
+    p.add_argument("--port-base", type=int, default=8441)
+    p.set_defaults(handler=cmd_demo)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    info = AuthorityInfo(
+        authority_id=args.authority,
+        name=args.name or args.authority,
+        kind=args.kind,
+        languages=tuple(x.strip() for x in args.languages.split(",") if x.strip()),
+        legal_requirements=args.legal_requirements,
+        urgent_procedure=args.urgent_procedure,
+        max_response_hours=args.max_response_hours,
+        contact_hours=args.contact_hours,
+        timezone=args.timezone,
+    )
+    path = init_node(
+        args.data,
+        info,
+        operator_keys=args.operator_key,
+        listen_host=args.listen_host,
+        listen_port=args.listen_port,
+        public_url=args.url,
+        directory_source=args.directory_source,
+    )
+    print(f"initialised {args.authority} in {args.data}")
+    print(f"  config: {path}")
+    print(f"  public entry for the directory operator: {args.data / 'authority.json'}")
+    return 0
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    config = load_config(args.data / "node.toml")
+    configure_logging(args.log_format or config.log_format)
+    from ..node.runner import start_node
+
+    async def run() -> None:
+        running = await start_node(config)
+        print(
+            f"{config.authority_id} listening on https://{config.listen_host}:{config.listen_port}",
+            flush=True,
+        )
+        try:
+            await _wait_for_signal()
+        finally:
+            await running.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    ring = rotate_keys(args.data)
+    print(f"new signing key {ring.signing[-1].public.key_id}")
+    print(f"new encryption key {ring.encryption[-1].public.key_id}")
+    print(f"send the updated {args.data / 'authority.json'} to the directory operator")
+    return 0
+
+
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    ring = load_keyring(args.data / "keys")
+    for p in [k.public for k in ring.signing] + [k.public for k in ring.encryption]:
+        print(f"{p.key_id}  {p.not_before:%Y-%m-%d} .. {p.not_after:%Y-%m-%d}")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    if args.password_file:
+        password = args.password_file.read_text().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("error: passwords differ", file=sys.stderr)
+            return 2
+    try:
+        add_user(args.data, username=args.username, password=password, role=args.role)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"added {args.role} {args.username}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..demo import run_demo
+
+    return run_demo(args.data, args.port_base)

@@ -1,0 +1,196 @@
+"""Node configuration: TOML -> frozen dataclasses, validated once, clear errors.
+
+Relative paths are resolved against the folder holding the config file
+(the node's data folder).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from .core.directory import parse_operator_key
+from .core.errors import ExchangeError
+
+URGENCIES = ("emergency", "urgent", "standard")
+
+
+class ConfigError(ExchangeError):
+    """The configuration file is missing, malformed or inconsistent."""
+
+    code = "config_error"
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    backoff_initial: timedelta = timedelta(seconds=1)
+    backoff_max: timedelta = timedelta(minutes=5)
+    give_up_after: timedelta = timedelta(days=3)
+    batch_size: int = 50
+    request_timeout: timedelta = timedelta(seconds=15)
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_envelope_bytes: int = 2 * 1024 * 1024
+    max_body_chars: int = 200_000
+    max_api_body_bytes: int = 1024 * 1024
+    max_batch: int = 100
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    lifetime: timedelta = timedelta(hours=8)
+    max_login_failures: int = 5
+    lockout: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    authority_id: str
+    data_dir: Path
+    listen_host: str
+    listen_port: int
+    operator_keys: tuple[bytes, ...]
+    directory_source: str
+    directory_refresh: timedelta = timedelta(minutes=5)
+    log_format: str = "json"
+    deadlines: dict[str, timedelta] = field(
+        default_factory=lambda: {
+            "emergency": timedelta(hours=8),
+            "urgent": timedelta(hours=24),
+            "standard": timedelta(days=30),
+        }
+    )
+    delivery: DeliveryConfig = DeliveryConfig()
+    limits: LimitsConfig = LimitsConfig()
+    session: SessionConfig = SessionConfig()
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "exchange.db"
+
+    @property
+    def tls_cert(self) -> Path:
+        return self.keys_dir / "tls.crt"
+
+    @property
+    def tls_key(self) -> Path:
+        return self.keys_dir / "tls.key"
+
+
+def load_config(path: Path) -> NodeConfig:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"no config file at {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return parse_config(raw, data_dir=path.parent.resolve())
+
+
+def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
+    node = _table(raw, "node")
+    directory = _table(raw, "directory")
+    delivery = raw.get("delivery", {})
+    limits = raw.get("limits", {})
+    session = raw.get("session", {})
+    deadlines = raw.get("deadlines", {})
+    try:
+        operator_keys = tuple(parse_operator_key(k) for k in directory["operator_keys"])
+    except (KeyError, TypeError, ExchangeError) as exc:
+        raise ConfigError(
+            "[directory] operator_keys must list operator keys 'ed25519:...'"
+        ) from exc
+    if not operator_keys:
+        raise ConfigError("[directory] operator_keys must not be empty")
+    config = NodeConfig(
+        authority_id=_str(node, "authority_id"),
+        data_dir=data_dir,
+        listen_host=_str(node, "listen_host", "127.0.0.1"),
+        listen_port=_int(node, "listen_port", 8441, 0, 65535),
+        operator_keys=operator_keys,
+        directory_source=_str(directory, "source", "directory.json"),
+        directory_refresh=timedelta(seconds=_int(directory, "refresh_seconds", 300, 1, 86400)),
+        log_format=_str(node, "log_format", "json"),
+        deadlines={
+            u: timedelta(hours=_int(deadlines, f"{u}_hours", d, 1, 24 * 366))
+            for u, d in (("emergency", 8), ("urgent", 24), ("standard", 720))
+        },
+        delivery=DeliveryConfig(
+            backoff_initial=timedelta(seconds=_num(delivery, "backoff_initial_seconds", 1.0)),
+            backoff_max=timedelta(seconds=_num(delivery, "backoff_max_seconds", 300.0)),
+            give_up_after=timedelta(hours=_num(delivery, "give_up_after_hours", 72.0)),
+            batch_size=_int(delivery, "batch_size", 50, 1, 500),
+            request_timeout=timedelta(seconds=_num(delivery, "request_timeout_seconds", 15.0)),
+        ),
+        limits=LimitsConfig(
+            max_envelope_bytes=_int(limits, "max_envelope_bytes", 2 * 1024 * 1024, 1024, 1 << 30),
+            max_body_chars=_int(limits, "max_body_chars", 200_000, 1, 10_000_000),
+            max_api_body_bytes=_int(limits, "max_api_body_bytes", 1 << 20, 1024, 1 << 30),
+            max_batch=_int(limits, "max_batch", 100, 1, 1000),
+        ),
+        session=SessionConfig(
+            lifetime=timedelta(minutes=_int(session, "lifetime_minutes", 480, 1, 7 * 24 * 60)),
+            max_login_failures=_int(session, "max_login_failures", 5, 1, 1000),
+            lockout=timedelta(minutes=_int(session, "lockout_minutes", 15, 1, 24 * 60)),
+        ),
+    )
+    if config.log_format not in ("json", "console"):
+        raise ConfigError("[node] log_format must be 'json' or 'console'")
+    return config
+
+
+def render_config(
+    *, authority_id: str, listen_host: str, listen_port: int, operator_keys: list[str], source: str
+) -> str:
+    keys = ", ".join(f'"{k}"' for k in operator_keys)
+    return f"""# Exchange node configuration (see config/node.example.toml for every setting).
+[node]
+authority_id = "{authority_id}"
+listen_host = "{listen_host}"
+listen_port = {listen_port}
+log_format = "json"
+
+[directory]
+# Pinned directory operator keys: a directory signed by none of them is refused.
+operator_keys = [{keys}]
+# A file path (relative to this folder) or an https:// URL.
+source = "{source}"
+refresh_seconds = 300
+"""
+
+
+def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name)
+    if not isinstance(value, dict):
+        raise ConfigError(f"missing [{name}] table")
+    return value
+
+
+def _str(table: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key} must be a non-empty string")
+    return value
+
+
+def _int(table: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{key} must be an integer between {low} and {high}")
+    return value
+
+
+def _num(table: dict[str, Any], key: str, default: float) -> float:
+    value = table.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{key} must be a positive number")
+    return float(value)

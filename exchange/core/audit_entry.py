@@ -1,0 +1,70 @@
+"""Canonical bytes of one audit-log entry.
+
+An entry holds metadata and hashes only, never request contents, so that
+auditors can read every entry. The bytes are RFC 8785 canonical JSON; the
+Merkle leaf is computed over exactly these bytes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .canonical import canonical_json, format_time, loads_object
+from .errors import Malformed
+
+ACTIONS = frozenset(
+    {
+        "request_created",
+        "request_queued",
+        "request_sent",
+        "request_delivered",
+        "request_received",
+        "request_opened",
+        "request_acknowledged",
+        "request_answered",
+        "request_rejected",
+        "request_closed",
+        "request_expired",
+        "message_received",
+        "message_rejected",
+        "deadline_escalated",
+        "directory_updated",
+        "directory_rejected",
+        "key_rotated",
+        "user_added",
+        "user_removed",
+        "login_succeeded",
+        "login_failed",
+        "settings_changed",
+        "node_initialised",
+    }
+)
+# Field names that may never appear in an entry: contents stay out of the log.
+FORBIDDEN_FIELDS = frozenset(
+    {"body", "subject", "content", "password", "attachments", "reason_text"}
+)
+
+
+def encode_entry(
+    *, at: datetime, authority: str, action: str, actor: str, fields: dict[str, Any]
+) -> bytes:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    leaked = FORBIDDEN_FIELDS & fields.keys()
+    if leaked:
+        raise ValueError(f"audit entries never hold contents: {sorted(leaked)}")
+    reserved = {"v", "at", "authority", "action", "actor"} & fields.keys()
+    if reserved:
+        raise ValueError(f"reserved audit fields: {sorted(reserved)}")
+    return canonical_json(
+        {"v": 1, "at": format_time(at), "authority": authority, "action": action, "actor": actor}
+        | fields
+    )
+
+
+def decode_entry(data: bytes) -> dict[str, Any]:
+    entry = loads_object(data)
+    if entry.get("v") != 1 or entry.get("action") not in ACTIONS:
+        raise Malformed("not an audit entry")
+    return entry

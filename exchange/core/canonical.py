@@ -1,0 +1,98 @@
+"""Canonical encodings used by every signed structure.
+
+JSON is canonicalised with RFC 8785 (JCS) through the ``rfc8785`` package;
+times are RFC 3339 UTC strings with exactly six fractional digits and a
+``Z`` so that one instant has exactly one spelling; binary values are
+standard base64 with padding.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from .errors import Malformed
+
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes of ``value`` (dicts, lists, str, int, bool, None)."""
+    try:
+        return bytes(rfc8785.dumps(value))
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise Malformed("value cannot be canonicalised") from exc
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def b64e(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64d(text: object, *, field: str = "value", length: int | None = None) -> bytes:
+    """Strict base64 decode: rejects non-strings, bad padding, stray characters."""
+    if not isinstance(text, str):
+        raise Malformed(f"{field} must be a base64 string")
+    try:
+        data = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise Malformed(f"{field} is not valid base64") from exc
+    if length is not None and len(data) != length:
+        raise Malformed(f"{field} must be {length} bytes")
+    return data
+
+
+def format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: object, *, field: str = "time") -> datetime:
+    if not isinstance(text, str) or not _TIME_RE.match(text):
+        raise Malformed(f"{field} must be an RFC 3339 UTC time like 2026-01-01T00:00:00.000000Z")
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise Malformed(f"{field} is not a valid time") from exc
+
+
+def loads_object(data: bytes, *, max_depth: int = 16) -> dict[str, Any]:
+    """Parse JSON bytes that must hold an object, with a nesting-depth bound."""
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise Malformed("body is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise Malformed("body must be a JSON object")
+    if _depth(value) > max_depth:
+        raise Malformed("JSON nesting is too deep")
+    return value
+
+
+def _depth(value: Any) -> int:
+    # Iterative so a hostile document cannot exhaust the Python stack.
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest

@@ -1,0 +1,110 @@
+"""The contents carried inside envelopes, by message type, strictly validated.
+
+Kinds of request (UNTOC vocabulary): ``information_request``,
+``spontaneous_information`` (UNTOC art. 18(4)), ``mla_request`` (formal
+mutual legal assistance). Responses, acknowledgements and rejections are
+message types threaded to their request by ``in_reply_to``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from .canonical import format_time, parse_time
+from .errors import Malformed
+
+REQUEST_KINDS = ("information_request", "spontaneous_information", "mla_request")
+URGENCIES = ("emergency", "urgent", "standard")
+LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+MAX_SUBJECT = 300
+MAX_REASON = 4000
+
+
+def request_content(
+    *,
+    kind: str,
+    urgency: str,
+    language: str,
+    subject: str,
+    body: str,
+    deadline: datetime | None,
+    max_body_chars: int,
+) -> dict[str, Any]:
+    content = {
+        "kind": kind,
+        "urgency": urgency,
+        "language": language,
+        "subject": subject,
+        "body": body,
+        "deadline": format_time(deadline) if deadline else None,
+    }
+    validate("request", content, max_body_chars=max_body_chars)
+    return content
+
+
+def follow_up_content(msg_type: str, *, origin: str, msg_id: str, **fields: Any) -> dict[str, Any]:
+    return {"in_reply_to": {"origin": origin, "msg_id": msg_id}, **fields}
+
+
+def validate(msg_type: str, content: dict[str, Any], *, max_body_chars: int) -> None:
+    """Raise ``Malformed`` naming the first field that is not acceptable."""
+    if msg_type == "request":
+        _exact(content, {"kind", "urgency", "language", "subject", "body", "deadline"})
+        _choice(content, "kind", REQUEST_KINDS)
+        _choice(content, "urgency", URGENCIES)
+        _language(content)
+        _text(content, "subject", MAX_SUBJECT, allow_empty=False)
+        _text(content, "body", max_body_chars, allow_empty=False)
+        if content["deadline"] is not None:
+            parse_time(content["deadline"], field="deadline")
+        return
+    _reply_to(content)
+    if msg_type == "acknowledgement":
+        _exact(content, {"in_reply_to"})
+    elif msg_type == "response":
+        _exact(content, {"in_reply_to", "body", "language"})
+        _text(content, "body", max_body_chars, allow_empty=False)
+        _language(content)
+    elif msg_type == "rejection":
+        _exact(content, {"in_reply_to", "reason"})
+        _text(content, "reason", MAX_REASON, allow_empty=False)
+    else:
+        raise Malformed("unknown message type")
+
+
+def _exact(content: dict[str, Any], fields: set[str]) -> None:
+    if set(content) != fields:
+        raise Malformed("content must have exactly the fields " + ", ".join(sorted(fields)))
+
+
+def _choice(content: dict[str, Any], name: str, allowed: tuple[str, ...]) -> None:
+    if content.get(name) not in allowed:
+        raise Malformed(f"{name} must be one of {', '.join(allowed)}")
+
+
+def _language(content: dict[str, Any]) -> None:
+    value = content.get("language")
+    if not isinstance(value, str) or len(value) > 35 or not LANGUAGE_RE.match(value):
+        raise Malformed("language must be a BCP 47 tag such as 'es' or 'fr-MA'")
+
+
+def _text(content: dict[str, Any], name: str, limit: int, *, allow_empty: bool) -> None:
+    value = content.get(name)
+    if not isinstance(value, str):
+        raise Malformed(f"{name} must be text")
+    if not allow_empty and not value.strip():
+        raise Malformed(f"{name} must not be empty")
+    if len(value) > limit:
+        raise Malformed(f"{name} is longer than {limit} characters")
+
+
+def _reply_to(content: dict[str, Any]) -> None:
+    ref = content.get("in_reply_to")
+    if (
+        not isinstance(ref, dict)
+        or set(ref) != {"origin", "msg_id"}
+        or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in ref.values())
+    ):
+        raise Malformed("in_reply_to must be {origin, msg_id}")

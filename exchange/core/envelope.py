@@ -1,0 +1,250 @@
+"""The envelope: Exchange's wire format for one message between authorities.
+
+See docs/PROTOCOL.md. ``seal`` builds an envelope; ``open_`` checks it in
+this order and fails with one stable code at the first problem:
+
+1. size (``too_large``) and shape (``malformed``);
+2. addressed to us (``wrong_recipient``), sender and its key in the
+   directory (``unknown_sender``), sender key valid now (``expired_key``);
+3. the outer signature over header and ciphertext (``bad_signature``),
+   so forged or altered envelopes are refused before any decryption;
+4. our encryption key named in the header exists and is valid
+   (``wrong_recipient`` / ``expired_key``); decryption;
+5. the inner header equals the outer one and the inner signature, the
+   sender's evidence signature over header and content, verifies.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .canonical import (
+    b64d,
+    b64e,
+    canonical_json,
+    format_time,
+    loads_object,
+    parse_time,
+    sha256,
+    sha256_hex,
+)
+from .directory import Authority, Directory
+from .errors import (
+    BadSignature,
+    DecryptionFailed,
+    ExpiredKey,
+    Malformed,
+    TooLarge,
+    UnknownSender,
+    WrongRecipient,
+)
+from .keys import KeyRing, PublicKey, SigningKeyPair, seal_to, verify_signature
+
+VERSION = 1
+MESSAGE_TYPES = ("request", "acknowledgement", "response", "rejection")
+MSG_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{7,63}$")
+MAX_ENVELOPE_BYTES = 2 * 1024 * 1024
+# Accept envelopes created up to this far in the future (clock skew between nodes).
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+_OUTER_CTX = "exchange/envelope/outer/v1"
+_INNER_CTX = "exchange/envelope/content/v1"
+_HEADER_FIELDS = frozenset(
+    {
+        "v",
+        "type",
+        "msg_id",
+        "sender",
+        "sender_key_id",
+        "recipient",
+        "recipient_key_id",
+        "created_at",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Header:
+    type: str
+    msg_id: str
+    sender: str
+    sender_key_id: str
+    recipient: str
+    recipient_key_id: str
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": VERSION,
+            "type": self.type,
+            "msg_id": self.msg_id,
+            "sender": self.sender,
+            "sender_key_id": self.sender_key_id,
+            "recipient": self.recipient,
+            "recipient_key_id": self.recipient_key_id,
+            "created_at": format_time(self.created_at),
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Header:
+        if not isinstance(data, dict) or set(data) != _HEADER_FIELDS:
+            raise Malformed(
+                "header must have exactly the fields " + ", ".join(sorted(_HEADER_FIELDS))
+            )
+        if data["v"] != VERSION:
+            raise Malformed(f"unsupported envelope version {data['v']!r}")
+        if data["type"] not in MESSAGE_TYPES:
+            raise Malformed("unknown message type")
+        if not isinstance(data["msg_id"], str) or not MSG_ID_RE.match(data["msg_id"]):
+            raise Malformed("msg_id must be 8-64 characters of A-Z a-z 0-9 . _ -")
+        for name in ("sender", "sender_key_id", "recipient", "recipient_key_id"):
+            if not isinstance(data[name], str) or not 0 < len(data[name]) <= 64:
+                raise Malformed(f"{name} must be a short string")
+        return cls(
+            type=data["type"],
+            msg_id=data["msg_id"],
+            sender=data["sender"],
+            sender_key_id=data["sender_key_id"],
+            recipient=data["recipient"],
+            recipient_key_id=data["recipient_key_id"],
+            created_at=parse_time(data["created_at"], field="created_at"),
+        )
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A verified, decrypted envelope."""
+
+    header: Header
+    content: dict[str, Any]
+    envelope_sha256: str
+    # The sender's signature over header and content: evidence a third party can check
+    # with ``verify_evidence`` once it holds the decrypted message and the directory.
+    evidence_signature: bytes
+
+
+def seal(
+    content: dict[str, Any],
+    *,
+    msg_type: str,
+    msg_id: str,
+    sender_id: str,
+    sender_key: SigningKeyPair,
+    recipient: Authority,
+    now: datetime,
+) -> bytes:
+    """Sign, encrypt to ``recipient``'s current key, sign again; return envelope bytes."""
+    enc_key = recipient.current_encryption_key(now)
+    if enc_key is None:
+        raise ExpiredKey(f"{recipient.authority_id} has no valid encryption key in the directory")
+    header = Header(
+        type=msg_type,
+        msg_id=msg_id,
+        sender=sender_id,
+        sender_key_id=sender_key.public.key_id,
+        recipient=recipient.authority_id,
+        recipient_key_id=enc_key.key_id,
+        created_at=now,
+    )
+    Header.from_json(header.to_json())  # refuse to emit what we would reject
+    header_json = header.to_json()
+    evidence = sender_key.sign(_inner_signing_input(header_json, content))
+    inner = canonical_json({"header": header_json, "content": content, "signature": b64e(evidence)})
+    ciphertext = seal_to(enc_key.public, inner)
+    outer_sig = sender_key.sign(_outer_signing_input(header_json, ciphertext))
+    envelope = {
+        "v": VERSION,
+        "header": header_json,
+        "ciphertext": b64e(ciphertext),
+        "signature": b64e(outer_sig),
+    }
+    data = canonical_json(envelope)
+    if len(data) > MAX_ENVELOPE_BYTES:
+        raise TooLarge(f"envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
+    return data
+
+
+def parse_header(
+    data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES
+) -> tuple[Header, bytes, bytes]:
+    """Shape checks only: header, ciphertext, outer signature. No trust implied."""
+    if len(data) > max_bytes:
+        raise TooLarge(f"envelope is larger than {max_bytes} bytes")
+    obj = loads_object(data, max_depth=8)
+    if set(obj) != {"v", "header", "ciphertext", "signature"} or obj["v"] != VERSION:
+        raise Malformed("envelope must be {v: 1, header, ciphertext, signature}")
+    header = Header.from_json(obj["header"])
+    ciphertext = b64d(obj["ciphertext"], field="ciphertext")
+    signature = b64d(obj["signature"], field="signature", length=64)
+    return header, ciphertext, signature
+
+
+def open_(
+    data: bytes,
+    *,
+    directory: Directory,
+    me: str,
+    keys: KeyRing,
+    now: datetime,
+    max_bytes: int = MAX_ENVELOPE_BYTES,
+) -> Opened:
+    header, ciphertext, signature = parse_header(data, max_bytes=max_bytes)
+    if header.recipient != me:
+        raise WrongRecipient("envelope is addressed to another authority")
+    sender_key = sender_public_key(directory, header)
+    sender_key.require_valid_at(now)
+    if header.created_at > now + MAX_CLOCK_SKEW:
+        raise Malformed("created_at is in the future")
+    verify_signature(
+        sender_key.public, _outer_signing_input(header.to_json(), ciphertext), signature
+    )
+    enc = keys.encryption_by_id(header.recipient_key_id)
+    if enc is None:
+        raise WrongRecipient("envelope is encrypted to a key that is not ours")
+    enc.public.require_valid_at(now)
+    try:
+        inner = loads_object(enc.open_sealed(ciphertext), max_depth=12)
+    except Malformed as exc:
+        raise DecryptionFailed("decrypted content is malformed") from exc
+    if set(inner) != {"header", "content", "signature"} or inner["header"] != header.to_json():
+        raise BadSignature("inner header does not match the signed outer header")
+    content = inner["content"]
+    if not isinstance(content, dict):
+        raise Malformed("content must be an object")
+    evidence = b64d(inner["signature"], field="signature", length=64)
+    verify_signature(sender_key.public, _inner_signing_input(inner["header"], content), evidence)
+    return Opened(header, content, sha256_hex(data), evidence)
+
+
+def sender_public_key(directory: Directory, header: Header) -> PublicKey:
+    authority = directory.get(header.sender)
+    if authority is None:
+        raise UnknownSender("sender is not in the directory")
+    key = authority.signing_key(header.sender_key_id)
+    if key is None:
+        raise UnknownSender("sender key is not in the directory")
+    return key
+
+
+def verify_evidence(
+    header: Header, content: dict[str, Any], signature: bytes, key: PublicKey
+) -> None:
+    """Third-party check that ``header.sender`` signed ``content`` for ``header.recipient``."""
+    verify_signature(key.public, _inner_signing_input(header.to_json(), content), signature)
+
+
+def envelope_digest(data: bytes) -> bytes:
+    return sha256(data)
+
+
+def _outer_signing_input(header: dict[str, Any], ciphertext: bytes) -> bytes:
+    return canonical_json(
+        {"ctx": _OUTER_CTX, "header": header, "ciphertext_sha256": sha256_hex(ciphertext)}
+    )
+
+
+def _inner_signing_input(header: dict[str, Any], content: dict[str, Any]) -> bytes:
+    return canonical_json({"ctx": _INNER_CTX, "header": header, "content": content})

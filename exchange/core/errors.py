@@ -1,0 +1,129 @@
+"""The one error family of Exchange.
+
+Every failure a peer, a local user or a script may learn about is an
+``ExchangeError`` with a stable, machine-readable ``code``. Messages are
+short and never carry secrets, contents or byte-level detail that could be
+used as an oracle (compare ``cryptography.fernet.InvalidToken``). The HTTP
+layer maps codes to statuses in one table (``exchange.node.errors``).
+"""
+
+from __future__ import annotations
+
+
+class ExchangeError(Exception):
+    """Base class: ``code`` is stable and documented in docs/PROTOCOL.md."""
+
+    code: str = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class Malformed(ExchangeError):
+    """The input does not parse or does not have the required shape."""
+
+    code = "malformed"
+
+
+class TooLarge(ExchangeError):
+    """The input exceeds a configured size or count limit."""
+
+    code = "too_large"
+
+
+class BadSignature(ExchangeError):
+    """A signature does not verify under the key it names."""
+
+    code = "bad_signature"
+
+
+class UnknownSender(ExchangeError):
+    """The sender, or the key it signed with, is not in the current directory."""
+
+    code = "unknown_sender"
+
+
+class WrongRecipient(ExchangeError):
+    """The envelope is addressed to another authority or another key of ours."""
+
+    code = "wrong_recipient"
+
+
+class ExpiredKey(ExchangeError):
+    """A key was used outside its validity period."""
+
+    code = "expired_key"
+
+
+class Replay(ExchangeError):
+    """A message id was reused with different content (a plain duplicate is not an error)."""
+
+    code = "replay"
+
+
+class DecryptionFailed(ExchangeError):
+    """The ciphertext could not be opened with any of our keys."""
+
+    code = "decryption_failed"
+
+
+class DirectoryRejected(ExchangeError):
+    """A directory document was refused (bad signature, rollback, expired, malformed)."""
+
+    code = "directory_rejected"
+
+
+class Unauthorized(ExchangeError):
+    """No valid session or peer authentication."""
+
+    code = "unauthorized"
+
+
+class Forbidden(ExchangeError):
+    """Authenticated, but the role does not allow this action."""
+
+    code = "forbidden"
+
+
+class NotFound(ExchangeError):
+    """No such object (or not visible to the caller)."""
+
+    code = "not_found"
+
+
+class Conflict(ExchangeError):
+    """The action does not fit the object's current state."""
+
+    code = "conflict"
+
+
+class InvalidRequest(ExchangeError):
+    """A well-formed call with values that are not acceptable."""
+
+    code = "invalid_request"
+
+
+class RateLimited(ExchangeError):
+    """Too many attempts; ``retry_after`` seconds tells when to come back."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DeliveryFailed(ExchangeError):
+    """Sending to a peer failed; ``retryable`` says whether to try again later."""
+
+    code = "delivery_failed"
+
+    def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retryable = retryable

@@ -1,0 +1,82 @@
+"""The request lifecycle as a pure transition function.
+
+Statuses of a request, on both sides:
+
+    draft -> queued -> delivered -> acknowledged -> answered -> closed
+                 \\__________\\_____________\\-> rejected (with reason)
+    queued -> expired (the sender gave up delivering before any receipt)
+
+Messages can arrive out of order (a response may overtake a late receipt
+after a crash), so progress events move a request forward to the later
+status and never back; events that make no sense for the current status
+raise ``Conflict``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from .errors import Conflict
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    RECEIVED = "received"
+    ACKNOWLEDGED = "acknowledged"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class Event(StrEnum):
+    QUEUE = "queue"
+    DELIVER = "deliver"
+    RECEIVE = "receive"
+    ACKNOWLEDGE = "acknowledge"
+    ANSWER = "answer"
+    CLOSE = "close"
+    REJECT = "reject"
+    EXPIRE = "expire"
+
+
+_RANK = {
+    Status.DRAFT: 0,
+    Status.QUEUED: 1,
+    Status.DELIVERED: 2,
+    Status.RECEIVED: 2,
+    Status.ACKNOWLEDGED: 3,
+    Status.ANSWERED: 4,
+    Status.CLOSED: 5,
+}
+_TARGET = {
+    Event.QUEUE: Status.QUEUED,
+    Event.DELIVER: Status.DELIVERED,
+    Event.RECEIVE: Status.RECEIVED,
+    Event.ACKNOWLEDGE: Status.ACKNOWLEDGED,
+    Event.ANSWER: Status.ANSWERED,
+    Event.CLOSE: Status.CLOSED,
+}
+TERMINAL = frozenset({Status.CLOSED, Status.REJECTED, Status.EXPIRED})
+
+
+def transition(current: Status, event: Event) -> Status:
+    """The status after ``event``; raises ``Conflict`` when it cannot happen now."""
+    if event is Event.REJECT:
+        if current in TERMINAL or current is Status.ANSWERED:
+            raise Conflict(f"a request that is {current} cannot be rejected")
+        return Status.REJECTED
+    if event is Event.EXPIRE:
+        if current is not Status.QUEUED:
+            raise Conflict(f"a request that is {current} cannot expire")
+        return Status.EXPIRED
+    if current in (Status.REJECTED, Status.EXPIRED):
+        raise Conflict(f"the request is {current}")
+    if current is Status.CLOSED and event is not Event.DELIVER:
+        raise Conflict("the request is closed")
+    target = _TARGET[event]
+    if event is Event.CLOSE and current is Status.DRAFT:
+        raise Conflict("a draft cannot be closed")
+    return target if _RANK[target] > _RANK[current] else current

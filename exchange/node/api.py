@@ -1,0 +1,229 @@
+"""The local JSON API (``/api/...``) used by the web UI and by scripts.
+
+Handlers are thin: parse, check the role, call the service or the store,
+render. Roles: investigators see the requests they created; liaison
+prosecutors see every request and handle the inbox; auditors and admins
+never see request contents.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..core.canonical import format_time, loads_object
+from ..core.errors import InvalidRequest, Malformed, NotFound, TooLarge
+from ..store import audit as audit_store
+from ..store import requests as store
+from ..store.db import transaction
+from .auth import NODE_KEY, User, login, logout, requires, set_session_cookie
+from .service import Node
+
+ALL_ROLES = ("investigator", "liaison", "auditor", "admin")
+CONTENT_ROLES = ("investigator", "liaison")
+routes = web.RouteTableDef()
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    node: Node = request.app[NODE_KEY]
+    limit = node.config.limits.max_api_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"request body is larger than {limit} bytes")
+    data = await request.content.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"request body is larger than {limit} bytes")
+    return loads_object(data)
+
+
+def _fields(
+    body: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> None:
+    missing = [name for name in required if name not in body]
+    if missing:
+        raise Malformed(f"missing field(s): {', '.join(missing)}")
+    unknown = set(body) - set(required) - set(optional)
+    if unknown:
+        raise Malformed(f"unknown field(s): {', '.join(sorted(unknown))}")
+    for name, value in body.items():
+        if value is not None and not isinstance(value, str):
+            raise Malformed(f"{name} must be a string")
+
+
+@routes.post("/api/login")
+async def api_login(request: web.Request) -> web.Response:
+    node: Node = request.app[NODE_KEY]
+    body = await read_json(request)
+    _fields(body, ("username", "password"))
+    token, csrf, user = await login(node, body["username"], body["password"])
+    response = web.json_response({"csrf_token": csrf, "username": user.username, "role": user.role})
+    set_session_cookie(
+        response,
+        token,
+        secure=request.secure,
+        max_age=int(node.config.session.lifetime.total_seconds()),
+    )
+    return response
+
+
+@routes.post("/api/logout")
+@requires(*ALL_ROLES)
+async def api_logout(request: web.Request, user: User) -> web.Response:
+    await logout(request.app[NODE_KEY], request)
+    response = web.json_response({"ok": True})
+    response.del_cookie("exchange_session", path="/")
+    return response
+
+
+@routes.get("/api/me")
+@requires(*ALL_ROLES)
+async def api_me(request: web.Request, user: User) -> web.Response:
+    node: Node = request.app[NODE_KEY]
+    return web.json_response(
+        {
+            "username": user.username,
+            "role": user.role,
+            "authority_id": node.me,
+            "csrf_token": user.csrf_token,
+        }
+    )
+
+
+@routes.get("/api/directory")
+@requires(*ALL_ROLES)
+async def api_directory(request: web.Request, user: User) -> web.Response:
+    node: Node = request.app[NODE_KEY]
+    q = request.query
+    directory = node.directory.require()
+    try:
+        limit = min(int(q.get("limit", "50")), 500)
+    except ValueError as exc:
+        raise Malformed("limit must be an integer") from exc
+    found = node.directory.require_index().search(
+        q.get("q", ""),
+        country=q.get("country") or None,
+        kind=q.get("kind") or None,
+        language=q.get("language") or None,
+        limit=limit,
+    )
+    return web.json_response(
+        {
+            "serial": directory.serial,
+            "expires_at": format_time(directory.expires_at),
+            "authorities": [a.to_json() for a in found],
+        }
+    )
+
+
+@routes.post("/api/requests")
+@requires("investigator")
+async def api_create_request(request: web.Request, user: User) -> web.Response:
+    node: Node = request.app[NODE_KEY]
+    body = await read_json(request)
+    _fields(body, ("to", "kind", "urgency", "subject", "body", "language"), ("deadline",))
+    created = await node.create_request(actor=user.username, **body)
+    return web.json_response(created, status=201)
+
+
+@routes.get("/api/requests")
+@requires(*CONTENT_ROLES)
+async def api_list_requests(request: web.Request, user: User) -> web.Response:
+    node: Node = request.app[NODE_KEY]
+    direction = request.query.get("direction")
+    if direction not in (None, "in", "out"):
+        raise Malformed("direction must be 'in' or 'out'")
+    if user.role == "investigator":
+        direction = "out"
+    rows = await node.db.run(lambda c: store.list_requests(c, direction=direction))
+    if user.role == "investigator":
+        rows = [r for r in rows if r["created_by"] == user.username]
+    return web.json_response({"requests": rows})
+
+
+@routes.get("/api/inbox")
+@requires("liaison")
+async def api_inbox(request: web.Request, user: User) -> web.Response:
+    node: Node = request.app[NODE_KEY]
+    rows = await node.db.run(lambda c: store.list_requests(c, direction="in"))
+    rows.sort(key=lambda r: (r["deadline"] is None, r["deadline"] or "", r["created_at"]))
+    return web.json_response({"requests": rows})
+
+
+@routes.get("/api/requests/{id}")
+@requires(*CONTENT_ROLES)
+async def api_get_request(request: web.Request, user: User) -> web.Response:
+    node: Node = request.app[NODE_KEY]
+    request_id = request.match_info["id"]
+
+    def read(conn: Any) -> dict[str, Any]:
+        row = store.get_request(conn, request_id)
+        _check_visible(row, user)
+        with transaction(conn):
+            audit_store.append(
+                conn,
+                at=node.clock.now(),
+                authority=node.me,
+                action="request_opened",
+                actor=user.username,
+                request_id=request_id,
+            )
+        return {
+            **row,
+            "timeline": store.timeline(conn, request_id),
+            "messages": store.messages(conn, node.vault, request_id),
+        }
+
+    return web.json_response(await node.db.run(read))
+
+
+def _check_visible(row: dict[str, Any], user: User) -> None:
+    if user.role == "investigator" and row["created_by"] != user.username:
+        # Same answer as for a missing request: do not reveal what exists.
+        raise NotFound("no such request")
+
+
+@routes.post("/api/requests/{id}/acknowledge")
+@requires("liaison")
+async def api_acknowledge(request: web.Request, user: User) -> web.Response:
+    return await _follow_up(request, user, "acknowledgement", (), ())
+
+
+@routes.post("/api/requests/{id}/responses")
+@requires("liaison")
+async def api_respond(request: web.Request, user: User) -> web.Response:
+    return await _follow_up(request, user, "response", ("body",), ("language",))
+
+
+@routes.post("/api/requests/{id}/reject")
+@requires("liaison")
+async def api_reject(request: web.Request, user: User) -> web.Response:
+    return await _follow_up(request, user, "rejection", ("reason",), ())
+
+
+async def _follow_up(
+    request: web.Request,
+    user: User,
+    msg_type: str,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+) -> web.Response:
+    node: Node = request.app[NODE_KEY]
+    body = await read_json(request) if request.can_read_body else {}
+    _fields(body, required, optional)
+    request_id = request.match_info["id"]
+    row = await node.db.run(lambda c: store.get_request(c, request_id))
+    if msg_type == "response" and "language" not in body:
+        body["language"] = row["language"]
+    if row["direction"] != "in":
+        raise InvalidRequest("only received requests can be acknowledged, answered or rejected")
+    updated = await node.follow_up(
+        actor=user.username, request_id=request_id, msg_type=msg_type, fields=body
+    )
+    return web.json_response({"id": updated["id"], "status": updated["status"]})
+
+
+@routes.get("/api/openapi.json")
+async def api_openapi(request: web.Request) -> web.Response:
+    from .openapi import OPENAPI
+
+    return web.json_response(OPENAPI)

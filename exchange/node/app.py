@@ -1,0 +1,110 @@
+"""The node's aiohttp application factory and its background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from ..config import NodeConfig
+from ..core.clock import Clock, SystemClock
+from ..core.vault import Vault
+from ..keyfiles import load_keyring, load_storage_key
+from ..store.db import Database
+from . import api, peer
+from .auth import NODE_KEY
+from .delivery import DeliveryWorker
+from .directory_sync import DirectoryHolder
+from .errors import error_middleware
+from .peer import MAX_TRANSACTION_BYTES
+from .service import Node
+
+log = structlog.get_logger("exchange.node")
+WORKER_KEY = web.AppKey("delivery_worker", DeliveryWorker)
+
+
+def open_node(config: NodeConfig, clock: Clock | None = None) -> Node:
+    """Load keys and open the database (no network, no tasks)."""
+    db = Database(config.database)
+    return Node(
+        config=config,
+        db=db,
+        keys=load_keyring(config.keys_dir),
+        vault=Vault(load_storage_key(config.keys_dir)),
+        directory=DirectoryHolder(
+            me=config.authority_id,
+            operator_keys=config.operator_keys,
+            db=db,
+            clock=clock or SystemClock(),
+        ),
+        clock=clock or SystemClock(),
+    )
+
+
+def create_app(
+    config: NodeConfig, *, clock: Clock | None = None, background: bool = True
+) -> web.Application:
+    node = open_node(config, clock)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=max(MAX_TRANSACTION_BYTES, config.limits.max_envelope_bytes * 2),
+    )
+    app[NODE_KEY] = node
+    app.add_routes(peer.routes)
+    app.add_routes(api.routes)
+    app.cleanup_ctx.append(_lifecycle(node, background))
+    return app
+
+
+def _lifecycle(node: Node, background: bool):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        await node.directory.load_cached()
+        session = aiohttp.ClientSession()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            with contextlib.suppress(Exception):
+                await node.directory.refresh(
+                    node.config.directory_source, node.config.data_dir, session
+                )
+            if background:
+                worker = DeliveryWorker(node, session)
+                app[WORKER_KEY] = worker
+                node.wake_delivery = worker.wake
+                tasks.append(asyncio.create_task(worker.run(), name="delivery"))
+                tasks.append(
+                    asyncio.create_task(_refresh_directory(node, session), name="directory")
+                )
+            log.info("node_started", authority=node.me)
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await session.close()
+            node.db.close()
+
+    return ctx
+
+
+async def _refresh_directory(node: Node, session: aiohttp.ClientSession) -> None:
+    while True:
+        await asyncio.sleep(node.config.directory_refresh.total_seconds())
+        try:
+            await node.directory.refresh(
+                node.config.directory_source, node.config.data_dir, session
+            )
+        except Exception as exc:  # keep the last good directory; try again next time
+            log.warning("directory_refresh_failed", error=type(exc).__name__)
+
+
+def server_ssl_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context

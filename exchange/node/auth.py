@@ -1,0 +1,128 @@
+"""Local users: login, sessions, CSRF tokens and the role matrix.
+
+Session tokens are random 32-byte values; only their SHA-256 is stored.
+State-changing calls need ``X-CSRF-Token`` equal to the session's token
+(constant-time comparison). Repeated failed logins lock the username for
+a while (429 with Retry-After).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..core.canonical import sha256_hex
+from ..core.errors import ExchangeError, Forbidden, RateLimited, Unauthorized
+from ..core.passwords import DUMMY_HASH, verify_password
+from ..store import users
+from .service import Node
+
+COOKIE = "exchange_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class CsrfFailed(ExchangeError):
+    """A state-changing call without the session's CSRF token."""
+
+    code = "csrf_failed"
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    role: str
+    csrf_token: str
+
+
+async def login(node: Node, username: str, password: str) -> tuple[str, str, User]:
+    """Check the password; return (session token, csrf token, user)."""
+    now = node.clock.now()
+    cfg = node.config.session
+    failures, last = await node.db.run(lambda c: users.failures(c, username))
+    if failures >= cfg.max_login_failures and last is not None and now - last < cfg.lockout:
+        raise RateLimited(
+            "too many failed logins: try again later",
+            retry_after=(cfg.lockout - (now - last)).total_seconds(),
+        )
+    row = await node.db.run(lambda c: users.get_user(c, username))
+    stored = row["password_hash"] if row else DUMMY_HASH
+    ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, stored, password)
+    if not ok or row is None:
+        await node.db.run(
+            lambda c: users.record_login(c, me=node.me, username=username, ok=False, now=now)
+        )
+        raise Unauthorized("wrong username or password")
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    session = (sha256_hex(token.encode()), csrf, now + cfg.lifetime)
+    await node.db.run(
+        lambda c: users.record_login(
+            c, me=node.me, username=username, ok=True, now=now, session=session
+        )
+    )
+    return token, csrf, User(username, row["role"], csrf)
+
+
+async def logout(node: Node, request: web.Request) -> None:
+    token = request.cookies.get(COOKIE)
+    if token:
+        await node.db.run(lambda c: users.delete_session(c, sha256_hex(token.encode())))
+
+
+async def current_user(node: Node, request: web.Request) -> User | None:
+    token = request.cookies.get(COOKIE)
+    if not token or len(token) > 128:
+        return None
+    now = node.clock.now()
+    row = await node.db.run(lambda c: users.get_session(c, sha256_hex(token.encode()), now))
+    if row is None:
+        return None
+    return User(row["username"], row["role"], row["csrf_token"])
+
+
+def check_csrf(request: web.Request, user: User) -> None:
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not hmac.compare_digest(sent.encode(), user.csrf_token.encode()):
+        raise CsrfFailed(f"missing or wrong {CSRF_HEADER} header")
+
+
+Handler = Callable[[web.Request, User], Awaitable[web.StreamResponse]]
+
+
+def requires(
+    *roles: str,
+) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+    """Decorator: a logged-in user with one of ``roles`` (and a CSRF token for writes)."""
+
+    def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            node: Node = request.app[NODE_KEY]
+            user = await current_user(node, request)
+            if user is None:
+                raise Unauthorized("log in first")
+            check_csrf(request, user)
+            if user.role not in roles:
+                raise Forbidden(f"the {user.role} role may not do this")
+            return await handler(request, user)
+
+        guarded.__name__ = handler.__name__
+        guarded.roles = roles  # type: ignore[attr-defined]
+        return guarded
+
+    return wrap
+
+
+def set_session_cookie(response: web.Response, token: str, *, secure: bool, max_age: int) -> None:
+    response.set_cookie(
+        COOKIE, token, httponly=True, samesite="Strict", secure=secure, max_age=max_age, path="/"
+    )
+
+
+NODE_KEY = web.AppKey("node", Node)

@@ -1,0 +1,212 @@
+"""The delivery worker: one queue per peer, batches, exponential backoff with jitter.
+
+Everything it needs to resume lives in the outbox table, so a crash loses
+nothing: on restart, pending envelopes are sent again and the peer answers
+a duplicate with the receipt it issued the first time (exactly-once effect).
+One dead peer never slows the others: each peer drains in its own task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from datetime import datetime, timedelta
+from functools import partial
+
+import aiohttp
+import structlog
+
+from ..core.backoff import RETRYABLE_CODES, retry_delay
+from ..core.canonical import b64e
+from ..core.errors import ExchangeError
+from ..core.peer_auth import HEADER, sign_call
+from ..core.receipt import parse_receipt, verify_receipt
+from ..store import outbox
+from ..store import requests as store
+from .service import Node
+
+log = structlog.get_logger("exchange.delivery")
+TRANSACTIONS_PATH = "/v1/transactions"
+IDLE_WAIT = 30.0
+# Keep each transaction well under the receiver's 16 MiB body limit.
+BATCH_BYTES = 8 * 1024 * 1024
+
+
+class DeliveryWorker:
+    def __init__(
+        self, node: Node, session: aiohttp.ClientSession, rng: random.Random | None = None
+    ) -> None:
+        self.node = node
+        self.session = session
+        self.rng = rng or random.Random()  # noqa: S311 (jitter only)
+        self._wake = asyncio.Event()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._failures: dict[str, int] = {}
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self._wake.clear()
+                timeout = await self._start_due_peers()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+        finally:
+            for task in self._tasks.values():
+                task.cancel()
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def _start_due_peers(self) -> float:
+        due = await self.node.db.run(outbox.next_due)
+        now = self.node.clock.now()
+        wait = IDLE_WAIT
+        for peer, at in due.items():
+            if peer in self._tasks:
+                continue
+            if at <= now:
+                self._tasks[peer] = asyncio.create_task(self._drain(peer), name=f"deliver-{peer}")
+            else:
+                wait = min(wait, (at - now).total_seconds())
+        return max(wait, 0.001)
+
+    async def _drain(self, peer: str) -> None:
+        try:
+            while True:
+                now = self.node.clock.now()
+                size = self.node.config.delivery.batch_size
+                batch = await self.node.db.run(partial(outbox.due, peer=peer, now=now, limit=size))
+                if not batch or not await self._deliver(peer, batch, now):
+                    break
+        except Exception:
+            log.exception("delivery_worker_error", peer=peer)
+        finally:
+            self._tasks.pop(peer, None)
+            self._wake.set()
+
+    async def _deliver(self, peer: str, batch: list[outbox.Pending], now: datetime) -> bool:
+        live: list[outbox.Pending] = []
+        total = 0
+        for item in batch:
+            if item.expires_at <= now:
+                await self._give_up(item.msg_id, "expired", now)
+                continue
+            total += len(item.envelope) * 4 // 3 + 8
+            if live and total > BATCH_BYTES:
+                break  # the rest goes in the next call
+            live.append(item)
+        if not live:
+            return True
+        try:
+            results = await self._post(peer, live, now)
+        except ExchangeError as exc:
+            await self._retry(peer, [i.msg_id for i in live], exc.code, now)
+            return False
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            await self._retry(peer, [i.msg_id for i in live], type(exc).__name__, now)
+            return False
+        self._failures.pop(peer, None)
+        retry: list[str] = []
+        for item, result in zip(live, results, strict=True):
+            code = await self._settle(peer, item, result, now)
+            if code in RETRYABLE_CODES:
+                retry.append(item.msg_id)
+            elif code is not None:
+                await self._give_up(item.msg_id, code, now)
+        if retry:
+            await self._retry(peer, retry, "peer_asked_retry", now)
+            return False
+        return True
+
+    async def _post(self, peer: str, batch: list[outbox.Pending], now: datetime) -> list[object]:
+        directory = self.node.directory.require()
+        authority = directory.get(peer)
+        if authority is None:
+            raise ExchangeError("peer left the directory", code="unknown_sender")
+        body = json.dumps({"envelopes": [b64e(i.envelope) for i in batch]}).encode()
+        auth = sign_call(
+            method="POST",
+            path=TRANSACTIONS_PATH,
+            sender=self.node.me,
+            recipient=peer,
+            body=body,
+            key=self.node.keys.current_signing(now),
+            now=now,
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=self.node.config.delivery.request_timeout.total_seconds()
+        )
+        async with self.session.post(
+            authority.node_url.rstrip("/") + TRANSACTIONS_PATH,
+            data=body,
+            headers={HEADER: auth, "Content-Type": "application/json"},
+            ssl=aiohttp.Fingerprint(bytes.fromhex(authority.tls_fingerprint)),
+            timeout=timeout,
+        ) as response:
+            payload = await response.json(content_type=None)
+            if response.status != 200:
+                error = payload.get("error", {}) if isinstance(payload, dict) else {}
+                raise ExchangeError(
+                    str(error.get("message", "")), code=str(error.get("code", "http"))
+                )
+        results = payload.get("results") if isinstance(payload, dict) else None
+        if not isinstance(results, list) or len(results) != len(batch):
+            raise ValueError("peer answered with a malformed transaction result")
+        return results
+
+    async def _settle(
+        self, peer: str, item: outbox.Pending, result: object, now: datetime
+    ) -> str | None:
+        """Store a verified receipt; return the error code when there is none."""
+        if not isinstance(result, dict):
+            return "malformed"
+        if "error" in result:
+            error = result["error"]
+            return str(error.get("code", "malformed")) if isinstance(error, dict) else "malformed"
+        try:
+            receipt = parse_receipt(result.get("receipt", {}))
+            verify_receipt(
+                receipt,
+                directory=self.node.directory.require(),
+                expected_msg_id=item.msg_id,
+                expected_sender=self.node.me,
+                expected_recipient=peer,
+                expected_envelope_sha256=item.envelope_sha256,
+            )
+        except ExchangeError as exc:
+            log.warning("receipt_rejected", peer=peer, msg_id=item.msg_id, code=exc.code)
+            return "unknown_sender"  # retry: the peer may have rotated keys we do not know yet
+        raw = receipt.to_bytes()
+        await self.node.db.run(
+            lambda c: store.store_receipt(
+                c, me=self.node.me, msg_id=item.msg_id, receipt=raw, now=now
+            )
+        )
+        log.info("delivered", peer=peer, msg_id=item.msg_id)
+        return None
+
+    async def _retry(self, peer: str, msg_ids: list[str], error: str, now: datetime) -> None:
+        failures = self._failures.get(peer, 0)
+        self._failures[peer] = failures + 1
+        cfg = self.node.config.delivery
+        delay = retry_delay(
+            failures, initial=cfg.backoff_initial, maximum=cfg.backoff_max, rng=self.rng
+        )
+        at = now + delay
+        await self.node.db.run(lambda c: outbox.retry_later(c, msg_ids, error=error, at=at))
+        log.info(
+            "delivery_retry_scheduled",
+            peer=peer,
+            count=len(msg_ids),
+            error=error,
+            delay_s=round(delay / timedelta(seconds=1), 3),
+        )
+
+    async def _give_up(self, msg_id: str, error: str, now: datetime) -> None:
+        await self.node.db.run(
+            lambda c: outbox.expire(c, me=self.node.me, msg_id=msg_id, error=error, now=now)
+        )
+        log.warning("delivery_abandoned", msg_id=msg_id, error=error)

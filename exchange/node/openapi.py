@@ -1,0 +1,126 @@
+"""OpenAPI 3.1 description of the local JSON API, served at ``/api/openapi.json``.
+
+A test checks that every ``/api`` route of the app is described here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {
+    "description": "Refused: body is {error: {code, message}}",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_ERRORS = {code: _ERROR for code in ("400", "401", "403", "404", "409", "413", "422", "429")}
+
+
+def _op(
+    summary: str,
+    *,
+    body: dict[str, Any] | None = None,
+    ok: str = "200",
+    params: list[dict[str, Any]] | None = None,
+    auth: bool = True,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {ok: {"description": "OK", "content": {"application/json": {}}}, **_ERRORS},
+    }
+    if body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": body}},
+        }
+    if params:
+        op["parameters"] = params
+    if not auth:
+        op["security"] = []
+    return op
+
+
+def _obj(required: list[str], optional: list[str] | None = None) -> dict[str, Any]:
+    names = required + (optional or [])
+    return {
+        "type": "object",
+        "required": required,
+        "additionalProperties": False,
+        "properties": {n: {"type": "string", "maxLength": 200_000} for n in names},
+    }
+
+
+_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+_Q = [
+    {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+    for n in ("q", "country", "kind", "language", "limit")
+]
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Exchange node local API", "version": "1"},
+    "components": {
+        "securitySchemes": {
+            "session": {"type": "apiKey", "in": "cookie", "name": "exchange_session"},
+            "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+        },
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                    }
+                },
+            }
+        },
+    },
+    "security": [{"session": [], "csrf": []}],
+    "paths": {
+        "/api/login": {
+            "post": _op(
+                "Log in: sets the session cookie, returns the CSRF token",
+                body=_obj(["username", "password"]),
+                auth=False,
+            )
+        },
+        "/api/logout": {"post": _op("Log out")},
+        "/api/me": {"get": _op("The logged-in user, role and CSRF token")},
+        "/api/directory": {"get": _op("Search the competent-authority directory", params=_Q)},
+        "/api/requests": {
+            "get": _op(
+                "Requests visible to the user (investigators: their own)",
+                params=[
+                    {
+                        "name": "direction",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["in", "out"]},
+                    }
+                ],
+            ),
+            "post": _op(
+                "Create a request: sealed, queued and delivered in the background",
+                body=_obj(["to", "kind", "urgency", "subject", "body", "language"], ["deadline"]),
+                ok="201",
+            ),
+        },
+        "/api/inbox": {"get": _op("Received requests, nearest deadline first (liaison)")},
+        "/api/requests/{id}": {
+            "get": _op("A request with timeline, messages and receipts", params=_ID)
+        },
+        "/api/requests/{id}/acknowledge": {
+            "post": _op("Acknowledge a received request", params=_ID)
+        },
+        "/api/requests/{id}/responses": {
+            "post": _op("Answer a received request", params=_ID, body=_obj(["body"], ["language"]))
+        },
+        "/api/requests/{id}/reject": {
+            "post": _op(
+                "Reject a received request with a reason", params=_ID, body=_obj(["reason"])
+            )
+        },
+        "/api/openapi.json": {"get": _op("This description", auth=False)},
+    },
+}

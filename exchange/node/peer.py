@@ -1,0 +1,104 @@
+"""Peer-facing endpoints (``/v1/...``): other nodes deliver envelopes here.
+
+Every call is authenticated with ``X-Exchange-Auth`` against the directory
+before its body is parsed (see ``exchange.core.peer_auth``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from ..core.canonical import b64d, loads_object
+from ..core.errors import ExchangeError, Malformed, TooLarge
+from ..core.peer_auth import HEADER, verify_call
+from .auth import NODE_KEY
+from .errors import STATUS
+from .service import Node
+
+log = structlog.get_logger("exchange.peer")
+routes = web.RouteTableDef()
+
+
+async def _authenticated_body(request: web.Request, limit: int) -> tuple[str, bytes]:
+    node: Node = request.app[NODE_KEY]
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"body is larger than {limit} bytes")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise TooLarge(f"body is larger than {limit} bytes")
+    caller = verify_call(
+        request.headers.get(HEADER),
+        method=request.method,
+        path=request.path,
+        me=node.me,
+        body=body,
+        directory=node.directory.require(),
+        now=node.clock.now(),
+    )
+    structlog.contextvars.bind_contextvars(peer=caller)
+    return caller, body
+
+
+@routes.post("/v1/envelopes")
+async def post_envelope(request: web.Request) -> web.Response:
+    """One envelope in the body; 200 with the signed receipt, or a 4xx error code."""
+    node: Node = request.app[NODE_KEY]
+    caller, body = await _authenticated_body(request, node.config.limits.max_envelope_bytes)
+    receipt = await node.accept_envelope(body, caller=caller)
+    return web.Response(body=receipt, content_type="application/json")
+
+
+@routes.post("/v1/transactions")
+async def post_transaction(request: web.Request) -> web.Response:
+    """A batch ``{"envelopes": [base64, ...]}``; one result per envelope, in order."""
+    node: Node = request.app[NODE_KEY]
+    limits = node.config.limits
+    caller, body = await _authenticated_body(request, transaction_limit(node))
+    doc = loads_object(body, max_depth=4)
+    envelopes = doc.get("envelopes")
+    if set(doc) != {"envelopes"} or not isinstance(envelopes, list) or not envelopes:
+        raise Malformed('body must be {"envelopes": [base64 envelope, ...]}')
+    if len(envelopes) > limits.max_batch:
+        raise TooLarge(f"at most {limits.max_batch} envelopes per transaction")
+    results: list[dict[str, Any]] = []
+    for item in envelopes:
+        try:
+            raw = b64d(item, field="envelope")
+            receipt = await node.accept_envelope(raw, caller=caller)
+            results.append({"receipt": loads_object(receipt)})
+        except ExchangeError as exc:
+            log.info("envelope_rejected", code=exc.code)
+            results.append(
+                {
+                    "error": {
+                        "code": exc.code,
+                        "message": exc.message,
+                        "status": STATUS.get(exc.code, 400),
+                    }
+                }
+            )
+    return web.json_response({"results": results})
+
+
+@routes.get("/v1/health")
+async def health(request: web.Request) -> web.Response:
+    node: Node = request.app[NODE_KEY]
+    directory = node.directory.current
+    return web.json_response(
+        {
+            "authority_id": node.me,
+            "status": "ok" if directory else "no_directory",
+            "directory_serial": directory.serial if directory else None,
+        }
+    )
+
+
+MAX_TRANSACTION_BYTES = 16 * 1024 * 1024
+
+
+def transaction_limit(node: Node) -> int:
+    # Senders split batches so that they stay under this (see DeliveryWorker).
+    return max(MAX_TRANSACTION_BYTES, node.config.limits.max_envelope_bytes * 2)

@@ -1,0 +1,203 @@
+"""What a node does, independent of HTTP: create and answer requests, accept
+envelopes from peers. Handlers and the CLI call these; they decide nothing."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from ..config import NodeConfig
+from ..core import content as contents
+from ..core.canonical import parse_time, sha256_hex
+from ..core.clock import Clock
+from ..core.directory import Authority
+from ..core.envelope import open_, seal
+from ..core.errors import InvalidRequest, NotFound, UnknownSender
+from ..core.keys import KeyRing
+from ..core.receipt import issue_receipt
+from ..core.vault import Vault
+from ..store import requests as store
+from ..store.db import Database
+from .directory_sync import DirectoryHolder
+
+log = structlog.get_logger("exchange.service")
+
+
+@dataclass
+class Node:
+    config: NodeConfig
+    db: Database
+    keys: KeyRing
+    vault: Vault
+    directory: DirectoryHolder
+    clock: Clock
+    wake_delivery: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def me(self) -> str:
+        return self.config.authority_id
+
+    # --- outgoing -------------------------------------------------------------
+
+    async def create_request(
+        self,
+        *,
+        actor: str,
+        to: str,
+        kind: str,
+        urgency: str,
+        subject: str,
+        body: str,
+        language: str,
+        deadline: str | None = None,
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        recipient = self._peer(to)
+        own_deadline = parse_time(deadline, field="deadline") if deadline else None
+        if own_deadline is not None and own_deadline <= now:
+            raise InvalidRequest("deadline must be in the future")
+        default = now + self.config.deadlines.get(urgency, self.config.deadlines["standard"])
+        effective = min(own_deadline, default) if own_deadline else default
+        content = contents.request_content(
+            kind=kind,
+            urgency=urgency,
+            language=language,
+            subject=subject,
+            body=body,
+            deadline=effective,
+            max_body_chars=self.config.limits.max_body_chars,
+        )
+        message = self._seal("request", content, recipient_id=recipient.authority_id, now=now)
+        request_id = str(uuid.uuid4())
+        await self.db.run(
+            lambda c: store.create_request(
+                c,
+                self.vault,
+                me=self.me,
+                request_id=request_id,
+                message=message,
+                actor=actor,
+                now=now,
+            )
+        )
+        log.info("request_queued", request_id=request_id, peer=to, urgency=urgency)
+        self.wake_delivery()
+        return {"id": request_id, "status": "queued", "msg_id": message.msg_id}
+
+    async def follow_up(
+        self, *, actor: str, request_id: str, msg_type: str, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Acknowledge, answer or reject a request we received."""
+        now = self.clock.now()
+        row = await self.db.run(lambda c: store.get_request(c, request_id))
+        if row["direction"] != "in":
+            raise InvalidRequest("only received requests can be acknowledged, answered or rejected")
+        content = contents.follow_up_content(
+            msg_type, origin=row["origin"], msg_id=row["msg_id"], **fields
+        )
+        contents.validate(msg_type, content, max_body_chars=self.config.limits.max_body_chars)
+        message = self._seal(msg_type, content, recipient_id=row["counterpart"], now=now)
+        await self.db.run(
+            lambda c: store.add_follow_up(
+                c,
+                self.vault,
+                me=self.me,
+                request_id=request_id,
+                message=message,
+                actor=actor,
+                now=now,
+            )
+        )
+        log.info("follow_up_queued", request_id=request_id, type=msg_type)
+        self.wake_delivery()
+        return await self.db.run(lambda c: store.get_request(c, request_id))
+
+    def _peer(self, authority_id: str) -> Authority:
+        directory = self.directory.require()
+        recipient = directory.get(authority_id)
+        if recipient is None:
+            raise NotFound(f"authority {authority_id!r} is not in the directory")
+        if authority_id == self.me:
+            raise InvalidRequest("a node cannot send a request to itself")
+        return recipient
+
+    def _seal(
+        self, msg_type: str, content: dict[str, Any], *, recipient_id: str, now: datetime
+    ) -> store.OutgoingMessage:
+        recipient = self._peer(recipient_id)
+        msg_id = secrets.token_hex(16)
+        envelope = seal(
+            content,
+            msg_type=msg_type,
+            msg_id=msg_id,
+            sender_id=self.me,
+            sender_key=self.keys.current_signing(now),
+            recipient=recipient,
+            now=now,
+        )
+        return store.OutgoingMessage(
+            msg_id=msg_id,
+            type=msg_type,
+            recipient=recipient_id,
+            created_at=now,
+            content=content,
+            envelope=envelope,
+            envelope_sha256=sha256_hex(envelope),
+            expires_at=now + self.config.delivery.give_up_after,
+        )
+
+    # --- incoming -------------------------------------------------------------
+
+    async def accept_envelope(self, data: bytes, *, caller: str) -> bytes:
+        """Verify, decrypt and store one envelope exactly once; return the signed receipt."""
+        now = self.clock.now()
+        opened = open_(
+            data,
+            directory=self.directory.require(),
+            me=self.me,
+            keys=self.keys,
+            now=now,
+            max_bytes=self.config.limits.max_envelope_bytes,
+        )
+        header = opened.header
+        if header.sender != caller:
+            raise UnknownSender("the envelope's sender is not the calling peer")
+        contents.validate(
+            header.type, opened.content, max_body_chars=self.config.limits.max_body_chars
+        )
+        receipt = issue_receipt(
+            msg_id=header.msg_id,
+            sender=header.sender,
+            recipient=self.me,
+            envelope_sha256=opened.envelope_sha256,
+            received_at=now,
+            key=self.keys.current_signing(now),
+        )
+        incoming = store.IncomingMessage(
+            msg_id=header.msg_id,
+            type=header.type,
+            sender=header.sender,
+            created_at=header.created_at,
+            content=opened.content,
+            envelope_sha256=opened.envelope_sha256,
+            evidence={"header": header.to_json(), "signature": opened.evidence_signature.hex()},
+            receipt=receipt.to_bytes(),
+        )
+        stored = await self.db.run(
+            lambda c: store.receive(
+                c,
+                self.vault,
+                me=self.me,
+                message=incoming,
+                new_request_id=str(uuid.uuid4()),
+                now=now,
+            )
+        )
+        log.info("envelope_accepted", peer=header.sender, msg_id=header.msg_id, type=header.type)
+        return stored

@@ -1,0 +1,83 @@
+"""The audit log's storage: entries and the Merkle tree's perfect subtrees.
+
+``append`` runs inside the caller's transaction, so an action and its
+entry commit together or not at all. Each append stores the leaf hash and
+every perfect-subtree hash it completes (at most log2(n) rows), so roots
+and proofs need O(log n) lookups (see ``exchange.core.merkle``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from ..core.audit_entry import encode_entry
+from ..core.merkle import leaf_hash, node_hash
+
+
+def append(
+    conn: sqlite3.Connection,
+    *,
+    at: datetime,
+    authority: str,
+    action: str,
+    actor: str,
+    **fields: Any,
+) -> int:
+    """Append one entry; must be called inside a transaction. Returns its index."""
+    if not conn.in_transaction:
+        raise RuntimeError("audit entries are appended inside the action's transaction")
+    entry = encode_entry(at=at, authority=authority, action=action, actor=actor, fields=fields)
+    index = size(conn)
+    conn.execute("INSERT INTO audit_entries (idx, entry) VALUES (?, ?)", (index, entry))
+    _store_nodes(conn, index, leaf_hash(entry))
+    return index
+
+
+def _store_nodes(conn: sqlite3.Connection, index: int, digest: bytes) -> None:
+    level, i, current = 0, index, digest
+    conn.execute("INSERT INTO audit_nodes (level, idx, hash) VALUES (0, ?, ?)", (i, current))
+    while i & 1:
+        left = node(conn, level, i - 1)
+        current = node_hash(left, current)
+        level, i = level + 1, i >> 1
+        conn.execute(
+            "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", (level, i, current)
+        )
+
+
+def size(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries").fetchone()
+    return int(row[0])
+
+
+def node(conn: sqlite3.Connection, level: int, index: int) -> bytes:
+    row = conn.execute(
+        "SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", (level, index)
+    ).fetchone()
+    if row is None:
+        raise KeyError((level, index))
+    return bytes(row[0])
+
+
+def entries(conn: sqlite3.Connection, start: int, end: int) -> list[tuple[int, bytes]]:
+    rows = conn.execute(
+        "SELECT idx, entry FROM audit_entries WHERE idx >= ? AND idx < ? ORDER BY idx",
+        (start, end),
+    ).fetchall()
+    return [(int(i), bytes(e)) for i, e in rows]
+
+
+class SqliteHashStore:
+    """``exchange.core.merkle.HashStore`` over ``audit_nodes`` (for roots and proofs)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @property
+    def size(self) -> int:
+        return size(self._conn)
+
+    def get(self, level: int, index: int) -> bytes:
+        return node(self._conn, level, index)

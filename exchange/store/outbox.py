@@ -1,0 +1,114 @@
+"""The outbox: sealed envelopes waiting for a receipt, one queue per peer."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..core.canonical import format_time, parse_time
+from ..core.lifecycle import Event, Status, transition
+from . import audit
+from .db import fetch_all, fetch_one, transaction
+
+
+@dataclass(frozen=True)
+class Pending:
+    msg_id: str
+    peer: str
+    envelope: bytes
+    envelope_sha256: str
+    attempts: int
+    expires_at: datetime
+
+
+def due(conn: sqlite3.Connection, peer: str, now: datetime, limit: int) -> list[Pending]:
+    rows = fetch_all(
+        conn,
+        """SELECT msg_id, peer, envelope, envelope_sha256, attempts, expires_at FROM outbox
+           WHERE state = 'pending' AND peer = ? AND next_attempt_at <= ?
+           ORDER BY next_attempt_at, msg_id LIMIT ?""",
+        (peer, format_time(now), limit),
+    )
+    return [
+        Pending(
+            r["msg_id"],
+            r["peer"],
+            bytes(r["envelope"]),
+            r["envelope_sha256"],
+            r["attempts"],
+            parse_time(r["expires_at"]),
+        )
+        for r in rows
+    ]
+
+
+def next_due(conn: sqlite3.Connection) -> dict[str, datetime]:
+    """For each peer with pending messages, when the earliest one is due."""
+    rows = conn.execute(
+        "SELECT peer, MIN(next_attempt_at) FROM outbox WHERE state = 'pending' GROUP BY peer"
+    ).fetchall()
+    return {str(peer): parse_time(at) for peer, at in rows}
+
+
+def backlog(conn: sqlite3.Connection) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT peer, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY peer"
+    ).fetchall()
+    return {str(peer): int(n) for peer, n in rows}
+
+
+def retry_later(conn: sqlite3.Connection, msg_ids: list[str], *, error: str, at: datetime) -> None:
+    with transaction(conn):
+        for msg_id in msg_ids:
+            conn.execute(
+                """UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
+                   WHERE msg_id = ? AND state = 'pending'""",
+                (format_time(at), error, msg_id),
+            )
+
+
+def expire(conn: sqlite3.Connection, *, me: str, msg_id: str, error: str, now: datetime) -> None:
+    """Give up on a message: past its expiry, or refused by the peer for good."""
+    with transaction(conn):
+        conn.execute(
+            "UPDATE outbox SET state = 'expired', last_error = ?"
+            " WHERE msg_id = ? AND state = 'pending'",
+            (error, msg_id),
+        )
+        msg = fetch_one(
+            conn,
+            "SELECT request_id, type, recipient FROM messages WHERE sender = ? AND msg_id = ?",
+            (me, msg_id),
+        )
+        if msg is None:
+            return
+        row = fetch_one(conn, "SELECT id, status FROM requests WHERE id = ?", (msg["request_id"],))
+        if row is not None and msg["type"] == "request" and row["status"] == Status.QUEUED:
+            new = transition(Status(row["status"]), Event.EXPIRE)
+            conn.execute(
+                "UPDATE requests SET status = ?, updated_at = ? WHERE id = ?",
+                (new.value, format_time(now), row["id"]),
+            )
+        conn.execute(
+            "INSERT INTO events (request_id, at, event, actor, detail) VALUES (?, ?, ?, ?, ?)",
+            (
+                msg["request_id"],
+                format_time(now),
+                "delivery_failed",
+                None,
+                json.dumps({"error": error, "msg_id": msg_id}, sort_keys=True),
+            ),
+        )
+        audit.append(
+            conn,
+            at=now,
+            authority=me,
+            action="request_expired",
+            actor="system",
+            request_id=msg["request_id"],
+            msg_id=msg_id,
+            peer=msg["recipient"],
+            error=error,
+        )

@@ -1,0 +1,410 @@
+"""Requests, their messages and timelines. Every function is one transaction
+that also appends its audit entries (no action without its entry)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..core.canonical import canonical_json, format_time, sha256_hex
+from ..core.errors import Conflict, NotFound, Replay
+from ..core.lifecycle import Event, Status, transition
+from ..core.vault import Vault
+from . import audit
+from .db import fetch_all, fetch_one, transaction
+
+FOLLOW_UP_EVENTS = {
+    "acknowledgement": Event.ACKNOWLEDGE,
+    "response": Event.ANSWER,
+    "rejection": Event.REJECT,
+}
+_STATUS_TIME_COLUMN = {
+    Status.DELIVERED: "delivered_at",
+    Status.ACKNOWLEDGED: "acknowledged_at",
+    Status.ANSWERED: "answered_at",
+    Status.CLOSED: "closed_at",
+    Status.REJECTED: "rejected_at",
+}
+_AUDIT_ACTION = {
+    Event.ACKNOWLEDGE: "request_acknowledged",
+    Event.ANSWER: "request_answered",
+    Event.REJECT: "request_rejected",
+    Event.CLOSE: "request_closed",
+}
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A sealed message of ours, ready to be stored and queued."""
+
+    msg_id: str
+    type: str
+    recipient: str
+    created_at: datetime
+    content: dict[str, Any]
+    envelope: bytes
+    envelope_sha256: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A verified, decrypted message from a peer, with the receipt we issued for it."""
+
+    msg_id: str
+    type: str
+    sender: str
+    created_at: datetime
+    content: dict[str, Any]
+    envelope_sha256: str
+    evidence: dict[str, Any]
+    receipt: bytes
+
+
+def create_request(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    *,
+    me: str,
+    request_id: str,
+    message: OutgoingMessage,
+    actor: str,
+    now: datetime,
+) -> None:
+    meta = message.content
+    with transaction(conn):
+        conn.execute(
+            """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind, urgency,
+               language, status, created_by, created_at, updated_at, deadline)
+               VALUES (?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                request_id,
+                me,
+                message.msg_id,
+                message.recipient,
+                meta["kind"],
+                meta["urgency"],
+                meta["language"],
+                Status.QUEUED.value,
+                actor,
+                format_time(now),
+                format_time(now),
+                meta.get("deadline"),
+            ),
+        )
+        _insert_outgoing(conn, vault, me, request_id, message)
+        _event(conn, request_id, now, "created", actor, {"msg_id": message.msg_id})
+        _event(conn, request_id, now, "queued", actor, {"to": message.recipient})
+        common = {"request_id": request_id, "msg_id": message.msg_id, "peer": message.recipient}
+        audit.append(
+            conn,
+            at=now,
+            authority=me,
+            action="request_created",
+            actor=actor,
+            kind=meta["kind"],
+            urgency=meta["urgency"],
+            **common,
+        )
+        audit.append(
+            conn,
+            at=now,
+            authority=me,
+            action="request_queued",
+            actor=actor,
+            envelope_sha256=message.envelope_sha256,
+            **common,
+        )
+
+
+def add_follow_up(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    *,
+    me: str,
+    request_id: str,
+    message: OutgoingMessage,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Our acknowledgement, response or rejection of an incoming request."""
+    event = FOLLOW_UP_EVENTS[message.type]
+    with transaction(conn):
+        row = _request_row(conn, request_id)
+        if row["direction"] != "in":
+            raise Conflict("only requests received from a peer can be acknowledged or answered")
+        if event is Event.ACKNOWLEDGE and row["status"] != Status.RECEIVED:
+            raise Conflict(f"the request is already {row['status']}")
+        _move(conn, row, event, now)
+        _insert_outgoing(conn, vault, me, request_id, message)
+        _event(conn, request_id, now, message.type, actor, {"msg_id": message.msg_id})
+        audit.append(
+            conn,
+            at=now,
+            authority=me,
+            action=_AUDIT_ACTION[event],
+            actor=actor,
+            request_id=request_id,
+            msg_id=message.msg_id,
+            peer=message.recipient,
+            envelope_sha256=message.envelope_sha256,
+        )
+
+
+def store_receipt(
+    conn: sqlite3.Connection, *, me: str, msg_id: str, receipt: bytes, now: datetime
+) -> bool:
+    """Record a verified receipt for one of our messages; False if already recorded."""
+    with transaction(conn):
+        msg = fetch_one(
+            conn, "SELECT * FROM messages WHERE sender = ? AND msg_id = ?", (me, msg_id)
+        )
+        if msg is None:
+            raise NotFound("no such message")
+        conn.execute(
+            "UPDATE outbox SET state = 'done', last_error = NULL WHERE msg_id = ?", (msg_id,)
+        )
+        if msg["receipt"] is not None:
+            return False
+        conn.execute("UPDATE messages SET receipt = ? WHERE id = ?", (receipt.decode(), msg["id"]))
+        row = _request_row(conn, msg["request_id"])
+        if msg["type"] == "request":
+            _move(conn, row, Event.DELIVER, now)
+        detail = {"msg_id": msg_id, "type": msg["type"], "receipt_sha256": sha256_hex(receipt)}
+        _event(conn, row["id"], now, "delivered", None, detail)
+        audit.append(
+            conn,
+            at=now,
+            authority=me,
+            action="request_delivered",
+            actor="system",
+            request_id=row["id"],
+            peer=msg["recipient"],
+            **detail,
+        )
+        return True
+
+
+def receive(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    *,
+    me: str,
+    message: IncomingMessage,
+    new_request_id: str,
+    now: datetime,
+) -> bytes:
+    """Store an accepted message exactly once; returns the receipt to answer with.
+
+    A duplicate (same sender, message id and envelope hash) changes nothing and
+    gets the receipt issued the first time; the same id with other bytes is a replay.
+    """
+    with transaction(conn):
+        seen = fetch_one(
+            conn,
+            "SELECT envelope_sha256, receipt FROM messages WHERE sender = ? AND msg_id = ?",
+            (message.sender, message.msg_id),
+        )
+        if seen is not None:
+            if seen["envelope_sha256"] != message.envelope_sha256:
+                raise Replay("this message id was already used for another envelope")
+            return str(seen["receipt"]).encode()
+        if message.type == "request":
+            request_id = _insert_incoming_request(conn, me, message, new_request_id, now)
+            action, event_name = "request_received", "received"
+        else:
+            row = _thread_of(conn, me, message)
+            _move(conn, row, FOLLOW_UP_EVENTS[message.type], now)
+            request_id, action, event_name = row["id"], "message_received", message.type
+        _insert_message(conn, vault, request_id, message.sender, me, message, message.receipt)
+        _event(conn, request_id, now, event_name, message.sender, {"msg_id": message.msg_id})
+        audit.append(
+            conn,
+            at=now,
+            authority=me,
+            action=action,
+            actor=message.sender,
+            request_id=request_id,
+            msg_id=message.msg_id,
+            type=message.type,
+            peer=message.sender,
+            envelope_sha256=message.envelope_sha256,
+            receipt_sha256=sha256_hex(message.receipt),
+        )
+        return message.receipt
+
+
+def _insert_incoming_request(
+    conn: sqlite3.Connection, me: str, message: IncomingMessage, request_id: str, now: datetime
+) -> str:
+    meta = message.content
+    conn.execute(
+        """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind, urgency,
+           language, status, created_at, updated_at, deadline)
+           VALUES (?, ?, ?, 'in', ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            request_id,
+            message.sender,
+            message.msg_id,
+            message.sender,
+            meta["kind"],
+            meta["urgency"],
+            meta["language"],
+            Status.RECEIVED.value,
+            format_time(message.created_at),
+            format_time(now),
+            meta.get("deadline"),
+        ),
+    )
+    return request_id
+
+
+def _thread_of(conn: sqlite3.Connection, me: str, message: IncomingMessage) -> dict[str, Any]:
+    ref = message.content["in_reply_to"]
+    row = fetch_one(
+        conn,
+        "SELECT * FROM requests WHERE origin = ? AND msg_id = ? AND counterpart = ?",
+        (ref["origin"], ref["msg_id"], message.sender),
+    )
+    if row is None:
+        raise NotFound("the message refers to a request this node does not know")
+    return row
+
+
+def _insert_outgoing(
+    conn: sqlite3.Connection, vault: Vault, me: str, request_id: str, message: OutgoingMessage
+) -> None:
+    _insert_message(conn, vault, request_id, me, message.recipient, message, None)
+    conn.execute(
+        """INSERT INTO outbox (msg_id, peer, envelope, envelope_sha256, state, next_attempt_at,
+           expires_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)""",
+        (
+            message.msg_id,
+            message.recipient,
+            message.envelope,
+            message.envelope_sha256,
+            format_time(message.created_at),
+            format_time(message.expires_at),
+        ),
+    )
+
+
+def _insert_message(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    request_id: str,
+    sender: str,
+    recipient: str,
+    message: OutgoingMessage | IncomingMessage,
+    receipt: bytes | None,
+) -> None:
+    key, ciphertext = vault.seal(
+        canonical_json(message.content), record=f"message:{sender}:{message.msg_id}"
+    )
+    evidence = message.evidence if isinstance(message, IncomingMessage) else None
+    conn.execute(
+        """INSERT INTO messages (request_id, sender, recipient, msg_id, type, created_at,
+           envelope_sha256, content_key, content, evidence, receipt)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            request_id,
+            sender,
+            recipient,
+            message.msg_id,
+            message.type,
+            format_time(message.created_at),
+            message.envelope_sha256,
+            key,
+            ciphertext,
+            json.dumps(evidence) if evidence else None,
+            receipt.decode() if receipt else None,
+        ),
+    )
+
+
+def _move(conn: sqlite3.Connection, row: dict[str, Any], event: Event, now: datetime) -> Status:
+    current = Status(row["status"])
+    new = transition(current, event)
+    if new is not current:
+        column = _STATUS_TIME_COLUMN.get(new)
+        extra = f", {column} = COALESCE({column}, ?)" if column else ""
+        params: tuple[Any, ...] = (new.value, format_time(now))
+        params += (format_time(now), row["id"]) if column else (row["id"],)
+        conn.execute(f"UPDATE requests SET status = ?, updated_at = ?{extra} WHERE id = ?", params)  # noqa: S608 (column names come from a fixed table)
+    return new
+
+
+def _event(
+    conn: sqlite3.Connection,
+    request_id: str,
+    at: datetime,
+    event: str,
+    actor: str | None,
+    detail: dict[str, Any],
+) -> None:
+    conn.execute(
+        "INSERT INTO events (request_id, at, event, actor, detail) VALUES (?, ?, ?, ?, ?)",
+        (request_id, format_time(at), event, actor, json.dumps(detail, sort_keys=True)),
+    )
+
+
+def _request_row(conn: sqlite3.Connection, request_id: str) -> dict[str, Any]:
+    row = fetch_one(conn, "SELECT * FROM requests WHERE id = ?", (request_id,))
+    if row is None:
+        raise NotFound("no such request")
+    return row
+
+
+# --- reads -----------------------------------------------------------------
+
+
+def get_request(conn: sqlite3.Connection, request_id: str) -> dict[str, Any]:
+    return _request_row(conn, request_id)
+
+
+def list_requests(
+    conn: sqlite3.Connection, *, direction: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    if direction is None:
+        return fetch_all(conn, "SELECT * FROM requests ORDER BY created_at DESC LIMIT ?", (limit,))
+    return fetch_all(
+        conn,
+        "SELECT * FROM requests WHERE direction = ? ORDER BY created_at DESC LIMIT ?",
+        (direction, limit),
+    )
+
+
+def timeline(conn: sqlite3.Connection, request_id: str) -> list[dict[str, Any]]:
+    rows = fetch_all(
+        conn,
+        "SELECT at, event, actor, detail FROM events WHERE request_id = ? ORDER BY id",
+        (request_id,),
+    )
+    for row in rows:
+        row["detail"] = json.loads(row["detail"])
+    return rows
+
+
+def messages(conn: sqlite3.Connection, vault: Vault, request_id: str) -> list[dict[str, Any]]:
+    """Messages of a request with their decrypted contents (callers check the role)."""
+    rows = fetch_all(conn, "SELECT * FROM messages WHERE request_id = ? ORDER BY id", (request_id,))
+    result = []
+    for row in rows:
+        record = f"message:{row['sender']}:{row['msg_id']}"
+        content = json.loads(vault.open(row["content_key"], row["content"], record=record))
+        result.append(
+            {
+                "msg_id": row["msg_id"],
+                "type": row["type"],
+                "sender": row["sender"],
+                "recipient": row["recipient"],
+                "created_at": row["created_at"],
+                "envelope_sha256": row["envelope_sha256"],
+                "content": content,
+                "receipt": json.loads(row["receipt"]) if row["receipt"] else None,
+            }
+        )
+    return result

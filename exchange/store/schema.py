@@ -1,0 +1,109 @@
+"""Numbered schema migrations, applied in order at start-up (never edited once released)."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[list[str]] = [
+    # 1: requests, messages, outbox, users, sessions, directory, audit log.
+    [
+        """CREATE TABLE requests (
+            id TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            msg_id TEXT NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
+            counterpart TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            urgency TEXT NOT NULL,
+            language TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_by TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            deadline TEXT,
+            delivered_at TEXT,
+            acknowledged_at TEXT,
+            answered_at TEXT,
+            closed_at TEXT,
+            rejected_at TEXT,
+            UNIQUE (origin, msg_id)
+        )""",
+        "CREATE INDEX requests_direction_status ON requests (direction, status)",
+        "CREATE INDEX requests_deadline ON requests (deadline)",
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES requests (id),
+            sender TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            msg_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            envelope_sha256 TEXT,
+            content_key BLOB,
+            content BLOB,
+            evidence TEXT,
+            receipt TEXT,
+            UNIQUE (sender, msg_id)
+        )""",
+        "CREATE INDEX messages_request ON messages (request_id)",
+        """CREATE TABLE outbox (
+            msg_id TEXT PRIMARY KEY,
+            peer TEXT NOT NULL,
+            envelope BLOB NOT NULL,
+            envelope_sha256 TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'expired')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            last_error TEXT
+        )""",
+        "CREATE INDEX outbox_pending ON outbox (state, peer, next_attempt_at)",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES requests (id),
+            at TEXT NOT NULL,
+            event TEXT NOT NULL,
+            actor TEXT,
+            detail TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX events_request ON events (request_id, id)",
+        """CREATE TABLE users (
+            username TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL REFERENCES users (username),
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE login_failures (
+            username TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            last_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE directory_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            serial INTEGER NOT NULL,
+            document BLOB NOT NULL,
+            loaded_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE audit_entries (
+            idx INTEGER PRIMARY KEY,
+            entry BLOB NOT NULL
+        )""",
+        """CREATE TABLE audit_nodes (
+            level INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            hash BLOB NOT NULL,
+            PRIMARY KEY (level, idx)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE audit_checkpoints (
+            size INTEGER PRIMARY KEY,
+            note TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+    ],
+]

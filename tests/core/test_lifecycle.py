@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from exchange.core.errors import Conflict
+from exchange.core.lifecycle import Event, Status, transition
+
+
+def test_forward_path() -> None:
+    s = Status.DRAFT
+    for event, want in [
+        (Event.QUEUE, Status.QUEUED),
+        (Event.DELIVER, Status.DELIVERED),
+        (Event.ACKNOWLEDGE, Status.ACKNOWLEDGED),
+        (Event.ANSWER, Status.ANSWERED),
+        (Event.CLOSE, Status.CLOSED),
+    ]:
+        s = transition(s, event)
+        assert s is want
+
+
+def test_out_of_order_events_never_move_back() -> None:
+    # A response overtakes a receipt that was stored late after a crash.
+    assert transition(Status.QUEUED, Event.ANSWER) is Status.ANSWERED
+    assert transition(Status.ANSWERED, Event.DELIVER) is Status.ANSWERED
+    assert transition(Status.ANSWERED, Event.ACKNOWLEDGE) is Status.ANSWERED
+    assert transition(Status.CLOSED, Event.DELIVER) is Status.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("status", "event"),
+    [
+        (Status.REJECTED, Event.ANSWER),
+        (Status.EXPIRED, Event.DELIVER),
+        (Status.ANSWERED, Event.REJECT),
+        (Status.CLOSED, Event.REJECT),
+        (Status.DELIVERED, Event.EXPIRE),
+        (Status.CLOSED, Event.ANSWER),
+        (Status.DRAFT, Event.CLOSE),
+    ],
+)
+def test_impossible_transitions_conflict(status: Status, event: Event) -> None:
+    with pytest.raises(Conflict):
+        transition(status, event)
+
+
+def test_reject_and_expire() -> None:
+    assert transition(Status.RECEIVED, Event.REJECT) is Status.REJECTED
+    assert transition(Status.ACKNOWLEDGED, Event.REJECT) is Status.REJECTED
+    assert transition(Status.QUEUED, Event.EXPIRE) is Status.EXPIRED

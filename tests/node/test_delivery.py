@@ -1,0 +1,165 @@
+"""Delivery survives a peer that is down, key rotation and directory updates."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exchange.core.canonical import canonical_json
+from exchange.core.directory import sign_directory
+from exchange.core.errors import DirectoryRejected
+from exchange.core.keys import SigningKeyPair
+from exchange.provision import rotate_keys
+from exchange.store import audit
+
+from ..federation import ApiClient, Federation, wait_until
+
+REQUEST = {
+    "to": "MA-CNA",
+    "kind": "information_request",
+    "urgency": "emergency",
+    "subject": "Missing boat",
+    "body": "Forty people on board, last seen 03:00.",
+    "language": "en",
+}
+
+
+async def count(fed: Federation, authority_id: str, sql: str) -> Any:
+    return await fed[authority_id].node.db.run(lambda c: c.execute(sql).fetchone()[0])
+
+
+async def test_recipient_down_then_back_delivers_once(tmp_path: Path) -> None:
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"])
+    await fed.start("ES-CNA")
+    es = await ApiClient(fed["ES-CNA"]).login("investigator")
+    try:
+        status, _ = await es.call("POST", "/api/requests", REQUEST)
+        assert status == 201
+        # The worker keeps retrying while MA is down (backoff, nothing lost).
+        await wait_until(
+            lambda: count(fed, "ES-CNA", "SELECT MAX(attempts) FROM outbox"), what="failed attempts"
+        )
+        assert await count(fed, "ES-CNA", "SELECT status FROM requests") == "queued"
+        await fed.start("MA-CNA")
+        fed["ES-CNA"].running.app  # noqa: B018 (still running)
+        await wait_until(
+            lambda: count(fed, "ES-CNA", "SELECT delivered_at FROM requests"),
+            what="delivery after MA came back",
+        )
+        assert await count(fed, "MA-CNA", "SELECT COUNT(*) FROM requests") == 1
+        assert await count(fed, "MA-CNA", "SELECT COUNT(*) FROM messages") == 1
+        assert await count(fed, "ES-CNA", "SELECT state FROM outbox") == "done"
+    finally:
+        await es.close()
+        await fed.stop()
+
+
+async def test_rotation_keeps_in_flight_and_old_messages_readable(tmp_path: Path) -> None:
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"])
+    await fed.start()
+    es = await ApiClient(fed["ES-CNA"]).login("investigator")
+    try:
+        _, first = await es.call("POST", "/api/requests", {**REQUEST, "subject": "first"})
+        await wait_until(
+            lambda: count(
+                fed, "ES-CNA", "SELECT COUNT(*) FROM requests WHERE delivered_at IS NOT NULL"
+            ),
+            what="first delivered",
+        )
+        await fed.stop("MA-CNA")
+        old_key = (
+            fed["ES-CNA"]
+            .node.directory.require()
+            .get("MA-CNA")
+            .current_encryption_key(  # type: ignore[union-attr]
+                fed.clock.now()
+            )
+            .key_id
+        )
+        _, second = await es.call("POST", "/api/requests", {**REQUEST, "subject": "second"})
+        # MA rotates while the second request, sealed to its old key, waits in ES's outbox.
+        rotate_keys(fed["MA-CNA"].data)
+        document = fed.publish()
+        await fed.start("MA-CNA")
+        await fed["ES-CNA"].node.directory.update(document)
+        await wait_until(
+            lambda: count(fed, "MA-CNA", "SELECT COUNT(*) FROM requests") == 2,
+            what="second delivered after rotation",
+        )
+        _, third = await es.call("POST", "/api/requests", {**REQUEST, "subject": "third"})
+        await wait_until(
+            lambda: count(fed, "MA-CNA", "SELECT COUNT(*) FROM requests") == 3,
+            what="third delivered with the new key",
+        )
+        ma = await ApiClient(fed["MA-CNA"]).login("liaison")
+        _, inbox = await ma.call("GET", "/api/inbox")
+        by_msg = {r["msg_id"]: r for r in inbox["requests"]}
+        for created, subject in ((first, "first"), (second, "second"), (third, "third")):
+            _, view = await ma.call("GET", f"/api/requests/{by_msg[created['msg_id']]['id']}")
+            assert view["messages"][0]["content"]["subject"] == subject
+        await ma.close()
+        new_key = (
+            fed["ES-CNA"]
+            .node.directory.require()
+            .get("MA-CNA")
+            .current_encryption_key(  # type: ignore[union-attr]
+                fed.clock.now()
+            )
+            .key_id
+        )
+        assert new_key != old_key
+        rows = await fed["MA-CNA"].node.db.run(
+            lambda c: c.execute("SELECT evidence FROM messages ORDER BY id").fetchall()
+        )
+        key_ids = [json.loads(r[0])["header"]["recipient_key_id"] for r in rows]
+        assert key_ids == [old_key, old_key, new_key]
+    finally:
+        await es.close()
+        await fed.stop()
+
+
+async def test_directory_updates_are_verified(tmp_path: Path) -> None:
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], users=False)
+    await fed.start("ES-CNA")
+    holder = fed["ES-CNA"].node.directory
+    try:
+        good = fed.publish()
+        assert await holder.update(good)
+        serial = holder.require().serial
+        entries_before = await fed["ES-CNA"].node.db.run(audit.size)
+
+        fed.serial -= 3
+        rollback = sign_directory(fed.directory(), fed.operator)
+        now = fed.clock.now()
+        rogue = SigningKeyPair.generate(now - timedelta(days=1), timedelta(days=10))
+        fed.serial += 10
+        unknown_operator = sign_directory(fed.directory(), rogue)
+        obj = json.loads(sign_directory(fed.directory(), fed.operator))
+        obj["directory"]["authorities"][0]["name"] = "Tampered"
+        tampered = json.dumps(obj).encode()
+        expired = sign_directory(fed.directory(valid=timedelta(seconds=-1)), fed.operator)
+        for name, document in [
+            ("rollback", rollback),
+            ("unknown operator", unknown_operator),
+            ("tampered", tampered),
+            ("expired", expired),
+            ("garbage", b"not json"),
+            ("empty", canonical_json({})),
+        ]:
+            with pytest.raises(DirectoryRejected):
+                await holder.update(document)
+            assert holder.require().serial == serial, name  # the last good one is kept
+        # Every refusal is on the audit record.
+        assert await fed["ES-CNA"].node.db.run(audit.size) == entries_before + 6
+        # After a restart the node still holds the last good directory, even if the
+        # published file is now bad.
+        (tmp_path / "directory.json").write_bytes(tampered)
+        await fed.stop("ES-CNA")
+        await fed.start("ES-CNA")
+        assert fed["ES-CNA"].node.directory.require().serial == serial
+    finally:
+        await fed.stop()

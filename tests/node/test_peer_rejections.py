@@ -1,0 +1,201 @@
+"""Hostile input on the peer API: each bad envelope gets its precise code and
+status, and nothing stored changes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from exchange.core.canonical import b64d, b64e, canonical_json
+from exchange.core.envelope import seal
+from exchange.core.keys import SigningKeyPair
+from exchange.core.peer_auth import HEADER, sign_call
+
+from ..federation import Federation, peer_post
+
+CONTENT = {
+    "kind": "information_request",
+    "urgency": "urgent",
+    "language": "en",
+    "subject": "s",
+    "body": "b",
+    "deadline": None,
+}
+
+
+@pytest.fixture
+async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA", "SN-CNA"], users=False)
+    await fed.start()
+    yield fed
+    await fed.stop()
+
+
+def envelope(
+    fed: Federation,
+    sender: str = "ES-CNA",
+    recipient: str = "MA-CNA",
+    msg_id: str = "msg-00000001",
+    content: dict[str, Any] | None = None,
+    key: SigningKeyPair | None = None,
+) -> bytes:
+    now = fed.clock.now()
+    node = fed[sender].node
+    return seal(
+        content or CONTENT,
+        msg_type="request",
+        msg_id=msg_id,
+        sender_id=sender,
+        sender_key=key or node.keys.current_signing(now),
+        recipient=node.directory.require().get(recipient),
+        now=now,
+    )  # type: ignore[arg-type]
+
+
+async def snapshot(fed: Federation, authority_id: str) -> dict[str, Any]:
+    def read(conn: Any) -> dict[str, Any]:
+        tables = ("requests", "messages", "events", "outbox", "audit_entries", "audit_nodes")
+        counts = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
+        counts["last_entry"] = conn.execute("SELECT MAX(idx) FROM audit_entries").fetchone()[0]
+        return counts
+
+    return await fed[authority_id].node.db.run(read)
+
+
+def _mutate(data: bytes, fn: Any) -> bytes:
+    obj = json.loads(data)
+    fn(obj)
+    return canonical_json(obj)
+
+
+async def test_rejections_have_precise_codes_and_change_nothing(fed: Federation) -> None:
+    before = await snapshot(fed, "MA-CNA")
+    now = fed.clock.now()
+    stranger = SigningKeyPair.generate(now - timedelta(days=1), timedelta(days=30))
+    real_id = fed["ES-CNA"].node.keys.current_signing(now).public.key_id
+    forged_key = SigningKeyPair(
+        public=type(stranger.public)(
+            real_id,
+            "ed25519",
+            stranger.public.public,
+            stranger.public.not_before,
+            stranger.public.not_after,
+        ),
+        seed=stranger.seed,
+    )
+    cases: list[tuple[str, bytes, str, int]] = [
+        ("forged", envelope(fed, key=forged_key), "bad_signature", 403),
+        (
+            "altered",
+            _mutate(
+                envelope(fed),
+                lambda o: o.__setitem__("ciphertext", b64e(b64d(o["ciphertext"])[::-1])),
+            ),
+            "bad_signature",
+            403,
+        ),
+        (
+            "altered header",
+            _mutate(
+                envelope(fed),
+                lambda o: o["header"].__setitem__("created_at", "2020-01-01T00:00:00.000000Z"),
+            ),
+            "bad_signature",
+            403,
+        ),
+        ("misaddressed", envelope(fed, recipient="SN-CNA"), "wrong_recipient", 421),
+        ("malformed", b'{"v": 1, "header": {}}', "malformed", 400),
+        ("not json", b"\x00\x01garbage", "malformed", 400),
+        ("oversized", b"{" + b" " * (2 * 1024 * 1024 + 10) + b"}", "too_large", 413),
+        ("bad content", envelope(fed, content={"kind": "gossip"}), "malformed", 400),
+    ]
+    for name, body, code, status in cases:
+        got_status, got = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", body)
+        assert (got_status, got["error"]["code"]) == (status, code), name
+        assert got["error"]["message"], name
+    assert await snapshot(fed, "MA-CNA") == before
+
+
+async def test_sender_must_be_the_authenticated_peer(fed: Federation) -> None:
+    before = await snapshot(fed, "MA-CNA")
+    sn_envelope = envelope(fed, sender="SN-CNA")
+    status, body = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", sn_envelope)
+    assert (status, body["error"]["code"]) == (403, "unknown_sender")
+    assert await snapshot(fed, "MA-CNA") == before
+
+
+async def test_unauthenticated_and_stale_calls(fed: Federation) -> None:
+    member = fed["MA-CNA"]
+    ssl = aiohttp.Fingerprint(bytes.fromhex(member.fingerprint))
+    body = envelope(fed)
+    now = fed.clock.now()
+    key = fed["ES-CNA"].node.keys.current_signing(now)
+    stale = sign_call(
+        method="POST",
+        path="/v1/envelopes",
+        sender="ES-CNA",
+        recipient="MA-CNA",
+        body=body,
+        key=key,
+        now=now - timedelta(minutes=10),
+    )
+    wrong_body = sign_call(
+        method="POST",
+        path="/v1/envelopes",
+        sender="ES-CNA",
+        recipient="MA-CNA",
+        body=b"other",
+        key=key,
+        now=now,
+    )
+    async with aiohttp.ClientSession() as session:
+        for headers, code, status in [
+            ({}, "unauthorized", 401),
+            ({HEADER: stale}, "unauthorized", 401),
+            ({HEADER: "garbage"}, "malformed", 400),
+            ({HEADER: wrong_body}, "bad_signature", 403),
+        ]:
+            async with session.post(
+                member.url + "/v1/envelopes", data=body, headers=headers, ssl=ssl
+            ) as response:
+                payload = await response.json()
+                assert (response.status, payload["error"]["code"]) == (status, code), headers
+
+
+async def test_duplicate_gets_same_receipt_and_replay_is_refused(fed: Federation) -> None:
+    body = envelope(fed, msg_id="msg-dup-000001")
+    status, first = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", body)
+    assert status == 200, first
+    after_first = await snapshot(fed, "MA-CNA")
+    status, second = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", body)
+    assert status == 200 and second == first
+    other = envelope(fed, msg_id="msg-dup-000001", content={**CONTENT, "body": "different"})
+    status, replay = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", other)
+    assert (status, replay["error"]["code"]) == (409, "replay")
+    assert await snapshot(fed, "MA-CNA") == after_first
+    assert after_first["requests"] == 1
+
+
+async def test_transaction_batch_results_per_envelope(fed: Federation) -> None:
+    good = envelope(fed, msg_id="msg-batch-0001")
+    bad = envelope(fed, recipient="SN-CNA", msg_id="msg-batch-0002")
+    payload = json.dumps({"envelopes": [b64e(good), b64e(bad), "%%%"]}).encode()
+    status, body = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/transactions", payload)
+    assert status == 200
+    results = body["results"]
+    assert "receipt" in results[0]
+    assert results[1]["error"]["code"] == "wrong_recipient"
+    assert results[2]["error"]["code"] == "malformed"
+    for bad_body, code in [
+        (b"{}", "malformed"),
+        (b'{"envelopes": []}', "malformed"),
+        (json.dumps({"envelopes": ["AA=="] * 101}).encode(), "too_large"),
+    ]:
+        status, body = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/transactions", bad_body)
+        assert body["error"]["code"] == code
