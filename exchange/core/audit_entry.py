@@ -38,6 +38,7 @@ ACTIONS = frozenset(
         "login_failed",
         "settings_changed",
         "node_initialised",
+        "witness_alert",
     }
 )
 # Field names that may never appear in an entry: contents stay out of the log.

@@ -102,8 +102,32 @@ MIGRATIONS: list[list[str]] = [
         ) WITHOUT ROWID""",
         """CREATE TABLE audit_checkpoints (
             size INTEGER PRIMARY KEY,
+            root BLOB NOT NULL,
             note TEXT NOT NULL,
             created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE audit_cosignatures (
+            size INTEGER NOT NULL REFERENCES audit_checkpoints (size),
+            witness TEXT NOT NULL,
+            line TEXT NOT NULL,
+            signed_at INTEGER NOT NULL,
+            PRIMARY KEY (size, witness)
+        )""",
+        # What this node, as a witness, last verified of each peer's log.
+        """CREATE TABLE witness_peers (
+            peer TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            root BLOB NOT NULL,
+            note TEXT NOT NULL,
+            seen_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE witness_alerts (
+            id INTEGER PRIMARY KEY,
+            peer TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            evidence TEXT NOT NULL,
+            at TEXT NOT NULL
         )""",
     ],
 ]

@@ -32,6 +32,10 @@ async def count(fed: Federation, authority_id: str, sql: str) -> Any:
     return await fed[authority_id].node.db.run(lambda c: c.execute(sql).fetchone()[0])
 
 
+async def count_is(fed: Federation, authority_id: str, sql: str, expected: int) -> bool:
+    return bool(await count(fed, authority_id, sql) == expected)
+
+
 async def test_recipient_down_then_back_delivers_once(tmp_path: Path) -> None:
     fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"])
     await fed.start("ES-CNA")
@@ -87,12 +91,12 @@ async def test_rotation_keeps_in_flight_and_old_messages_readable(tmp_path: Path
         await fed.start("MA-CNA")
         await fed["ES-CNA"].node.directory.update(document)
         await wait_until(
-            lambda: count(fed, "MA-CNA", "SELECT COUNT(*) FROM requests") == 2,
+            lambda: count_is(fed, "MA-CNA", "SELECT COUNT(*) FROM requests", 2),
             what="second delivered after rotation",
         )
         _, third = await es.call("POST", "/api/requests", {**REQUEST, "subject": "third"})
         await wait_until(
-            lambda: count(fed, "MA-CNA", "SELECT COUNT(*) FROM requests") == 3,
+            lambda: count_is(fed, "MA-CNA", "SELECT COUNT(*) FROM requests", 3),
             what="third delivered with the new key",
         )
         ma = await ApiClient(fed["MA-CNA"]).login("liaison")

@@ -1,0 +1,89 @@
+"""What this node, as a witness, has verified of each peer's log, and the
+alerts it raised (a fork or a shrinking log). An alert and its audit entry
+commit together."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..core.canonical import format_time
+from . import audit
+from .db import fetch_all, fetch_one, transaction
+
+
+@dataclass(frozen=True)
+class PeerView:
+    peer: str
+    size: int
+    root: bytes
+    note: str
+
+
+def view(conn: sqlite3.Connection, peer: str) -> PeerView | None:
+    row = fetch_one(
+        conn, "SELECT peer, size, root, note FROM witness_peers WHERE peer = ?", (peer,)
+    )
+    if row is None:
+        return None
+    return PeerView(str(row["peer"]), int(row["size"]), bytes(row["root"]), str(row["note"]))
+
+
+def advance(
+    conn: sqlite3.Connection, *, peer: str, size: int, root: bytes, note: str, now: datetime
+) -> None:
+    """Record a checkpoint proven consistent with the previous view (never moves back)."""
+    with transaction(conn):
+        current = view(conn, peer)
+        if current is not None and current.size > size:
+            raise ValueError("a witness view never moves back")
+        conn.execute(
+            """INSERT INTO witness_peers (peer, size, root, note, seen_at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (peer) DO UPDATE SET size = excluded.size, root = excluded.root,
+               note = excluded.note, seen_at = excluded.seen_at""",
+            (peer, size, root, note, format_time(now)),
+        )
+
+
+def raise_alert(
+    conn: sqlite3.Connection,
+    *,
+    me: str,
+    peer: str,
+    kind: str,
+    detail: str,
+    evidence: dict[str, Any],
+    now: datetime,
+) -> int:
+    """Store the alert with the evidence (both notes) and its entry in our own log."""
+    with transaction(conn):
+        cursor = conn.execute(
+            "INSERT INTO witness_alerts (peer, kind, detail, evidence, at) VALUES (?, ?, ?, ?, ?)",
+            (peer, kind, detail, json.dumps(evidence, sort_keys=True), format_time(now)),
+        )
+        audit.append(
+            conn, at=now, authority=me, action="witness_alert", actor="system",
+            peer=peer, alert=kind,
+        )  # fmt: skip
+        return int(cursor.lastrowid or 0)
+
+
+def alerts(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
+    rows = fetch_all(
+        conn,
+        "SELECT id, peer, kind, detail, evidence, at FROM witness_alerts ORDER BY id DESC LIMIT ?",
+        (limit,),
+    )
+    for row in rows:
+        row["evidence"] = json.loads(row["evidence"])
+    return rows
+
+
+def open_alert_exists(conn: sqlite3.Connection, peer: str, kind: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM witness_alerts WHERE peer = ? AND kind = ? LIMIT 1", (peer, kind)
+    ).fetchone()
+    return row is not None
