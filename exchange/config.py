@@ -49,6 +49,12 @@ class SessionConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    checkpoint_interval: timedelta = timedelta(seconds=5)
+    witness_interval: timedelta = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     authority_id: str
     data_dir: Path
@@ -68,6 +74,7 @@ class NodeConfig:
     delivery: DeliveryConfig = DeliveryConfig()
     limits: LimitsConfig = LimitsConfig()
     session: SessionConfig = SessionConfig()
+    audit: AuditConfig = AuditConfig()
 
     @property
     def keys_dir(self) -> Path:
@@ -103,6 +110,7 @@ def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
     limits = raw.get("limits", {})
     session = raw.get("session", {})
     deadlines = raw.get("deadlines", {})
+    audit = raw.get("audit", {})
     try:
         operator_keys = tuple(parse_operator_key(k) for k in directory["operator_keys"])
     except (KeyError, TypeError, ExchangeError) as exc:
@@ -141,6 +149,10 @@ def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
             lifetime=timedelta(minutes=_int(session, "lifetime_minutes", 480, 1, 7 * 24 * 60)),
             max_login_failures=_int(session, "max_login_failures", 5, 1, 1000),
             lockout=timedelta(minutes=_int(session, "lockout_minutes", 15, 1, 24 * 60)),
+        ),
+        audit=AuditConfig(
+            checkpoint_interval=timedelta(seconds=_num(audit, "checkpoint_interval_seconds", 5.0)),
+            witness_interval=timedelta(seconds=_num(audit, "witness_interval_seconds", 30.0)),
         ),
     )
     if config.log_format not in ("json", "console"):

@@ -68,6 +68,8 @@ def load_keyring(keys_dir: Path) -> KeyRing:
     encryption: list[EncryptionKeyPair] = []
     for path in sorted(keys_dir.glob("*.json")):
         doc = json.loads(path.read_text())
+        if doc.get("kind") not in ("signing", "encryption"):
+            continue  # the audit-log key lives beside them
         secret = b64d(doc["private_key"], field="private_key", length=32)
         start, end = parse_time(doc["not_before"]), parse_time(doc["not_after"])
         if doc["kind"] == "signing":
@@ -80,6 +82,23 @@ def load_keyring(keys_dir: Path) -> KeyRing:
 
 
 OPERATOR_KEY_VALIDITY = dt.timedelta(days=3650)
+AUDIT_KEY_FILE = "audit-log.json"
+
+
+def load_or_create_audit_key(keys_dir: Path) -> SigningKeyPair:
+    """The long-lived Ed25519 key that signs this node's audit checkpoints and cosigns
+    its peers' (its verifier key is the directory entry's ``audit_vkey``)."""
+    path = keys_dir / AUDIT_KEY_FILE
+    if path.exists():
+        doc = json.loads(path.read_text())
+        seed = b64d(doc["private_key"], field="private_key", length=32)
+        created = parse_time(doc["created_at"])
+        return SigningKeyPair.from_seed(seed, created, created + OPERATOR_KEY_VALIDITY)
+    now = dt.datetime.now(dt.UTC)
+    pair = SigningKeyPair.generate(now, OPERATOR_KEY_VALIDITY)
+    doc = {"kind": "audit-log", "private_key": b64e(pair.seed), "created_at": format_time(now)}
+    write_private(path, json.dumps(doc, indent=2).encode())
+    return pair
 
 
 def create_operator_key(path: Path) -> SigningKeyPair:

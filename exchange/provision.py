@@ -13,11 +13,14 @@ from .config import load_config, render_config
 from .core.clock import Clock, SystemClock
 from .core.directory import Authority
 from .core.keys import EncryptionKeyPair, KeyRing, SigningKeyPair
+from .core.note import format_vkey
 from .core.passwords import hash_password
+from .core.witness import origin_for
 from .keyfiles import (
     create_storage_key,
     create_tls_certificate,
     load_keyring,
+    load_or_create_audit_key,
     save_keypair,
     tls_fingerprint,
     write_private,
@@ -95,6 +98,7 @@ def init_node(
 def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetime) -> Authority:
     """Write ``authority.json``: the entry the directory operator adds for this node."""
     ring = load_keyring(data / "keys")
+    audit_key = load_or_create_audit_key(data / "keys")
     authority = Authority.from_json(
         {
             "authority_id": info.authority_id,
@@ -113,7 +117,7 @@ def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetim
             },
             "contact_hours": info.contact_hours,
             "timezone": info.timezone,
-            "audit_vkey": None,
+            "audit_vkey": format_vkey(origin_for(info.authority_id), audit_key.public.public),
         }
     )
     (data / PUBLIC_INFO).write_text(json.dumps(authority.to_json(), indent=2) + "\n")

@@ -30,6 +30,11 @@ FAST_DELIVERY = """
 backoff_initial_seconds = 0.05
 backoff_max_seconds = 0.5
 request_timeout_seconds = 5
+
+[audit]
+checkpoint_interval_seconds = 0.2
+# witness rounds are driven by the tests themselves (Member.witness_round)
+witness_interval_seconds = 3600
 """
 PASSWORD = "correct horse battery staple"
 ROLES = ("investigator", "liaison", "auditor", "admin")
@@ -80,6 +85,18 @@ class Member:
     def node(self) -> Node:
         assert self.running is not None, f"{self.authority_id} is not running"
         return self.running.node
+
+    async def witness_round(self) -> dict[str, Any]:
+        from exchange.node.app import WITNESS_KEY
+
+        assert self.running is not None
+        return await self.running.app[WITNESS_KEY].observe_all()
+
+    async def checkpoint(self) -> Any:
+        from exchange.node.audit_api import CHECKPOINTER_KEY
+
+        assert self.running is not None
+        return await self.running.app[CHECKPOINTER_KEY].sign_now()
 
     @property
     def fingerprint(self) -> str:

@@ -8,19 +8,20 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..core.errors import ExchangeError
+from ..logs import configure_logging
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import directory, node
+    from . import audit, directory, node
 
     parser = argparse.ArgumentParser(
         prog="exchange",
         description="Secure exchange of investigative information requests.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (node, directory):
+    for module in (node, directory, audit):
         module.register(sub)
     return parser
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_logging("console")  # to stderr; `exchange node` sets its own format
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -15,18 +15,22 @@ from aiohttp import web
 from ..config import NodeConfig
 from ..core.clock import Clock, SystemClock
 from ..core.vault import Vault
-from ..keyfiles import load_keyring, load_storage_key
+from ..keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
 from ..store.db import Database
-from . import api, peer
+from . import api, audit_api, peer
+from .audit_api import CHECKPOINTER_KEY
 from .auth import NODE_KEY
+from .checkpointer import Checkpointer
 from .delivery import DeliveryWorker
 from .directory_sync import DirectoryHolder
 from .errors import error_middleware
 from .peer import MAX_TRANSACTION_BYTES
 from .service import Node
+from .witness import Witness
 
 log = structlog.get_logger("exchange.node")
 WORKER_KEY = web.AppKey("delivery_worker", DeliveryWorker)
+WITNESS_KEY = web.AppKey("witness", Witness)
 
 
 def open_node(config: NodeConfig, clock: Clock | None = None) -> Node:
@@ -36,6 +40,7 @@ def open_node(config: NodeConfig, clock: Clock | None = None) -> Node:
         config=config,
         db=db,
         keys=load_keyring(config.keys_dir),
+        audit_key=load_or_create_audit_key(config.keys_dir),
         vault=Vault(load_storage_key(config.keys_dir)),
         directory=DirectoryHolder(
             me=config.authority_id,
@@ -58,6 +63,8 @@ def create_app(
     app[NODE_KEY] = node
     app.add_routes(peer.routes)
     app.add_routes(api.routes)
+    app.add_routes(audit_api.routes)
+    app[CHECKPOINTER_KEY] = Checkpointer(node)
     app.cleanup_ctx.append(_lifecycle(node, background))
     return app
 
@@ -72,7 +79,10 @@ def _lifecycle(node: Node, background: bool):  # type: ignore[no-untyped-def]
                 await node.directory.refresh(
                     node.config.directory_source, node.config.data_dir, session
                 )
+            app[WITNESS_KEY] = witness = Witness(node, session)
             if background:
+                tasks.append(asyncio.create_task(app[CHECKPOINTER_KEY].run(), name="checkpoints"))
+                tasks.append(asyncio.create_task(witness.run(), name="witness"))
                 worker = DeliveryWorker(node, session)
                 app[WORKER_KEY] = worker
                 node.wake_delivery = worker.wake

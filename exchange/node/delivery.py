@@ -21,10 +21,10 @@ import structlog
 from ..core.backoff import RETRYABLE_CODES, retry_delay
 from ..core.canonical import b64e
 from ..core.errors import ExchangeError
-from ..core.peer_auth import HEADER, sign_call
 from ..core.receipt import parse_receipt, verify_receipt
 from ..store import outbox
 from ..store import requests as store
+from .peer_client import call_peer
 from .service import Node
 
 log = structlog.get_logger("exchange.delivery")
@@ -122,36 +122,14 @@ class DeliveryWorker:
         return True
 
     async def _post(self, peer: str, batch: list[outbox.Pending], now: datetime) -> list[object]:
-        directory = self.node.directory.require()
-        authority = directory.get(peer)
+        authority = self.node.directory.require().get(peer)
         if authority is None:
             raise ExchangeError("peer left the directory", code="unknown_sender")
         body = json.dumps({"envelopes": [b64e(i.envelope) for i in batch]}).encode()
-        auth = sign_call(
-            method="POST",
-            path=TRANSACTIONS_PATH,
-            sender=self.node.me,
-            recipient=peer,
-            body=body,
-            key=self.node.keys.current_signing(now),
-            now=now,
+        answer = await call_peer(
+            self.node, self.session, authority, "POST", TRANSACTIONS_PATH, body=body
         )
-        timeout = aiohttp.ClientTimeout(
-            total=self.node.config.delivery.request_timeout.total_seconds()
-        )
-        async with self.session.post(
-            authority.node_url.rstrip("/") + TRANSACTIONS_PATH,
-            data=body,
-            headers={HEADER: auth, "Content-Type": "application/json"},
-            ssl=aiohttp.Fingerprint(bytes.fromhex(authority.tls_fingerprint)),
-            timeout=timeout,
-        ) as response:
-            payload = await response.json(content_type=None)
-            if response.status != 200:
-                error = payload.get("error", {}) if isinstance(payload, dict) else {}
-                raise ExchangeError(
-                    str(error.get("message", "")), code=str(error.get("code", "http"))
-                )
+        payload = json.loads(answer)
         results = payload.get("results") if isinstance(payload, dict) else None
         if not isinstance(results, list) or len(results) != len(batch):
             raise ValueError("peer answered with a malformed transaction result")

@@ -22,7 +22,7 @@ log = structlog.get_logger("exchange.peer")
 routes = web.RouteTableDef()
 
 
-async def _authenticated_body(request: web.Request, limit: int) -> tuple[str, bytes]:
+async def authenticated_body(request: web.Request, limit: int) -> tuple[str, bytes]:
     node: Node = request.app[NODE_KEY]
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"body is larger than {limit} bytes")
@@ -32,7 +32,7 @@ async def _authenticated_body(request: web.Request, limit: int) -> tuple[str, by
     caller = verify_call(
         request.headers.get(HEADER),
         method=request.method,
-        path=request.path,
+        path=request.path_qs,
         me=node.me,
         body=body,
         directory=node.directory.require(),
@@ -46,7 +46,7 @@ async def _authenticated_body(request: web.Request, limit: int) -> tuple[str, by
 async def post_envelope(request: web.Request) -> web.Response:
     """One envelope in the body; 200 with the signed receipt, or a 4xx error code."""
     node: Node = request.app[NODE_KEY]
-    caller, body = await _authenticated_body(request, node.config.limits.max_envelope_bytes)
+    caller, body = await authenticated_body(request, node.config.limits.max_envelope_bytes)
     receipt = await node.accept_envelope(body, caller=caller)
     return web.Response(body=receipt, content_type="application/json")
 
@@ -56,7 +56,7 @@ async def post_transaction(request: web.Request) -> web.Response:
     """A batch ``{"envelopes": [base64, ...]}``; one result per envelope, in order."""
     node: Node = request.app[NODE_KEY]
     limits = node.config.limits
-    caller, body = await _authenticated_body(request, transaction_limit(node))
+    caller, body = await authenticated_body(request, transaction_limit(node))
     doc = loads_object(body, max_depth=4)
     envelopes = doc.get("envelopes")
     if set(doc) != {"envelopes"} or not isinstance(envelopes, list) or not envelopes:

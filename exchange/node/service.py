@@ -19,7 +19,7 @@ from ..core.clock import Clock
 from ..core.directory import Authority
 from ..core.envelope import open_, seal
 from ..core.errors import InvalidRequest, NotFound, UnknownSender
-from ..core.keys import KeyRing
+from ..core.keys import KeyRing, SigningKeyPair
 from ..core.receipt import issue_receipt
 from ..core.vault import Vault
 from ..store import requests as store
@@ -34,6 +34,7 @@ class Node:
     config: NodeConfig
     db: Database
     keys: KeyRing
+    audit_key: SigningKeyPair
     vault: Vault
     directory: DirectoryHolder
     clock: Clock

@@ -9,6 +9,7 @@ and proofs need O(log n) lookups (see ``exchange.core.merkle``).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -81,3 +82,21 @@ class SqliteHashStore:
 
     def get(self, level: int, index: int) -> bytes:
         return node(self._conn, level, index)
+
+
+def entries_with_leaves(
+    conn: sqlite3.Connection, chunk: int = 20_000
+) -> Iterator[tuple[int, bytes, bytes | None]]:
+    """Every entry in index order with the leaf hash stored at append time."""
+    last = -1
+    while True:
+        rows = conn.execute(
+            """SELECT e.idx, e.entry, n.hash FROM audit_entries e
+               LEFT JOIN audit_nodes n ON n.level = 0 AND n.idx = e.idx
+               WHERE e.idx > ? ORDER BY e.idx LIMIT ?""",
+            (last, chunk),
+        ).fetchall()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1][0]

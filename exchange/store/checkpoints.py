@@ -41,6 +41,15 @@ def latest(conn: sqlite3.Connection) -> StoredCheckpoint | None:
     return _row(row) if row else None
 
 
+def latest_cosigned(conn: sqlite3.Connection) -> StoredCheckpoint | None:
+    row = fetch_one(
+        conn,
+        """SELECT * FROM audit_checkpoints WHERE size IN (SELECT size FROM audit_cosignatures)
+           ORDER BY size DESC LIMIT 1""",
+    )
+    return _row(row) if row else None
+
+
 def at_size(conn: sqlite3.Connection, size: int) -> StoredCheckpoint | None:
     row = fetch_one(conn, "SELECT * FROM audit_checkpoints WHERE size = ?", (size,))
     return _row(row) if row else None

@@ -65,9 +65,14 @@ def raise_alert(
             (peer, kind, detail, json.dumps(evidence, sort_keys=True), format_time(now)),
         )
         audit.append(
-            conn, at=now, authority=me, action="witness_alert", actor="system",
-            peer=peer, alert=kind,
-        )  # fmt: skip
+            conn,
+            at=now,
+            authority=me,
+            action="witness_alert",
+            actor="system",
+            peer=peer,
+            alert=kind,
+        )
         return int(cursor.lastrowid or 0)
 
 
@@ -82,8 +87,9 @@ def alerts(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
     return rows
 
 
-def open_alert_exists(conn: sqlite3.Connection, peer: str, kind: str) -> bool:
+def alert_exists(conn: sqlite3.Connection, peer: str, kind: str, detail: str) -> bool:
     row = conn.execute(
-        "SELECT 1 FROM witness_alerts WHERE peer = ? AND kind = ? LIMIT 1", (peer, kind)
+        "SELECT 1 FROM witness_alerts WHERE peer = ? AND kind = ? AND detail = ? LIMIT 1",
+        (peer, kind, detail),
     ).fetchone()
     return row is not None

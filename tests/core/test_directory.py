@@ -37,14 +37,25 @@ def operator() -> SigningKeyPair:
 @pytest.fixture(scope="module")
 def directory() -> Directory:
     entries = [
-        make_authority("ES-CNA", now=NOW - DAY, name="Policía Nacional, UCRIF",
-                       kind="police", languages=("es", "en"))[0],
-        make_authority("MA-CNA", now=NOW - DAY, name="Direction Générale de la Sûreté",
-                       languages=("fr", "ar"))[0],
-        make_authority("SN-CNA", now=NOW - DAY, name="Division nationale de lutte contre le trafic",
-                       kind="prosecution", languages=("fr-SN",),
-                       legal_requirements="Dual criminality; request in French.")[0],
-    ]  # fmt: skip
+        make_authority(
+            "ES-CNA",
+            now=NOW - DAY,
+            name="Policía Nacional, UCRIF",
+            kind="police",
+            languages=("es", "en"),
+        )[0],
+        make_authority(
+            "MA-CNA", now=NOW - DAY, name="Direction Générale de la Sûreté", languages=("fr", "ar")
+        )[0],
+        make_authority(
+            "SN-CNA",
+            now=NOW - DAY,
+            name="Division nationale de lutte contre le trafic",
+            kind="prosecution",
+            languages=("fr-SN",),
+            legal_requirements="Dual criminality; request in French.",
+        )[0],
+    ]
     return Directory(3, NOW - DAY, NOW + 30 * DAY, tuple(entries))
 
 

@@ -22,15 +22,37 @@ def test_operator_workflow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert stat.S_IMODE((tmp_path / "operator.json").stat().st_mode) == 0o600
     assert "private_key" not in capsys.readouterr().out
     for authority, languages in (("ES-CNA", "es,en"), ("MA-CNA", "fr,ar")):
-        assert main(["init", "--authority", authority, "--data", str(tmp_path / authority),
-                     "--operator-key", key, "--languages", languages]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "init",
+                    "--authority",
+                    authority,
+                    "--data",
+                    str(tmp_path / authority),
+                    "--operator-key",
+                    key,
+                    "--languages",
+                    languages,
+                ]
+            )
+            == 0
+        )
     capsys.readouterr()
     draft, signed = tmp_path / "draft.json", tmp_path / "directory.json"
     entries = [str(tmp_path / a / "authority.json") for a in ("ES-CNA", "MA-CNA")]
     assert main(["directory", "add", "--draft", str(draft), *entries]) == 0
     assert "added ES-CNA" in capsys.readouterr().out
-    sign = ["directory", "sign", "--draft", str(draft), "--key", str(tmp_path / "operator.json"),
-            "--out", str(signed)]  # fmt: skip
+    sign = [
+        "directory",
+        "sign",
+        "--draft",
+        str(draft),
+        "--key",
+        str(tmp_path / "operator.json"),
+        "--out",
+        str(signed),
+    ]
     assert main(sign) == 0
     assert "signed serial 1 with 2 entries" in capsys.readouterr().out
     first = signed.read_bytes()
@@ -46,8 +68,20 @@ def test_operator_workflow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "signed serial 2 with 1 entries" in capsys.readouterr().out
     # the old document is now a rollback for a node holding serial 2
     (tmp_path / "old.json").write_bytes(first)
-    assert main(["directory", "verify", str(tmp_path / "old.json"), "--operator-key", key,
-                 "--held-serial", "2"]) == 1  # fmt: skip
+    assert (
+        main(
+            [
+                "directory",
+                "verify",
+                str(tmp_path / "old.json"),
+                "--operator-key",
+                key,
+                "--held-serial",
+                "2",
+            ]
+        )
+        == 1
+    )
     assert "REJECTED: rollback refused" in capsys.readouterr().out
 
 
@@ -57,12 +91,24 @@ def test_verify_refuses_other_operators_and_missing_files(
     key = _operator(tmp_path, capsys)
     other = _operator(tmp_path, capsys, "other")
     draft, signed = tmp_path / "draft.json", tmp_path / "directory.json"
-    sign = ["directory", "sign", "--draft", str(draft), "--key", str(tmp_path / "operator.json"),
-            "--out", str(signed)]  # fmt: skip
+    sign = [
+        "directory",
+        "sign",
+        "--draft",
+        str(draft),
+        "--key",
+        str(tmp_path / "operator.json"),
+        "--out",
+        str(signed),
+    ]
     assert main(sign) == 2
     assert "No such file or directory" in capsys.readouterr().err
-    assert main(["init", "--authority", "SN-CNA", "--data", str(tmp_path / "sn"),
-                 "--operator-key", key]) == 0  # fmt: skip
+    assert (
+        main(
+            ["init", "--authority", "SN-CNA", "--data", str(tmp_path / "sn"), "--operator-key", key]
+        )
+        == 0
+    )
     assert (
         main(["directory", "add", "--draft", str(draft), str(tmp_path / "sn/authority.json")]) == 0
     )

@@ -1,0 +1,49 @@
+"""``exchange audit verify``: the auditor's check of a node's audit log."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..audit_check import verify_data_dir
+
+
+def register(sub: Any) -> None:
+    group = sub.add_parser("audit", help="verify a node's tamper-evident audit log")
+    a = group.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    p = a.add_parser(
+        "verify",
+        help="recompute the Merkle tree, check every checkpoint and cosignature (exit 1 if not)",
+    )
+    p.add_argument("--data", required=True, type=Path, help="the node's data folder")
+    p.add_argument("--vkey", help="the log's verifier key (default: from the held directory)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+
+    def progress(done: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        print(f"  {done:,} entries checked ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+
+    report = verify_data_dir(args.data, vkey=args.vkey, progress=progress)
+    seconds = time.perf_counter() - started
+    if args.json:
+        print(json.dumps({**report.to_json(), "seconds": round(seconds, 3)}))
+    else:
+        print(
+            f"{report.entries:,} entries, {report.checkpoints} checkpoints, "
+            f"{report.cosignatures} cosignatures checked in {seconds:.2f} s"
+        )
+        print(f"root {report.root}")
+        for problem in report.problems:
+            print(f"FAIL: {problem.message}")
+        if report.ok:
+            print("OK: the log is intact")
+    return 0 if report.ok else 1

@@ -1,0 +1,184 @@
+"""The auditor's check of a whole audit log, trusting none of the node's code
+or derived data: only entry bytes, signed checkpoints and published keys.
+
+It recomputes the RFC 9162 tree from the entries in order and checks that
+
+* entry indexes run 0, 1, 2, ... with no gap or duplicate (deleted/inserted);
+* each entry's leaf hash equals the one the node stored when it appended it
+  (names the exact entry that was changed, when the node's hashes were not
+  rewritten too);
+* every checkpoint is signed by the log's key and its root equals the
+  recomputed root at its size; consecutive checkpoints are thereby
+  consistent with each other and with the tree;
+* no checkpoint is larger than the log (truncation);
+* every collected cosignature verifies with the witness's published key.
+
+Problems are reported in log order; the first is the one to act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .errors import ExchangeError
+from .merkle import TreeBuilder
+from .note import Verifier, parse_checkpoint, parse_note, verify_cosignature, verify_note
+
+PROGRESS_EVERY = 100_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # entry | checkpoint | cosignature | truncated
+    index: int | None
+    message: str
+
+
+@dataclass
+class Report:
+    entries: int = 0
+    checkpoints: int = 0
+    cosignatures: int = 0
+    unknown_witnesses: int = 0
+    root: str = ""
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "checkpoints": self.checkpoints,
+            "cosignatures": self.cosignatures,
+            "unknown_witnesses": self.unknown_witnesses,
+            "root": self.root,
+            "problems": [p.__dict__ for p in self.problems],
+        }
+
+
+@dataclass(frozen=True)
+class Cosig:
+    size: int
+    witness: str
+    line: str
+
+
+def verify_log(
+    entries: Iterable[tuple[int, bytes, bytes | None]],
+    checkpoints: Iterable[tuple[int, str]],
+    *,
+    log_key: Verifier,
+    witness_keys: dict[str, bytes],
+    cosignatures: Iterable[Cosig] = (),
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """``entries`` are ``(index, entry bytes, stored leaf hash or None)`` in index order."""
+    report = Report()
+    texts: dict[int, str] = {}
+    pending = sorted(checkpoints)
+    tree = TreeBuilder()
+    sha256 = hashlib.sha256
+    expected = 0
+    position = 0
+    for idx, entry, stored in entries:
+        if idx != expected:
+            what = "missing (deleted)" if idx > expected else "duplicated or out of order"
+            report.problems.append(Problem("entry", expected, f"entry {expected} is {what}"))
+            return _finish(report, tree, pending[position:])
+        leaf = sha256(b"\x00" + entry).digest()
+        if stored is not None and stored != leaf:
+            report.problems.append(
+                Problem(
+                    "entry",
+                    idx,
+                    f"entry {idx} was changed: its bytes no longer match the "
+                    "leaf hash stored when it was appended",
+                )
+            )
+        tree.add(leaf)
+        expected += 1  # noqa: SIM113 -- also the tree size checked against checkpoints
+        while position < len(pending) and pending[position][0] == expected:
+            _check_checkpoint(report, pending[position], tree, log_key, texts)
+            position += 1
+        if progress is not None and expected % PROGRESS_EVERY == 0:
+            progress(expected)
+    while position < len(pending) and pending[position][0] == 0:
+        _check_checkpoint(report, pending[position], tree, log_key, texts)
+        position += 1
+    report = _finish(report, tree, pending[position:])
+    for cosig in cosignatures:
+        _check_cosignature(report, cosig, texts, witness_keys)
+    return report
+
+
+def _finish(report: Report, tree: TreeBuilder, rest: list[tuple[int, str]]) -> Report:
+    report.entries = tree.size
+    report.root = tree.root().hex()
+    for size, _ in rest:
+        report.problems.append(
+            Problem(
+                "truncated",
+                size,
+                f"log truncated: checkpoint at size {size} but the log holds {tree.size} entries",
+            )
+        )
+    return report
+
+
+def _check_checkpoint(
+    report: Report, item: tuple[int, str], tree: TreeBuilder, key: Verifier, texts: dict[int, str]
+) -> None:
+    size, note_text = item
+    report.checkpoints += 1
+    try:
+        note = parse_note(note_text)
+        verify_note(note, [key], required=[key.name])
+        checkpoint = parse_checkpoint(note.text)
+    except ExchangeError as exc:
+        report.problems.append(Problem("checkpoint", size, f"checkpoint {size}: {exc.message}"))
+        return
+    if checkpoint.size != size or checkpoint.origin != key.name:
+        report.problems.append(Problem("checkpoint", size, f"checkpoint {size} is mislabelled"))
+        return
+    if checkpoint.root != tree.root():
+        report.problems.append(
+            Problem(
+                "checkpoint",
+                size,
+                f"checkpoint at size {size} does not match the entries: an entry before "
+                f"index {size} was changed, removed, inserted or reordered",
+            )
+        )
+        return
+    texts[size] = note.text
+
+
+def _check_cosignature(
+    report: Report, cosig: Cosig, texts: dict[int, str], witness_keys: dict[str, bytes]
+) -> None:
+    text = texts.get(cosig.size)
+    key = witness_keys.get(cosig.witness)
+    if key is None:  # a witness no longer in the directory: cannot be checked, not a failure
+        report.unknown_witnesses += 1
+        return
+    if text is None:
+        report.problems.append(
+            Problem(
+                "cosignature",
+                cosig.size,
+                f"cosignature by {cosig.witness} is on size {cosig.size}, "
+                "which has no valid checkpoint",
+            )
+        )
+        return
+    try:
+        verify_cosignature(text, cosig.line, cosig.witness, key)
+    except ExchangeError as exc:
+        report.problems.append(Problem("cosignature", cosig.size, exc.message))
+        return
+    report.cosignatures += 1

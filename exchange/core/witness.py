@@ -1,0 +1,93 @@
+"""Checkpoint names and the witness's judgement, as pure functions.
+
+A node's audit log has the origin ``exchange/<authority>/audit``; the same
+Ed25519 key (published as ``audit_vkey`` in the directory) signs its
+checkpoints (signed-note type 0x01) and, under the name
+``exchange/<authority>/witness``, the cosignatures it gives its peers
+(tlog-cosignature type 0x04). The two uses sign different messages (a
+cosignature message starts with ``cosignature/v1``, which is not a valid
+origin of ours), so one key cannot be confused for the other.
+
+``judge`` is the witness's whole decision: given what it last verified of a
+peer's log and a new signed checkpoint with a consistency proof, advance,
+stay, or report a fork or a shrinking log. It never trusts the peer's word
+that the new tree extends the old one: only the proof.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .keys import SigningKeyPair
+from .merkle import EMPTY_ROOT, ProofError, verify_consistency
+from .note import Checkpoint, Note, Verifier, parse_checkpoint, parse_vkey, sign_note, verify_note
+
+Verdict = Literal["advance", "same", "fork", "shrunk"]
+
+
+def origin_for(authority_id: str) -> str:
+    return f"exchange/{authority_id}/audit"
+
+
+def witness_name_for(authority_id: str) -> str:
+    return f"exchange/{authority_id}/witness"
+
+
+def sign_checkpoint(authority_id: str, size: int, root: bytes, key: SigningKeyPair) -> str:
+    """The checkpoint note of the log at ``size`` (tlog-checkpoint in a signed note)."""
+    text = Checkpoint(origin_for(authority_id), size, root).to_text()
+    return sign_note(text, origin_for(authority_id), key)
+
+
+def log_verifier(authority_id: str, audit_vkey: str) -> Verifier:
+    """The verifier of a log's checkpoints, from its directory ``audit_vkey``."""
+    verifier = parse_vkey(audit_vkey)
+    if verifier.name != origin_for(authority_id):
+        raise ValueError(f"audit_vkey of {authority_id} names {verifier.name}")
+    return verifier
+
+
+def open_checkpoint(note: Note, authority_id: str, audit_vkey: str) -> Checkpoint:
+    """Verify a peer's checkpoint note against its published key; return the checkpoint."""
+    verifier = log_verifier(authority_id, audit_vkey)
+    verify_note(note, [verifier], required=[verifier.name])
+    checkpoint = parse_checkpoint(note.text)
+    if checkpoint.origin != origin_for(authority_id):
+        raise ValueError(f"checkpoint origin {checkpoint.origin!r} is not {authority_id}'s")
+    return checkpoint
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a witness last verified of a log."""
+
+    size: int
+    root: bytes
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: Verdict
+    detail: str
+
+
+def judge(previous: Seen | None, new: Checkpoint, proof: list[bytes] | None) -> Judgement:
+    """Decide whether ``new`` extends ``previous`` (RFC 9162 consistency)."""
+    if previous is None:
+        if new.size == 0 and new.root != EMPTY_ROOT:
+            return Judgement("fork", "an empty log with a non-empty root")
+        return Judgement("advance", f"first checkpoint seen, size {new.size}")
+    if new.size < previous.size:
+        return Judgement("shrunk", f"log shrank from {previous.size} to {new.size} entries")
+    if new.size == previous.size:
+        if new.root == previous.root:
+            return Judgement("same", f"unchanged at size {new.size}")
+        return Judgement("fork", f"two different roots at size {new.size}")
+    if proof is None:
+        return Judgement("fork", "no consistency proof offered for a grown log")
+    try:
+        verify_consistency(previous.size, new.size, previous.root, new.root, proof)
+    except ProofError as exc:
+        return Judgement("fork", f"size {new.size} is not consistent with {previous.size}: {exc}")
+    return Judgement("advance", f"grew from {previous.size} to {new.size} consistently")

@@ -1,0 +1,67 @@
+"""Calling a peer node: authenticated both ways and bounded in time and size.
+
+The caller signs each call with ``X-Exchange-Auth`` (the peer checks it
+against the directory); the peer's TLS certificate is pinned to the
+fingerprint in the directory, so no CA is trusted. Every call has a total
+timeout. A non-200 answer becomes an ``ExchangeError`` with the peer's code.
+"""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+
+from ..core.directory import Authority
+from ..core.errors import ExchangeError
+from ..core.peer_auth import HEADER, sign_call
+from .service import Node
+
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
+
+
+async def call_peer(
+    node: Node,
+    session: aiohttp.ClientSession,
+    peer: Authority,
+    method: str,
+    path: str,
+    *,
+    body: bytes = b"",
+    content_type: str = "application/json",
+) -> bytes:
+    """Make one call; return the answer body of a 200, or raise ``ExchangeError``."""
+    now = node.clock.now()
+    auth = sign_call(
+        method=method,
+        path=path,
+        sender=node.me,
+        recipient=peer.authority_id,
+        body=body,
+        key=node.keys.current_signing(now),
+        now=now,
+    )
+    limit = node.config.delivery.request_timeout.total_seconds()
+    async with session.request(
+        method,
+        peer.node_url.rstrip("/") + path,
+        data=body if method != "GET" else None,
+        headers={HEADER: auth, "Content-Type": content_type},
+        ssl=aiohttp.Fingerprint(bytes.fromhex(peer.tls_fingerprint)),
+        timeout=aiohttp.ClientTimeout(total=limit),
+    ) as response:
+        answer = await response.content.read(MAX_ANSWER_BYTES + 1)
+        if len(answer) > MAX_ANSWER_BYTES:
+            raise ExchangeError("peer answer is too large", code="too_large")
+        if response.status != 200:
+            raise _peer_error(response.status, answer)
+        return answer
+
+
+def _peer_error(status: int, answer: bytes) -> ExchangeError:
+    try:
+        error = json.loads(answer).get("error", {})
+        code, message = str(error.get("code", "http")), str(error.get("message", ""))
+    except (ValueError, AttributeError):
+        code, message = "http", ""
+    return ExchangeError(message[:300] or f"peer answered HTTP {status}", code=code[:40])
