@@ -18,6 +18,7 @@ from ..store import audit as audit_store
 from ..store import requests as store
 from ..store.db import transaction
 from .auth import NODE_KEY, User, login, logout, requires, set_session_cookie
+from .bodies import read_limited
 from .service import Node
 
 ALL_ROLES = ("investigator", "liaison", "auditor", "admin")
@@ -30,9 +31,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     limit = node.config.limits.max_api_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"request body is larger than {limit} bytes")
-    data = await request.content.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(f"request body is larger than {limit} bytes")
+    data = await read_limited(request.content, limit, "request body")
     return loads_object(data)
 
 

@@ -14,6 +14,7 @@ from ..core.directory_search import DirectoryIndex
 from ..core.errors import DirectoryRejected, ExchangeError
 from ..store import directory_cache
 from ..store.db import Database
+from .bodies import read_limited
 
 log = structlog.get_logger("exchange.directory")
 MAX_DIRECTORY_BYTES = 64 * 1024 * 1024
@@ -106,7 +107,7 @@ async def fetch_document(source: str, data_dir: Path, session: aiohttp.ClientSes
         timeout = aiohttp.ClientTimeout(total=30)
         async with session.get(source, timeout=timeout) as response:
             response.raise_for_status()
-            data = await response.content.read(MAX_DIRECTORY_BYTES + 1)
+            data = await read_limited(response.content, MAX_DIRECTORY_BYTES, "directory")
     else:
         path = Path(source) if Path(source).is_absolute() else data_dir / source
         with path.open("rb") as handle:

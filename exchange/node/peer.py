@@ -15,6 +15,7 @@ from ..core.canonical import b64d, loads_object
 from ..core.errors import ExchangeError, Malformed, TooLarge
 from ..core.peer_auth import HEADER, verify_call
 from .auth import NODE_KEY
+from .bodies import read_limited
 from .errors import STATUS
 from .service import Node
 
@@ -26,9 +27,7 @@ async def authenticated_body(request: web.Request, limit: int) -> tuple[str, byt
     node: Node = request.app[NODE_KEY]
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"body is larger than {limit} bytes")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise TooLarge(f"body is larger than {limit} bytes")
+    body = await read_limited(request.content, limit)
     caller = verify_call(
         request.headers.get(HEADER),
         method=request.method,

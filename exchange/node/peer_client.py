@@ -15,6 +15,7 @@ import aiohttp
 from ..core.directory import Authority
 from ..core.errors import ExchangeError
 from ..core.peer_auth import HEADER, sign_call
+from .bodies import read_limited
 from .service import Node
 
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
@@ -50,9 +51,7 @@ async def call_peer(
         ssl=aiohttp.Fingerprint(bytes.fromhex(peer.tls_fingerprint)),
         timeout=aiohttp.ClientTimeout(total=limit),
     ) as response:
-        answer = await response.content.read(MAX_ANSWER_BYTES + 1)
-        if len(answer) > MAX_ANSWER_BYTES:
-            raise ExchangeError("peer answer is too large", code="too_large")
+        answer = await read_limited(response.content, MAX_ANSWER_BYTES, "peer answer")
         if response.status != 200:
             raise _peer_error(response.status, answer)
         return answer

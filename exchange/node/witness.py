@@ -135,8 +135,10 @@ class Witness:
     async def run(self) -> None:
         interval = self.node.config.audit.witness_interval.total_seconds()
         while True:
+            # first wait: peers starting together have something to show, and a
+            # federation restarting at once is not flooded with witness calls
+            await asyncio.sleep(interval)
             try:
                 await self.observe_all()
             except Exception:
                 log.exception("witness_round_failed")
-            await asyncio.sleep(interval)

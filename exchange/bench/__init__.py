@@ -1,0 +1,1 @@
+"""``exchange bench``: measured throughput, latency and scale (see docs/PERFORMANCE.md)."""

@@ -1,0 +1,81 @@
+"""The bare transport in the same run: plain HTTPS POSTs of the same payload size
+between two aiohttp processes (no signing, no encryption, no storage)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from ..keyfiles import create_tls_certificate, tls_fingerprint
+from ..node.app import server_ssl_context
+from .local_federation import free_port
+from .processes import spawn, stop
+
+
+async def _ok(request: web.Request) -> web.Response:
+    await request.read()
+    return web.json_response({"ok": True})
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def serve(port: int, keys: Path) -> None:
+    """Entry point of the bare server process."""
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/", _ok)
+    app.router.add_get("/v1/health", _health)
+    context = server_ssl_context(keys / "tls.crt", keys / "tls.key")
+    web.run_app(app, host="127.0.0.1", port=port, ssl_context=context, print=None, access_log=None)
+
+
+async def _client(url: str, fingerprint: bytes, n: int, concurrency: int, body: bytes) -> float:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        queue = list(range(n))
+        started = time.perf_counter()
+
+        async def worker() -> None:
+            while queue:
+                queue.pop()
+                async with session.post(
+                    url + "/", data=body, ssl=aiohttp.Fingerprint(fingerprint)
+                ) as response:
+                    await response.read()
+                    assert response.status == 200
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
+def run(n: int, concurrency: int, size: int) -> dict[str, Any]:
+    from .processes import wait_healthy
+
+    body = json.dumps({"subject": "Benchmark request", "body": "x" * size}).encode()
+    with tempfile.TemporaryDirectory() as tmp:
+        keys = Path(tmp)
+        create_tls_certificate(keys, common_name="bare", hosts=["127.0.0.1"])
+        fingerprint = bytes.fromhex(tls_fingerprint(keys / "tls.crt"))
+        port = free_port()
+        process = spawn(["-m", "exchange.bench.bare", str(port), str(keys)], keys / "bare.log")
+        url = f"https://127.0.0.1:{port}"
+        try:
+            asyncio.run(wait_healthy(url, fingerprint))
+            asyncio.run(_client(url, fingerprint, min(n, 200), concurrency, body))
+            seconds = asyncio.run(_client(url, fingerprint, n, concurrency, body))
+        finally:
+            stop(process)
+    return {"bare_requests": n, "bare_seconds": seconds, "bare_rps": n / seconds}
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), Path(sys.argv[2]))

@@ -1,0 +1,80 @@
+"""Run every part of ``exchange bench`` and put the figures side by side."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import audit_bench, bare, directory_bench, e2e, primitives, scale
+
+TARGETS = {
+    "exchange_rps": (">=", 1000.0),
+    "ratio": (">=", 0.25),
+    "paced_200rps_p99_ms": ("<", 100.0),
+    "audit_verify_eps": (">=", 500_000.0),
+    "inclusion_proof_ms": ("<", 1.0),
+    "consistency_proof_ms": ("<", 1.0),
+    "federation_193_s": ("<", 60.0),
+    "directory_search_ms": ("<", 10.0),
+}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "processor": platform.processor() or "unknown",
+    }
+
+
+def run_all(
+    *, requests: int, concurrency: int, size: int, audit_entries: int, progress: Any
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "payload_bytes": size,
+        "concurrency": concurrency,
+    }
+    steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("primitives", lambda: primitives.run(size)),
+        ("end-to-end exchange", lambda: e2e.run(requests, concurrency, size)),
+        ("bare HTTPS transport", lambda: bare.run(requests, concurrency, size)),
+        ("audit log", lambda: audit_bench.run(audit_entries)),
+        ("193-node federation", scale.run),
+        ("directory search", directory_bench.run),
+    ]
+    for name, step in steps:
+        started = time.perf_counter()
+        progress(f"{name} ...")
+        result.update(step())
+        progress(f"{name}: {time.perf_counter() - started:.1f} s")
+    result["ratio"] = result["exchange_rps"] / result["bare_rps"]
+    result["targets_met"] = {
+        key: _met(result[key], op, bound) for key, (op, bound) in TARGETS.items()
+    }
+    return result
+
+
+def _met(value: float, op: str, bound: float) -> bool:
+    return value >= bound if op == ">=" else value < bound
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = [f"machine: {result['machine']}"]
+    for key, value in result.items():
+        if key in ("machine", "targets_met"):
+            continue
+        target = TARGETS.get(key)
+        mark = ""
+        if target:
+            mark = f"   target {target[0]} {target[1]:g}: " + (
+                "met" if result["targets_met"][key] else "NOT met"
+            )
+        shown = f"{value:,.3f}" if isinstance(value, float) else str(value)
+        lines.append(f"  {key:<34} {shown:>16}{mark}")
+    return "\n".join(lines)

@@ -1,0 +1,35 @@
+"""``exchange bench``: throughput, latency and scale, beside the bare transport."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..bench.report import run_all, table
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("bench", help="measure end-to-end throughput, latency, audit and scale")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--requests", type=int, default=3000, help="requests in the end-to-end run")
+    p.add_argument("--concurrency", type=int, default=64, help="concurrent API clients")
+    p.add_argument("--payload", type=int, default=2000, help="request body size in bytes")
+    p.add_argument("--audit-entries", type=int, default=1_000_000)
+    p.set_defaults(handler=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if not (1 <= args.requests <= 1_000_000 and 1 <= args.concurrency <= 1000):
+        print("error: --requests 1..1000000 and --concurrency 1..1000", file=sys.stderr)
+        return 2
+    result = run_all(
+        requests=args.requests,
+        concurrency=args.concurrency,
+        size=args.payload,
+        audit_entries=args.audit_entries,
+        progress=lambda m: print(m, file=sys.stderr, flush=True),
+    )
+    print(json.dumps(result) if args.json else table(result))
+    return 0
