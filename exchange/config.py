@@ -39,6 +39,8 @@ class LimitsConfig:
     max_body_chars: int = 200_000
     max_api_body_bytes: int = 1024 * 1024
     max_batch: int = 100
+    peer_calls_per_minute: int = 6000
+    peer_burst: int = 500
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,8 @@ def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
             max_body_chars=_int(limits, "max_body_chars", 200_000, 1, 10_000_000),
             max_api_body_bytes=_int(limits, "max_api_body_bytes", 1 << 20, 1024, 1 << 30),
             max_batch=_int(limits, "max_batch", 100, 1, 1000),
+            peer_calls_per_minute=_int(limits, "peer_calls_per_minute", 6000, 1, 10_000_000),
+            peer_burst=_int(limits, "peer_burst", 500, 1, 1_000_000),
         ),
         session=SessionConfig(
             lifetime=timedelta(minutes=_int(session, "lifetime_minutes", 480, 1, 7 * 24 * 60)),

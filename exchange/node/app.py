@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..config import NodeConfig
 from ..core.clock import Clock, SystemClock
+from ..core.rate_limit import RateLimiter
 from ..core.vault import Vault
 from ..keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
 from ..store.db import Database
@@ -62,6 +63,9 @@ def create_app(
     )
     app[NODE_KEY] = node
     app.add_routes(peer.routes)
+    app[peer.PEER_LIMITER_KEY] = RateLimiter(
+        per_minute=config.limits.peer_calls_per_minute, burst=config.limits.peer_burst
+    )
     app.add_routes(api.routes)
     app.add_routes(audit_api.routes)
     app[CHECKPOINTER_KEY] = Checkpointer(node)

@@ -14,12 +14,15 @@ from aiohttp import web
 from ..core.canonical import b64d, loads_object
 from ..core.errors import ExchangeError, Malformed, TooLarge
 from ..core.peer_auth import HEADER, verify_call
+from ..core.rate_limit import RateLimiter
 from .auth import NODE_KEY
 from .bodies import read_limited
 from .errors import STATUS
 from .service import Node
 
 log = structlog.get_logger("exchange.peer")
+# Calls per authenticated peer (429 + Retry-After beyond it); set up in create_app.
+PEER_LIMITER_KEY = web.AppKey("peer_limiter", RateLimiter)
 routes = web.RouteTableDef()
 
 
@@ -38,6 +41,7 @@ async def authenticated_body(request: web.Request, limit: int) -> tuple[str, byt
         now=node.clock.now(),
     )
     structlog.contextvars.bind_contextvars(peer=caller)
+    request.app[PEER_LIMITER_KEY].take(caller, node.clock.now())
     return caller, body
 
 

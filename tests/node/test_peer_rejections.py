@@ -17,7 +17,7 @@ from exchange.core.envelope import seal
 from exchange.core.keys import SigningKeyPair
 from exchange.core.peer_auth import HEADER, sign_call
 
-from ..federation import Federation, peer_post
+from ..federation import FAST_DELIVERY, Federation, peer_post
 
 CONTENT = {
     "kind": "information_request",
@@ -199,3 +199,22 @@ async def test_transaction_batch_results_per_envelope(fed: Federation) -> None:
     ]:
         status, body = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/transactions", bad_body)
         assert body["error"]["code"] == code
+
+
+async def test_a_peer_calling_too_often_gets_429(tmp_path: Path) -> None:
+    limits = "\n[limits]\npeer_calls_per_minute = 60\npeer_burst = 2\n"
+    fed = Federation.create(
+        tmp_path, ["ES-CNA", "MA-CNA", "SN-CNA"], extra_config=FAST_DELIVERY + limits
+    )
+    await fed.start()
+    try:
+        codes = []
+        for _ in range(3):
+            status, body = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", b"{}")
+            codes.append((status, body["error"]["code"]))
+        assert codes == [(400, "malformed"), (400, "malformed"), (429, "rate_limited")]
+        # another peer is not slowed down by ES's flood
+        status, body = await peer_post(fed, "SN-CNA", "MA-CNA", "/v1/envelopes", b"{}")
+        assert (status, body["error"]["code"]) == (400, "malformed")
+    finally:
+        await fed.stop()
