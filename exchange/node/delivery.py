@@ -110,8 +110,14 @@ class DeliveryWorker:
             return False
         self._failures.pop(peer, None)
         retry: list[str] = []
-        for item, result in zip(live, results, strict=True):
-            code = await self._settle(peer, item, result, now)
+        # settled concurrently so that the receipts share one group commit
+        codes = await asyncio.gather(
+            *(
+                self._settle(peer, item, result, now)
+                for item, result in zip(live, results, strict=True)
+            )
+        )
+        for item, code in zip(live, codes, strict=True):
             if code in RETRYABLE_CODES:
                 retry.append(item.msg_id)
             elif code is not None:

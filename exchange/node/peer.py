@@ -6,6 +6,7 @@ before its body is parsed (see ``exchange.core.peer_auth``).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
@@ -66,23 +67,18 @@ async def post_transaction(request: web.Request) -> web.Response:
         raise Malformed('body must be {"envelopes": [base64 envelope, ...]}')
     if len(envelopes) > limits.max_batch:
         raise TooLarge(f"at most {limits.max_batch} envelopes per transaction")
-    results: list[dict[str, Any]] = []
-    for item in envelopes:
+
+    async def accept(item: object) -> dict[str, Any]:
         try:
-            raw = b64d(item, field="envelope")
-            receipt = await node.accept_envelope(raw, caller=caller)
-            results.append({"receipt": loads_object(receipt)})
+            receipt = await node.accept_envelope(b64d(item, field="envelope"), caller=caller)
+            return {"receipt": loads_object(receipt)}
         except ExchangeError as exc:
             log.info("envelope_rejected", code=exc.code)
-            results.append(
-                {
-                    "error": {
-                        "code": exc.code,
-                        "message": exc.message,
-                        "status": STATUS.get(exc.code, 400),
-                    }
-                }
-            )
+            status = STATUS.get(exc.code, 400)
+            return {"error": {"code": exc.code, "message": exc.message, "status": status}}
+
+    # Concurrently, so that their database writes share one group commit; in order.
+    results = await asyncio.gather(*(accept(item) for item in envelopes))
     return web.json_response({"results": results})
 
 

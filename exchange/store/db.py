@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ import sqlite_utils
 from .schema import MIGRATIONS
 
 T = TypeVar("T")
+MAX_GROUP = 256
 
 
 class Database:
@@ -31,6 +33,8 @@ class Database:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._pending: deque[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]] = deque()
+        self._draining = False
         self._executor.submit(self._open).result()
 
     def _open(self) -> None:
@@ -50,17 +54,81 @@ class Database:
         return self._conn
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` on the database thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, fn)
+        """Run ``fn(conn)`` on the database thread; return once its writes are durable."""
+        future: Future[T] = Future()
+        self._enqueue(fn, future)
+        return await asyncio.wrap_future(future)
 
     def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Same as ``run`` for synchronous callers (CLI commands)."""
-        return self._executor.submit(self._call, fn).result()
+        future: Future[T] = Future()
+        self._enqueue(fn, future)
+        return future.result()
 
-    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    # Group commit: jobs that queue up while the thread is busy run together in one
+    # transaction, each inside its own savepoint (a failing job is rolled back alone),
+    # and nobody hears back before the COMMIT has reached the disk. One fsync is then
+    # shared by many requests, without weakening durability.
+
+    def _enqueue(self, fn: Callable[[sqlite3.Connection], Any], future: Future[Any]) -> None:
         with self._lock:
-            return fn(self.conn)
+            self._pending.append((fn, future))
+            if self._draining:
+                return
+            self._draining = True
+        self._executor.submit(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._draining = False
+                    return
+                count = min(len(self._pending), MAX_GROUP)
+                jobs = [self._pending.popleft() for _ in range(count)]
+            if len(jobs) == 1:
+                self._run_alone(*jobs[0])
+            else:
+                self._run_group(jobs)
+
+    def _run_alone(self, fn: Callable[[sqlite3.Connection], Any], future: Future[Any]) -> None:
+        try:
+            value = fn(self.conn)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(value)
+
+    def _run_group(
+        self, jobs: list[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]]
+    ) -> None:
+        conn = self.conn
+        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, future in jobs:
+                conn.execute("SAVEPOINT job")
+                try:
+                    value = fn(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    outcomes.append((future, None, exc))
+                else:
+                    conn.execute("RELEASE job")
+                    outcomes.append((future, value, None))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for _, future in jobs:
+                future.set_exception(exc)
+            return
+        for future, value, error in outcomes:
+            if error is None:
+                future.set_result(value)
+            else:
+                future.set_exception(error)
 
     def close(self) -> None:
         def _close() -> None:
@@ -74,7 +142,21 @@ class Database:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception.
+
+    Inside a transaction already (a group commit) it is a savepoint instead: all or
+    nothing of it, committed with the group.
+    """
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT nested")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK TO nested")
+            conn.execute("RELEASE nested")
+            raise
+        conn.execute("RELEASE nested")
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn

@@ -1,0 +1,57 @@
+"""The database thread's group commit: many jobs, one transaction, each all-or-nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from exchange.store.db import Database, transaction
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = Database(tmp_path / "t.db")
+    database.run_sync(lambda c: c.execute("CREATE TABLE t (v INTEGER UNIQUE)"))
+    yield database  # type: ignore[misc]
+    database.close()
+
+
+async def test_queued_jobs_share_a_commit_and_fail_alone(db: Database) -> None:
+    gate = threading.Event()
+    blocker = asyncio.ensure_future(db.run(lambda c: gate.wait(5)))  # holds the thread
+
+    def insert(v: int) -> int:
+        def job(c: sqlite3.Connection) -> int:
+            with transaction(c):
+                c.execute("INSERT INTO t (v) VALUES (?)", (v,))
+                if v == 3:
+                    c.execute("INSERT INTO t (v) VALUES (1)")  # violates UNIQUE: job 3 fails
+            return v
+
+        return job  # type: ignore[return-value]
+
+    jobs = [asyncio.ensure_future(db.run(insert(v))) for v in range(1, 6)]
+    await asyncio.sleep(0)  # let every job reach the queue
+    gate.set()
+    await blocker
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    assert results[:2] == [1, 2] and results[3:] == [4, 5]
+    assert isinstance(results[2], sqlite3.IntegrityError)
+    rows = await db.run(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")])
+    assert rows == [1, 2, 4, 5]  # job 3's first insert was rolled back with it
+    assert not await db.run(lambda c: c.in_transaction)
+
+
+def test_a_job_alone_runs_its_own_transaction(db: Database) -> None:
+    def job(c: sqlite3.Connection) -> None:
+        with transaction(c):
+            c.execute("INSERT INTO t (v) VALUES (7)")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        db.run_sync(job)
+    assert db.run_sync(lambda c: c.execute("SELECT COUNT(*) FROM t").fetchone()[0]) == 0
