@@ -42,14 +42,13 @@ async def _client(url: str, fingerprint: bytes, n: int, concurrency: int, body: 
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         queue = list(range(n))
+        pin = aiohttp.Fingerprint(fingerprint)
         started = time.perf_counter()
 
         async def worker() -> None:
             while queue:
                 queue.pop()
-                async with session.post(
-                    url + "/", data=body, ssl=aiohttp.Fingerprint(fingerprint)
-                ) as response:
+                async with session.post(url + "/", data=body, ssl=pin) as response:
                     await response.read()
                     assert response.status == 200
 

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from ..core.canonical import parse_time
+from ..node.peer_client import pinned
 from .local_federation import BenchNode, provision
 from .processes import cpu_seconds, peak_rss_mb, spawn, stop, wait_healthy
 
@@ -41,7 +42,7 @@ async def _login(session: aiohttp.ClientSession, node: BenchNode) -> str:
     async with session.post(
         node.url + "/api/login",
         json={"username": "investigator", "password": node.password},
-        ssl=aiohttp.Fingerprint(node.fingerprint),
+        ssl=pinned(node.fingerprint.hex()),
     ) as r:
         body = await r.json()
         assert r.status == 200, body
@@ -55,7 +56,7 @@ async def _create(
         node.url + "/api/requests",
         json=body,
         headers={"X-CSRF-Token": csrf},
-        ssl=aiohttp.Fingerprint(node.fingerprint),
+        ssl=pinned(node.fingerprint.hex()),
     ) as r:
         if r.status != 201:
             raise RuntimeError(f"create failed: {r.status} {await r.text()}")

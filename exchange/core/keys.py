@@ -104,8 +104,13 @@ class SigningKeyPair:
         pk = PublicKey(key_id_for("ed25519", public), "ed25519", public, not_before, not_after)
         return cls(pk, seed)
 
+    def __post_init__(self) -> None:
+        # derived once: expanding the seed on every signature costs as much as signing
+        object.__setattr__(self, "_signer", nacl.signing.SigningKey(self.seed))
+
     def sign(self, message: bytes) -> bytes:
-        return bytes(nacl.signing.SigningKey(self.seed).sign(message).signature)
+        signer: nacl.signing.SigningKey = self._signer  # type: ignore[attr-defined]
+        return bytes(signer.sign(message).signature)
 
 
 @dataclass(frozen=True)
@@ -125,8 +130,13 @@ class EncryptionKeyPair:
         pk = PublicKey(key_id_for("x25519", public), "x25519", public, not_before, not_after)
         return cls(pk, private)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "_box", nacl.public.SealedBox(nacl.public.PrivateKey(self.private))
+        )
+
     def open_sealed(self, ciphertext: bytes) -> bytes:
-        box = nacl.public.SealedBox(nacl.public.PrivateKey(self.private))
+        box: nacl.public.SealedBox[nacl.public.PrivateKey] = self._box  # type: ignore[attr-defined]
         try:
             return bytes(box.decrypt(ciphertext))
         except nacl.exceptions.CryptoError as exc:

@@ -8,6 +8,7 @@ timeout. A non-200 answer becomes an ``ExchangeError`` with the peer's code.
 
 from __future__ import annotations
 
+import functools
 import json
 
 import aiohttp
@@ -19,6 +20,13 @@ from .bodies import read_limited
 from .service import Node
 
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
+
+
+@functools.lru_cache(maxsize=4096)
+def pinned(fingerprint_hex: str) -> aiohttp.Fingerprint:
+    """One ``Fingerprint`` per certificate: aiohttp pools connections by this object, so a
+    new one per call would mean a new TLS handshake per call."""
+    return aiohttp.Fingerprint(bytes.fromhex(fingerprint_hex))
 
 
 async def call_peer(
@@ -48,7 +56,7 @@ async def call_peer(
         peer.node_url.rstrip("/") + path,
         data=body if method != "GET" else None,
         headers={HEADER: auth, "Content-Type": content_type},
-        ssl=aiohttp.Fingerprint(bytes.fromhex(peer.tls_fingerprint)),
+        ssl=pinned(peer.tls_fingerprint),
         timeout=aiohttp.ClientTimeout(total=limit),
     ) as response:
         answer = await read_limited(response.content, MAX_ANSWER_BYTES, "peer answer")
