@@ -18,15 +18,16 @@ Problems are reported in log order; the first is the one to act on.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from hashlib import sha256
+from itertools import islice
 
 from .errors import ExchangeError
 from .merkle import TreeBuilder
 from .note import Verifier, parse_checkpoint, parse_note, verify_cosignature, verify_note
 
-PROGRESS_EVERY = 100_000
+CHUNK = 65_536
 
 
 @dataclass(frozen=True)
@@ -81,39 +82,66 @@ def verify_log(
     report = Report()
     texts: dict[int, str] = {}
     pending = sorted(checkpoints)
-    tree = TreeBuilder()
-    sha256 = hashlib.sha256
-    expected = 0
     position = 0
-    for idx, entry, stored in entries:
-        if idx != expected:
-            what = "missing (deleted)" if idx > expected else "duplicated or out of order"
-            report.problems.append(Problem("entry", expected, f"entry {expected} is {what}"))
-            return _finish(report, tree, pending[position:])
-        leaf = sha256(b"\x00" + entry).digest()
-        if stored is not None and stored != leaf:
-            report.problems.append(
-                Problem(
-                    "entry",
-                    idx,
-                    f"entry {idx} was changed: its bytes no longer match the "
-                    "leaf hash stored when it was appended",
-                )
-            )
-        tree.add(leaf)
-        expected += 1  # noqa: SIM113 -- also the tree size checked against checkpoints
-        while position < len(pending) and pending[position][0] == expected:
-            _check_checkpoint(report, pending[position], tree, log_key, texts)
-            position += 1
-        if progress is not None and expected % PROGRESS_EVERY == 0:
-            progress(expected)
+    tree = TreeBuilder()
+    rows = iter(entries)
     while position < len(pending) and pending[position][0] == 0:
         _check_checkpoint(report, pending[position], tree, log_key, texts)
         position += 1
+    while chunk := list(islice(rows, CHUNK)):
+        expected = tree.size
+        gap = _first_gap(chunk, expected)
+        if gap is not None:
+            index, what = gap
+            report.problems.append(Problem("entry", index, f"entry {index} is {what}"))
+            chunk = chunk[: index - expected]
+        leaves = [sha256(b"\x00" + entry).digest() for _, entry, _ in chunk]
+        report.problems.extend(
+            Problem(
+                "entry",
+                row[0],
+                f"entry {row[0]} was changed: its bytes no longer match "
+                "the leaf hash stored when it was appended",
+            )
+            for row, leaf in zip(chunk, leaves, strict=True)
+            if row[2] is not None and row[2] != leaf
+        )
+        start = 0
+        while start < len(leaves):
+            stop = len(leaves)
+            if position < len(pending):
+                stop = min(stop, pending[position][0] - expected)
+            tree.add_many(leaves[start:stop])
+            start = stop
+            while position < len(pending) and pending[position][0] == tree.size:
+                _check_checkpoint(report, pending[position], tree, log_key, texts)
+                position += 1
+        if progress is not None:
+            progress(tree.size)
+        if gap is not None:
+            return _finish(report, tree, pending[position:])
     report = _finish(report, tree, pending[position:])
     for cosig in cosignatures:
         _check_cosignature(report, cosig, texts, witness_keys)
     return report
+
+
+def _first_gap(
+    chunk: list[tuple[int, bytes, bytes | None]], expected: int
+) -> tuple[int, str] | None:
+    """The first index out of sequence in ``chunk``, if any."""
+    last = expected + len(chunk) - 1
+    if (
+        chunk[0][0] == expected
+        and chunk[-1][0] == last
+        and all(row[0] == expected + n for n, row in enumerate(chunk))
+    ):
+        return None
+    for n, row in enumerate(chunk):
+        if row[0] != expected + n:
+            what = "missing (deleted)" if row[0] > expected + n else "duplicated or out of order"
+            return expected + n, what
+    return None
 
 
 def _finish(report: Report, tree: TreeBuilder, rest: list[tuple[int, str]]) -> Report:

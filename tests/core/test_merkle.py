@@ -527,3 +527,17 @@ def test_consistency_proofs_verify_and_tampering_fails(
     if (m, n) != (old, new) and not (m <= n and consistency_proof(BIG, m, n) == proof):
         with pytest.raises(ProofError):
             verify_consistency(m, n, ref_mth(0, m), ref_mth(0, n), proof)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=3000), min_size=1, max_size=4))
+def test_add_many_equals_adding_one_by_one(runs: list[int]) -> None:
+    one, many = TreeBuilder(), TreeBuilder()
+    counter = 0
+    for run in runs:
+        leaves = [leaf_hash(b"%d" % (counter + i)) for i in range(run)]
+        counter += run
+        for leaf in leaves:
+            one.add(leaf)
+        many.add_many(leaves)
+        assert (many.size, many.root()) == (one.size, one.root())
