@@ -52,7 +52,12 @@ class DeliveryWorker:
         try:
             while True:
                 self._wake.clear()
-                timeout = await self._start_due_peers()
+                try:
+                    timeout = await self._start_due_peers()
+                except Exception:
+                    # e.g. the disk is full for a moment: keep the worker alive, look again
+                    log.exception("delivery_scan_failed")
+                    timeout = self.node.config.delivery.backoff_initial.total_seconds()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=timeout)
         finally:

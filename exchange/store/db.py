@@ -79,17 +79,26 @@ class Database:
         self._executor.submit(self._drain)
 
     def _drain(self) -> None:
-        while True:
+        try:
+            while True:
+                with self._lock:
+                    if not self._pending:
+                        self._draining = False
+                        return
+                    count = min(len(self._pending), MAX_GROUP)
+                    popped = [self._pending.popleft() for _ in range(count)]
+                # A caller cancelled before its job started (a peer that hung up
+                # mid-call) is skipped; from here on the others cannot be cancelled.
+                jobs = [(fn, f) for fn, f in popped if f.set_running_or_notify_cancel()]
+                if len(jobs) == 1:
+                    self._run_alone(*jobs[0])
+                elif jobs:
+                    self._run_group(jobs)
+        except BaseException:
+            # Never leave the queue without a drainer: the next job starts one again.
             with self._lock:
-                if not self._pending:
-                    self._draining = False
-                    return
-                count = min(len(self._pending), MAX_GROUP)
-                jobs = [self._pending.popleft() for _ in range(count)]
-            if len(jobs) == 1:
-                self._run_alone(*jobs[0])
-            else:
-                self._run_group(jobs)
+                self._draining = False
+            raise
 
     def _run_alone(self, fn: Callable[[sqlite3.Connection], Any], future: Future[Any]) -> None:
         try:

@@ -55,3 +55,34 @@ def test_a_job_alone_runs_its_own_transaction(db: Database) -> None:
     with pytest.raises(RuntimeError):
         db.run_sync(job)
     assert db.run_sync(lambda c: c.execute("SELECT COUNT(*) FROM t").fetchone()[0]) == 0
+
+
+async def test_a_cancelled_caller_does_not_stall_the_others(db: Database) -> None:
+    """A caller cancelled while its job waits (a peer hung up mid-transaction)
+    skips that job; the jobs queued with it still commit and answer, and the
+    database thread keeps serving."""
+    gate = threading.Event()
+    blocker = asyncio.ensure_future(db.run(lambda c: gate.wait(5)))
+    ran: list[int] = []
+
+    def insert(v: int) -> object:
+        def job(c: sqlite3.Connection) -> int:
+            ran.append(v)
+            c.execute("INSERT INTO t (v) VALUES (?)", (v,))
+            return v
+
+        return job
+
+    jobs = [asyncio.ensure_future(db.run(insert(v))) for v in range(1, 5)]  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    jobs[1].cancel()
+    await asyncio.sleep(0)
+    gate.set()
+    await blocker
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    assert results[0] == 1 and results[2:] == [3, 4]
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert 2 not in ran  # a job whose caller gave up before it started never runs
+    assert await asyncio.wait_for(db.run(lambda c: 42), timeout=5) == 42
+    rows = await db.run(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")])
+    assert rows == [1, 3, 4]
