@@ -47,8 +47,14 @@ def free_ports(n: int) -> list[int]:
 
 
 def provision(
-    root: Path, ids: list[str], *, extra_config: str = "", users: bool = True
+    root: Path,
+    ids: list[str],
+    *,
+    extra_config: str = "",
+    users: bool = True,
+    urls: dict[str, str] | None = None,
 ) -> list[BenchNode]:
+    """``urls`` overrides the address published in the directory (e.g. a proxy's)."""
     now = datetime.now(UTC)
     operator = SigningKeyPair.generate(now - timedelta(hours=1), timedelta(days=30))
     operator_text = format_operator_key(operator.public.public)
@@ -62,6 +68,7 @@ def provision(
             operator_keys=[operator_text],
             listen_port=port,
             directory_source="../directory.json",
+            public_url=(urls or {}).get(authority_id),
         )
         with (data / "node.toml").open("a") as handle:
             handle.write(extra_config)
