@@ -57,6 +57,23 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class EscalationConfig:
+    """When a deadline counts as "due soon", and where escalations are announced."""
+
+    due_soon_fraction: float = 0.25  # of the response window left
+    # a fixed lead time instead of the fraction, per urgency
+    due_soon_before: dict[str, timedelta] = field(
+        default_factory=lambda: {"emergency": timedelta(hours=2)}
+    )
+    # an emergency not acknowledged within this time escalates at once
+    acknowledge_within: dict[str, timedelta] = field(
+        default_factory=lambda: {"emergency": timedelta(minutes=30)}
+    )
+    webhooks: tuple[str, ...] = ()
+    webhook_timeout: timedelta = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     authority_id: str
     data_dir: Path
@@ -77,6 +94,7 @@ class NodeConfig:
     limits: LimitsConfig = LimitsConfig()
     session: SessionConfig = SessionConfig()
     audit: AuditConfig = AuditConfig()
+    escalation: EscalationConfig = EscalationConfig()
 
     @property
     def keys_dir(self) -> Path:
@@ -113,6 +131,7 @@ def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
     session = raw.get("session", {})
     deadlines = raw.get("deadlines", {})
     audit = raw.get("audit", {})
+    escalation = raw.get("escalation", {})
     try:
         operator_keys = tuple(parse_operator_key(k) for k in directory["operator_keys"])
     except (KeyError, TypeError, ExchangeError) as exc:
@@ -158,10 +177,33 @@ def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
             checkpoint_interval=timedelta(seconds=_num(audit, "checkpoint_interval_seconds", 5.0)),
             witness_interval=timedelta(seconds=_num(audit, "witness_interval_seconds", 30.0)),
         ),
+        escalation=_escalation(escalation),
     )
     if config.log_format not in ("json", "console"):
         raise ConfigError("[node] log_format must be 'json' or 'console'")
     return config
+
+
+def _escalation(raw: dict[str, Any]) -> EscalationConfig:
+    fraction = _num(raw, "due_soon_fraction", 0.25)
+    if not 0 < fraction < 1:
+        raise ConfigError("[escalation] due_soon_fraction must be between 0 and 1")
+    webhooks = raw.get("webhooks", [])
+    if not isinstance(webhooks, list) or not all(
+        isinstance(u, str) and u.startswith(("https://", "http://")) for u in webhooks
+    ):
+        raise ConfigError("[escalation] webhooks must be a list of http(s) URLs")
+    return EscalationConfig(
+        due_soon_fraction=fraction,
+        due_soon_before={
+            "emergency": timedelta(minutes=_num(raw, "emergency_due_soon_minutes", 120.0))
+        },
+        acknowledge_within={
+            "emergency": timedelta(minutes=_num(raw, "emergency_acknowledge_minutes", 30.0))
+        },
+        webhooks=tuple(webhooks),
+        webhook_timeout=timedelta(seconds=_num(raw, "webhook_timeout_seconds", 10.0)),
+    )
 
 
 def render_config(

@@ -19,6 +19,7 @@ from ..store import requests as store
 from ..store.db import transaction
 from .auth import NODE_KEY, User, login, logout, requires, set_session_cookie
 from .bodies import read_limited
+from .deadlines_api import annotate
 from .service import Node
 
 ALL_ROLES = ("investigator", "liaison", "auditor", "admin")
@@ -136,7 +137,7 @@ async def api_list_requests(request: web.Request, user: User) -> web.Response:
     rows = await node.db.run(lambda c: store.list_requests(c, direction=direction))
     if user.role == "investigator":
         rows = [r for r in rows if r["created_by"] == user.username]
-    return web.json_response({"requests": rows})
+    return web.json_response({"requests": annotate(rows, node, node.clock.now())})
 
 
 @routes.get("/api/inbox")
@@ -145,7 +146,7 @@ async def api_inbox(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     rows = await node.db.run(lambda c: store.list_requests(c, direction="in"))
     rows.sort(key=lambda r: (r["deadline"] is None, r["deadline"] or "", r["created_at"]))
-    return web.json_response({"requests": rows})
+    return web.json_response({"requests": annotate(rows, node, node.clock.now())})
 
 
 @routes.get("/api/requests/{id}")

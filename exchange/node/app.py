@@ -18,10 +18,11 @@ from ..core.rate_limit import RateLimiter
 from ..core.vault import Vault
 from ..keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
 from ..store.db import Database
-from . import api, audit_api, peer
+from . import api, audit_api, deadlines_api, peer
 from .audit_api import CHECKPOINTER_KEY
 from .auth import NODE_KEY
 from .checkpointer import Checkpointer
+from .deadlines import DeadlineScheduler
 from .delivery import DeliveryWorker
 from .directory_sync import DirectoryHolder
 from .errors import error_middleware
@@ -32,6 +33,7 @@ from .witness import Witness
 log = structlog.get_logger("exchange.node")
 WORKER_KEY = web.AppKey("delivery_worker", DeliveryWorker)
 WITNESS_KEY = web.AppKey("witness", Witness)
+DEADLINES_KEY = web.AppKey("deadlines", DeadlineScheduler)
 
 
 def open_node(config: NodeConfig, clock: Clock | None = None) -> Node:
@@ -68,6 +70,7 @@ def create_app(
     )
     app.add_routes(api.routes)
     app.add_routes(audit_api.routes)
+    app.add_routes(deadlines_api.routes)
     app[CHECKPOINTER_KEY] = Checkpointer(node)
     app.cleanup_ctx.append(_lifecycle(node, background))
     return app
@@ -84,6 +87,7 @@ def _lifecycle(node: Node, background: bool):  # type: ignore[no-untyped-def]
                     node.config.directory_source, node.config.data_dir, session
                 )
             app[WITNESS_KEY] = witness = Witness(node, session)
+            app[DEADLINES_KEY] = scheduler = DeadlineScheduler(node, session)
             if background:
                 tasks.append(asyncio.create_task(app[CHECKPOINTER_KEY].run(), name="checkpoints"))
                 tasks.append(asyncio.create_task(witness.run(), name="witness"))
@@ -91,6 +95,8 @@ def _lifecycle(node: Node, background: bool):  # type: ignore[no-untyped-def]
                 app[WORKER_KEY] = worker
                 node.wake_delivery = worker.wake
                 tasks.append(asyncio.create_task(worker.run(), name="delivery"))
+                node.wake_deadlines = scheduler.wake
+                tasks.append(asyncio.create_task(scheduler.run(), name="deadlines"))
                 tasks.append(
                     asyncio.create_task(_refresh_directory(node, session), name="directory")
                 )

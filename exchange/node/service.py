@@ -39,6 +39,7 @@ class Node:
     directory: DirectoryHolder
     clock: Clock
     wake_delivery: Callable[[], None] = field(default=lambda: None)
+    wake_deadlines: Callable[[], None] = field(default=lambda: None)
 
     @property
     def me(self) -> str:
@@ -89,6 +90,7 @@ class Node:
         )
         log.info("request_queued", request_id=request_id, peer=to, urgency=urgency)
         self.wake_delivery()
+        self.wake_deadlines()
         return {"id": request_id, "status": "queued", "msg_id": message.msg_id}
 
     async def follow_up(
@@ -117,6 +119,7 @@ class Node:
         )
         log.info("follow_up_queued", request_id=request_id, type=msg_type)
         self.wake_delivery()
+        self.wake_deadlines()
         return await self.db.run(lambda c: store.get_request(c, request_id))
 
     def _peer(self, authority_id: str) -> Authority:
@@ -201,4 +204,5 @@ class Node:
             )
         )
         log.info("envelope_accepted", peer=header.sender, msg_id=header.msg_id, type=header.type)
+        self.wake_deadlines()
         return stored

@@ -217,7 +217,8 @@ def receive(
             action, event_name = "request_received", "received"
         else:
             row = _thread_of(conn, me, message)
-            _move(conn, row, FOLLOW_UP_EVENTS[message.type], now)
+            # the time the peer signed, so that both nodes judge its deadline alike
+            _move(conn, row, FOLLOW_UP_EVENTS[message.type], min(message.created_at, now))
             request_id, action, event_name = row["id"], "message_received", message.type
         _insert_message(conn, vault, request_id, message.sender, me, message, message.receipt)
         _event(conn, request_id, now, event_name, message.sender, {"msg_id": message.msg_id})

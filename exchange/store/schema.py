@@ -130,4 +130,28 @@ MIGRATIONS: list[list[str]] = [
             at TEXT NOT NULL
         )""",
     ],
+    # 2: deadline tracking: the state each request is in, escalations (one per kind
+    # and request), and signed webhook calls waiting to be delivered.
+    [
+        "ALTER TABLE requests ADD COLUMN deadline_state TEXT",
+        """CREATE TABLE deadline_escalations (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES requests (id),
+            kind TEXT NOT NULL,
+            at TEXT NOT NULL,
+            deadline TEXT NOT NULL,
+            UNIQUE (request_id, kind)
+        )""",
+        """CREATE TABLE webhook_outbox (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            body BLOB NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_error TEXT
+        )""",
+        "CREATE INDEX webhook_outbox_pending ON webhook_outbox (state, next_attempt_at)",
+    ],
 ]

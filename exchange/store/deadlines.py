@@ -1,0 +1,303 @@
+"""Deadline tracking in the database: states, escalations and webhook calls.
+
+``sweep`` is one transaction: it moves every open request to the state the
+pure rules (``exchange.core.deadlines``) give for ``now``, records each new
+escalation once (``UNIQUE (request_id, kind)``) with its audit entry, and
+queues the webhook calls announcing it, so nothing is announced that was
+not recorded, and nothing recorded goes unannounced.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..core.canonical import canonical_json, format_time, parse_time
+from ..core.deadlines import (
+    OPEN_STATES,
+    DeadlineFacts,
+    DeadlinePolicy,
+    DeadlineState,
+    describe,
+    due_soon_at,
+    escalations_at,
+    next_change,
+    state_at,
+    time_left,
+)
+from . import audit
+from .db import fetch_all, transaction
+
+TRACKED = "deadline IS NOT NULL AND status != 'expired'"
+
+
+@dataclass(frozen=True)
+class Escalated:
+    request_id: str
+    kind: str
+    urgency: str
+    direction: str
+    counterpart: str
+    deadline: str
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    escalated: list[Escalated]
+    changed: int
+    next_change: datetime | None
+
+
+def facts_of(row: dict[str, Any]) -> DeadlineFacts:
+    answered = row["answered_at"] or row["rejected_at"]
+    return DeadlineFacts(
+        urgency=row["urgency"],
+        created_at=parse_time(row["created_at"]),
+        deadline=parse_time(row["deadline"]),
+        acknowledged_at=parse_time(row["acknowledged_at"]) if row["acknowledged_at"] else None,
+        answered_at=parse_time(answered) if answered else None,
+    )
+
+
+def sweep(
+    conn: sqlite3.Connection,
+    *,
+    me: str,
+    policy: DeadlinePolicy,
+    now: datetime,
+    webhooks: tuple[str, ...] = (),
+) -> SweepResult:
+    escalated: list[Escalated] = []
+    changed = 0
+    upcoming: list[datetime] = []
+    with transaction(conn):
+        rows = fetch_all(
+            conn,
+            f"SELECT * FROM requests WHERE {TRACKED} AND "  # noqa: S608 (a fixed condition)
+            "(deadline_state IS NULL OR deadline_state NOT IN ('met', 'missed'))",
+        )
+        for row in rows:
+            facts = facts_of(row)
+            state = state_at(facts, policy, now)
+            if state.value != row["deadline_state"]:
+                conn.execute(
+                    "UPDATE requests SET deadline_state = ? WHERE id = ?", (state.value, row["id"])
+                )
+                changed += 1
+            for kind in sorted(escalations_at(facts, policy, now)):
+                if _record(conn, me, row, kind.value, now, webhooks):
+                    escalated.append(
+                        Escalated(
+                            row["id"],
+                            kind.value,
+                            row["urgency"],
+                            row["direction"],
+                            row["counterpart"],
+                            row["deadline"],
+                        )
+                    )
+            moment = next_change(facts, policy, now)
+            if moment is not None:
+                upcoming.append(moment)
+    return SweepResult(escalated, changed, min(upcoming) if upcoming else None)
+
+
+def _record(
+    conn: sqlite3.Connection,
+    me: str,
+    row: dict[str, Any],
+    kind: str,
+    now: datetime,
+    webhooks: tuple[str, ...],
+) -> bool:
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO deadline_escalations (request_id, kind, at, deadline)"
+        " VALUES (?, ?, ?, ?)",
+        (row["id"], kind, format_time(now), row["deadline"]),
+    )
+    if cursor.rowcount == 0:
+        return False  # escalated before: once is enough
+    detail = {"kind": kind, "deadline": row["deadline"]}
+    conn.execute(
+        "INSERT INTO events (request_id, at, event, actor, detail) VALUES (?, ?, ?, ?, ?)",
+        (row["id"], format_time(now), "deadline_escalated", None, canonical_json(detail).decode()),
+    )
+    audit.append(
+        conn,
+        at=now,
+        authority=me,
+        action="deadline_escalated",
+        actor="system",
+        request_id=row["id"],
+        peer=row["counterpart"],
+        escalation=kind,
+        urgency=row["urgency"],
+        deadline=row["deadline"],
+    )
+    body = canonical_json(
+        {
+            "event": "deadline_escalated",
+            "authority": me,
+            "request_id": row["id"],
+            "direction": row["direction"],
+            "counterpart": row["counterpart"],
+            "urgency": row["urgency"],
+            "escalation": kind,
+            "deadline": row["deadline"],
+            "at": format_time(now),
+        }
+    )
+    for url in webhooks:
+        conn.execute(
+            "INSERT INTO webhook_outbox (url, body, state, next_attempt_at, created_at)"
+            " VALUES (?, ?, 'pending', ?, ?)",
+            (url, body, format_time(now), format_time(now)),
+        )
+    return True
+
+
+# --- reads -----------------------------------------------------------------
+
+
+def list_deadlines(
+    conn: sqlite3.Connection,
+    *,
+    policy: DeadlinePolicy,
+    now: datetime,
+    state: str | None = None,
+    urgency: str | None = None,
+    peer: str | None = None,
+    created_by: str | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """Tracked requests with their live state, open ones first by time left."""
+    where, params = [TRACKED], []
+    for column, value in (("urgency", urgency), ("counterpart", peer), ("created_by", created_by)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    columns = (
+        "id, direction, counterpart, kind, urgency, status, created_by, created_at,"
+        " deadline, acknowledged_at, answered_at, rejected_at"
+    )
+    clause = " AND ".join(where)  # fixed column names; values are bound parameters
+    sql = f"SELECT {columns} FROM requests WHERE {clause}"  # noqa: S608
+    rows = fetch_all(conn, sql, tuple(params))
+    result = []
+    for row in rows:
+        facts = facts_of(row)
+        current = state_at(facts, policy, now)
+        if state is not None and current.value != state:
+            continue
+        left = time_left(facts, now)
+        result.append(
+            {
+                "request_id": row["id"],
+                "direction": row["direction"],
+                "counterpart": row["counterpart"],
+                "kind": row["kind"],
+                "urgency": row["urgency"],
+                "status": row["status"],
+                "created_by": row["created_by"],
+                "created_at": row["created_at"],
+                "deadline": row["deadline"],
+                "due_soon_at": format_time(due_soon_at(facts, policy)),
+                "acknowledged_at": row["acknowledged_at"],
+                "answered_at": row["answered_at"] or row["rejected_at"],
+                "state": current.value,
+                "seconds_left": int(left.total_seconds()),
+                "time_left": describe(left),
+            }
+        )
+    result.sort(key=lambda r: (DeadlineState(r["state"]) not in OPEN_STATES, r["seconds_left"]))
+    return result[:limit]
+
+
+def state_of(row: dict[str, Any], policy: DeadlinePolicy, now: datetime) -> str | None:
+    """The live deadline state of a request row (None when it has no deadline)."""
+    if not row.get("deadline") or row["status"] == "expired":
+        return None
+    return state_at(facts_of(row), policy, now).value
+
+
+def list_alerts(
+    conn: sqlite3.Connection,
+    *,
+    created_by: str | None = None,
+    open_only: bool = True,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Escalations, newest first, with the metadata of their request (no contents)."""
+    where = ["1 = 1"]
+    params: list[Any] = []
+    if created_by is not None:
+        where.append("r.created_by = ?")
+        params.append(created_by)
+    if open_only:
+        where.append("r.answered_at IS NULL AND r.rejected_at IS NULL AND r.status != 'expired'")
+    params.append(limit)
+    clause = " AND ".join(where)  # fixed clauses; values are bound parameters
+    columns = "e.id, e.at, e.kind, e.request_id, e.deadline, r.direction, r.counterpart, r.urgency"
+    joined = "deadline_escalations e JOIN requests r ON r.id = e.request_id"
+    sql = f"SELECT {columns}, r.status FROM {joined} WHERE {clause} ORDER BY e.id DESC LIMIT ?"  # noqa: S608
+    return fetch_all(conn, sql, tuple(params))
+
+
+def overdue_count(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT COUNT(*) FROM requests WHERE deadline_state = 'overdue'").fetchone()
+    return int(row[0])
+
+
+# --- webhook outbox ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookCall:
+    id: int
+    url: str
+    body: bytes
+    attempts: int
+
+
+def due_webhooks(conn: sqlite3.Connection, now: datetime, limit: int = 50) -> list[WebhookCall]:
+    rows = conn.execute(
+        "SELECT id, url, body, attempts FROM webhook_outbox WHERE state = 'pending'"
+        " AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+        (format_time(now), limit),
+    ).fetchall()
+    return [WebhookCall(int(r[0]), str(r[1]), bytes(r[2]), int(r[3])) for r in rows]
+
+
+def next_webhook_at(conn: sqlite3.Connection) -> datetime | None:
+    row = conn.execute(
+        "SELECT MIN(next_attempt_at) FROM webhook_outbox WHERE state = 'pending'"
+    ).fetchone()
+    return parse_time(row[0]) if row[0] else None
+
+
+def webhook_done(conn: sqlite3.Connection, call_id: int) -> None:
+    conn.execute(
+        "UPDATE webhook_outbox SET state = 'done', attempts = attempts + 1, last_error = NULL"
+        " WHERE id = ?",
+        (call_id,),
+    )
+
+
+def webhook_failed(
+    conn: sqlite3.Connection, call_id: int, *, error: str, retry_at: datetime | None
+) -> None:
+    """Schedule another attempt, or give up for good when ``retry_at`` is None."""
+    if retry_at is None:
+        conn.execute(
+            "UPDATE webhook_outbox SET state = 'failed', attempts = attempts + 1, last_error = ?"
+            " WHERE id = ?",
+            (error, call_id),
+        )
+        return
+    conn.execute(
+        "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+        " WHERE id = ?",
+        (error, format_time(retry_at), call_id),
+    )
