@@ -95,6 +95,7 @@ class NodeConfig:
     session: SessionConfig = SessionConfig()
     audit: AuditConfig = AuditConfig()
     escalation: EscalationConfig = EscalationConfig()
+    metrics_token_file: Path | None = None
 
     @property
     def keys_dir(self) -> Path:
@@ -178,10 +179,20 @@ def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
             witness_interval=timedelta(seconds=_num(audit, "witness_interval_seconds", 30.0)),
         ),
         escalation=_escalation(escalation),
+        metrics_token_file=_path(raw.get("metrics", {}), "token_file", data_dir),
     )
     if config.log_format not in ("json", "console"):
         raise ConfigError("[node] log_format must be 'json' or 'console'")
     return config
+
+
+def _path(table: dict[str, Any], key: str, base: Path) -> Path | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{key} must be a file path")
+    return base / value
 
 
 def _escalation(raw: dict[str, Any]) -> EscalationConfig:

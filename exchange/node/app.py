@@ -12,13 +12,13 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from ..config import NodeConfig
+from ..config import ConfigError, NodeConfig
 from ..core.clock import Clock, SystemClock
 from ..core.rate_limit import RateLimiter
 from ..core.vault import Vault
 from ..keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
 from ..store.db import Database
-from . import api, audit_api, deadlines_api, peer
+from . import api, audit_api, deadlines_api, metrics, peer, stats_api
 from .audit_api import CHECKPOINTER_KEY
 from .auth import NODE_KEY
 from .checkpointer import Checkpointer
@@ -71,6 +71,14 @@ def create_app(
     app.add_routes(api.routes)
     app.add_routes(audit_api.routes)
     app.add_routes(deadlines_api.routes)
+    app.add_routes(stats_api.routes)
+    app.add_routes(metrics.routes)
+    app[metrics.METRICS_KEY] = metrics.Metrics()
+    if config.metrics_token_file is not None:
+        try:
+            app[metrics.TOKEN_KEY] = config.metrics_token_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the metrics token: {exc}") from exc
     app[CHECKPOINTER_KEY] = Checkpointer(node)
     app.cleanup_ctx.append(_lifecycle(node, background))
     return app
@@ -91,7 +99,7 @@ def _lifecycle(node: Node, background: bool):  # type: ignore[no-untyped-def]
             if background:
                 tasks.append(asyncio.create_task(app[CHECKPOINTER_KEY].run(), name="checkpoints"))
                 tasks.append(asyncio.create_task(witness.run(), name="witness"))
-                worker = DeliveryWorker(node, session)
+                worker = DeliveryWorker(node, session, app[metrics.METRICS_KEY])
                 app[WORKER_KEY] = worker
                 node.wake_delivery = worker.wake
                 tasks.append(asyncio.create_task(worker.run(), name="delivery"))

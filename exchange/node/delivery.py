@@ -24,6 +24,7 @@ from ..core.errors import ExchangeError
 from ..core.receipt import parse_receipt, verify_receipt
 from ..store import outbox
 from ..store import requests as store
+from .metrics import Metrics
 from .peer_client import call_peer
 from .service import Node
 
@@ -36,9 +37,14 @@ BATCH_BYTES = 8 * 1024 * 1024
 
 class DeliveryWorker:
     def __init__(
-        self, node: Node, session: aiohttp.ClientSession, rng: random.Random | None = None
+        self,
+        node: Node,
+        session: aiohttp.ClientSession,
+        metrics: Metrics | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.node = node
+        self.metrics = metrics
         self.session = session
         self.rng = rng or random.Random()  # noqa: S311 (jitter only)
         self._wake = asyncio.Event()
@@ -175,6 +181,8 @@ class DeliveryWorker:
             )
         )
         log.info("delivered", peer=peer, msg_id=item.msg_id)
+        if self.metrics is not None:
+            self.metrics.deliveries.labels(peer=peer).inc()
         return None
 
     async def _retry(self, peer: str, msg_ids: list[str], error: str, now: datetime) -> None:

@@ -19,6 +19,7 @@ from ..core.rate_limit import RateLimiter
 from .auth import NODE_KEY
 from .bodies import read_limited
 from .errors import STATUS
+from .metrics import METRICS_KEY
 from .service import Node
 
 log = structlog.get_logger("exchange.peer")
@@ -51,7 +52,13 @@ async def post_envelope(request: web.Request) -> web.Response:
     """One envelope in the body; 200 with the signed receipt, or a 4xx error code."""
     node: Node = request.app[NODE_KEY]
     caller, body = await authenticated_body(request, node.config.limits.max_envelope_bytes)
-    receipt = await node.accept_envelope(body, caller=caller)
+    counters = request.app[METRICS_KEY]
+    try:
+        receipt = await node.accept_envelope(body, caller=caller)
+    except ExchangeError as exc:
+        counters.rejections.labels(reason=exc.code).inc()
+        raise
+    counters.received.labels(peer=caller).inc()
     return web.Response(body=receipt, content_type="application/json")
 
 
@@ -68,11 +75,15 @@ async def post_transaction(request: web.Request) -> web.Response:
     if len(envelopes) > limits.max_batch:
         raise TooLarge(f"at most {limits.max_batch} envelopes per transaction")
 
+    counters = request.app[METRICS_KEY]
+
     async def accept(item: object) -> dict[str, Any]:
         try:
             receipt = await node.accept_envelope(b64d(item, field="envelope"), caller=caller)
+            counters.received.labels(peer=caller).inc()
             return {"receipt": loads_object(receipt)}
         except ExchangeError as exc:
+            counters.rejections.labels(reason=exc.code).inc()
             log.info("envelope_rejected", code=exc.code)
             status = STATUS.get(exc.code, 400)
             return {"error": {"code": exc.code, "message": exc.message, "status": status}}

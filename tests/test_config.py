@@ -1,0 +1,43 @@
+"""The example configuration parses, and bad settings get a clear error."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from exchange.config import ConfigError, parse_config
+from exchange.core.directory import format_operator_key
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = tomllib.loads((ROOT / "config" / "node.example.toml").read_text())
+# the example holds a placeholder for the operator key each deployment pins
+EXAMPLE["directory"]["operator_keys"] = [format_operator_key(bytes(range(32)))]
+
+
+def test_example_config_parses(tmp_path: Path) -> None:
+    config = parse_config(EXAMPLE, data_dir=tmp_path)
+    assert config.deadlines["emergency"] == timedelta(hours=8)
+    assert config.escalation.due_soon_before["emergency"] == timedelta(hours=2)
+    assert config.escalation.acknowledge_within["emergency"] == timedelta(minutes=30)
+    assert config.escalation.webhooks == ()
+    assert config.metrics_token_file is None
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "message"),
+    [
+        ("escalation", {"due_soon_fraction": 1.5}, "due_soon_fraction"),
+        ("escalation", {"webhooks": ["ftp://x"]}, "webhooks"),
+        ("escalation", {"emergency_acknowledge_minutes": -1}, "emergency_acknowledge_minutes"),
+        ("metrics", {"token_file": 7}, "token_file"),
+    ],
+)
+def test_bad_settings_are_named(
+    tmp_path: Path, section: str, values: dict[str, object], message: str
+) -> None:
+    raw = {**EXAMPLE, section: {**EXAMPLE.get(section, {}), **values}}
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw, data_dir=tmp_path)
