@@ -38,3 +38,17 @@ def test_every_route_is_documented(tmp_path: Path) -> None:
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
     missing = sorted(p for p in paths if p not in DOCS and not p.startswith("/static"))
     assert not missing, f"undocumented routes: {missing}"
+
+
+def test_every_api_route_is_in_openapi(tmp_path: Path) -> None:
+    from exchange.node.openapi import OPENAPI
+
+    fed = Federation.create(tmp_path, ["ES-CNA"], users=False)
+    app = create_app(fed["ES-CNA"].config, background=False)
+    paths = {
+        r.resource.canonical
+        for r in app.router.routes()
+        if r.resource is not None and r.resource.canonical.startswith("/api/")
+    }
+    missing = sorted(paths - set(OPENAPI["paths"]))
+    assert not missing, f"routes missing from /api/openapi.json: {missing}"

@@ -49,6 +49,27 @@ def _obj(required: list[str], optional: list[str] | None = None) -> dict[str, An
 
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def _query(*names: str, enums: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": n,
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": enums[n]}
+            if enums and n in enums
+            else {"type": "string"},
+        }
+        for n in names
+    ]
+
+
+_DEADLINE_ENUMS = {
+    "state": ["on_track", "due_soon", "overdue", "met", "missed"],
+    "urgency": ["emergency", "urgent", "standard"],
+}
+_STATS_Q = _query("from", "to", "by", enums={"by": ["peer", "country"]})
 _Q = [
     {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
     for n in ("q", "country", "kind", "language", "limit")
@@ -121,6 +142,25 @@ OPENAPI: dict[str, Any] = {
                 "Reject a received request with a reason", params=_ID, body=_obj(["reason"])
             )
         },
+        "/api/deadlines": {
+            "get": _op(
+                "Tracked requests sorted by time left (investigators: their own)",
+                params=_query("state", "urgency", "peer", enums=_DEADLINE_ENUMS),
+            )
+        },
+        "/api/alerts": {"get": _op("Deadline escalations, newest first", params=_query("all"))},
+        "/api/stats": {"get": _op("Cooperation statistics per peer or country", params=_STATS_Q)},
+        "/api/stats.csv": {"get": _op("The same statistics as CSV", params=_STATS_Q)},
+        "/api/stats.svg": {"get": _op("A chart of time to answer (SVG)", params=_STATS_Q)},
+        "/api/audit/entries": {
+            "get": _op("Audit entries with their exact leaf bytes", params=_query("start", "end"))
+        },
+        "/api/audit/proof": {
+            "get": _op("Inclusion proof of an entry in a tree size", params=_query("index", "size"))
+        },
+        "/api/audit/checkpoint": {"get": _op("Latest signed checkpoint with its cosignatures")},
+        "/api/audit/alerts": {"get": _op("Witness alerts: forks and shrunk logs seen in peers")},
+        "/api/audit/verify": {"post": _op("Verify the whole audit log now")},
         "/api/openapi.json": {"get": _op("This description", auth=False)},
     },
 }
