@@ -227,3 +227,21 @@ async def api_openapi(request: web.Request) -> web.Response:
     from .openapi import OPENAPI
 
     return web.json_response(OPENAPI)
+
+
+@routes.post("/api/requests/{id}/close")
+@requires(*CONTENT_ROLES)
+async def api_close(request: web.Request, user: User) -> web.Response:
+    """Close an answered request (investigators: their own sent ones; liaison: any)."""
+    node: Node = request.app[NODE_KEY]
+    request_id = request.match_info["id"]
+
+    def close(conn: Any) -> dict[str, Any]:
+        row = store.get_request(conn, request_id)
+        _check_visible(row, user)
+        return store.close_request(
+            conn, me=node.me, request_id=request_id, actor=user.username, now=node.clock.now()
+        )
+
+    closed = await node.db.run(close)
+    return web.json_response({"id": closed["id"], "status": closed["status"]})

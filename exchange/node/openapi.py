@@ -142,6 +142,7 @@ OPENAPI: dict[str, Any] = {
                 "Reject a received request with a reason", params=_ID, body=_obj(["reason"])
             )
         },
+        "/api/requests/{id}/close": {"post": _op("Close an answered request", params=_ID)},
         "/api/deadlines": {
             "get": _op(
                 "Tracked requests sorted by time left (investigators: their own)",

@@ -409,3 +409,25 @@ def messages(conn: sqlite3.Connection, vault: Vault, request_id: str) -> list[di
             }
         )
     return result
+
+
+def close_request(
+    conn: sqlite3.Connection, *, me: str, request_id: str, actor: str, now: datetime
+) -> dict[str, Any]:
+    """Close an answered request: local bookkeeping (the peer is not told)."""
+    with transaction(conn):
+        row = _request_row(conn, request_id)
+        if row["status"] != Status.ANSWERED:
+            raise Conflict(f"only answered requests can be closed; this one is {row['status']}")
+        _move(conn, row, Event.CLOSE, now)
+        _event(conn, request_id, now, "closed", actor, {})
+        audit.append(
+            conn,
+            at=now,
+            authority=me,
+            action=_AUDIT_ACTION[Event.CLOSE],
+            actor=actor,
+            request_id=request_id,
+            peer=row["counterpart"],
+        )
+        return _request_row(conn, request_id)

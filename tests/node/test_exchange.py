@@ -95,6 +95,14 @@ async def test_request_acknowledge_answer_between_two_nodes(fed3: Federation) ->
         )
         # MA's acknowledgement and response each came back with ES's receipt.
         await wait_until(lambda: _all_receipted(ma, incoming["id"]), what="receipts at MA")
+
+        # The investigator closes the answered request; closing twice is a conflict.
+        status, body = await es.call("POST", f"/api/requests/{rid}/close")
+        assert (status, body["status"]) == (200, "closed")
+        status, body = await es.call("POST", f"/api/requests/{rid}/close")
+        assert status == 409 and body["error"]["code"] == "conflict"
+        status, view = await es.call("GET", f"/api/requests/{rid}")
+        assert view["timeline"][-1]["event"] == "closed" and view["closed_at"]
     finally:
         await es.close()
         await ma.close()
