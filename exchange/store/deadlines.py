@@ -31,6 +31,7 @@ from . import audit
 from .db import fetch_all, transaction
 
 TRACKED = "deadline IS NOT NULL AND status != 'expired'"
+NEVER = "9999-12-31T23:59:59.999999Z"  # check_at of a request whose state cannot change
 
 
 @dataclass(frozen=True)
@@ -71,21 +72,23 @@ def sweep(
 ) -> SweepResult:
     escalated: list[Escalated] = []
     changed = 0
-    upcoming: list[datetime] = []
     with transaction(conn):
+        # only the requests whose time has come, or whose status moved (check_at NULL)
         rows = fetch_all(
             conn,
             f"SELECT * FROM requests WHERE {TRACKED} AND "  # noqa: S608 (a fixed condition)
-            "(deadline_state IS NULL OR deadline_state NOT IN ('met', 'missed'))",
+            "(deadline_check_at IS NULL OR deadline_check_at <= ?)",
+            (format_time(now),),
         )
         for row in rows:
             facts = facts_of(row)
             state = state_at(facts, policy, now)
-            if state.value != row["deadline_state"]:
-                conn.execute(
-                    "UPDATE requests SET deadline_state = ? WHERE id = ?", (state.value, row["id"])
-                )
-                changed += 1
+            moment = next_change(facts, policy, now)
+            conn.execute(
+                "UPDATE requests SET deadline_state = ?, deadline_check_at = ? WHERE id = ?",
+                (state.value, format_time(moment) if moment else NEVER, row["id"]),
+            )
+            changed += state.value != row["deadline_state"]
             for kind in sorted(escalations_at(facts, policy, now)):
                 if _record(conn, me, row, kind.value, now, webhooks):
                     escalated.append(
@@ -98,10 +101,12 @@ def sweep(
                             row["deadline"],
                         )
                     )
-            moment = next_change(facts, policy, now)
-            if moment is not None:
-                upcoming.append(moment)
-    return SweepResult(escalated, changed, min(upcoming) if upcoming else None)
+        upcoming = conn.execute(
+            f"SELECT MIN(deadline_check_at) FROM requests WHERE {TRACKED}"  # noqa: S608
+            " AND deadline_check_at < ?",
+            (NEVER,),
+        ).fetchone()[0]
+    return SweepResult(escalated, changed, parse_time(upcoming) if upcoming else None)
 
 
 def _record(

@@ -331,7 +331,9 @@ def _move(conn: sqlite3.Connection, row: dict[str, Any], event: Event, now: date
     new = transition(current, event)
     if new is not current:
         column = _STATUS_TIME_COLUMN.get(new)
-        extra = f", {column} = COALESCE({column}, ?)" if column else ""
+        # the deadline sweep looks at a request again whenever its status moves
+        extra = ", deadline_check_at = NULL"
+        extra += f", {column} = COALESCE({column}, ?)" if column else ""
         params: tuple[Any, ...] = (new.value, format_time(now))
         params += (format_time(now), row["id"]) if column else (row["id"],)
         conn.execute(f"UPDATE requests SET status = ?, updated_at = ?{extra} WHERE id = ?", params)  # noqa: S608 (column names come from a fixed table)

@@ -134,6 +134,9 @@ MIGRATIONS: list[list[str]] = [
     # and request), and signed webhook calls waiting to be delivered.
     [
         "ALTER TABLE requests ADD COLUMN deadline_state TEXT",
+        # when the sweep must look at the request again (NULL: at once)
+        "ALTER TABLE requests ADD COLUMN deadline_check_at TEXT",
+        "CREATE INDEX requests_deadline_check ON requests (deadline_check_at)",
         """CREATE TABLE deadline_escalations (
             id INTEGER PRIMARY KEY,
             request_id TEXT NOT NULL REFERENCES requests (id),
