@@ -61,8 +61,14 @@ async def test_a_cancelled_caller_does_not_stall_the_others(db: Database) -> Non
     """A caller cancelled while its job waits (a peer hung up mid-transaction)
     skips that job; the jobs queued with it still commit and answer, and the
     database thread keeps serving."""
-    gate = threading.Event()
-    blocker = asyncio.ensure_future(db.run(lambda c: gate.wait(5)))
+    gate, started = threading.Event(), threading.Event()
+
+    def block(c: sqlite3.Connection) -> bool:
+        started.set()
+        return gate.wait(5)
+
+    blocker = asyncio.ensure_future(db.run(block))
+    assert await asyncio.to_thread(started.wait, 5)  # the thread is busy: the rest will queue
     ran: list[int] = []
 
     def insert(v: int) -> object:
