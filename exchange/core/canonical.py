@@ -23,12 +23,49 @@ from .errors import Malformed
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
+_MAX_SAFE_INT = 2**53 - 1
+
+
 def canonical_json(value: Any) -> bytes:
-    """RFC 8785 bytes of ``value`` (dicts, lists, str, int, bool, None)."""
+    """RFC 8785 bytes of ``value`` (dicts, lists, str, int, bool, None).
+
+    For values without floats, with ASCII keys and integers in the I-JSON range,
+    the standard library's sorted, compact, non-ASCII-escaping output is byte for
+    byte the RFC 8785 form (same escapes, and key order by code point equals order
+    by UTF-16 unit for ASCII), and several times faster; anything else goes
+    through ``rfc8785``. A property test holds the two to the same bytes.
+    """
+    if _plain(value):
+        try:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: rfc8785 refuses it below
     try:
         return bytes(rfc8785.dumps(value))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise Malformed("value cannot be canonicalised") from exc
+
+
+def _plain(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) or item is None or isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            if not -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT:
+                return False
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str) or not key.isascii():
+                    return False
+                stack.append(child)
+        elif isinstance(item, list):
+            stack.extend(item)
+        else:
+            return False  # floats, tuples, anything else: the reference path decides
+    return True
 
 
 def sha256(data: bytes) -> bytes:
@@ -59,7 +96,9 @@ def b64d(text: object, *, field: str = "value", length: int | None = None) -> by
 def format_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("naive datetime")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    # isoformat with a fixed precision is the same text as strftime, and faster
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: object, *, field: str = "time") -> datetime:
