@@ -6,6 +6,7 @@ Relative paths are resolved against the folder holding the config file
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -112,6 +113,30 @@ class NodeConfig:
     @property
     def tls_key(self) -> Path:
         return self.keys_dir / "tls.key"
+
+
+def settings_summary(config: NodeConfig) -> dict[str, Any]:
+    """The effective settings as plain JSON values, by section (no secrets live here)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, timedelta):
+            return int(value.total_seconds() * 1000)  # milliseconds
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, bytes):
+            return value.hex()
+        if isinstance(value, float):
+            return repr(value)
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return value
+
+    summary: dict[str, Any] = plain(config)
+    return summary
 
 
 def load_config(path: Path) -> NodeConfig:

@@ -12,11 +12,12 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from ..config import ConfigError, NodeConfig
+from ..config import ConfigError, NodeConfig, settings_summary
 from ..core.clock import Clock, SystemClock
 from ..core.rate_limit import RateLimiter
 from ..core.vault import Vault
 from ..keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
+from ..store import settings as settings_store
 from ..store.db import Database
 from . import api, audit_api, deadlines_api, metrics, peer, stats_api
 from .audit_api import CHECKPOINTER_KEY
@@ -87,6 +88,7 @@ def create_app(
 def _lifecycle(node: Node, background: bool):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         await node.directory.load_cached()
+        await _record_settings(node)
         session = aiohttp.ClientSession()
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -118,6 +120,18 @@ def _lifecycle(node: Node, background: bool):  # type: ignore[no-untyped-def]
             node.db.close()
 
     return ctx
+
+
+async def _record_settings(node: Node) -> None:
+    """Audit a change of settings since the last start (edited node.toml)."""
+    summary = settings_summary(node.config)
+    changed = await node.db.run(
+        lambda c: settings_store.record_settings(
+            c, me=node.me, settings=summary, actor="local_admin", now=node.clock.now()
+        )
+    )
+    if changed:
+        log.warning("settings_changed", sections=changed)
 
 
 async def _refresh_directory(node: Node, session: aiohttp.ClientSession) -> None:

@@ -156,5 +156,12 @@ MIGRATIONS: list[list[str]] = [
             last_error TEXT
         )""",
         "CREATE INDEX webhook_outbox_pending ON webhook_outbox (state, next_attempt_at)",
+        # the effective settings the node last ran with (a change is audited)
+        """CREATE TABLE settings_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            settings TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        )""",
     ],
 ]
