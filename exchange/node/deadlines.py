@@ -128,7 +128,7 @@ class DeadlineScheduler:
         return await self.node.db.run(store.next_webhook_at)
 
     async def _post(self, call: store.WebhookCall) -> str | None:
-        key = self.node.keys.current_signing(self.node.clock.now())
+        key = self.node.signing_key(self.node.clock.now())
         headers = {
             "Content-Type": "application/json",
             AUTHORITY_HEADER: self.node.me,

@@ -47,7 +47,7 @@ async def call_peer(
         sender=node.me,
         recipient=peer.authority_id,
         body=body,
-        key=node.keys.current_signing(now),
+        key=node.signing_key(now),
         now=now,
     )
     limit = node.config.delivery.request_timeout.total_seconds()

@@ -45,6 +45,26 @@ class Node:
     def me(self) -> str:
         return self.config.authority_id
 
+    def signing_key(self, now: datetime) -> SigningKeyPair:
+        """The newest valid signing key that peers can already verify.
+
+        After ``exchange keys rotate`` the new key is used only once the directory
+        publishes it; until then the previous key signs, so peers never see a key id
+        they cannot look up.
+        """
+        directory = self.directory.current
+        entry = directory.get(self.me) if directory else None
+        if entry is not None:
+            published = {k.key_id for k in entry.signing_keys}
+            usable = [
+                k
+                for k in self.keys.signing
+                if k.public.key_id in published and k.public.valid_at(now)
+            ]
+            if usable:
+                return max(usable, key=lambda k: k.public.not_before)
+        return self.keys.current_signing(now)
+
     # --- outgoing -------------------------------------------------------------
 
     async def create_request(
@@ -141,7 +161,7 @@ class Node:
             msg_type=msg_type,
             msg_id=msg_id,
             sender_id=self.me,
-            sender_key=self.keys.current_signing(now),
+            sender_key=self.signing_key(now),
             recipient=recipient,
             now=now,
         )
@@ -181,7 +201,7 @@ class Node:
             recipient=self.me,
             envelope_sha256=opened.envelope_sha256,
             received_at=now,
-            key=self.keys.current_signing(now),
+            key=self.signing_key(now),
         )
         incoming = store.IncomingMessage(
             msg_id=header.msg_id,

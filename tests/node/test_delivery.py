@@ -167,3 +167,41 @@ async def test_directory_updates_are_verified(tmp_path: Path) -> None:
         assert fed["ES-CNA"].node.directory.require().serial == serial
     finally:
         await fed.stop()
+
+
+async def test_new_signing_key_is_used_only_once_the_directory_publishes_it(
+    tmp_path: Path,
+) -> None:
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"])
+    await fed.start()
+    try:
+        await fed.stop("ES-CNA")
+        rotate_keys(fed["ES-CNA"].data)  # the operator has not published it yet
+        await fed.start("ES-CNA")
+        es_node = fed["ES-CNA"].node
+        now = fed.clock.now()
+        newest = es_node.keys.current_signing(now)
+        assert es_node.signing_key(now) is not newest  # peers could not verify it yet
+        es = await ApiClient(fed["ES-CNA"]).login("investigator")
+        await es.call("POST", "/api/requests", {**REQUEST, "subject": "before publishing"})
+        await wait_until(
+            lambda: count_is(fed, "MA-CNA", "SELECT COUNT(*) FROM requests", 1),
+            what="delivered, signed with the published key",
+        )
+        document = fed.publish()
+        for member in fed.members.values():
+            await member.node.directory.update(document)
+        assert es_node.signing_key(fed.clock.now()) is newest
+        await es.call("POST", "/api/requests", {**REQUEST, "subject": "after publishing"})
+        await wait_until(
+            lambda: count_is(fed, "MA-CNA", "SELECT COUNT(*) FROM requests", 2),
+            what="delivered, signed with the new key",
+        )
+        rows = await fed["MA-CNA"].node.db.run(
+            lambda c: c.execute("SELECT evidence FROM messages ORDER BY id").fetchall()
+        )
+        signers = [json.loads(r[0])["header"]["sender_key_id"] for r in rows]
+        assert signers[1] == newest.public.key_id and signers[0] != signers[1]
+        await es.close()
+    finally:
+        await fed.stop()
