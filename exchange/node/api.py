@@ -132,28 +132,43 @@ async def api_list_requests(request: web.Request, user: User) -> web.Response:
     direction = request.query.get("direction")
     if direction not in (None, "in", "out"):
         raise Malformed("direction must be 'in' or 'out'")
+    return web.json_response({"requests": await visible_requests(node, user, direction)})
+
+
+async def visible_requests(
+    node: Node, user: User, direction: str | None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Request rows the user may see (investigators: their own sent ones), newest first."""
     if user.role == "investigator":
         direction = "out"
-    rows = await node.db.run(lambda c: store.list_requests(c, direction=direction))
+    rows = await node.db.run(lambda c: store.list_requests(c, direction=direction, limit=limit))
     if user.role == "investigator":
         rows = [r for r in rows if r["created_by"] == user.username]
-    return web.json_response({"requests": annotate(rows, node, node.clock.now())})
+    return annotate(rows, node, node.clock.now())
 
 
 @routes.get("/api/inbox")
 @requires("liaison")
 async def api_inbox(request: web.Request, user: User) -> web.Response:
-    node: Node = request.app[NODE_KEY]
+    return web.json_response({"requests": await inbox(request.app[NODE_KEY])})
+
+
+async def inbox(node: Node) -> list[dict[str, Any]]:
+    """Received requests, nearest deadline first."""
     rows = await node.db.run(lambda c: store.list_requests(c, direction="in"))
     rows.sort(key=lambda r: (r["deadline"] is None, r["deadline"] or "", r["created_at"]))
-    return web.json_response({"requests": annotate(rows, node, node.clock.now())})
+    return annotate(rows, node, node.clock.now())
 
 
 @routes.get("/api/requests/{id}")
 @requires(*CONTENT_ROLES)
 async def api_get_request(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
-    request_id = request.match_info["id"]
+    return web.json_response(await open_request(node, user, request.match_info["id"]))
+
+
+async def open_request(node: Node, user: User, request_id: str) -> dict[str, Any]:
+    """A request with its timeline and decrypted messages; opening it is audited."""
 
     def read(conn: Any) -> dict[str, Any]:
         row = store.get_request(conn, request_id)
@@ -173,7 +188,8 @@ async def api_get_request(request: web.Request, user: User) -> web.Response:
             "messages": store.messages(conn, node.vault, request_id),
         }
 
-    return web.json_response(await node.db.run(read))
+    opened = await node.db.run(read)
+    return annotate([opened], node, node.clock.now())[0]
 
 
 def _check_visible(row: dict[str, Any], user: User) -> None:
@@ -207,19 +223,24 @@ async def _follow_up(
     required: tuple[str, ...],
     optional: tuple[str, ...],
 ) -> web.Response:
-    node: Node = request.app[NODE_KEY]
     body = await read_json(request) if request.can_read_body else {}
     _fields(body, required, optional)
-    request_id = request.match_info["id"]
+    updated = await follow_up(request.app[NODE_KEY], user, request.match_info["id"], msg_type, body)
+    return web.json_response({"id": updated["id"], "status": updated["status"]})
+
+
+async def follow_up(
+    node: Node, user: User, request_id: str, msg_type: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Acknowledge, answer or reject a received request (a response keeps its language)."""
     row = await node.db.run(lambda c: store.get_request(c, request_id))
-    if msg_type == "response" and "language" not in body:
-        body["language"] = row["language"]
+    if msg_type == "response" and "language" not in fields:
+        fields = {**fields, "language": row["language"]}
     if row["direction"] != "in":
         raise InvalidRequest("only received requests can be acknowledged, answered or rejected")
-    updated = await node.follow_up(
-        actor=user.username, request_id=request_id, msg_type=msg_type, fields=body
+    return await node.follow_up(
+        actor=user.username, request_id=request_id, msg_type=msg_type, fields=fields
     )
-    return web.json_response({"id": updated["id"], "status": updated["status"]})
 
 
 @routes.get("/api/openapi.json")
@@ -233,9 +254,11 @@ async def api_openapi(request: web.Request) -> web.Response:
 @requires(*CONTENT_ROLES)
 async def api_close(request: web.Request, user: User) -> web.Response:
     """Close an answered request (investigators: their own sent ones; liaison: any)."""
-    node: Node = request.app[NODE_KEY]
-    request_id = request.match_info["id"]
+    closed = await close_request(request.app[NODE_KEY], user, request.match_info["id"])
+    return web.json_response({"id": closed["id"], "status": closed["status"]})
 
+
+async def close_request(node: Node, user: User, request_id: str) -> dict[str, Any]:
     def close(conn: Any) -> dict[str, Any]:
         row = store.get_request(conn, request_id)
         _check_visible(row, user)
@@ -243,5 +266,4 @@ async def api_close(request: web.Request, user: User) -> web.Response:
             conn, me=node.me, request_id=request_id, actor=user.username, now=node.clock.now()
         )
 
-    closed = await node.db.run(close)
-    return web.json_response({"id": closed["id"], "status": closed["status"]})
+    return await node.db.run(close)

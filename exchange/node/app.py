@@ -60,8 +60,11 @@ def create_app(
     config: NodeConfig, *, clock: Clock | None = None, background: bool = True
 ) -> web.Application:
     node = open_node(config, clock)
+    from ..ui import routes as ui_routes
+    from ..ui.render import security_headers
+
     app = web.Application(
-        middlewares=[error_middleware],
+        middlewares=[security_headers, error_middleware],
         client_max_size=max(MAX_TRANSACTION_BYTES, config.limits.max_envelope_bytes * 2),
     )
     app[NODE_KEY] = node
@@ -74,6 +77,7 @@ def create_app(
     app.add_routes(deadlines_api.routes)
     app.add_routes(stats_api.routes)
     app.add_routes(metrics.routes)
+    ui_routes.register(app)
     app[metrics.METRICS_KEY] = metrics.Metrics()
     if config.metrics_token_file is not None:
         try:

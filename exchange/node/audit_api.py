@@ -17,8 +17,8 @@ from ..core.audit_entry import decode_entry
 from ..core.canonical import b64e, loads_object
 from ..core.errors import BadSignature, Malformed, NotFound, TooLarge
 from ..core.merkle import consistency_proof, inclusion_proof, root
-from ..core.note import add_signatures, parse_note, parse_vkey, verify_cosignature
-from ..core.witness import witness_name_for
+from ..core.note import add_signatures, format_vkey, parse_note, parse_vkey, verify_cosignature
+from ..core.witness import origin_for, witness_name_for
 from ..store import audit, checkpoints
 from ..store import witness as witness_store
 from ..store.checkpoints import StoredCheckpoint
@@ -168,14 +168,14 @@ async def api_checkpoint(request: web.Request, user: User) -> web.Response:
     def work(c: sqlite3.Connection) -> dict[str, Any]:
         cosigned = checkpoints.latest_cosigned(c)
         return {
-            "latest": _describe(c, latest),
-            "cosigned": _describe(c, cosigned) if cosigned else None,
+            "latest": describe_checkpoint(c, latest),
+            "cosigned": describe_checkpoint(c, cosigned) if cosigned else None,
         }
 
     return web.json_response(await node.db.run(work))
 
 
-def _describe(conn: sqlite3.Connection, stored: StoredCheckpoint) -> dict[str, Any]:
+def describe_checkpoint(conn: sqlite3.Connection, stored: StoredCheckpoint) -> dict[str, Any]:
     cosigs = checkpoints.cosignatures(conn, stored.size)
     return {
         "size": stored.size,
@@ -209,3 +209,35 @@ async def api_verify(request: web.Request, user: User) -> web.Response:
 
     # Its own read-only connection and thread: the node keeps writing meanwhile.
     return web.json_response(await asyncio.to_thread(work))
+
+
+@routes.get("/api/audit/bundle")
+@requires("auditor")
+async def api_bundle(request: web.Request, user: User) -> web.Response:
+    """Everything needed to verify the log elsewhere: every entry's exact bytes, every
+    signed checkpoint and cosignature, and the log's verifier key (no contents exist)."""
+    node: Node = request.app[NODE_KEY]
+
+    def work(c: sqlite3.Connection) -> dict[str, Any]:
+        size = audit.size(c)
+        return {
+            "authority_id": node.me,
+            "audit_vkey": format_vkey(origin_for(node.me), node.audit_key.public.public),
+            "size": size,
+            "entries": [b64e(e) for _, e in audit.entries(c, 0, size)],
+            "checkpoints": [
+                {"size": cp.size, "note": cp.note, "created_at": cp.created_at}
+                for cp in checkpoints.all_checkpoints(c)
+            ],
+            "cosignatures": [
+                {"size": size_, "witness": w, "line": line, "signed_at": t}
+                for size_, w, line, t in checkpoints.all_cosignatures(c)
+            ],
+            "witness_alerts": witness_store.alerts(c),
+        }
+
+    bundle = await node.db.run(work)
+    name = f"audit-bundle-{node.me}-{bundle['size']}.json"
+    return web.json_response(
+        bundle, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

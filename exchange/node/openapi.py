@@ -162,6 +162,9 @@ OPENAPI: dict[str, Any] = {
         "/api/audit/checkpoint": {"get": _op("Latest signed checkpoint with its cosignatures")},
         "/api/audit/alerts": {"get": _op("Witness alerts: forks and shrunk logs seen in peers")},
         "/api/audit/verify": {"post": _op("Verify the whole audit log now")},
+        "/api/audit/bundle": {
+            "get": _op("Export entries, checkpoints and cosignatures to verify elsewhere")
+        },
         "/api/openapi.json": {"get": _op("This description", auth=False)},
     },
 }

@@ -1,0 +1,281 @@
+"""Pages for investigators and liaison prosecutors: directory, compose, requests.
+
+Handlers parse the form, call the same functions as the JSON API
+(``exchange.node.api``, ``Node``), and render. Every POST answers with a
+redirect (post/redirect/get), so a reload never sends twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiohttp import web
+
+from ..core.canonical import canonical_json, format_time, sha256_hex
+from ..core.content import REQUEST_KINDS, URGENCIES
+from ..core.directory import Authority
+from ..core.errors import ExchangeError, Malformed
+from ..core.lifecycle import Status
+from ..node import api
+from ..node.auth import NODE_KEY, User, current_user
+from ..node.service import Node
+from .render import page, render
+from .strings import translator
+
+KINDS = ("central_authority", "police", "prosecution", "border_guard", "fiu", "liaison")
+routes = web.RouteTableDef()
+
+
+def local_time(authority: Authority, now: datetime) -> str:
+    try:
+        zone = ZoneInfo(authority.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "?"
+    return now.astimezone(zone).strftime("%a %H:%M (%Z)")
+
+
+@routes.get("/")
+async def home(request: web.Request) -> web.StreamResponse:
+    user = await current_user(request.app[NODE_KEY], request)
+    if user is None:
+        raise web.HTTPSeeOther("/login")
+    start = {"investigator": "/requests", "liaison": "/inbox", "auditor": "/audit"}
+    raise web.HTTPSeeOther(start.get(user.role, "/admin"))
+
+
+@routes.get("/directory")
+@page("investigator", "liaison", "admin")
+async def directory_page(request: web.Request, user: User) -> web.StreamResponse:
+    node: Node = request.app[NODE_KEY]
+    q = request.query
+    found = node.directory.require_index().search(
+        q.get("q", ""),
+        country=(q.get("country") or "").upper() or None,
+        kind=q.get("kind") or None,
+        language=q.get("language") or None,
+        limit=100,
+    )
+    now = node.clock.now()
+    return render(
+        request,
+        "directory.html",
+        authorities=found,
+        local_times={a.authority_id: local_time(a, now) for a in found},
+        kinds=KINDS,
+        q=q.get("q", ""),
+        country=q.get("country", ""),
+        kind=q.get("kind", ""),
+        language=q.get("language", ""),
+    )
+
+
+def _compose_context(node: Node, form: dict[str, str]) -> dict[str, Any]:
+    directory = node.directory.require()
+    authorities = [a for a in directory.authorities if a.authority_id != node.me]
+    recipient = directory.get(form["to"]) if form.get("to") else None
+    if recipient is None and authorities:
+        recipient = authorities[0]
+    return {
+        "authorities": authorities,
+        "recipient": recipient,
+        "recipient_time": local_time(recipient, node.clock.now()) if recipient else "",
+        "request_kinds": REQUEST_KINDS,
+        "urgencies": URGENCIES,
+        "default_hours": {
+            u: int(node.config.deadlines[u].total_seconds() // 3600) for u in URGENCIES
+        },
+        "attachments_enabled": False,
+    }
+
+
+EMPTY_FORM = {
+    "to": "",
+    "kind": "information_request",
+    "urgency": "urgent",
+    "language": "en",
+    "subject": "",
+    "body": "",
+    "deadline": "",
+}
+
+
+@routes.get("/compose")
+@page("investigator")
+async def compose_page(request: web.Request, user: User) -> web.StreamResponse:
+    node: Node = request.app[NODE_KEY]
+    form = {**EMPTY_FORM, "to": request.query.get("to", "")}
+    return render(
+        request, "compose.html", form=form, error="", warning="", **_compose_context(node, form)
+    )
+
+
+@routes.post("/compose")
+@page("investigator")
+async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
+    node: Node = request.app[NODE_KEY]
+    posted = await request.post()
+    form = {k: str(posted.get(k, default)).strip() for k, default in EMPTY_FORM.items()}
+    context = _compose_context(node, form)
+    recipient = node.directory.require().get(form["to"])
+    warning = ""
+    confirmed = posted.get("confirm_language") == "yes"
+    if recipient is not None and not _accepts(recipient, form["language"]) and not confirmed:
+        warning = _t_warning(recipient, form["language"])
+    if warning:
+        return render(request, "compose.html", form=form, error="", warning=warning, **context)
+    try:
+        created = await node.create_request(
+            actor=user.username,
+            to=form["to"],
+            kind=form["kind"],
+            urgency=form["urgency"],
+            subject=form["subject"],
+            body=form["body"],
+            language=form["language"],
+            deadline=_deadline(form["deadline"]),
+        )
+    except ExchangeError as exc:
+        return render(
+            request, "compose.html", status=400, form=form, error=exc.message, warning="", **context
+        )
+    raise web.HTTPSeeOther(f"/requests/{quote(created['id'])}?done=1")
+
+
+def _accepts(recipient: Authority, language: str) -> bool:
+    base = language.lower().split("-")[0]
+    return any(a.lower().split("-")[0] == base for a in recipient.languages)
+
+
+def _t_warning(recipient: Authority, language: str) -> str:
+    _, _, t = translator()
+    return t(
+        "language_warning",
+        authority=recipient.authority_id,
+        language=language,
+        accepted=", ".join(recipient.languages),
+    )
+
+
+def _deadline(value: str) -> str | None:
+    """A ``datetime-local`` value taken as UTC, in the API's spelling."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise Malformed("the deadline must be a date and time") from exc
+    return format_time(moment)
+
+
+STATUSES = tuple(s.value for s in Status if s is not Status.DRAFT)
+
+
+@routes.get("/requests")
+@page("investigator", "liaison")
+async def requests_page(request: web.Request, user: User) -> web.StreamResponse:
+    node: Node = request.app[NODE_KEY]
+    q = request.query
+    filters = {
+        "direction": q.get("direction", ""),
+        "peer": q.get("peer", ""),
+        "country": q.get("country", "").upper(),
+        "status": q.get("status", ""),
+        "urgency": q.get("urgency", ""),
+        "overdue": q.get("overdue", "") == "1",
+    }
+    direction = filters["direction"] if filters["direction"] in ("in", "out") else None
+    rows = await api.visible_requests(node, user, direction, limit=1000)
+    directory = node.directory.current
+
+    def keep(r: dict[str, Any]) -> bool:
+        if filters["peer"] and r["counterpart"] != filters["peer"]:
+            return False
+        if filters["country"]:
+            authority = directory.get(r["counterpart"]) if directory else None
+            if authority is None or authority.country != filters["country"]:
+                return False
+        if filters["status"] and r["status"] != filters["status"]:
+            return False
+        if filters["urgency"] and r["urgency"] != filters["urgency"]:
+            return False
+        return not (filters["overdue"] and r["deadline_state"] != "overdue")
+
+    board = user.role == "liaison"
+    return render(
+        request,
+        "requests.html",
+        rows=[r for r in rows if keep(r)],
+        board=board,
+        filters=filters,
+        statuses=STATUSES,
+        urgencies=URGENCIES,
+        title_key="board_title" if board else "requests_title",
+    )
+
+
+@routes.get("/inbox")
+@page("liaison")
+async def inbox_page(request: web.Request, user: User) -> web.StreamResponse:
+    rows = await api.inbox(request.app[NODE_KEY])
+    return render(
+        request,
+        "requests.html",
+        rows=rows,
+        board=False,
+        filters={},
+        statuses=STATUSES,
+        urgencies=URGENCIES,
+        title_key="inbox_title",
+    )
+
+
+@routes.get("/requests/{id}")
+@page("investigator", "liaison")
+async def request_page(request: web.Request, user: User) -> web.StreamResponse:
+    node: Node = request.app[NODE_KEY]
+    view = await api.open_request(node, user, request.match_info["id"])
+    for message in view["messages"]:
+        receipt = message.get("receipt")
+        message["receipt_sha256"] = sha256_hex(_receipt_bytes(receipt)) if receipt else ""
+    return render(
+        request,
+        "request.html",
+        row=view,
+        messages=view["messages"],
+        timeline=view["timeline"],
+        done=request.query.get("done") == "1",
+    )
+
+
+def _receipt_bytes(receipt: dict[str, Any]) -> bytes:
+    return canonical_json(receipt)
+
+
+FOLLOW_UPS = {
+    "acknowledge": ("acknowledgement", ()),
+    "answer": ("response", ("body",)),
+    "reject": ("rejection", ("reason",)),
+}
+
+
+@routes.post("/requests/{id}/{action:acknowledge|answer|reject}")
+@page("liaison")
+async def follow_up_action(request: web.Request, user: User) -> web.StreamResponse:
+    node: Node = request.app[NODE_KEY]
+    request_id = request.match_info["id"]
+    msg_type, names = FOLLOW_UPS[request.match_info["action"]]
+    posted = await request.post()
+    fields = {name: str(posted.get(name, "")).strip() for name in names}
+    await api.follow_up(node, user, request_id, msg_type, fields)
+    raise web.HTTPSeeOther(f"/requests/{quote(request_id)}?done=1")
+
+
+@routes.post("/requests/{id}/close")
+@page("investigator", "liaison")
+async def close_action(request: web.Request, user: User) -> web.StreamResponse:
+    request_id = request.match_info["id"]
+    await api.close_request(request.app[NODE_KEY], user, request_id)
+    raise web.HTTPSeeOther(f"/requests/{quote(request_id)}?done=1")

@@ -1,0 +1,14 @@
+"""Register the UI's pages and static files on the node's app."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import oversight, pages, session, tracking
+from .render import HERE
+
+
+def register(app: web.Application) -> None:
+    for module in (session, pages, tracking, oversight):
+        app.add_routes(module.routes)
+    app.router.add_static("/static", HERE / "static", append_version=False)

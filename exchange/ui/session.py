@@ -1,0 +1,67 @@
+"""Login and logout pages (the session itself is ``exchange.node.auth``)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from ..core.errors import RateLimited, Unauthorized
+from ..node.auth import COOKIE, NODE_KEY, User, login, logout, set_session_cookie
+from ..node.service import Node
+from .render import page, render
+
+routes = web.RouteTableDef()
+
+
+def _safe_next(value: str) -> str:
+    """Only a path on this site: never an open redirect to somewhere else."""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    return value
+
+
+@routes.get("/login")
+async def login_page(request: web.Request) -> web.StreamResponse:
+    return render(request, "login.html", error="", next=_safe_next(request.query.get("next", "/")))
+
+
+@routes.post("/login")
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    node: Node = request.app[NODE_KEY]
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.host:
+        # login CSRF: a form on another site posting our credentials form
+        return render(
+            request, "login.html", status=403, error="Cross-site login refused.", next="/"
+        )
+    form = await request.post()
+    target = _safe_next(str(form.get("next", "/")))
+    try:
+        token, _, _ = await login(
+            node, str(form.get("username", "")), str(form.get("password", ""))
+        )
+    except RateLimited as exc:
+        response = render(request, "login.html", status=429, error=exc.message, next=target)
+        response.headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+        return response
+    except Unauthorized as exc:
+        return render(request, "login.html", status=401, error=exc.message, next=target)
+    response = web.HTTPSeeOther(target)
+    set_session_cookie(
+        response,
+        token,
+        secure=request.secure,
+        max_age=int(node.config.session.lifetime.total_seconds()),
+    )
+    raise response
+
+
+@routes.post("/logout")
+@page("investigator", "liaison", "auditor", "admin")
+async def logout_submit(request: web.Request, user: User) -> web.StreamResponse:
+    await logout(request.app[NODE_KEY], request)
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(COOKIE, path="/")
+    raise response

@@ -1,0 +1,51 @@
+// Progressive enhancement only: every page works without this file.
+"use strict";
+
+// Times: the server writes UTC; show them in the reader's own time zone, UTC on hover.
+function localTimes() {
+  const fmt = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    timeZoneName: "short",
+  });
+  document.querySelectorAll("time[datetime]").forEach((el) => {
+    const when = new Date(el.getAttribute("datetime"));
+    if (!isNaN(when)) {
+      el.title = el.textContent;
+      el.textContent = fmt.format(when);
+    }
+  });
+}
+
+// Compose: warn at once when the language is not one the recipient accepts.
+function languageHint() {
+  const to = document.getElementById("to");
+  const language = document.getElementById("language");
+  const hint = document.getElementById("language-hint");
+  if (!to || !language || !hint) return;
+  const check = () => {
+    const option = to.options[to.selectedIndex];
+    const accepted = (option && option.dataset.languages || "").split(",").filter(Boolean);
+    const base = language.value.trim().toLowerCase().split("-")[0];
+    if (base && accepted.length && !accepted.some((l) => l.toLowerCase().split("-")[0] === base)) {
+      hint.textContent = option.value + " accepts " + accepted.join(", ") + ": a request in '" +
+        language.value + "' may be refused or delayed.";
+      hint.classList.add("warn");
+    } else {
+      hint.textContent = "";
+      hint.classList.remove("warn");
+    }
+  };
+  to.addEventListener("change", () => {
+    // show the new recipient's requirements (server-rendered) by reloading the form
+    const params = new URLSearchParams({ to: to.value });
+    if (!document.getElementById("body").value) window.location.search = params.toString();
+    check();
+  });
+  language.addEventListener("input", check);
+  check();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  localTimes();
+  languageHint();
+});

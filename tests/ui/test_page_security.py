@@ -1,0 +1,173 @@
+"""The web UI's defences, against a real node: CSRF on every form, sessions that
+expire, login throttling, no open redirect, and the security headers on every page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from exchange.core.clock import ManualClock
+
+from ..federation import PASSWORD, Federation, Member
+
+PAGES = ["/login", "/directory", "/compose", "/requests", "/deadlines", "/alerts"]
+
+
+@pytest.fixture
+async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], clock=clock)
+    await fed.start("ES-CNA")
+    yield fed
+    await fed.stop()
+
+
+class Browser:
+    """A cookie-keeping client that posts forms as a browser does."""
+
+    def __init__(self, member: Member) -> None:
+        self.member = member
+        self.ssl = aiohttp.Fingerprint(bytes.fromhex(member.fingerprint))
+        self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+    async def get(self, path: str) -> tuple[int, str, aiohttp.typedefs.LooseHeaders]:
+        async with self.session.get(
+            self.member.url + path, ssl=self.ssl, allow_redirects=False
+        ) as r:
+            return r.status, await r.text(), r.headers
+
+    async def post(
+        self, path: str, data: dict[str, str], origin: str | None = None
+    ) -> tuple[int, str, aiohttp.typedefs.LooseHeaders]:
+        headers = {"Origin": origin} if origin else {}
+        async with self.session.post(
+            self.member.url + path, data=data, ssl=self.ssl, allow_redirects=False, headers=headers
+        ) as r:
+            return r.status, await r.text(), r.headers
+
+    async def login(self, username: str, password: str = PASSWORD) -> int:
+        status, _, _ = await self.post("/login", {"username": username, "password": password})
+        return status
+
+    def csrf(self, html: str) -> str:
+        marker = 'name="csrf_token" value="'
+        start = html.index(marker) + len(marker)
+        return html[start : html.index('"', start)]
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+async def test_forms_need_the_session_csrf_token(fed: Federation) -> None:
+    browser = Browser(fed["ES-CNA"])
+    try:
+        assert await browser.login("investigator") == 303
+        status, html, _ = await browser.get("/compose")
+        assert status == 200
+        form = {
+            "to": "MA-CNA",
+            "kind": "information_request",
+            "urgency": "urgent",
+            "language": "en",
+            "subject": "CSRF",
+            "body": "No token",
+        }
+        for token in ("", "forged-token"):
+            status, page, _ = await browser.post("/compose", {**form, "csrf_token": token})
+            assert status == 403 and "CSRF" in page
+        count = await fed["ES-CNA"].node.db.run(
+            lambda c: c.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+        )
+        assert count == 0  # nothing was created by the refused posts
+        status, _, headers = await browser.post(
+            "/compose", {**form, "csrf_token": browser.csrf(html)}
+        )
+        assert status == 303 and str(headers["Location"]).startswith("/requests/")
+    finally:
+        await browser.close()
+
+
+async def test_sessions_expire_and_logout_ends_them(fed: Federation) -> None:
+    assert isinstance(fed.clock, ManualClock)
+    browser = Browser(fed["ES-CNA"])
+    try:
+        await browser.login("liaison")
+        status, html, _ = await browser.get("/inbox")
+        assert status == 200
+        fed.clock.advance(fed["ES-CNA"].config.session.lifetime + timedelta(seconds=1))
+        status, _, headers = await browser.get("/inbox")
+        assert status == 303 and headers["Location"] == "/login?next=/inbox"
+
+        await browser.login("liaison")
+        status, html, _ = await browser.get("/inbox")
+        status, _, headers = await browser.post("/logout", {"csrf_token": browser.csrf(html)})
+        assert status == 303 and headers["Location"] == "/login"
+        status, _, _ = await browser.get("/inbox")
+        assert status == 303
+    finally:
+        await browser.close()
+
+
+async def test_login_throttling_and_safe_redirects(fed: Federation) -> None:
+    browser = Browser(fed["ES-CNA"])
+    try:
+        limit = fed["ES-CNA"].config.session.max_login_failures
+        for _ in range(limit):
+            assert await browser.login("auditor", "wrong password") == 401
+        status, page, headers = await browser.post(
+            "/login", {"username": "auditor", "password": PASSWORD}
+        )
+        assert status == 429 and "Retry-After" in headers and "too many" in page
+        # after a successful login, "next" never leaves the site
+        status, _, headers = await browser.post(
+            "/login",
+            {"username": "investigator", "password": PASSWORD, "next": "https://evil.example/"},
+        )
+        assert status == 303 and headers["Location"] == "/"
+        status, _, headers = await browser.post(
+            "/login", {"username": "investigator", "password": PASSWORD, "next": "//evil.example"}
+        )
+        assert headers["Location"] == "/"
+        # a login form posted from another site is refused (login CSRF)
+        status, _, _ = await browser.post(
+            "/login",
+            {"username": "investigator", "password": PASSWORD},
+            origin="https://evil.example",
+        )
+        assert status == 403
+    finally:
+        await browser.close()
+
+
+async def test_security_headers_on_every_page(fed: Federation) -> None:
+    browser = Browser(fed["ES-CNA"])
+    try:
+        await browser.login("investigator")
+        for path in [*PAGES, "/", "/static/app.css", "/api/me", "/no/such/page"]:
+            status, html, headers = await browser.get(path)
+            csp = headers["Content-Security-Policy"]
+            assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp, path
+            assert "script-src 'self'" in csp and "unsafe-inline" not in csp, path
+            assert headers["X-Frame-Options"] == "DENY", path
+            assert headers["X-Content-Type-Options"] == "nosniff", path
+            assert headers["Referrer-Policy"] == "no-referrer", path
+            if not path.startswith("/static/"):
+                assert headers["Cache-Control"] == "no-store", path
+            if status == 200 and "text/html" in headers.get("Content-Type", ""):
+                assert "<script>" not in html and " style=" not in html, path  # nothing inline
+                assert 'lang="en"' in html and 'dir="ltr"' in html
+        # the session cookie is HttpOnly, SameSite=Strict and Secure under TLS
+        async with browser.session.post(
+            browser.member.url + "/login",
+            data={"username": "investigator", "password": PASSWORD},
+            ssl=browser.ssl,
+            allow_redirects=False,
+        ) as r:
+            cookie = r.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" in cookie
+    finally:
+        await browser.close()
