@@ -120,6 +120,7 @@ class Federation:
         clock: Clock | None = None,
         extra_config: str = FAST_DELIVERY,
         users: bool = True,
+        infos: dict[str, AuthorityInfo] | None = None,
     ) -> Federation:
         clock = clock or SystemClock()
         now = clock.now()
@@ -130,7 +131,9 @@ class Federation:
         for authority_id in ids:
             port = free_port()
             data = root / authority_id
-            info = AuthorityInfo(authority_id, f"{authority_id} authority", languages=("en", "fr"))
+            info = (infos or {}).get(authority_id) or AuthorityInfo(
+                authority_id, f"{authority_id} authority", languages=("en", "fr")
+            )
             init_node(
                 data,
                 info,
