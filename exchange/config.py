@@ -42,6 +42,7 @@ class LimitsConfig:
     max_batch: int = 100
     peer_calls_per_minute: int = 6000
     peer_burst: int = 500
+    max_attachment_bytes: int = 100 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
             max_batch=_int(limits, "max_batch", 100, 1, 1000),
             peer_calls_per_minute=_int(limits, "peer_calls_per_minute", 6000, 1, 10_000_000),
             peer_burst=_int(limits, "peer_burst", 500, 1, 1_000_000),
+            max_attachment_bytes=_int(limits, "max_attachment_bytes", 100 << 20, 1, 1 << 34),
         ),
         session=SessionConfig(
             lifetime=timedelta(minutes=_int(session, "lifetime_minutes", 480, 1, 7 * 24 * 60)),

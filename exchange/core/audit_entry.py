@@ -39,11 +39,13 @@ ACTIONS = frozenset(
         "settings_changed",
         "node_initialised",
         "witness_alert",
+        "attachment_uploaded",
+        "attachment_opened",
     }
 )
 # Field names that may never appear in an entry: contents stay out of the log.
 FORBIDDEN_FIELDS = frozenset(
-    {"body", "subject", "content", "password", "attachments", "reason_text"}
+    {"body", "subject", "content", "password", "attachments", "reason_text", "filename", "key"}
 )
 
 

@@ -14,12 +14,17 @@ from typing import Any
 
 from .canonical import format_time, parse_time
 from .errors import Malformed
+from .evidence import ManifestEntry, parse_manifest
 
 REQUEST_KINDS = ("information_request", "spontaneous_information", "mla_request")
 URGENCIES = ("emergency", "urgent", "standard")
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 MAX_SUBJECT = 300
 MAX_REASON = 4000
+# Requests and responses may carry evidence files (exchange.core.evidence); nodes
+# apply their own, usually lower, limit from [limits] max_attachment_bytes.
+ATTACHABLE = frozenset({"attachments"})
+MAX_ATTACHMENT_BYTES = 1 << 32
 
 
 def request_content(
@@ -51,7 +56,7 @@ def follow_up_content(msg_type: str, *, origin: str, msg_id: str, **fields: Any)
 def validate(msg_type: str, content: dict[str, Any], *, max_body_chars: int) -> None:
     """Raise ``Malformed`` naming the first field that is not acceptable."""
     if msg_type == "request":
-        _exact(content, {"kind", "urgency", "language", "subject", "body", "deadline"})
+        _exact(content, {"kind", "urgency", "language", "subject", "body", "deadline"}, ATTACHABLE)
         _choice(content, "kind", REQUEST_KINDS)
         _choice(content, "urgency", URGENCIES)
         _language(content)
@@ -64,7 +69,7 @@ def validate(msg_type: str, content: dict[str, Any], *, max_body_chars: int) -> 
     if msg_type == "acknowledgement":
         _exact(content, {"in_reply_to"})
     elif msg_type == "response":
-        _exact(content, {"in_reply_to", "body", "language"})
+        _exact(content, {"in_reply_to", "body", "language"}, ATTACHABLE)
         _text(content, "body", max_body_chars, allow_empty=False)
         _language(content)
     elif msg_type == "rejection":
@@ -74,9 +79,20 @@ def validate(msg_type: str, content: dict[str, Any], *, max_body_chars: int) -> 
         raise Malformed("unknown message type")
 
 
-def _exact(content: dict[str, Any], fields: set[str]) -> None:
-    if set(content) != fields:
+def _exact(
+    content: dict[str, Any], fields: set[str], optional: frozenset[str] = frozenset()
+) -> None:
+    if not fields <= set(content) <= fields | optional:
         raise Malformed("content must have exactly the fields " + ", ".join(sorted(fields)))
+    if "attachments" in content:
+        parse_manifest(content["attachments"], max_size=MAX_ATTACHMENT_BYTES)
+
+
+def attachments_of(content: dict[str, Any]) -> list[ManifestEntry]:
+    """The attachments a message carries (an empty list when it has none)."""
+    if "attachments" not in content:
+        return []
+    return parse_manifest(content["attachments"], max_size=MAX_ATTACHMENT_BYTES)
 
 
 def _choice(content: dict[str, Any], name: str, allowed: tuple[str, ...]) -> None:

@@ -29,12 +29,15 @@ def sign_call(
     path: str,
     sender: str,
     recipient: str,
-    body: bytes,
+    body: bytes = b"",
     key: SigningKeyPair,
     now: datetime,
+    body_sha256: str | None = None,
 ) -> str:
+    """``body_sha256`` instead of ``body`` for a streamed body whose hash is known."""
     ts = int(now.timestamp())
-    sig = key.sign(_signing_input(method, path, sender, recipient, ts, body))
+    digest = body_sha256 or sha256_hex(body)
+    sig = key.sign(_signing_input(method, path, sender, recipient, ts, digest))
     return f"sender={sender};key={key.public.key_id};ts={ts};sig={b64e(sig)}"
 
 
@@ -44,11 +47,16 @@ def verify_call(
     method: str,
     path: str,
     me: str,
-    body: bytes,
+    body: bytes = b"",
     directory: Directory,
     now: datetime,
+    body_sha256: str | None = None,
 ) -> str:
-    """Return the calling authority's id, or raise (unauthorized / unknown_sender / ...)."""
+    """Return the calling authority's id, or raise (unauthorized / unknown_sender / ...).
+
+    For a streamed body, pass the SHA-256 it must have as ``body_sha256`` and check
+    the body against it while reading.
+    """
     if not header:
         raise Unauthorized(f"peer calls must carry {HEADER}")
     fields = dict(part.partition("=")[::2] for part in header.split(";"))
@@ -65,14 +73,15 @@ def verify_call(
     if not key.valid_at(now):
         raise ExpiredKey("calling key is expired")
     signature = b64d(fields["sig"], field="sig", length=64)
+    digest = body_sha256 or sha256_hex(body)
     verify_signature(
-        key.public, _signing_input(method, path, fields["sender"], me, ts, body), signature
+        key.public, _signing_input(method, path, fields["sender"], me, ts, digest), signature
     )
     return fields["sender"]
 
 
 def _signing_input(
-    method: str, path: str, sender: str, recipient: str, ts: int, body: bytes
+    method: str, path: str, sender: str, recipient: str, ts: int, body_sha256: str
 ) -> bytes:
     return canonical_json(
         {
@@ -82,6 +91,6 @@ def _signing_input(
             "sender": sender,
             "recipient": recipient,
             "ts": ts,
-            "body_sha256": sha256_hex(body),
+            "body_sha256": body_sha256,
         }
     )

@@ -36,6 +36,16 @@ class Vault:
         wrapped = self._key.encrypt(record_key, aad)
         return bytes(wrapped), bytes(ciphertext)
 
+    def wrap(self, record_key: bytes, *, record: str) -> bytes:
+        """Wrap a record key made elsewhere (an attachment's stream key)."""
+        return bytes(self._key.encrypt(record_key, record.encode()))
+
+    def unwrap(self, wrapped_key: bytes, *, record: str) -> bytes:
+        try:
+            return bytes(self._key.decrypt(wrapped_key, record.encode()))
+        except nacl.exceptions.CryptoError as exc:
+            raise DecryptionFailed("stored key cannot be unwrapped") from exc
+
     def open(self, wrapped_key: bytes, ciphertext: bytes, *, record: str) -> bytes:
         aad = record.encode()
         try:

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from ..core.canonical import format_time, loads_object
+from ..core.content import attachments_of
 from ..core.errors import InvalidRequest, Malformed, NotFound, TooLarge
 from ..store import audit as audit_store
 from ..store import requests as store
@@ -46,7 +47,10 @@ def _fields(
     if unknown:
         raise Malformed(f"unknown field(s): {', '.join(sorted(unknown))}")
     for name, value in body.items():
-        if value is not None and not isinstance(value, str):
+        if name == "attachments":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise Malformed("attachments must be a list of attachment ids")
+        elif value is not None and not isinstance(value, str):
             raise Malformed(f"{name} must be a string")
 
 
@@ -120,7 +124,9 @@ async def api_directory(request: web.Request, user: User) -> web.Response:
 async def api_create_request(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     body = await read_json(request)
-    _fields(body, ("to", "kind", "urgency", "subject", "body", "language"), ("deadline",))
+    _fields(
+        body, ("to", "kind", "urgency", "subject", "body", "language"), ("deadline", "attachments")
+    )
     created = await node.create_request(actor=user.username, **body)
     return web.json_response(created, status=201)
 
@@ -168,28 +174,44 @@ async def api_get_request(request: web.Request, user: User) -> web.Response:
 
 
 async def open_request(node: Node, user: User, request_id: str) -> dict[str, Any]:
-    """A request with its timeline and decrypted messages; opening it is audited."""
+    """A request with its timeline and decrypted messages; opening it is audited.
+
+    Attachments are listed beside each message's content (``attachments``), without
+    the keys the sealed content carries for them.
+    """
+    view = await load_request(node, user, request_id, audit_action="request_opened")
+    for message in view["messages"]:
+        entries = attachments_of(message["content"])
+        message["content"].pop("attachments", None)
+        message["attachments"] = [e.public() for e in entries]
+    return annotate([view], node, node.clock.now())[0]
+
+
+async def load_request(
+    node: Node, user: User, request_id: str, *, audit_action: str | None = None
+) -> dict[str, Any]:
+    """The request, its timeline and its decrypted messages, if the user may see them."""
 
     def read(conn: Any) -> dict[str, Any]:
         row = store.get_request(conn, request_id)
         _check_visible(row, user)
-        with transaction(conn):
-            audit_store.append(
-                conn,
-                at=node.clock.now(),
-                authority=node.me,
-                action="request_opened",
-                actor=user.username,
-                request_id=request_id,
-            )
+        if audit_action is not None:
+            with transaction(conn):
+                audit_store.append(
+                    conn,
+                    at=node.clock.now(),
+                    authority=node.me,
+                    action=audit_action,
+                    actor=user.username,
+                    request_id=request_id,
+                )
         return {
             **row,
             "timeline": store.timeline(conn, request_id),
             "messages": store.messages(conn, node.vault, request_id),
         }
 
-    opened = await node.db.run(read)
-    return annotate([opened], node, node.clock.now())[0]
+    return await node.db.run(read)
 
 
 def _check_visible(row: dict[str, Any], user: User) -> None:
@@ -207,7 +229,7 @@ async def api_acknowledge(request: web.Request, user: User) -> web.Response:
 @routes.post("/api/requests/{id}/responses")
 @requires("liaison")
 async def api_respond(request: web.Request, user: User) -> web.Response:
-    return await _follow_up(request, user, "response", ("body",), ("language",))
+    return await _follow_up(request, user, "response", ("body",), ("language", "attachments"))
 
 
 @routes.post("/api/requests/{id}/reject")

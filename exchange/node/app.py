@@ -19,7 +19,7 @@ from ..core.vault import Vault
 from ..keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
 from ..store import settings as settings_store
 from ..store.db import Database
-from . import api, audit_api, deadlines_api, metrics, peer, stats_api
+from . import api, audit_api, deadlines_api, evidence, metrics, peer, stats_api
 from .audit_api import CHECKPOINTER_KEY
 from .auth import NODE_KEY
 from .checkpointer import Checkpointer
@@ -77,6 +77,7 @@ def create_app(
     app.add_routes(deadlines_api.routes)
     app.add_routes(stats_api.routes)
     app.add_routes(metrics.routes)
+    app.add_routes(evidence.routes)
     ui_routes.register(app)
     app[metrics.METRICS_KEY] = metrics.Metrics()
     if config.metrics_token_file is not None:

@@ -24,6 +24,7 @@ from ..core.errors import ExchangeError
 from ..core.receipt import parse_receipt, verify_receipt
 from ..store import outbox
 from ..store import requests as store
+from .evidence import upload_blobs
 from .metrics import Metrics
 from .peer_client import call_peer
 from .service import Node
@@ -112,6 +113,7 @@ class DeliveryWorker:
         if not live:
             return True
         try:
+            await upload_blobs(self.node, self.session, peer, [i.msg_id for i in live])
             results = await self._post(peer, live, now)
         except ExchangeError as exc:
             await self._retry(peer, [i.msg_id for i in live], exc.code, now)

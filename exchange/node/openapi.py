@@ -51,6 +51,11 @@ def _obj(required: list[str], optional: list[str] | None = None) -> dict[str, An
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
+def _with_attachments(schema: dict[str, Any]) -> dict[str, Any]:
+    ids = {"type": "array", "maxItems": 20, "items": {"type": "string", "maxLength": 64}}
+    return {**schema, "properties": {**schema["properties"], "attachments": ids}}
+
+
 def _query(*names: str, enums: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
     return [
         {
@@ -123,7 +128,9 @@ OPENAPI: dict[str, Any] = {
             ),
             "post": _op(
                 "Create a request: sealed, queued and delivered in the background",
-                body=_obj(["to", "kind", "urgency", "subject", "body", "language"], ["deadline"]),
+                body=_with_attachments(
+                    _obj(["to", "kind", "urgency", "subject", "body", "language"], ["deadline"])
+                ),
                 ok="201",
             ),
         },
@@ -135,11 +142,49 @@ OPENAPI: dict[str, Any] = {
             "post": _op("Acknowledge a received request", params=_ID)
         },
         "/api/requests/{id}/responses": {
-            "post": _op("Answer a received request", params=_ID, body=_obj(["body"], ["language"]))
+            "post": _op(
+                "Answer a received request",
+                params=_ID,
+                body=_with_attachments(_obj(["body"], ["language"])),
+            )
         },
         "/api/requests/{id}/reject": {
             "post": _op(
                 "Reject a received request with a reason", params=_ID, body=_obj(["reason"])
+            )
+        },
+        "/api/attachments": {
+            "post": {
+                **_op(
+                    "Upload an evidence file (multipart, part 'file'); encrypted as it streams",
+                    ok="201",
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        }
+                    },
+                },
+            }
+        },
+        "/api/requests/{id}/attachments/{attachment_id}": {
+            "get": _op(
+                "Download an attachment, decrypted and checked against its signed hash",
+                params=[
+                    *_ID,
+                    {
+                        "name": "attachment_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
             )
         },
         "/api/requests/{id}/close": {"post": _op("Close an answered request", params=_ID)},

@@ -18,10 +18,11 @@ from ..core.canonical import parse_time, sha256_hex
 from ..core.clock import Clock
 from ..core.directory import Authority
 from ..core.envelope import open_, seal
-from ..core.errors import InvalidRequest, NotFound, UnknownSender
+from ..core.errors import InvalidRequest, Malformed, NotFound, TooLarge, UnknownSender
 from ..core.keys import KeyRing, SigningKeyPair
 from ..core.receipt import issue_receipt
 from ..core.vault import Vault
+from ..store import evidence as evidence_store
 from ..store import requests as store
 from ..store.db import Database
 from .directory_sync import DirectoryHolder
@@ -78,6 +79,7 @@ class Node:
         body: str,
         language: str,
         deadline: str | None = None,
+        attachments: list[str] | None = None,
     ) -> dict[str, Any]:
         now = self.clock.now()
         recipient = self._peer(to)
@@ -95,6 +97,7 @@ class Node:
             deadline=effective,
             max_body_chars=self.config.limits.max_body_chars,
         )
+        ids = await self._with_attachments(content, attachments or [], owner=actor)
         message = self._seal("request", content, recipient_id=recipient.authority_id, now=now)
         request_id = str(uuid.uuid4())
         await self.db.run(
@@ -106,6 +109,7 @@ class Node:
                 message=message,
                 actor=actor,
                 now=now,
+                attachment_ids=ids,
             )
         )
         log.info("request_queued", request_id=request_id, peer=to, urgency=urgency)
@@ -121,9 +125,14 @@ class Node:
         row = await self.db.run(lambda c: store.get_request(c, request_id))
         if row["direction"] != "in":
             raise InvalidRequest("only received requests can be acknowledged, answered or rejected")
+        fields = dict(fields)
+        wanted = fields.pop("attachments", None) or []
         content = contents.follow_up_content(
             msg_type, origin=row["origin"], msg_id=row["msg_id"], **fields
         )
+        if wanted and msg_type != "response":
+            raise InvalidRequest("only a response can carry attachments")
+        ids = await self._with_attachments(content, wanted, owner=actor)
         contents.validate(msg_type, content, max_body_chars=self.config.limits.max_body_chars)
         message = self._seal(msg_type, content, recipient_id=row["counterpart"], now=now)
         await self.db.run(
@@ -135,12 +144,37 @@ class Node:
                 message=message,
                 actor=actor,
                 now=now,
+                attachment_ids=ids,
             )
         )
         log.info("follow_up_queued", request_id=request_id, type=msg_type)
         self.wake_delivery()
         self.wake_deadlines()
         return await self.db.run(lambda c: store.get_request(c, request_id))
+
+    async def _with_attachments(
+        self, content: dict[str, Any], ids: list[str], *, owner: str
+    ) -> list[str]:
+        """Put the manifest of the user's own unsent uploads into the content."""
+        if not ids:
+            return []
+        entries = await self.db.run(lambda c: evidence_store.claim(c, self.vault, ids, owner=owner))
+        content["attachments"] = [e.to_json() for e in entries]
+        return ids
+
+    def check_blobs(self, content: dict[str, Any]) -> None:
+        """Before accepting a message: every blob it names is here, whole (else retry)."""
+        limit = self.config.limits.max_attachment_bytes
+        for entry in contents.attachments_of(content):
+            if entry.size > limit:
+                raise TooLarge(f"an attachment may have at most {limit} bytes")
+            path = self.config.data_dir / "blobs" / entry.blob_sha256
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                raise NotFound("an attachment of this message has not arrived yet") from None
+            if size != entry.blob_size:
+                raise Malformed("an attachment does not have the size the message states")
 
     def _peer(self, authority_id: str) -> Authority:
         directory = self.directory.require()
@@ -195,6 +229,7 @@ class Node:
         contents.validate(
             header.type, opened.content, max_body_chars=self.config.limits.max_body_chars
         )
+        self.check_blobs(opened.content)
         receipt = issue_receipt(
             msg_id=header.msg_id,
             sender=header.sender,

@@ -14,6 +14,7 @@ from ..core.errors import Conflict, NotFound, Replay
 from ..core.lifecycle import Event, Status, transition
 from ..core.vault import Vault
 from . import audit
+from . import evidence as evidence_store
 from .db import fetch_all, fetch_one, transaction
 
 FOLLOW_UP_EVENTS = {
@@ -73,9 +74,13 @@ def create_request(
     message: OutgoingMessage,
     actor: str,
     now: datetime,
+    attachment_ids: list[str] | tuple[str, ...] = (),
 ) -> None:
     meta = message.content
     with transaction(conn):
+        evidence_store.attach(
+            conn, list(attachment_ids), msg_id=message.msg_id, peer=message.recipient
+        )
         conn.execute(
             """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind, urgency,
                language, status, created_by, created_at, updated_at, deadline)
@@ -129,10 +134,14 @@ def add_follow_up(
     message: OutgoingMessage,
     actor: str,
     now: datetime,
+    attachment_ids: list[str] | tuple[str, ...] = (),
 ) -> None:
     """Our acknowledgement, response or rejection of an incoming request."""
     event = FOLLOW_UP_EVENTS[message.type]
     with transaction(conn):
+        evidence_store.attach(
+            conn, list(attachment_ids), msg_id=message.msg_id, peer=message.recipient
+        )
         row = _request_row(conn, request_id)
         if row["direction"] != "in":
             raise Conflict("only requests received from a peer can be acknowledged or answered")

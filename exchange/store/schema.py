@@ -156,6 +156,24 @@ MIGRATIONS: list[list[str]] = [
             last_error TEXT
         )""",
         "CREATE INDEX webhook_outbox_pending ON webhook_outbox (state, next_attempt_at)",
+        # evidence files uploaded here: the key wrapped by the storage key (NULL once
+        # erased); msg_id and peer once sent, uploaded once the peer has the blob
+        """CREATE TABLE attachments (
+            id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            media_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            blob_sha256 TEXT NOT NULL,
+            blob_size INTEGER NOT NULL,
+            key_wrapped BLOB,
+            msg_id TEXT,
+            peer TEXT,
+            uploaded INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX attachments_msg ON attachments (msg_id)",
         # the effective settings the node last ran with (a change is audited)
         """CREATE TABLE settings_state (
             id INTEGER PRIMARY KEY CHECK (id = 1),

@@ -12,17 +12,20 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import aiohttp
 from aiohttp import web
 
 from ..core.canonical import canonical_json, format_time, sha256_hex
 from ..core.content import REQUEST_KINDS, URGENCIES
 from ..core.directory import Authority
-from ..core.errors import ExchangeError, Malformed
+from ..core.errors import ExchangeError, Malformed, TooLarge
 from ..core.lifecycle import Status
 from ..node import api
 from ..node.auth import NODE_KEY, User, current_user
+from ..node.evidence import receive_upload
 from ..node.service import Node
-from .render import page, render
+from ..store import evidence as evidence_store
+from .render import CSRF_MESSAGE, csrf_ok, error_page, page, render
 from .strings import translator
 
 KINDS = ("central_authority", "police", "prosecution", "border_guard", "fiu", "liaison")
@@ -87,7 +90,9 @@ def _compose_context(node: Node, form: dict[str, str]) -> dict[str, Any]:
         "default_hours": {
             u: int(node.config.deadlines[u].total_seconds() // 3600) for u in URGENCIES
         },
-        "attachments_enabled": False,
+        "attachments_enabled": True,
+        "max_attachment_mb": node.config.limits.max_attachment_bytes // (1024 * 1024),
+        "uploaded": [],
     }
 
 
@@ -113,18 +118,20 @@ async def compose_page(request: web.Request, user: User) -> web.StreamResponse:
 
 
 @routes.post("/compose")
-@page("investigator")
+@page("investigator", multipart=True)
 async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
-    posted = await request.post()
-    form = {k: str(posted.get(k, default)).strip() for k, default in EMPTY_FORM.items()}
+    if not request.content_type.startswith("multipart/"):
+        raise Malformed("send the form as multipart/form-data")
+    form, uploads = await _read_compose(request, node, user)
+    if form is None:
+        return error_page(request, 403, title_key="forbidden_title", message=CSRF_MESSAGE)
     context = _compose_context(node, form)
+    context["uploaded"] = uploads
     recipient = node.directory.require().get(form["to"])
-    warning = ""
-    confirmed = posted.get("confirm_language") == "yes"
+    confirmed = form.get("confirm_language") == "yes"
     if recipient is not None and not _accepts(recipient, form["language"]) and not confirmed:
         warning = _t_warning(recipient, form["language"])
-    if warning:
         return render(request, "compose.html", form=form, error="", warning=warning, **context)
     try:
         created = await node.create_request(
@@ -136,12 +143,56 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
             body=form["body"],
             language=form["language"],
             deadline=_deadline(form["deadline"]),
+            attachments=[u["id"] for u in uploads],
         )
     except ExchangeError as exc:
         return render(
             request, "compose.html", status=400, form=form, error=exc.message, warning="", **context
         )
     raise web.HTTPSeeOther(f"/requests/{quote(created['id'])}?done=1")
+
+
+TEXT_FIELDS = (*EMPTY_FORM, "confirm_language", "csrf_token")
+
+
+async def _read_compose(
+    request: web.Request, node: Node, user: User
+) -> tuple[dict[str, str] | None, list[dict[str, Any]]]:
+    """Stream the form: text fields first (the CSRF token leads), then the files, each
+    encrypted as it arrives. Files uploaded by an earlier try come back as ids."""
+    reader = await request.multipart()
+    form = dict(EMPTY_FORM)
+    uploads: list[dict[str, Any]] = []
+    earlier: list[str] = []
+    limit = node.config.limits.max_api_body_bytes
+    checked = False
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, aiohttp.BodyPartReader):
+            raise Malformed("nested multipart forms are not accepted")
+        if not checked:
+            if part.name != "csrf_token" or not csrf_ok(user, await _text(part, 200)):
+                return None, []
+            checked = True
+            continue
+        if part.name == "attachment" and part.filename:
+            uploads.append(await receive_upload(node, part, user.username))
+        elif part.name == "uploaded":
+            earlier.append(await _text(part, 64))
+        elif part.name in TEXT_FIELDS:
+            form[str(part.name)] = (await _text(part, limit)).strip()
+        else:
+            await part.release()
+    if earlier:
+        own = await node.db.run(lambda c: evidence_store.unsent(c, earlier, owner=user.username))
+        uploads = own + uploads
+    return form, uploads
+
+
+async def _text(part: aiohttp.BodyPartReader, limit: int) -> str:
+    data = await part.read_chunk(limit + 1)
+    if len(data) > limit or await part.read_chunk(1):
+        raise TooLarge(f"a form field is longer than {limit} bytes")
+    return data.decode("utf-8", errors="strict")
 
 
 def _accepts(recipient: Authority, language: str) -> bool:

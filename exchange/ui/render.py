@@ -110,7 +110,14 @@ def error_page(
     )
 
 
-def page(*roles: str) -> Callable[[PageHandler], Guarded]:
+def csrf_ok(user: User, sent: str) -> bool:
+    return hmac.compare_digest(sent.encode(), user.csrf_token.encode())
+
+
+def page(*roles: str, multipart: bool = False) -> Callable[[PageHandler], Guarded]:
+    """``multipart=True``: the handler streams a multipart form itself and must check
+    the CSRF token (the form's first field) with ``csrf_ok`` before anything else."""
+
     def wrap(handler: PageHandler) -> Guarded:
         async def guarded(request: web.Request) -> web.StreamResponse:
             node: Node = request.app[NODE_KEY]
@@ -121,10 +128,12 @@ def page(*roles: str) -> Callable[[PageHandler], Guarded]:
             request[USER_KEY] = user
             if user.role not in roles:
                 return error_page(request, 403, title_key="forbidden_title", key="forbidden_text")
-            if request.method == "POST":
+            is_multipart = request.content_type.startswith("multipart/")
+            if request.method == "POST" and is_multipart and not multipart:
+                return error_page(request, 403, title_key="forbidden_title", message=CSRF_MESSAGE)
+            if request.method == "POST" and not is_multipart:
                 form = await request.post()
-                sent = str(form.get("csrf_token", ""))
-                if not hmac.compare_digest(sent.encode(), user.csrf_token.encode()):
+                if not csrf_ok(user, str(form.get("csrf_token", ""))):
                     return error_page(
                         request, 403, title_key="forbidden_title", message=CSRF_MESSAGE
                     )

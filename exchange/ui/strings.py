@@ -58,6 +58,7 @@ EN: dict[str, str] = {
     "own_deadline": "Your own deadline (optional, UTC)",
     "own_deadline_hint": "Only an earlier deadline than the default for the urgency is used.",
     "attachments": "Attachments",
+    "attachments_hint": "Evidence files, up to {size} MB each: encrypted for the recipient only.",
     "send": "Seal and send",
     "language_warning": (
         "{authority} does not list {language} among its accepted languages ({accepted}). "

@@ -39,6 +39,7 @@ ARGS = [
     "--disable-sync",
 ]
 BODY = "Please identify the owner of the inflatable boat that left Nador on 3 November."
+EVIDENCE = b"Photo of the boat: hull number MA-NAD-4411.\n" * 200
 ANSWER = "The boat was bought in Nador by a man registered in Selouane."
 
 try:
@@ -133,6 +134,9 @@ async def test_request_from_investigator_to_liaison_and_back(
     await expect(investigator.locator("#language-hint")).to_have_text("")
     await investigator.get_by_label("Subject").fill("Boat departure, Nador, 3 November")
     await investigator.get_by_label("Request", exact=True).fill(BODY)
+    await investigator.get_by_label("Attachments").set_input_files(
+        files=[{"name": "boat-photo.txt", "mimeType": "text/plain", "buffer": EVIDENCE}]
+    )
     await shot(investigator, "compose")
     await investigator.get_by_role("button", name="Seal and send").click()
     await expect(investigator.get_by_role("status")).to_have_text("Done.")
@@ -152,6 +156,11 @@ async def test_request_from_investigator_to_liaison_and_back(
     await shot(liaison, "inbox")
     await liaison.locator("tbody tr").first.get_by_role("link", name="Open").click()
     await expect(liaison.locator(".message .body").first).to_have_text(BODY)
+    async with liaison.expect_download() as download_info:
+        await liaison.get_by_role("link", name="boat-photo.txt").click()
+    download = await download_info.value
+    saved = await download.path()
+    assert saved is not None and saved.read_bytes() == EVIDENCE
     await liaison.get_by_role("button", name="Acknowledge").click()
     await expect(liaison.locator(".status").first).to_have_text("acknowledged")
     await liaison.get_by_label("Answer", exact=True).fill(ANSWER)

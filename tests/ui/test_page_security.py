@@ -49,6 +49,19 @@ class Browser:
         ) as r:
             return r.status, await r.text(), r.headers
 
+    async def post_multipart(
+        self, path: str, fields: dict[str, str]
+    ) -> tuple[int, str, aiohttp.typedefs.LooseHeaders]:
+        """As a browser posts a form with a file input (fields in document order)."""
+        data = aiohttp.FormData()
+        for name, value in fields.items():
+            data.add_field(name, value)
+        data.add_field("attachment", b"", filename="", content_type="application/octet-stream")
+        async with self.session.post(
+            self.member.url + path, data=data, ssl=self.ssl, allow_redirects=False
+        ) as r:
+            return r.status, await r.text(), r.headers
+
     async def login(self, username: str, password: str = PASSWORD) -> int:
         status, _, _ = await self.post("/login", {"username": username, "password": password})
         return status
@@ -79,12 +92,16 @@ async def test_forms_need_the_session_csrf_token(fed: Federation) -> None:
         for token in ("", "forged-token"):
             status, page, _ = await browser.post("/compose", {**form, "csrf_token": token})
             assert status == 403 and "CSRF" in page
+            status, page, _ = await browser.post_multipart(
+                "/compose", {"csrf_token": token, **form}
+            )
+            assert status == 403 and "CSRF" in page
         count = await fed["ES-CNA"].node.db.run(
             lambda c: c.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
         )
         assert count == 0  # nothing was created by the refused posts
-        status, _, headers = await browser.post(
-            "/compose", {**form, "csrf_token": browser.csrf(html)}
+        status, _, headers = await browser.post_multipart(
+            "/compose", {"csrf_token": browser.csrf(html), **form}
         )
         assert status == 303 and str(headers["Location"]).startswith("/requests/")
     finally:

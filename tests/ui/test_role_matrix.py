@@ -48,6 +48,8 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/requests/{id}/responses"): (LIA,),
     ("POST", "/api/requests/{id}/reject"): (LIA,),
     ("POST", "/api/requests/{id}/close"): (INV, LIA),
+    ("POST", "/api/attachments"): (INV, LIA),
+    ("GET", "/api/requests/{id}/attachments/{attachment_id}"): (INV, LIA),
     ("GET", "/api/deadlines"): (INV, LIA, ADM),
     ("GET", "/api/alerts"): (INV, LIA, ADM),
     ("GET", "/api/stats"): (LIA, ADM),
@@ -126,7 +128,11 @@ async def test_every_route_for_every_role(fed: Federation) -> None:
     request_id = created["id"]
 
     def concrete(path: str) -> str:
-        return path.replace("{id}", request_id).replace("{action}", "acknowledge")
+        return (
+            path.replace("{id}", request_id)
+            .replace("{action}", "acknowledge")
+            .replace("{attachment_id}", "none")
+        )
 
     clients = {role: await ApiClient(es).login(role) for role in ROLES}
     try:

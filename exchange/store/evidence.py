@@ -1,0 +1,114 @@
+"""Evidence files uploaded at this node, until and after they are sent."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from ..core.canonical import format_time
+from ..core.errors import NotFound
+from ..core.evidence import MAX_ATTACHMENTS, ManifestEntry
+from ..core.vault import Vault
+from .db import fetch_all, fetch_one, transaction
+
+
+def record(
+    conn: sqlite3.Connection, vault: Vault, entry: ManifestEntry, *, owner: str, now: datetime
+) -> None:
+    """A new upload; its stream key is stored wrapped by the node's storage key."""
+    key_wrapped = vault.wrap(entry.key, record=f"attachment:{entry.id}")
+    with transaction(conn):
+        conn.execute(
+            """INSERT INTO attachments (id, owner, filename, media_type, size, sha256,
+               blob_sha256, blob_size, key_wrapped, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                entry.id,
+                owner,
+                entry.filename,
+                entry.media_type,
+                entry.size,
+                entry.sha256,
+                entry.blob_sha256,
+                entry.blob_size,
+                key_wrapped,
+                format_time(now),
+            ),
+        )
+
+
+def claim(
+    conn: sqlite3.Connection, vault: Vault, ids: list[str], *, owner: str
+) -> list[ManifestEntry]:
+    """The caller's own unsent uploads, as manifest entries (with their keys)."""
+    if len(ids) > MAX_ATTACHMENTS or len(set(ids)) != len(ids):
+        raise NotFound(f"at most {MAX_ATTACHMENTS} distinct attachments per message")
+    entries = []
+    for attachment_id in ids:
+        row = fetch_one(
+            conn,
+            "SELECT * FROM attachments WHERE id = ? AND owner = ? AND msg_id IS NULL"
+            " AND key_wrapped IS NOT NULL",
+            (attachment_id, owner),
+        )
+        if row is None:
+            raise NotFound(f"no unsent attachment {attachment_id!r} of yours")
+        key = vault.unwrap(row["key_wrapped"], record=f"attachment:{attachment_id}")
+        entries.append(_entry(row, key))
+    return entries
+
+
+def attach(conn: sqlite3.Connection, ids: list[str], *, msg_id: str, peer: str) -> None:
+    """Inside the message's own transaction: these files leave with it."""
+    for attachment_id in ids:
+        cursor = conn.execute(
+            "UPDATE attachments SET msg_id = ?, peer = ? WHERE id = ? AND msg_id IS NULL",
+            (msg_id, peer, attachment_id),
+        )
+        if cursor.rowcount != 1:
+            raise NotFound(f"attachment {attachment_id!r} was already sent")
+
+
+def to_upload(conn: sqlite3.Connection, msg_ids: list[str]) -> list[dict[str, Any]]:
+    """Blobs the peer still needs before these messages can be delivered."""
+    if not msg_ids:
+        return []
+    marks = ",".join("?" * len(msg_ids))
+    sql = (
+        "SELECT id, blob_sha256, blob_size FROM attachments"  # noqa: S608 (placeholders only)
+        f" WHERE uploaded = 0 AND msg_id IN ({marks})"
+    )
+    return fetch_all(conn, sql, tuple(msg_ids))
+
+
+def mark_uploaded(conn: sqlite3.Connection, attachment_id: str) -> None:
+    conn.execute("UPDATE attachments SET uploaded = 1 WHERE id = ?", (attachment_id,))
+
+
+def _entry(row: dict[str, Any], key: bytes) -> ManifestEntry:
+    return ManifestEntry(
+        id=row["id"],
+        filename=row["filename"],
+        media_type=row["media_type"],
+        size=row["size"],
+        sha256=row["sha256"],
+        blob_sha256=row["blob_sha256"],
+        blob_size=row["blob_size"],
+        key=key,
+    )
+
+
+def unsent(conn: sqlite3.Connection, ids: list[str], *, owner: str) -> list[dict[str, Any]]:
+    """Public facts of the owner's uploads not yet sent (kept across a form's retries)."""
+    found = []
+    for attachment_id in ids[:MAX_ATTACHMENTS]:
+        row = fetch_one(
+            conn,
+            "SELECT id, filename, media_type, size, sha256 FROM attachments"
+            " WHERE id = ? AND owner = ? AND msg_id IS NULL",
+            (attachment_id, owner),
+        )
+        if row is not None:
+            found.append(row)
+    return found

@@ -1,0 +1,150 @@
+"""Evidence files between real nodes: streamed upload, encrypted transfer before
+the message, identical download at the recipient, limits, visibility, and no
+plaintext at rest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from exchange.core.errors import NotFound
+from exchange.provision import add_user
+
+from ..federation import FAST_DELIVERY, PASSWORD, ApiClient, Federation, wait_until
+
+MARKER = b"PASSPORT-SCAN-OF-WITNESS-7781 "
+LIMIT = 8 * 1024 * 1024
+REQUEST = {"to": "MA-CNA", "kind": "information_request", "urgency": "urgent",
+           "subject": "Passport", "body": "See the scan.", "language": "en"}  # fmt: skip
+
+
+@pytest.fixture
+async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
+    extra = FAST_DELIVERY + f"\n[limits]\nmax_attachment_bytes = {LIMIT}\n"
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], extra_config=extra)
+    add_user(fed["ES-CNA"].data, username="investigator2", password=PASSWORD, role="investigator")
+    await fed.start()
+    yield fed
+    await fed.stop()
+
+
+async def upload(client: ApiClient, data: bytes, name: str = "scan.pdf") -> tuple[int, Any]:
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=name, content_type="application/pdf")
+    async with client.session.post(
+        client.member.url + "/api/attachments",
+        data=form,
+        headers={"X-CSRF-Token": client.csrf},
+        ssl=client.ssl,
+    ) as response:
+        return response.status, await response.json()
+
+
+async def download(client: ApiClient, path: str) -> tuple[int, bytes, Any]:
+    async with client.session.get(client.member.url + path, ssl=client.ssl) as response:
+        return response.status, await response.read(), response.headers
+
+
+async def test_attachment_travels_encrypted_and_arrives_identical(fed: Federation) -> None:
+    es, ma = fed["ES-CNA"], fed["MA-CNA"]
+    data = MARKER * 40_000 + os.urandom(300_000)  # ~1.5 MB: many chunks
+    investigator = await ApiClient(es).login("investigator")
+    liaison = await ApiClient(ma).login("liaison")
+    other = await ApiClient(es).login("investigator2")
+    try:
+        status, uploaded = await upload(investigator, data, 'scan "A";.pdf')
+        assert status == 201, uploaded
+        assert uploaded["size"] == len(data)
+        assert uploaded["sha256"] == hashlib.sha256(data).hexdigest()
+        assert "key" not in uploaded
+        # nobody else can attach my upload
+        status, body = await other.call(
+            "POST", "/api/requests", {**REQUEST, "attachments": [uploaded["id"]]}
+        )
+        assert status == 404, body
+        status, created = await investigator.call(
+            "POST", "/api/requests", {**REQUEST, "attachments": [uploaded["id"]]}
+        )
+        assert status == 201, created
+
+        async def incoming() -> str:
+            _, inbox = await liaison.call("GET", "/api/inbox")
+            return str(inbox["requests"][0]["id"]) if inbox["requests"] else ""
+
+        rid = await wait_until(incoming, what="request with attachment at MA")
+        status, view = await liaison.call("GET", f"/api/requests/{rid}")
+        listed = view["messages"][0]["attachments"]
+        assert [a["sha256"] for a in listed] == [uploaded["sha256"]]
+        assert "attachments" not in view["messages"][0]["content"]  # keys never shown
+        status, got, headers = await download(
+            liaison, f"/api/requests/{rid}/attachments/{listed[0]['id']}"
+        )
+        assert status == 200 and got == data
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        disposition = headers["Content-Disposition"]
+        name = disposition.removeprefix('attachment; filename="').removesuffix('"')
+        assert '"' not in name and ";" not in name and name.endswith(".pdf")  # no header injection
+
+        # the sender can open its own copy; another investigator cannot
+        path = f"/api/requests/{created['id']}/attachments/{uploaded['id']}"
+        status, mine, _ = await download(investigator, path)
+        assert status == 200 and mine == data
+        status, _, _ = await download(other, path)
+        assert status == 404
+        # the upload was sent once: it cannot be attached again
+        status, _ = await investigator.call(
+            "POST", "/api/requests", {**REQUEST, "attachments": [uploaded["id"]]}
+        )
+        assert status == 404
+
+        # no plaintext at rest: not in the databases, not in the blob files
+        for member in (es, ma):
+            for file in [member.data / "exchange.db", *(member.data / "blobs").iterdir()]:
+                assert MARKER not in file.read_bytes(), file
+        audit_rows = await ma.node.db.run(
+            lambda c: c.execute(
+                "SELECT COUNT(*) FROM audit_entries WHERE CAST(entry AS TEXT) LIKE "
+                "'%attachment_opened%'"
+            ).fetchone()[0]
+        )
+        assert audit_rows == 1
+    finally:
+        for client in (investigator, liaison, other):
+            await client.close()
+
+
+async def test_oversized_and_malformed_uploads_leave_nothing(fed: Federation) -> None:
+    es = fed["ES-CNA"]
+    investigator = await ApiClient(es).login("investigator")
+    try:
+        status, body = await upload(investigator, b"x" * (LIMIT + 1))
+        assert status == 413 and body["error"]["code"] == "too_large"
+        status, body = await investigator.call("POST", "/api/attachments", {"file": "nope"})
+        assert status == 400 and body["error"]["code"] == "malformed"
+        blobs = es.data / "blobs"
+        assert not blobs.exists() or list(blobs.iterdir()) == []
+        rows = await es.node.db.run(
+            lambda c: c.execute("SELECT COUNT(*) FROM attachments").fetchone()[0]
+        )
+        assert rows == 0
+        auditor = await ApiClient(es).login("auditor")
+        status, _ = await upload(auditor, b"x")
+        assert status == 403
+        await auditor.close()
+    finally:
+        await investigator.close()
+
+
+async def test_a_message_waits_for_its_blob(fed: Federation) -> None:
+    """A peer that gets the envelope before the blob answers not_found (retryable)."""
+    entry = {"id": "a1", "filename": "f", "media_type": "text/plain", "size": 1,
+             "sha256": "0" * 64, "blob_sha256": "1" * 64, "blob_size": 60,
+             "key": "A" * 43 + "="}  # fmt: skip
+    with pytest.raises(NotFound):
+        fed["MA-CNA"].node.check_blobs({"attachments": [entry]})
