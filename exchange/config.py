@@ -15,6 +15,7 @@ from typing import Any
 
 from .core.directory import parse_operator_key
 from .core.errors import ExchangeError
+from .core.retention import RetentionPolicy
 
 URGENCIES = ("emergency", "urgent", "standard")
 
@@ -98,6 +99,8 @@ class NodeConfig:
     audit: AuditConfig = AuditConfig()
     escalation: EscalationConfig = EscalationConfig()
     metrics_token_file: Path | None = None
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    retention_interval: timedelta = timedelta(days=1)
 
     @property
     def keys_dir(self) -> Path:
@@ -207,6 +210,8 @@ def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
         ),
         escalation=_escalation(escalation),
         metrics_token_file=_path(raw.get("metrics", {}), "token_file", data_dir),
+        retention=_retention(raw.get("retention", {})),
+        retention_interval=timedelta(hours=_num(raw.get("retention", {}), "interval_hours", 24.0)),
     )
     if config.log_format not in ("json", "console"):
         raise ConfigError("[node] log_format must be 'json' or 'console'")
@@ -220,6 +225,18 @@ def _path(table: dict[str, Any], key: str, base: Path) -> Path | None:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{key} must be a file path")
     return base / value
+
+
+def _retention(raw: dict[str, Any]) -> RetentionPolicy:
+    open_days = raw.get("open_days")
+    if open_days is not None and (not isinstance(open_days, int) or open_days <= 0):
+        raise ConfigError("[retention] open_days must be a positive number of days")
+    return RetentionPolicy(
+        finished=timedelta(days=_num(raw, "finished_days", 5 * 365.0)),
+        undelivered=timedelta(days=_num(raw, "undelivered_days", 365.0)),
+        open=timedelta(days=open_days) if open_days is not None else None,
+        unsent_uploads=timedelta(hours=_num(raw, "unsent_uploads_hours", 24.0)),
+    )
 
 
 def _escalation(raw: dict[str, Any]) -> EscalationConfig:

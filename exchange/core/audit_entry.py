@@ -41,6 +41,7 @@ ACTIONS = frozenset(
         "witness_alert",
         "attachment_uploaded",
         "attachment_opened",
+        "content_erased",
     }
 )
 # Field names that may never appear in an entry: contents stay out of the log.

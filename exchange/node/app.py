@@ -17,6 +17,7 @@ from ..core.clock import Clock, SystemClock
 from ..core.rate_limit import RateLimiter
 from ..core.vault import Vault
 from ..keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
+from ..retention import run_pass
 from ..store import settings as settings_store
 from ..store.db import Database
 from . import api, audit_api, deadlines_api, evidence, metrics, peer, stats_api
@@ -112,6 +113,7 @@ def _lifecycle(node: Node, background: bool):  # type: ignore[no-untyped-def]
                 tasks.append(asyncio.create_task(worker.run(), name="delivery"))
                 node.wake_deadlines = scheduler.wake
                 tasks.append(asyncio.create_task(scheduler.run(), name="deadlines"))
+                tasks.append(asyncio.create_task(_retention_daily(node), name="retention"))
                 tasks.append(
                     asyncio.create_task(_refresh_directory(node, session), name="directory")
                 )
@@ -137,6 +139,16 @@ async def _record_settings(node: Node) -> None:
     )
     if changed:
         log.warning("settings_changed", sections=changed)
+
+
+async def _retention_daily(node: Node) -> None:
+    """Crypto-erase what is past its retention period, at start and then daily."""
+    while True:
+        try:
+            await asyncio.to_thread(run_pass, node.db, node.config, node.clock)
+        except Exception:  # keep the node running; the next pass tries again
+            log.exception("retention_pass_failed")
+        await asyncio.sleep(node.config.retention_interval.total_seconds())
 
 
 async def _refresh_directory(node: Node, session: aiohttp.ClientSession) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..core.canonical import format_time
+from ..core.content import attachments_of
 from ..core.errors import NotFound
 from ..core.evidence import MAX_ATTACHMENTS, ManifestEntry
 from ..core.vault import Vault
@@ -112,3 +113,35 @@ def unsent(conn: sqlite3.Connection, ids: list[str], *, owner: str) -> list[dict
         if row is not None:
             found.append(row)
     return found
+
+
+def record_received(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    content: dict[str, Any],
+    *,
+    sender: str,
+    msg_id: str,
+    now: datetime,
+) -> None:
+    """The files of a message from a peer, so that retention can erase them too."""
+    for entry in attachments_of(content):
+        conn.execute(
+            """INSERT OR IGNORE INTO attachments (id, owner, filename, media_type, size, sha256,
+               blob_sha256, blob_size, key_wrapped, msg_id, peer, uploaded, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)""",
+            (
+                f"{sender}:{msg_id}:{entry.id}",
+                sender,
+                entry.filename,
+                entry.media_type,
+                entry.size,
+                entry.sha256,
+                entry.blob_sha256,
+                entry.blob_size,
+                vault.wrap(entry.key, record=f"attachment:{sender}:{msg_id}:{entry.id}"),
+                msg_id,
+                sender,
+                format_time(now),
+            ),
+        )

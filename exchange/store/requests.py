@@ -230,6 +230,9 @@ def receive(
             _move(conn, row, FOLLOW_UP_EVENTS[message.type], min(message.created_at, now))
             request_id, action, event_name = row["id"], "message_received", message.type
         _insert_message(conn, vault, request_id, message.sender, me, message, message.receipt)
+        evidence_store.record_received(
+            conn, vault, message.content, sender=message.sender, msg_id=message.msg_id, now=now
+        )
         _event(conn, request_id, now, event_name, message.sender, {"msg_id": message.msg_id})
         audit.append(
             conn,
@@ -406,7 +409,10 @@ def messages(conn: sqlite3.Connection, vault: Vault, request_id: str) -> list[di
     result = []
     for row in rows:
         record = f"message:{row['sender']}:{row['msg_id']}"
-        content = json.loads(vault.open(row["content_key"], row["content"], record=record))
+        if row["content_key"] is None:  # erased by retention: the key is gone
+            content: dict[str, Any] = {"erased": True}
+        else:
+            content = json.loads(vault.open(row["content_key"], row["content"], record=record))
         result.append(
             {
                 "msg_id": row["msg_id"],

@@ -136,6 +136,8 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE requests ADD COLUMN deadline_state TEXT",
         # when the sweep must look at the request again (NULL: at once)
         "ALTER TABLE requests ADD COLUMN deadline_check_at TEXT",
+        # when retention erased the contents (crypto-erasure); metadata stays
+        "ALTER TABLE requests ADD COLUMN erased_at TEXT",
         "CREATE INDEX requests_deadline_check ON requests (deadline_check_at)",
         """CREATE TABLE deadline_escalations (
             id INTEGER PRIMARY KEY,

@@ -90,6 +90,7 @@ EN: dict[str, str] = {
     "reject_reason": "Reason for rejecting",
     "close": "Close request",
     "download": "Download",
+    "erased": "Contents erased at the end of their retention period (metadata and audit log kept).",
     "deadlines_title": "Deadlines",
     "state": "State",
     "time_left": "Time left",

@@ -1,0 +1,42 @@
+"""``exchange retention run``: erase the contents that are past their retention period."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..config import load_config
+from ..core.clock import SystemClock
+from ..retention import run_pass
+from ..store.db import Database
+
+
+def register(sub: Any) -> None:
+    group = sub.add_parser("retention", help="crypto-erase contents past their retention period")
+    r = group.add_subparsers(dest="retention_command", required=True, metavar="ACTION")
+    p = r.add_parser("run", help="erase now what is due (the node also does it daily)")
+    p.add_argument("--data", required=True, type=Path, help="the node's data folder")
+    p.add_argument("--dry-run", action="store_true", help="only say what would be erased")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.data / "node.toml")
+    db = Database(config.database)
+    try:
+        summary = run_pass(db, config, SystemClock(), dry_run=args.dry_run)
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        verb = "would erase" if args.dry_run else "erased"
+        print(
+            f"{verb} the contents of {summary['requests_erased']} request(s): "
+            f"{summary['messages_erased']} message(s), {summary['files_erased']} file(s); "
+            f"{summary['unsent_uploads_purged']} unsent upload(s) purged"
+        )
+    return 0
