@@ -127,3 +127,10 @@ class DeliveryFailed(ExchangeError):
     def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retryable = retryable
+
+
+class StorageUnavailable(ExchangeError):
+    """The node's disk is full or its database read-only: nothing was written; the
+    caller may retry later (peers do, with backoff)."""
+
+    code = "unavailable"

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
+from ..core.errors import StorageUnavailable
 from .schema import MIGRATIONS
 
 T = TypeVar("T")
@@ -104,7 +105,7 @@ class Database:
         try:
             value = fn(self.conn)
         except BaseException as exc:
-            future.set_exception(exc)
+            future.set_exception(storage_error(exc))
         else:
             future.set_result(value)
 
@@ -120,9 +121,11 @@ class Database:
                 try:
                     value = fn(conn)
                 except Exception as exc:
+                    if not conn.in_transaction:
+                        raise  # SQLite rolled the whole group back (a full disk)
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
-                    outcomes.append((future, None, exc))
+                    outcomes.append((future, None, storage_error(exc)))
                 else:
                     conn.execute("RELEASE job")
                     outcomes.append((future, value, None))
@@ -131,7 +134,7 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             for _, future in jobs:
-                future.set_exception(exc)
+                future.set_exception(storage_error(exc))
             return
         for future, value, error in outcomes:
             if error is None:
@@ -149,6 +152,20 @@ class Database:
         self._executor.shutdown(wait=True)
 
 
+_STORAGE_FAULTS = ("database or disk is full", "readonly database", "disk i/o error")
+
+
+def storage_error(exc: BaseException) -> BaseException:
+    """A full disk or a read-only database becomes a clear, retryable refusal."""
+    if isinstance(exc, sqlite3.OperationalError) and any(
+        fault in str(exc).lower() for fault in _STORAGE_FAULTS
+    ):
+        refused = StorageUnavailable("the node cannot write to its storage now: try again later")
+        refused.__cause__ = exc
+        return refused
+    return exc
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception.
@@ -156,13 +173,16 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     Inside a transaction already (a group commit) it is a savepoint instead: all or
     nothing of it, committed with the group.
     """
+    # SQLite may roll a transaction back by itself (a full disk): then there is
+    # nothing left to undo, and the original error is the one to report.
     if conn.in_transaction:
         conn.execute("SAVEPOINT nested")
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK TO nested")
-            conn.execute("RELEASE nested")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO nested")
+                conn.execute("RELEASE nested")
             raise
         conn.execute("RELEASE nested")
         return
@@ -170,9 +190,15 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def migrate(conn: sqlite3.Connection) -> int:
