@@ -15,6 +15,7 @@ from .core.directory import Authority
 from .core.keys import EncryptionKeyPair, KeyRing, SigningKeyPair
 from .core.note import format_vkey
 from .core.passwords import hash_password
+from .core.peer_auth import MAX_SKEW
 from .core.witness import origin_for
 from .keyfiles import (
     create_storage_key,
@@ -30,6 +31,9 @@ from .store import users as users_store
 from .store.db import Database, transaction
 
 KEY_VALIDITY = timedelta(days=365)
+# New keys are valid from a little before now, so that a peer whose clock is behind
+# ours (within the allowed skew) does not see them as not yet valid.
+CLOCK_ALLOWANCE = MAX_SKEW
 PUBLIC_INFO = "authority.json"
 
 
@@ -70,8 +74,9 @@ def init_node(
         raise FileExistsError(f"{config_path} exists: this folder already holds a node")
     keys_dir = data / "keys"
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    save_keypair(keys_dir, SigningKeyPair.generate(now, KEY_VALIDITY))
-    save_keypair(keys_dir, EncryptionKeyPair.generate(now, KEY_VALIDITY))
+    start = now - CLOCK_ALLOWANCE
+    save_keypair(keys_dir, SigningKeyPair.generate(start, KEY_VALIDITY))
+    save_keypair(keys_dir, EncryptionKeyPair.generate(start, KEY_VALIDITY))
     create_storage_key(keys_dir)
     create_tls_certificate(
         keys_dir, common_name=info.authority_id, hosts=[listen_host, "localhost"]
@@ -132,7 +137,7 @@ def rotate_keys(data: Path, *, clock: Clock | None = None) -> KeyRing:
     """New signing and encryption keys; old ones stay until they expire."""
     now = (clock or SystemClock()).now()
     config = load_config(data / "node.toml")
-    ring = load_keyring(config.keys_dir).rotated(now, KEY_VALIDITY)
+    ring = load_keyring(config.keys_dir).rotated(now - CLOCK_ALLOWANCE, KEY_VALIDITY)
     save_keypair(config.keys_dir, ring.signing[-1])
     save_keypair(config.keys_dir, ring.encryption[-1])
     current = read_public_info(data)

@@ -110,6 +110,7 @@ class Federation:
     clock: Clock = field(default_factory=SystemClock)
     members: dict[str, Member] = field(default_factory=dict)
     serial: int = 0
+    clocks: dict[str, Clock] = field(default_factory=dict)  # a node's own clock, if skewed
 
     @classmethod
     def create(
@@ -170,7 +171,8 @@ class Federation:
     async def start(self, authority_id: str | None = None) -> None:
         for member in self._select(authority_id):
             if member.running is None:
-                member.running = await start_node(member.config, clock=self.clock)
+                clock = self.clocks.get(member.authority_id, self.clock)
+                member.running = await start_node(member.config, clock=clock)
 
     async def stop(self, authority_id: str | None = None) -> None:
         for member in self._select(authority_id):
