@@ -21,8 +21,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from .core.canonical import b64d, b64e, format_time, parse_time
+from .core.errors import ExchangeError
 from .core.keys import EncryptionKeyPair, KeyRing, SigningKeyPair
-from .core.vault import KEY_BYTES, new_storage_key
+from .core.vault import (
+    KEY_BYTES,
+    is_protected,
+    new_storage_key,
+    protect_storage_key,
+    unprotect_storage_key,
+)
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -130,11 +137,40 @@ def create_storage_key(keys_dir: Path) -> None:
     write_private(keys_dir / "storage.key", new_storage_key())
 
 
-def load_storage_key(keys_dir: Path) -> bytes:
+class PassphraseNeeded(ExchangeError):
+    """The storage key is protected by a passphrase and none was given."""
+
+    code = "passphrase_needed"
+
+
+def load_storage_key(keys_dir: Path, passphrase: bytes | None = None) -> bytes:
     data = (keys_dir / "storage.key").read_bytes()
+    if is_protected(data):
+        if passphrase is None:
+            raise PassphraseNeeded(
+                "the storage key is protected: start with --passphrase-file FILE "
+                "(or EXCHANGE_PASSPHRASE_FILE)"
+            )
+        data = unprotect_storage_key(data, passphrase)
     if len(data) != KEY_BYTES:
         raise ValueError("storage.key is damaged")
     return data
+
+
+def protect_storage_key_file(keys_dir: Path, passphrase: bytes, **limits: int) -> None:
+    """Replace ``storage.key`` by its passphrase-protected form (atomically)."""
+    path = keys_dir / "storage.key"
+    data = path.read_bytes()
+    if is_protected(data):
+        raise ExchangeError("the storage key is already protected", code="conflict")
+    write_private(path, protect_storage_key(load_storage_key(keys_dir), passphrase, **limits))
+
+
+def read_passphrase_file(path: Path) -> bytes:
+    passphrase = path.read_bytes().rstrip(b"\r\n")
+    if len(passphrase) < 12:
+        raise ExchangeError("a passphrase needs at least 12 characters", code="invalid_request")
+    return passphrase
 
 
 def create_tls_certificate(keys_dir: Path, *, common_name: str, hosts: list[str]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import signal
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 from ..config import load_config
 from ..core.directory import KINDS
-from ..keyfiles import load_keyring
+from ..keyfiles import load_keyring, protect_storage_key_file, read_passphrase_file
 from ..logs import configure_logging
 from ..provision import AuthorityInfo, add_user, init_node, rotate_keys
 from ..store.users import ROLES
@@ -47,6 +48,11 @@ def register(sub: Any) -> None:
     p = sub.add_parser("node", help="run a node until interrupted")
     p.add_argument("--data", required=True, type=Path)
     p.add_argument("--log-format", choices=("json", "console"))
+    p.add_argument(
+        "--passphrase-file",
+        type=Path,
+        help="file holding the storage key's passphrase (default: $EXCHANGE_PASSPHRASE_FILE)",
+    )
     p.set_defaults(handler=cmd_node)
 
     keys = sub.add_parser("keys", help="show or rotate a node's keys").add_subparsers(
@@ -57,6 +63,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--data", required=True, type=Path)
     p.set_defaults(handler=cmd_keys_rotate)
+    p = keys.add_parser(
+        "protect", help="protect the storage key with a passphrase (Argon2id); asked at start"
+    )
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--passphrase-file", type=Path, help="default: ask twice on the terminal")
+    p.set_defaults(handler=cmd_keys_protect)
     p = keys.add_parser("show", help="list key ids and validity (never private keys)")
     p.add_argument("--data", required=True, type=Path)
     p.set_defaults(handler=cmd_keys_show)
@@ -109,8 +121,10 @@ def cmd_node(args: argparse.Namespace) -> int:
     configure_logging(args.log_format or config.log_format)
     from ..node.runner import start_node
 
+    passphrase = _passphrase(args.passphrase_file)
+
     async def run() -> None:
-        running = await start_node(config)
+        running = await start_node(config, passphrase=passphrase)
         print(
             f"{config.authority_id} listening on https://{config.listen_host}:{config.listen_port}",
             flush=True,
@@ -121,6 +135,30 @@ def cmd_node(args: argparse.Namespace) -> int:
             await running.stop()
 
     asyncio.run(run())
+    return 0
+
+
+def _passphrase(given: Path | None) -> bytes | None:
+    path = given or (Path(os.environ["EXCHANGE_PASSPHRASE_FILE"])
+                     if os.environ.get("EXCHANGE_PASSPHRASE_FILE") else None)  # fmt: skip
+    return read_passphrase_file(path) if path else None
+
+
+def cmd_keys_protect(args: argparse.Namespace) -> int:
+    config = load_config(args.data / "node.toml")
+    if args.passphrase_file:
+        passphrase = read_passphrase_file(args.passphrase_file)
+    else:
+        first = getpass.getpass("new passphrase for the storage key: ").encode()
+        if first != getpass.getpass("again: ").encode():
+            print("error: the passphrases differ", file=sys.stderr)
+            return 2
+        if len(first) < 12:
+            print("error: a passphrase needs at least 12 characters", file=sys.stderr)
+            return 2
+        passphrase = first
+    protect_storage_key_file(config.keys_dir, passphrase)
+    print(f"storage key of {config.authority_id} protected: start the node with its passphrase")
     return 0
 
 

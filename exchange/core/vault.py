@@ -9,11 +9,15 @@ erases the record even where copies of the ciphertext survive.
 
 from __future__ import annotations
 
+import json
+
 import nacl.exceptions
+import nacl.pwhash
 import nacl.secret
 import nacl.utils
 
-from .errors import DecryptionFailed
+from .canonical import b64d, b64e
+from .errors import DecryptionFailed, Malformed
 
 KEY_BYTES = nacl.secret.Aead.KEY_SIZE
 
@@ -53,3 +57,50 @@ class Vault:
             return bytes(nacl.secret.Aead(record_key).decrypt(ciphertext, aad))
         except nacl.exceptions.CryptoError as exc:
             raise DecryptionFailed("stored record cannot be decrypted") from exc
+
+
+# Passphrase protection of the storage key: Argon2id (libsodium's "moderate" limits:
+# 3 passes, 256 MiB) derives a key that seals the storage key with XSalsa20-Poly1305.
+PROTECTED_FORMAT = "exchange-storage-key/1"
+
+
+def protect_storage_key(
+    storage_key: bytes,
+    passphrase: bytes,
+    *,
+    opslimit: int = nacl.pwhash.argon2id.OPSLIMIT_MODERATE,
+    memlimit: int = nacl.pwhash.argon2id.MEMLIMIT_MODERATE,
+) -> bytes:
+    salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
+    kek = nacl.pwhash.argon2id.kdf(
+        nacl.secret.SecretBox.KEY_SIZE, passphrase, salt, opslimit=opslimit, memlimit=memlimit
+    )
+    sealed = nacl.secret.SecretBox(kek).encrypt(storage_key)
+    doc = {"format": PROTECTED_FORMAT, "kdf": "argon2id", "opslimit": opslimit,
+           "memlimit": memlimit, "salt": b64e(salt), "sealed": b64e(bytes(sealed))}  # fmt: skip
+    return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+def is_protected(data: bytes) -> bool:
+    return data.lstrip().startswith(b"{")
+
+
+def unprotect_storage_key(data: bytes, passphrase: bytes) -> bytes:
+    """The storage key, or ``DecryptionFailed`` for a wrong passphrase."""
+    try:
+        doc = json.loads(data)
+        ok = doc["format"] == PROTECTED_FORMAT and doc["kdf"] == "argon2id"
+        opslimit, memlimit = int(doc["opslimit"]), int(doc["memlimit"])
+        salt = b64d(doc["salt"], field="salt", length=nacl.pwhash.argon2id.SALTBYTES)
+        sealed = b64d(doc["sealed"], field="sealed")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Malformed("the protected storage key file is damaged") from exc
+    if not ok:
+        raise Malformed("unknown storage key format")
+    kek = nacl.pwhash.argon2id.kdf(
+        nacl.secret.SecretBox.KEY_SIZE, passphrase, salt, opslimit=opslimit, memlimit=memlimit
+    )
+    try:
+        return bytes(nacl.secret.SecretBox(kek).decrypt(sealed))
+    except nacl.exceptions.CryptoError as exc:
+        raise DecryptionFailed("wrong passphrase for the storage key") from exc

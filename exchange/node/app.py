@@ -38,15 +38,18 @@ WITNESS_KEY = web.AppKey("witness", Witness)
 DEADLINES_KEY = web.AppKey("deadlines", DeadlineScheduler)
 
 
-def open_node(config: NodeConfig, clock: Clock | None = None) -> Node:
+def open_node(
+    config: NodeConfig, clock: Clock | None = None, passphrase: bytes | None = None
+) -> Node:
     """Load keys and open the database (no network, no tasks)."""
+    storage_key = load_storage_key(config.keys_dir, passphrase)  # before opening anything
     db = Database(config.database)
     return Node(
         config=config,
         db=db,
         keys=load_keyring(config.keys_dir),
         audit_key=load_or_create_audit_key(config.keys_dir),
-        vault=Vault(load_storage_key(config.keys_dir)),
+        vault=Vault(storage_key),
         directory=DirectoryHolder(
             me=config.authority_id,
             operator_keys=config.operator_keys,
@@ -58,9 +61,13 @@ def open_node(config: NodeConfig, clock: Clock | None = None) -> Node:
 
 
 def create_app(
-    config: NodeConfig, *, clock: Clock | None = None, background: bool = True
+    config: NodeConfig,
+    *,
+    clock: Clock | None = None,
+    background: bool = True,
+    passphrase: bytes | None = None,
 ) -> web.Application:
-    node = open_node(config, clock)
+    node = open_node(config, clock, passphrase)
     from ..ui import routes as ui_routes
     from ..ui.render import security_headers
 

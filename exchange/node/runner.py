@@ -33,8 +33,9 @@ async def start_node(
     clock: Clock | None = None,
     sock: socket.socket | None = None,
     background: bool = True,
+    passphrase: bytes | None = None,
 ) -> RunningNode:
-    app = create_app(config, clock=clock, background=background)
+    app = create_app(config, clock=clock, background=background, passphrase=passphrase)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     context = server_ssl_context(config.tls_cert, config.tls_key)
