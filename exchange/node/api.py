@@ -46,6 +46,9 @@ def _fields(
     unknown = set(body) - set(required) - set(optional)
     if unknown:
         raise Malformed(f"unknown field(s): {', '.join(sorted(unknown))}")
+    for name in required:
+        if not isinstance(body[name], str):
+            raise Malformed(f"{name} must be a string")
     for name, value in body.items():
         if name == "attachments":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

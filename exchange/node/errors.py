@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..core.errors import ExchangeError, RateLimited
 
@@ -59,6 +60,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return response
     except web.HTTPRequestEntityTooLarge:
         return error_response("too_large", "request body is too large")
+    except HttpProcessingError:  # a body aiohttp cannot parse (e.g. broken multipart)
+        log.info("request_refused", path=request.path, code="malformed")
+        return error_response("malformed", "the request body is malformed")
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
             code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
