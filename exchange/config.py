@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .core.deadlines import DeadlinePolicy
 from .core.directory import parse_operator_key
 from .core.errors import ExchangeError
 from .core.retention import RetentionPolicy
@@ -74,6 +75,13 @@ class EscalationConfig:
     )
     webhooks: tuple[str, ...] = ()
     webhook_timeout: timedelta = timedelta(seconds=10)
+
+    def policy(self) -> DeadlinePolicy:
+        return DeadlinePolicy(
+            due_soon_fraction=self.due_soon_fraction,
+            due_soon_before=self.due_soon_before,
+            acknowledge_within=self.acknowledge_within,
+        )
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,10 @@ def describe(left: timedelta) -> str:
     else:
         text = f"{minutes} min" if minutes else "less than a minute"
     return f"{text} left" if left.total_seconds() >= 0 else f"overdue by {text}"
+
+
+def initial_plan(
+    facts: DeadlineFacts, policy: DeadlinePolicy, now: datetime
+) -> tuple[DeadlineState, datetime | None]:
+    """The state a new request starts in, and when it must be looked at next."""
+    return state_at(facts, policy, now), next_change(facts, policy, now)

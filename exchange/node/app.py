@@ -119,6 +119,7 @@ def _lifecycle(node: Node, background: bool):  # type: ignore[no-untyped-def]
                 node.wake_delivery = worker.wake
                 tasks.append(asyncio.create_task(worker.run(), name="delivery"))
                 node.wake_deadlines = scheduler.wake
+                node.notice_deadline = scheduler.notice
                 tasks.append(asyncio.create_task(scheduler.run(), name="deadlines"))
                 tasks.append(asyncio.create_task(_retention_daily(node), name="retention"))
                 tasks.append(

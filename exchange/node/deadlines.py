@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 import aiohttp
@@ -34,11 +34,7 @@ AUTHORITY_HEADER = "X-Exchange-Authority"
 
 
 def policy_of(config: EscalationConfig) -> DeadlinePolicy:
-    return DeadlinePolicy(
-        due_soon_fraction=config.due_soon_fraction,
-        due_soon_before=config.due_soon_before,
-        acknowledge_within=config.acknowledge_within,
-    )
+    return config.policy()
 
 
 class DeadlineScheduler:
@@ -51,9 +47,15 @@ class DeadlineScheduler:
         self.rng = rng or random.Random()  # noqa: S311 (retry jitter only)
         self._wake = asyncio.Event()
         self.last_swept_at: datetime | None = None  # the clock time the last sweep judged
+        self._next: datetime | None = None  # when the loop plans to look again
 
     def wake(self) -> None:
         self._wake.set()
+
+    def notice(self, moment: datetime | None) -> None:
+        """A new request changes state at ``moment``: wake only if that is sooner."""
+        if moment is not None and (self._next is None or moment < self._next):
+            self._wake.set()
 
     async def run(self) -> None:
         clock = self.node.clock
@@ -69,6 +71,7 @@ class DeadlineScheduler:
                     for moment in (next_change, next_call):
                         if moment is not None:
                             wait = min(wait, max((moment - now).total_seconds(), 0.001))
+                    self._next = now + timedelta(seconds=wait)
                 except Exception:
                     log.exception("deadline_sweep_failed")
                 with contextlib.suppress(TimeoutError):

@@ -14,8 +14,9 @@ import structlog
 
 from ..config import NodeConfig
 from ..core import content as contents
-from ..core.canonical import parse_time, sha256_hex
+from ..core.canonical import format_time, parse_time, sha256_hex
 from ..core.clock import Clock
+from ..core.deadlines import DeadlineFacts, initial_plan
 from ..core.directory import Authority
 from ..core.envelope import open_, seal
 from ..core.errors import InvalidRequest, Malformed, NotFound, TooLarge, UnknownSender
@@ -25,6 +26,7 @@ from ..core.vault import Vault
 from ..store import evidence as evidence_store
 from ..store import requests as store
 from ..store.db import Database
+from ..store.deadlines import NEVER
 from .directory_sync import DirectoryHolder
 
 log = structlog.get_logger("exchange.service")
@@ -41,6 +43,7 @@ class Node:
     clock: Clock
     wake_delivery: Callable[[], None] = field(default=lambda: None)
     wake_deadlines: Callable[[], None] = field(default=lambda: None)
+    notice_deadline: Callable[[datetime | None], None] = field(default=lambda _: None)
 
     @property
     def me(self) -> str:
@@ -100,6 +103,7 @@ class Node:
         ids = await self._with_attachments(content, attachments or [], owner=actor)
         message = self._seal("request", content, recipient_id=recipient.authority_id, now=now)
         request_id = str(uuid.uuid4())
+        plan, check_at = self._deadline_plan(urgency, now, effective, now)
         await self.db.run(
             lambda c: store.create_request(
                 c,
@@ -110,11 +114,12 @@ class Node:
                 actor=actor,
                 now=now,
                 attachment_ids=ids,
+                deadline_plan=plan,
             )
         )
         log.info("request_queued", request_id=request_id, peer=to, urgency=urgency)
         self.wake_delivery()
-        self.wake_deadlines()
+        self.notice_deadline(check_at)
         return {"id": request_id, "status": "queued", "msg_id": message.msg_id}
 
     async def follow_up(
@@ -175,6 +180,16 @@ class Node:
                 raise NotFound("an attachment of this message has not arrived yet") from None
             if size != entry.blob_size:
                 raise Malformed("an attachment does not have the size the message states")
+
+    def _deadline_plan(
+        self, urgency: str, created_at: datetime, deadline: datetime | None, now: datetime
+    ) -> tuple[tuple[str, str] | None, datetime | None]:
+        """A new request's deadline state and next check, so no sweep must write now."""
+        if deadline is None:
+            return None, None
+        facts = DeadlineFacts(urgency, created_at, deadline)
+        state, check_at = initial_plan(facts, self.config.escalation.policy(), now)
+        return (state.value, format_time(check_at) if check_at else NEVER), check_at
 
     def _peer(self, authority_id: str) -> Authority:
         directory = self.directory.require()
@@ -248,6 +263,14 @@ class Node:
             evidence={"header": header.to_json(), "signature": opened.evidence_signature.hex()},
             receipt=receipt.to_bytes(),
         )
+        plan, check_at = None, None
+        if header.type == "request" and opened.content.get("deadline"):
+            plan, check_at = self._deadline_plan(
+                opened.content["urgency"],
+                header.created_at,
+                parse_time(opened.content["deadline"]),
+                now,
+            )
         stored = await self.db.run(
             lambda c: store.receive(
                 c,
@@ -256,8 +279,12 @@ class Node:
                 message=incoming,
                 new_request_id=str(uuid.uuid4()),
                 now=now,
+                deadline_plan=plan,
             )
         )
         log.info("envelope_accepted", peer=header.sender, msg_id=header.msg_id, type=header.type)
-        self.wake_deadlines()
+        if header.type == "request":
+            self.notice_deadline(check_at)
+        else:
+            self.wake_deadlines()  # an acknowledgement or answer may stop a clock
         return stored

@@ -75,7 +75,9 @@ def create_request(
     actor: str,
     now: datetime,
     attachment_ids: list[str] | tuple[str, ...] = (),
+    deadline_plan: tuple[str, str] | None = None,
 ) -> None:
+    """``deadline_plan`` is (state, next check) so the scheduler needs no write now."""
     meta = message.content
     with transaction(conn):
         evidence_store.attach(
@@ -100,6 +102,7 @@ def create_request(
                 meta.get("deadline"),
             ),
         )
+        _plan(conn, request_id, deadline_plan)
         _insert_outgoing(conn, vault, me, request_id, message)
         _event(conn, request_id, now, "created", actor, {"msg_id": message.msg_id})
         _event(conn, request_id, now, "queued", actor, {"to": message.recipient})
@@ -205,6 +208,7 @@ def receive(
     message: IncomingMessage,
     new_request_id: str,
     now: datetime,
+    deadline_plan: tuple[str, str] | None = None,
 ) -> bytes:
     """Store an accepted message exactly once; returns the receipt to answer with.
 
@@ -223,6 +227,7 @@ def receive(
             return str(seen["receipt"]).encode()
         if message.type == "request":
             request_id = _insert_incoming_request(conn, me, message, new_request_id, now)
+            _plan(conn, request_id, deadline_plan)
             action, event_name = "request_received", "received"
         else:
             row = _thread_of(conn, me, message)
@@ -248,6 +253,14 @@ def receive(
             receipt_sha256=sha256_hex(message.receipt),
         )
         return message.receipt
+
+
+def _plan(conn: sqlite3.Connection, request_id: str, plan: tuple[str, str] | None) -> None:
+    if plan is not None:
+        conn.execute(
+            "UPDATE requests SET deadline_state = ?, deadline_check_at = ? WHERE id = ?",
+            (*plan, request_id),
+        )
 
 
 def _insert_incoming_request(
