@@ -250,6 +250,17 @@ def list_alerts(
     return fetch_all(conn, sql, tuple(params))
 
 
+def open_alert_count(conn: sqlite3.Connection, created_by: str | None = None) -> int:
+    """Escalations of requests still open (an investigator's own, or all)."""
+    sql = (
+        "SELECT COUNT(*) FROM deadline_escalations e JOIN requests r ON r.id = e.request_id"
+        " WHERE r.answered_at IS NULL AND r.rejected_at IS NULL AND r.status != 'expired'"
+    )
+    if created_by is None:
+        return int(conn.execute(sql).fetchone()[0])
+    return int(conn.execute(sql + " AND r.created_by = ?", (created_by,)).fetchone()[0])
+
+
 def overdue_count(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT COUNT(*) FROM requests WHERE deadline_state = 'overdue'").fetchone()
     return int(row[0])

@@ -25,6 +25,7 @@ from ..core.errors import ExchangeError
 from ..node.auth import NODE_KEY, User, current_user
 from ..node.errors import STATUS
 from ..node.service import Node
+from ..store import deadlines as deadline_store
 from .strings import translator
 
 HERE = Path(__file__).parent
@@ -48,6 +49,8 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 USER_KEY = web.RequestKey("exchange_user", User)
+ALERTS_KEY = web.RequestKey("exchange_alerts", int)
+ALERTED = ("investigator", "liaison", "admin")  # who is shown deadline alerts
 PageHandler = Callable[[web.Request, User], Awaitable[web.StreamResponse]]
 
 
@@ -90,6 +93,7 @@ def render(
         path=request.path,
         when=when,
         left=lambda deadline, state: left(deadline, state, now),
+        alert_count=request.get(ALERTS_KEY, 0),
         **context,
     )
     return web.Response(text=html, content_type="text/html", status=status)
@@ -126,6 +130,11 @@ def page(*roles: str, multipart: bool = False) -> Callable[[PageHandler], Guarde
                 target = quote(request.path_qs, safe="")
                 raise web.HTTPSeeOther(f"/login?next={target}")
             request[USER_KEY] = user
+            if user.role in ALERTED:
+                own = user.username if user.role == "investigator" else None
+                request[ALERTS_KEY] = await node.db.run(
+                    lambda c: deadline_store.open_alert_count(c, own)
+                )
             if user.role not in roles:
                 return error_page(request, 403, title_key="forbidden_title", key="forbidden_text")
             is_multipart = request.content_type.startswith("multipart/")

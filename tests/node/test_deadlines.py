@@ -244,6 +244,10 @@ async def test_deadlines_move_on_time_on_both_nodes(tmp_path: Any, receiver: Rec
         assert {(a["urgency"], a["kind"]) for a in body["alerts"]} == set(expected) - {
             ("urgent", "due_soon")  # settled: no longer an open alert
         }
+        # the web UI shows the open alerts beside the navigation, as text and a count
+        status, page = await investigator.call("GET", "/alerts")
+        assert status == 200 and b'aria-label="5 open">5</span>' in page
+        assert b"overdue" in page and b"unacknowledged" in page
         await investigator.close()
         auditor = await ApiClient(es).login("auditor")
         status, body = await auditor.call("GET", "/api/deadlines")
