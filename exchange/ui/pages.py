@@ -291,6 +291,8 @@ async def request_page(request: web.Request, user: User) -> web.StreamResponse:
     for message in view["messages"]:
         receipt = message.get("receipt")
         message["receipt_sha256"] = sha256_hex(_receipt_bytes(receipt)) if receipt else ""
+    directory = node.directory.current
+    peer = directory.get(view["counterpart"]) if directory else None
     return render(
         request,
         "request.html",
@@ -298,6 +300,8 @@ async def request_page(request: web.Request, user: User) -> web.StreamResponse:
         messages=view["messages"],
         timeline=view["timeline"],
         done=request.query.get("done") == "1",
+        peer=peer,
+        peer_time=local_time(peer, node.clock.now()) if peer else "",
     )
 
 
