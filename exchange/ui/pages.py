@@ -123,7 +123,7 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
     if not request.content_type.startswith("multipart/"):
         raise Malformed("send the form as multipart/form-data")
-    form, uploads = await _read_compose(request, node, user)
+    form, uploads = await _read_form(request, node, user, TEXT_FIELDS)
     if form is None:
         return error_page(request, 403, title_key="forbidden_title", message=CSRF_MESSAGE)
     context = _compose_context(node, form)
@@ -155,11 +155,12 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
 TEXT_FIELDS = (*EMPTY_FORM, "confirm_language", "csrf_token")
 
 
-async def _read_compose(
-    request: web.Request, node: Node, user: User
+async def _read_form(
+    request: web.Request, node: Node, user: User, text_fields: tuple[str, ...]
 ) -> tuple[dict[str, str] | None, list[dict[str, Any]]]:
-    """Stream the form: text fields first (the CSRF token leads), then the files, each
-    encrypted as it arrives. Files uploaded by an earlier try come back as ids."""
+    """Stream a multipart form: text fields first (the CSRF token leads), then the
+    files, each encrypted as it arrives. Files uploaded by an earlier try come back as
+    ids. None when the CSRF token is missing or wrong (nothing was read beyond it)."""
     reader = await request.multipart()
     form = dict(EMPTY_FORM)
     uploads: list[dict[str, Any]] = []
@@ -178,7 +179,7 @@ async def _read_compose(
             uploads.append(await receive_upload(node, part, user.username))
         elif part.name == "uploaded":
             earlier.append(await _text(part, 64))
-        elif part.name in TEXT_FIELDS:
+        elif part.name in text_fields:
             form[str(part.name)] = (await _text(part, limit)).strip()
         else:
             await part.release()
@@ -317,13 +318,22 @@ FOLLOW_UPS = {
 
 
 @routes.post("/requests/{id}/{action:acknowledge|answer|reject}")
-@page("liaison")
+@page("liaison", multipart=True)
 async def follow_up_action(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
     request_id = request.match_info["id"]
     msg_type, names = FOLLOW_UPS[request.match_info["action"]]
-    posted = await request.post()
-    fields = {name: str(posted.get(name, "")).strip() for name in names}
+    fields: dict[str, Any]
+    if request.content_type.startswith("multipart/"):  # an answer with evidence files
+        form, uploads = await _read_form(request, node, user, names)
+        if form is None:
+            return error_page(request, 403, title_key="forbidden_title", message=CSRF_MESSAGE)
+        fields = {name: form.get(name, "") for name in names}
+        if uploads:
+            fields["attachments"] = [u["id"] for u in uploads]
+    else:
+        posted = await request.post()
+        fields = {name: str(posted.get(name, "")).strip() for name in names}
     await api.follow_up(node, user, request_id, msg_type, fields)
     raise web.HTTPSeeOther(f"/requests/{quote(request_id)}?done=1")
 

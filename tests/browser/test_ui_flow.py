@@ -40,6 +40,7 @@ ARGS = [
 ]
 BODY = "Please identify the owner of the inflatable boat that left Nador on 3 November."
 EVIDENCE = b"Photo of the boat: hull number MA-NAD-4411.\n" * 200
+REGISTRY = b"Vessel register extract: owner registered in Selouane.\n" * 50
 ANSWER = "The boat was bought in Nador by a man registered in Selouane."
 
 try:
@@ -164,6 +165,9 @@ async def test_request_from_investigator_to_liaison_and_back(
     await liaison.get_by_role("button", name="Acknowledge").click()
     await expect(liaison.locator(".status").first).to_have_text("acknowledged")
     await liaison.get_by_label("Answer", exact=True).fill(ANSWER)
+    await liaison.get_by_label("Attachments").set_input_files(
+        files=[{"name": "registry-extract.txt", "mimeType": "text/plain", "buffer": REGISTRY}]
+    )
     await liaison.get_by_role("button", name="Answer", exact=True).click()
     await expect(liaison.locator(".status").first).to_have_text("answered")
 
@@ -171,6 +175,10 @@ async def test_request_from_investigator_to_liaison_and_back(
     await investigator.goto(request_url)
     await reload_until(investigator, "status-answered", "the answer back in Spain")
     await expect(investigator.locator(".message .body").last).to_have_text(ANSWER)
+    async with investigator.expect_download() as answer_download:
+        await investigator.get_by_role("link", name="registry-extract.txt").click()
+    answered_file = await (await answer_download.value).path()
+    assert answered_file is not None and answered_file.read_bytes() == REGISTRY
     timeline = investigator.locator(".timeline")
     for step in ("created", "queued", "delivered", "acknowledgement", "response"):
         await expect(timeline).to_contain_text(step)
