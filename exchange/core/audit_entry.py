@@ -42,6 +42,7 @@ ACTIONS = frozenset(
         "attachment_uploaded",
         "attachment_opened",
         "content_erased",
+        "request_drafted",
     }
 )
 # Field names that may never appear in an entry: contents stay out of the log.

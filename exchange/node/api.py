@@ -134,6 +134,26 @@ async def api_create_request(request: web.Request, user: User) -> web.Response:
     return web.json_response(created, status=201)
 
 
+@routes.post("/api/drafts")
+@requires("investigator")
+async def api_save_draft(request: web.Request, user: User) -> web.Response:
+    """Save a request without sending it: status draft, nothing leaves the node."""
+    node: Node = request.app[NODE_KEY]
+    body = await read_json(request)
+    _fields(
+        body, ("to", "kind", "urgency", "subject", "body", "language"), ("deadline", "attachments")
+    )
+    return web.json_response(await node.save_draft(actor=user.username, **body), status=201)
+
+
+@routes.post("/api/requests/{id}/send")
+@requires("investigator")
+async def api_send_draft(request: web.Request, user: User) -> web.Response:
+    node: Node = request.app[NODE_KEY]
+    sent = await node.send_draft(actor=user.username, request_id=request.match_info["id"])
+    return web.json_response(sent)
+
+
 @routes.get("/api/requests")
 @requires(*CONTENT_ROLES)
 async def api_list_requests(request: web.Request, user: User) -> web.Response:
@@ -208,17 +228,21 @@ async def load_request(
                     actor=user.username,
                     request_id=request_id,
                 )
-        return {
+        view = {
             **row,
             "timeline": store.timeline(conn, request_id),
             "messages": store.messages(conn, node.vault, request_id),
         }
+        if row["status"] == "draft":
+            view["draft"] = store.read_draft(conn, node.vault, request_id)
+        return view
 
     return await node.db.run(read)
 
 
 def _check_visible(row: dict[str, Any], user: User) -> None:
-    if user.role == "investigator" and row["created_by"] != user.username:
+    mine = row["created_by"] == user.username
+    if (user.role == "investigator" or row["status"] == "draft") and not mine:
         # Same answer as for a missing request: do not reveal what exists.
         raise NotFound("no such request")
 

@@ -187,6 +187,16 @@ OPENAPI: dict[str, Any] = {
                 ],
             )
         },
+        "/api/drafts": {
+            "post": _op(
+                "Save a request as a draft (not sent)",
+                body=_with_attachments(
+                    _obj(["to", "kind", "urgency", "subject", "body", "language"], ["deadline"])
+                ),
+                ok="201",
+            )
+        },
+        "/api/requests/{id}/send": {"post": _op("Seal and send a draft", params=_ID)},
         "/api/requests/{id}/close": {"post": _op("Close an answered request", params=_ID)},
         "/api/deadlines": {
             "get": _op(

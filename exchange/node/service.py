@@ -32,6 +32,16 @@ from .directory_sync import DirectoryHolder
 log = structlog.get_logger("exchange.service")
 
 
+@dataclass(frozen=True)
+class Sealed:
+    """A request ready to store: the sealed message and what goes with it."""
+
+    message: store.OutgoingMessage
+    attachment_ids: list[str]
+    plan: tuple[str, str] | None
+    check_at: datetime | None
+
+
 @dataclass
 class Node:
     config: NodeConfig
@@ -85,42 +95,111 @@ class Node:
         attachments: list[str] | None = None,
     ) -> dict[str, Any]:
         now = self.clock.now()
-        recipient = self._peer(to)
-        own_deadline = parse_time(deadline, field="deadline") if deadline else None
-        if own_deadline is not None and own_deadline <= now:
-            raise InvalidRequest("deadline must be in the future")
-        default = now + self.config.deadlines.get(urgency, self.config.deadlines["standard"])
-        effective = min(own_deadline, default) if own_deadline else default
-        content = contents.request_content(
-            kind=kind,
-            urgency=urgency,
-            language=language,
-            subject=subject,
-            body=body,
-            deadline=effective,
-            max_body_chars=self.config.limits.max_body_chars,
-        )
-        ids = await self._with_attachments(content, attachments or [], owner=actor)
-        message = self._seal("request", content, recipient_id=recipient.authority_id, now=now)
+        form = {"to": to, "kind": kind, "urgency": urgency, "subject": subject, "body": body,
+                "language": language, "deadline": deadline}  # fmt: skip
         request_id = str(uuid.uuid4())
-        plan, check_at = self._deadline_plan(urgency, now, effective, now)
+        sealed = await self._prepare(form, attachments or [], actor=actor, now=now)
         await self.db.run(
             lambda c: store.create_request(
                 c,
                 self.vault,
                 me=self.me,
                 request_id=request_id,
-                message=message,
+                message=sealed.message,
                 actor=actor,
                 now=now,
-                attachment_ids=ids,
-                deadline_plan=plan,
+                attachment_ids=sealed.attachment_ids,
+                deadline_plan=sealed.plan,
             )
         )
-        log.info("request_queued", request_id=request_id, peer=to, urgency=urgency)
+        return self._queued(request_id, sealed, urgency)
+
+    async def save_draft(
+        self, *, actor: str, attachments: list[str] | None = None, **form: str | None
+    ) -> dict[str, Any]:
+        """Keep a complete request without sending it (checked now, sealed when sent)."""
+        now = self.clock.now()
+        self._peer(str(form["to"]))
+        contents.request_content(
+            kind=str(form["kind"]),
+            urgency=str(form["urgency"]),
+            language=str(form["language"]),
+            subject=str(form["subject"]),
+            body=str(form["body"]),
+            deadline=None,
+            max_body_chars=self.config.limits.max_body_chars,
+        )
+        saved = {**form, "attachments": list(attachments or [])}
+        request_id = str(uuid.uuid4())
+        await self.db.run(
+            lambda c: store.save_draft(
+                c, self.vault, me=self.me, request_id=request_id, form=saved, actor=actor, now=now
+            )
+        )
+        return {"id": request_id, "status": "draft"}
+
+    async def send_draft(self, *, actor: str, request_id: str) -> dict[str, Any]:
+        now = self.clock.now()
+
+        def load(conn: Any) -> dict[str, Any]:
+            row = store.get_request(conn, request_id)
+            if row["created_by"] != actor:
+                raise NotFound("no such request")
+            if row["status"] != "draft":
+                raise InvalidRequest(f"the request is already {row['status']}")
+            return store.read_draft(conn, self.vault, request_id)
+
+        saved = await self.db.run(load)
+        ids = list(saved.pop("attachments", []))
+        sealed = await self._prepare(saved, ids, actor=actor, now=now)
+        await self.db.run(
+            lambda c: store.send_draft(
+                c,
+                self.vault,
+                me=self.me,
+                request_id=request_id,
+                message=sealed.message,
+                actor=actor,
+                now=now,
+                attachment_ids=sealed.attachment_ids,
+                deadline_plan=sealed.plan,
+            )
+        )
+        return self._queued(request_id, sealed, str(saved["urgency"]))
+
+    async def _prepare(
+        self, form: dict[str, Any], attachments: list[str], *, actor: str, now: datetime
+    ) -> Sealed:
+        """Check a request's fields, compute its deadline and seal it for the recipient."""
+        recipient = self._peer(str(form["to"]))
+        urgency = str(form["urgency"])
+        deadline = form.get("deadline")
+        own_deadline = parse_time(deadline, field="deadline") if deadline else None
+        if own_deadline is not None and own_deadline <= now:
+            raise InvalidRequest("deadline must be in the future")
+        default = now + self.config.deadlines.get(urgency, self.config.deadlines["standard"])
+        effective = min(own_deadline, default) if own_deadline else default
+        content = contents.request_content(
+            kind=str(form["kind"]),
+            urgency=urgency,
+            language=str(form["language"]),
+            subject=str(form["subject"]),
+            body=str(form["body"]),
+            deadline=effective,
+            max_body_chars=self.config.limits.max_body_chars,
+        )
+        ids = await self._with_attachments(content, attachments, owner=actor)
+        message = self._seal("request", content, recipient_id=recipient.authority_id, now=now)
+        plan, check_at = self._deadline_plan(urgency, now, effective, now)
+        return Sealed(message, ids, plan, check_at)
+
+    def _queued(self, request_id: str, sealed: Sealed, urgency: str) -> dict[str, Any]:
+        log.info(
+            "request_queued", request_id=request_id, peer=sealed.message.recipient, urgency=urgency
+        )
         self.wake_delivery()
-        self.notice_deadline(check_at)
-        return {"id": request_id, "status": "queued", "msg_id": message.msg_id}
+        self.notice_deadline(sealed.check_at)
+        return {"id": request_id, "status": "queued", "msg_id": sealed.message.msg_id}
 
     async def follow_up(
         self, *, actor: str, request_id: str, msg_type: str, fields: dict[str, Any]

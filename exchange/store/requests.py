@@ -103,29 +103,142 @@ def create_request(
             ),
         )
         _plan(conn, request_id, deadline_plan)
-        _insert_outgoing(conn, vault, me, request_id, message)
-        _event(conn, request_id, now, "created", actor, {"msg_id": message.msg_id})
-        _event(conn, request_id, now, "queued", actor, {"to": message.recipient})
-        common = {"request_id": request_id, "msg_id": message.msg_id, "peer": message.recipient}
+        _queue(conn, vault, me, request_id, message, actor, now)
+
+
+def _queue(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    me: str,
+    request_id: str,
+    message: OutgoingMessage,
+    actor: str,
+    now: datetime,
+) -> None:
+    """The sealed request joins the outbox, with its events and audit entries."""
+    meta = message.content
+    _insert_outgoing(conn, vault, me, request_id, message)
+    _event(conn, request_id, now, "created", actor, {"msg_id": message.msg_id})
+    _event(conn, request_id, now, "queued", actor, {"to": message.recipient})
+    common = {"request_id": request_id, "msg_id": message.msg_id, "peer": message.recipient}
+    audit.append(
+        conn,
+        at=now,
+        authority=me,
+        action="request_created",
+        actor=actor,
+        kind=meta["kind"],
+        urgency=meta["urgency"],
+        **common,
+    )
+    audit.append(
+        conn,
+        at=now,
+        authority=me,
+        action="request_queued",
+        actor=actor,
+        envelope_sha256=message.envelope_sha256,
+        **common,
+    )
+
+
+def save_draft(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    *,
+    me: str,
+    request_id: str,
+    form: dict[str, Any],
+    actor: str,
+    now: datetime,
+) -> None:
+    """A request saved, not sent: its form sealed at rest, nothing in the outbox."""
+    key, ciphertext = vault.seal(canonical_json(form), record=f"draft:{request_id}")
+    with transaction(conn):
+        conn.execute(
+            """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind, urgency,
+               language, status, created_by, created_at, updated_at)
+               VALUES (?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                request_id,
+                me,
+                f"draft-{request_id}",
+                form["to"],
+                form["kind"],
+                form["urgency"],
+                form["language"],
+                Status.DRAFT.value,
+                actor,
+                format_time(now),
+                format_time(now),
+            ),
+        )
+        conn.execute(
+            "INSERT INTO drafts (request_id, content_key, content) VALUES (?, ?, ?)",
+            (request_id, key, ciphertext),
+        )
+        _event(conn, request_id, now, "drafted", actor, {})
         audit.append(
             conn,
             at=now,
             authority=me,
-            action="request_created",
+            action="request_drafted",
             actor=actor,
-            kind=meta["kind"],
-            urgency=meta["urgency"],
-            **common,
+            request_id=request_id,
+            peer=form["to"],
         )
-        audit.append(
-            conn,
-            at=now,
-            authority=me,
-            action="request_queued",
-            actor=actor,
-            envelope_sha256=message.envelope_sha256,
-            **common,
+
+
+def read_draft(conn: sqlite3.Connection, vault: Vault, request_id: str) -> dict[str, Any]:
+    row = fetch_one(conn, "SELECT * FROM drafts WHERE request_id = ?", (request_id,))
+    if row is None:
+        raise NotFound("no such draft")
+    plain = vault.open(row["content_key"], row["content"], record=f"draft:{request_id}")
+    form: dict[str, Any] = json.loads(plain)
+    return form
+
+
+def send_draft(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    *,
+    me: str,
+    request_id: str,
+    message: OutgoingMessage,
+    actor: str,
+    now: datetime,
+    attachment_ids: list[str] | tuple[str, ...] = (),
+    deadline_plan: tuple[str, str] | None = None,
+) -> None:
+    """The draft becomes the sealed request: same id, now queued (one transaction)."""
+    meta = message.content
+    with transaction(conn):
+        row = _request_row(conn, request_id)
+        if row["status"] != Status.DRAFT:
+            raise Conflict(f"the request is already {row['status']}")
+        evidence_store.attach(
+            conn, list(attachment_ids), msg_id=message.msg_id, peer=message.recipient
         )
+        conn.execute("DELETE FROM drafts WHERE request_id = ?", (request_id,))
+        conn.execute(
+            """UPDATE requests SET msg_id = ?, counterpart = ?, kind = ?, urgency = ?,
+               language = ?, status = ?, created_at = ?, updated_at = ?, deadline = ?
+               WHERE id = ?""",
+            (
+                message.msg_id,
+                message.recipient,
+                meta["kind"],
+                meta["urgency"],
+                meta["language"],
+                Status.QUEUED.value,
+                format_time(now),
+                format_time(now),
+                meta.get("deadline"),
+                request_id,
+            ),
+        )
+        _plan(conn, request_id, deadline_plan)
+        _queue(conn, vault, me, request_id, message, actor, now)
 
 
 def add_follow_up(

@@ -176,6 +176,12 @@ MIGRATIONS: list[list[str]] = [
             created_at TEXT NOT NULL
         )""",
         "CREATE INDEX attachments_msg ON attachments (msg_id)",
+        # a request saved but not yet sent: its form, sealed by the storage key
+        """CREATE TABLE drafts (
+            request_id TEXT PRIMARY KEY REFERENCES requests (id),
+            content_key BLOB NOT NULL,
+            content BLOB NOT NULL
+        )""",
         # the effective settings the node last ran with (a change is audited)
         """CREATE TABLE settings_state (
             id INTEGER PRIMARY KEY CHECK (id = 1),

@@ -133,17 +133,14 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
     if recipient is not None and not _accepts(recipient, form["language"]) and not confirmed:
         warning = _t_warning(recipient, form["language"])
         return render(request, "compose.html", form=form, error="", warning=warning, **context)
+    fields = {k: form[k] for k in ("to", "kind", "urgency", "subject", "body", "language")}
     try:
-        created = await node.create_request(
+        save = node.save_draft if form.get("action") == "draft" else node.create_request
+        created = await save(
             actor=user.username,
-            to=form["to"],
-            kind=form["kind"],
-            urgency=form["urgency"],
-            subject=form["subject"],
-            body=form["body"],
-            language=form["language"],
             deadline=_deadline(form["deadline"]),
             attachments=[u["id"] for u in uploads],
+            **fields,
         )
     except ExchangeError as exc:
         return render(
@@ -152,7 +149,7 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/requests/{quote(created['id'])}?done=1")
 
 
-TEXT_FIELDS = (*EMPTY_FORM, "confirm_language", "csrf_token")
+TEXT_FIELDS = (*EMPTY_FORM, "confirm_language", "csrf_token", "action")
 
 
 async def _read_form(
@@ -335,6 +332,14 @@ async def follow_up_action(request: web.Request, user: User) -> web.StreamRespon
         posted = await request.post()
         fields = {name: str(posted.get(name, "")).strip() for name in names}
     await api.follow_up(node, user, request_id, msg_type, fields)
+    raise web.HTTPSeeOther(f"/requests/{quote(request_id)}?done=1")
+
+
+@routes.post("/requests/{id}/send")
+@page("investigator")
+async def send_action(request: web.Request, user: User) -> web.StreamResponse:
+    request_id = request.match_info["id"]
+    await request.app[NODE_KEY].send_draft(actor=user.username, request_id=request_id)
     raise web.HTTPSeeOther(f"/requests/{quote(request_id)}?done=1")
 
 

@@ -60,6 +60,9 @@ EN: dict[str, str] = {
     "attachments": "Attachments",
     "attachments_hint": "Evidence files, up to {size} MB each: encrypted for the recipient only.",
     "send": "Seal and send",
+    "save_draft": "Save as draft",
+    "draft": "Draft",
+    "draft_notice": "Draft: saved on this node only, encrypted at rest; not sent yet.",
     "language_warning": (
         "{authority} does not list {language} among its accepted languages ({accepted}). "
         "Send anyway?"

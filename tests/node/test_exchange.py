@@ -162,3 +162,45 @@ async def test_three_nodes_exchange_concurrently(fed3: Federation) -> None:
     finally:
         for client in clients.values():
             await client.close()
+
+
+async def test_a_draft_stays_home_until_sent(fed3: Federation) -> None:
+    es = await ApiClient(fed3["ES-CNA"]).login("investigator")
+    liaison = await ApiClient(fed3["ES-CNA"]).login("liaison")
+    ma = await ApiClient(fed3["MA-CNA"]).login("liaison")
+    try:
+        form = {
+            "to": "MA-CNA",
+            "kind": "mla_request",
+            "urgency": "standard",
+            "subject": "Draft",
+            "body": "Bank records of the skipper",
+            "language": "fr",
+        }
+        status, draft = await es.call("POST", "/api/drafts", form)
+        assert (status, draft["status"]) == (201, "draft")
+        status, view = await es.call("GET", f"/api/requests/{draft['id']}")
+        assert view["status"] == "draft" and view["draft"]["body"] == form["body"]
+        assert view["messages"] == [] and view["deadline"] is None
+        status, _ = await liaison.call("GET", f"/api/requests/{draft['id']}")
+        assert status == 404  # a draft is its author's alone
+        outbox = await fed3["ES-CNA"].node.db.run(
+            lambda c: c.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        )
+        assert outbox == 0
+        status, _ = await es.call("POST", "/api/drafts", {**form, "to": "XX-NONE"})
+        assert status == 404  # checked when saved, not only when sent
+
+        status, sent = await es.call("POST", f"/api/requests/{draft['id']}/send")
+        assert (status, sent["status"]) == (200, "queued")
+        await wait_until(lambda: _is(es, draft["id"], "delivered"), what="the draft delivered")
+        incoming = await wait_until(lambda: _find_incoming(ma, sent["msg_id"]), what="at MA")
+        assert incoming["kind"] == "mla_request" and incoming["deadline"] is not None
+        status, again = await es.call("POST", f"/api/requests/{draft['id']}/send")
+        assert status == 422 and again["error"]["code"] == "invalid_request"
+        status, view = await es.call("GET", f"/api/requests/{draft['id']}")
+        events = [e["event"] for e in view["timeline"]]
+        assert events[:3] == ["drafted", "created", "queued"]
+    finally:
+        for client in (es, liaison, ma):
+            await client.close()
