@@ -17,7 +17,7 @@ from aiohttp import web
 
 from ..core.canonical import canonical_json, format_time, sha256_hex
 from ..core.content import REQUEST_KINDS, URGENCIES
-from ..core.directory import Authority
+from ..core.directory import KINDS, Authority
 from ..core.errors import ExchangeError, Malformed, TooLarge
 from ..core.lifecycle import Status
 from ..node import api
@@ -28,7 +28,6 @@ from ..store import evidence as evidence_store
 from .render import CSRF_MESSAGE, csrf_ok, error_page, page, render
 from .strings import translator
 
-KINDS = ("central_authority", "police", "prosecution", "border_guard", "fiu", "liaison")
 routes = web.RouteTableDef()
 
 

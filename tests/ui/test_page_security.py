@@ -188,3 +188,17 @@ async def test_security_headers_on_every_page(fed: Federation) -> None:
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" in cookie
     finally:
         await browser.close()
+
+
+async def test_directory_filters_offer_every_kind_of_authority(fed: Federation) -> None:
+    from exchange.core.directory import KINDS
+
+    browser = Browser(fed["ES-CNA"])
+    try:
+        await browser.login("investigator")
+        status, html, _ = await browser.get("/directory?kind=central_authority&country=ma")
+        assert status == 200 and "MA-CNA" in html and "ES-CNA authority" not in html
+        for kind in KINDS:
+            assert f'<option value="{kind}"' in html
+    finally:
+        await browser.close()
