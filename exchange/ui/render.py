@@ -26,7 +26,7 @@ from ..node.auth import NODE_KEY, User, current_user
 from ..node.errors import STATUS
 from ..node.service import Node
 from ..store import deadlines as deadline_store
-from .strings import translator
+from .strings import labeller, translator
 
 HERE = Path(__file__).parent
 ENV = jinja2.Environment(
@@ -94,6 +94,7 @@ def render(
         when=when,
         left=lambda deadline, state: left(deadline, state, now),
         alert_count=request.get(ALERTS_KEY, 0),
+        label=labeller(lang),
         **context,
     )
     return web.Response(text=html, content_type="text/html", status=status)

@@ -156,6 +156,55 @@ EN: dict[str, str] = {
     "role_liaison": "Liaison prosecutor",
     "role_auditor": "Auditor",
     "role_admin": "Administrator",
+    "status_draft": "Draft",
+    "status_queued": "Queued",
+    "status_delivered": "Delivered",
+    "status_received": "Received",
+    "status_acknowledged": "Acknowledged",
+    "status_answered": "Answered",
+    "status_closed": "Closed",
+    "status_rejected": "Rejected",
+    "status_expired": "Expired (not delivered)",
+    "event_drafted": "Draft saved",
+    "event_created": "Request created",
+    "event_queued": "Queued for delivery",
+    "event_delivered": "Delivered, receipt signed by the recipient",
+    "event_received": "Received",
+    "event_acknowledgement": "Acknowledgement",
+    "event_response": "Response",
+    "event_rejection": "Rejection",
+    "event_closed": "Closed",
+    "event_deadline_escalated": "Deadline escalated",
+    "event_delivery_failed": "Delivery failed",
+    "type_request": "Request",
+    "type_acknowledgement": "Acknowledgement",
+    "type_response": "Response",
+    "type_rejection": "Rejection",
+    "kind_due_soon": "Due soon",
+    "kind_overdue": "Overdue",
+    "kind_unacknowledged": "Not acknowledged in time",
+    "authority_central_authority": "Central authority",
+    "authority_police": "Police",
+    "authority_prosecution": "Prosecution",
+    "authority_border_guard": "Border guard",
+    "authority_financial_intelligence_unit": "Financial intelligence unit",
+    "authority_liaison": "Liaison",
+    "directory_entries": "Entries",
+    "no_directory": "No directory loaded.",
+    "cosigned_size": "Cosigned tree size {size}:",
+    "audit_action": "Action",
+    "audit_actor": "Actor",
+    "audit_fields": "Fields",
+    "key_alg": "Algorithm",
+    "requests_count": "Requests",
+    "delivery_p50_p90": "Delivery p50 / p90",
+    "ack_p50_p90": "Acknowledgement p50 / p90",
+    "answer_p50_p90": "Answer p50 / p90",
+    "on_time": "On time",
+    "overdue_now": "Overdue now",
+    "language_hint": (
+        "{recipient} accepts {accepted}: a request in '{language}' may be refused or delayed."
+    ),
 }
 
 STRINGS: dict[str, dict[str, str]] = {"en": EN}
@@ -171,3 +220,14 @@ def translator(language: str = "en") -> tuple[str, str, Callable[..., str]]:
         return text.format(**fields) if fields else text
 
     return (language if language in STRINGS else "en"), DIRECTION.get(language, "ltr"), t
+
+
+def labeller(language: str = "en") -> Callable[[str, str], str]:
+    """``label("status", "answered")``: the string for a value the data holds."""
+    table = STRINGS.get(language, EN)
+
+    def label(group: str, value: str) -> str:
+        key = f"{group}_{value}"
+        return table.get(key) or EN.get(key) or value.replace("_", " ")
+
+    return label

@@ -163,13 +163,13 @@ async def test_request_from_investigator_to_liaison_and_back(
     saved = await download.path()
     assert saved is not None and saved.read_bytes() == EVIDENCE
     await liaison.get_by_role("button", name="Acknowledge").click()
-    await expect(liaison.locator(".status").first).to_have_text("acknowledged")
+    await expect(liaison.locator(".status").first).to_have_text("Acknowledged")
     await liaison.get_by_label("Answer", exact=True).fill(ANSWER)
     await liaison.get_by_label("Attachments").set_input_files(
         files=[{"name": "registry-extract.txt", "mimeType": "text/plain", "buffer": REGISTRY}]
     )
     await liaison.get_by_role("button", name="Answer", exact=True).click()
-    await expect(liaison.locator(".status").first).to_have_text("answered")
+    await expect(liaison.locator(".status").first).to_have_text("Answered")
 
     # The investigator sees the answer and the whole timeline.
     await investigator.goto(request_url)
@@ -180,7 +180,7 @@ async def test_request_from_investigator_to_liaison_and_back(
     answered_file = await (await answer_download.value).path()
     assert answered_file is not None and answered_file.read_bytes() == REGISTRY
     timeline = investigator.locator(".timeline")
-    for step in ("created", "queued", "delivered", "acknowledgement", "response"):
+    for step in ("Request created", "Queued", "Delivered", "Acknowledgement", "Response"):
         await expect(timeline).to_contain_text(step)
     await expect(investigator.locator(".deadline .badge")).to_have_text("Met")
     await shot(investigator, "request")

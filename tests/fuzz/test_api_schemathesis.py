@@ -36,6 +36,13 @@ class Node:
         log = (root / "node.log").open("ab")
         command = [sys.executable, "-m", "exchange", "node", "--data", str(self.member.data)]
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            self._connect()
+        except BaseException:
+            self.stop()  # never leave a node process behind
+            raise
+
+    def _connect(self) -> None:
         self.session = requests.Session()
         self.session.verify = False
         self.session.trust_env = False  # loopback: never through a proxy from the environment
@@ -61,7 +68,11 @@ class Node:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ function localTimes() {
   });
 }
 
-// Compose: warn at once when the language is not one the recipient accepts.
+// Compose: warn at once when the language is not one the recipient accepts (the words
+// come from the page, so they follow the page's language).
 function languageHint() {
   const to = document.getElementById("to");
   const language = document.getElementById("language");
@@ -27,8 +28,10 @@ function languageHint() {
     const accepted = (option && option.dataset.languages || "").split(",").filter(Boolean);
     const base = language.value.trim().toLowerCase().split("-")[0];
     if (base && accepted.length && !accepted.some((l) => l.toLowerCase().split("-")[0] === base)) {
-      hint.textContent = option.value + " accepts " + accepted.join(", ") + ": a request in '" +
-        language.value + "' may be refused or delayed.";
+      hint.textContent = (hint.dataset.template || "")
+        .replace("{recipient}", option.value)
+        .replace("{accepted}", accepted.join(", "))
+        .replace("{language}", language.value);
       hint.classList.add("warn");
     } else {
       hint.textContent = "";
