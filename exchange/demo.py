@@ -7,7 +7,6 @@ generated on first run under the data folder and reused afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from datetime import timedelta
@@ -21,6 +20,7 @@ from .core.keys import SigningKeyPair
 from .keyfiles import create_operator_key, load_operator_key, write_private
 from .logs import configure_logging
 from .provision import AuthorityInfo, add_user, init_node, read_public_info, write_public_info
+from .runloop import run as run_loop
 
 AUTHORITIES = (
     AuthorityInfo(
@@ -143,7 +143,7 @@ def run_demo(data: Path, port_base: int) -> int:
             f" {user['password']}"
         )
     print("\nPress Ctrl-C to stop.\n", flush=True)
-    asyncio.run(_serve(data, [n["authority_id"] for n in state["nodes"]]))
+    run_loop(_serve(data, [n["authority_id"] for n in state["nodes"]]))
     return 0
 
 

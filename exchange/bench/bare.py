@@ -16,6 +16,8 @@ from aiohttp import web
 
 from ..keyfiles import create_tls_certificate, tls_fingerprint
 from ..node.app import server_ssl_context
+from ..runloop import new_loop
+from ..runloop import run as run_loop
 from .local_federation import free_port
 from .processes import spawn, stop
 
@@ -35,7 +37,15 @@ def serve(port: int, keys: Path) -> None:
     app.router.add_post("/", _ok)
     app.router.add_get("/v1/health", _health)
     context = server_ssl_context(keys / "tls.crt", keys / "tls.key")
-    web.run_app(app, host="127.0.0.1", port=port, ssl_context=context, print=None, access_log=None)
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=port,
+        ssl_context=context,
+        print=None,
+        access_log=None,
+        loop=new_loop(),  # the same loop as the nodes: a like-for-like baseline
+    )
 
 
 async def _client(url: str, fingerprint: bytes, n: int, concurrency: int, body: bytes) -> float:
@@ -68,9 +78,9 @@ def run(n: int, concurrency: int, size: int) -> dict[str, Any]:
         process = spawn(["-m", "exchange.bench.bare", str(port), str(keys)], keys / "bare.log")
         url = f"https://127.0.0.1:{port}"
         try:
-            asyncio.run(wait_healthy(url, fingerprint))
-            asyncio.run(_client(url, fingerprint, min(n, 200), concurrency, body))
-            seconds = asyncio.run(_client(url, fingerprint, n, concurrency, body))
+            run_loop(wait_healthy(url, fingerprint))
+            run_loop(_client(url, fingerprint, min(n, 200), concurrency, body))
+            seconds = run_loop(_client(url, fingerprint, n, concurrency, body))
         finally:
             stop(process)
     return {"bare_requests": n, "bare_seconds": seconds, "bare_rps": n / seconds}

@@ -16,6 +16,7 @@ import aiohttp
 
 from ..core.canonical import parse_time
 from ..node.peer_client import pinned
+from ..runloop import run as run_loop
 from .local_federation import BenchNode, provision
 from .processes import cpu_seconds, peak_rss_mb, spawn, stop, wait_healthy
 
@@ -135,13 +136,13 @@ def run(n: int, concurrency: int, size: int, work: Path | None = None) -> dict[s
             for x in (a, b)
         ]
         try:
-            asyncio.run(_healthy(a, b))
-            asyncio.run(_run(a, b, min(200, n), concurrency, size, None))  # warm-up
+            run_loop(_healthy(a, b))
+            run_loop(_run(a, b, min(200, n), concurrency, size, None))  # warm-up
             cpu_before = [cpu_seconds(p.pid) for p in procs]
-            main = asyncio.run(_run(a, b, n, concurrency, size, None))
+            main = run_loop(_run(a, b, n, concurrency, size, None))
             cpu = sum(cpu_seconds(p.pid) - c for p, c in zip(procs, cpu_before, strict=True))
             paced_n = 600
-            paced = asyncio.run(_run(a, b, paced_n, concurrency, size, 200.0))
+            paced = run_loop(_run(a, b, paced_n, concurrency, size, 200.0))
             rss = [peak_rss_mb(p.pid) for p in procs]
         finally:
             for p in procs:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import load_config
 from ..logs import configure_logging
+from ..runloop import run as run_loop
 from .local_federation import provision
 from .processes import peak_rss_mb
 from .un_members import UN_MEMBERS
@@ -123,4 +124,4 @@ def run(workers: int = 4) -> dict[str, Any]:
 
 if __name__ == "__main__":
     configure_logging("json", level=logging.WARNING)
-    asyncio.run(_worker(Path(sys.argv[1]), sys.argv[2].split(",")))
+    run_loop(_worker(Path(sys.argv[1]), sys.argv[2].split(",")))

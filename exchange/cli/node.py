@@ -16,6 +16,7 @@ from ..core.directory import KINDS
 from ..keyfiles import load_keyring, protect_storage_key_file, read_passphrase_file
 from ..logs import configure_logging
 from ..provision import AuthorityInfo, add_user, init_node, rotate_keys
+from ..runloop import run as run_loop
 from ..store.users import ROLES
 
 
@@ -134,7 +135,7 @@ def cmd_node(args: argparse.Namespace) -> int:
         finally:
             await running.stop()
 
-    asyncio.run(run())
+    run_loop(run())
     return 0
 
 
