@@ -82,7 +82,9 @@ def protect_storage_key(
 
 
 def is_protected(data: bytes) -> bool:
-    return data.lstrip().startswith(b"{")
+    """A raw key is exactly 32 random bytes (which may well begin with "{"); a protected
+    one is a JSON document, always longer."""
+    return len(data) != KEY_BYTES and data.lstrip().startswith(b"{")
 
 
 def unprotect_storage_key(data: bytes, passphrase: bytes) -> bytes:

@@ -21,6 +21,13 @@ from ..federation import ApiClient, Federation
 FAST = {"opslimit": 1, "memlimit": 8192}
 
 
+def test_a_raw_key_that_looks_like_json_is_still_raw() -> None:
+    # 32 random bytes begin with "{" once in 256 keys: they are not a protected file
+    assert not is_protected(b"{" + bytes(31))
+    assert not is_protected(b" \n{" + bytes(29))
+    assert is_protected(protect_storage_key(bytes(32), b"correct horse battery staple", **FAST))
+
+
 def test_protect_round_trip_and_wrong_passphrase() -> None:
     key = bytes(range(32))
     doc = protect_storage_key(key, b"correct horse battery staple", **FAST)
