@@ -102,10 +102,11 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_time(text: object, *, field: str = "time") -> datetime:
-    if not isinstance(text, str) or not _TIME_RE.match(text):
+    if not isinstance(text, str) or not _TIME_RE.fullmatch(text):
         raise Malformed(f"{field} must be an RFC 3339 UTC time like 2026-01-01T00:00:00.000000Z")
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        # the pattern fixed the form; fromisoformat is ~50 times faster than strptime
+        return datetime.fromisoformat(text).astimezone(UTC)
     except ValueError as exc:
         raise Malformed(f"{field} is not a valid time") from exc
 

@@ -22,7 +22,7 @@ from ..store import settings as settings_store
 from ..store.db import Database
 from . import api, audit_api, deadlines_api, evidence, metrics, peer, stats_api
 from .audit_api import CHECKPOINTER_KEY
-from .auth import NODE_KEY
+from .auth import NODE_KEY, SESSIONS_KEY, SessionCache
 from .checkpointer import Checkpointer
 from .deadlines import DeadlineScheduler
 from .delivery import DeliveryWorker
@@ -76,6 +76,7 @@ def create_app(
         client_max_size=max(MAX_TRANSACTION_BYTES, config.limits.max_envelope_bytes * 2),
     )
     app[NODE_KEY] = node
+    app[SESSIONS_KEY] = SessionCache()
     app.add_routes(peer.routes)
     app[peer.PEER_LIMITER_KEY] = RateLimiter(
         per_minute=config.limits.peer_calls_per_minute, burst=config.limits.peer_burst

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from ..core.canonical import sha256_hex
+from ..core.canonical import parse_time, sha256_hex
 from ..core.errors import ExchangeError, Forbidden, RateLimited, Unauthorized
 from ..core.passwords import DUMMY_HASH, verify_password
 from ..store import users
@@ -38,6 +40,43 @@ class User:
     username: str
     role: str
     csrf_token: str
+
+
+class SessionCache:
+    """Sessions checked in the last ``ttl``, so an API call needs no database round trip.
+
+    An entry never outlives its session's expiry. Logout and user removal through this
+    node drop entries at once; a removal made by another process (the CLI) takes effect
+    within ``ttl``. Bounded: the oldest entries go first.
+    """
+
+    def __init__(self, ttl: timedelta = timedelta(seconds=2), max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[User, datetime]] = OrderedDict()
+
+    def get(self, token_hash: str, now: datetime) -> User | None:
+        found = self._entries.get(token_hash)
+        if found is None:
+            return None
+        user, until = found
+        if now >= until:
+            del self._entries[token_hash]
+            return None
+        return user
+
+    def put(self, token_hash: str, user: User, expires: datetime, now: datetime) -> None:
+        self._entries[token_hash] = (user, min(expires, now + self.ttl))
+        self._entries.move_to_end(token_hash)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def drop(self, token_hash: str) -> None:
+        self._entries.pop(token_hash, None)
+
+    def drop_user(self, username: str) -> None:
+        for key in [k for k, (u, _) in self._entries.items() if u.username == username]:
+            del self._entries[key]
 
 
 async def login(node: Node, username: str, password: str) -> tuple[str, str, User]:
@@ -71,7 +110,9 @@ async def login(node: Node, username: str, password: str) -> tuple[str, str, Use
 async def logout(node: Node, request: web.Request) -> None:
     token = request.cookies.get(COOKIE)
     if token:
-        await node.db.run(lambda c: users.delete_session(c, sha256_hex(token.encode())))
+        token_hash = sha256_hex(token.encode())
+        request.app[SESSIONS_KEY].drop(token_hash)
+        await node.db.run(lambda c: users.delete_session(c, token_hash))
 
 
 async def current_user(node: Node, request: web.Request) -> User | None:
@@ -79,10 +120,17 @@ async def current_user(node: Node, request: web.Request) -> User | None:
     if not token or len(token) > 128:
         return None
     now = node.clock.now()
-    row = await node.db.run(lambda c: users.get_session(c, sha256_hex(token.encode()), now))
+    token_hash = sha256_hex(token.encode())
+    cache = request.app[SESSIONS_KEY]
+    cached = cache.get(token_hash, now)
+    if cached is not None:
+        return cached
+    row = await node.db.run(lambda c: users.get_session(c, token_hash, now))
     if row is None:
         return None
-    return User(row["username"], row["role"], row["csrf_token"])
+    user = User(row["username"], row["role"], row["csrf_token"])
+    cache.put(token_hash, user, parse_time(row["expires_at"]), now)
+    return user
 
 
 def check_csrf(request: web.Request, user: User) -> None:
@@ -126,3 +174,4 @@ def set_session_cookie(response: web.Response, token: str, *, secure: bool, max_
 
 
 NODE_KEY = web.AppKey("node", Node)
+SESSIONS_KEY = web.AppKey("sessions", SessionCache)

@@ -16,7 +16,7 @@ from ..core.errors import InvalidRequest, Malformed
 from ..core.passwords import hash_password
 from ..keyfiles import load_keyring
 from ..node.audit_api import CHECKPOINTER_KEY, describe_checkpoint
-from ..node.auth import NODE_KEY, User
+from ..node.auth import NODE_KEY, SESSIONS_KEY, User
 from ..node.service import Node
 from ..provision import rotate_keys
 from ..store import audit, checkpoints, peers, users
@@ -174,6 +174,7 @@ async def admin_remove_user(request: web.Request, user: User) -> web.StreamRespo
     await node.db.run(
         lambda c: users.remove_user(c, me=node.me, username=username, actor=user.username, now=now)
     )
+    request.app[SESSIONS_KEY].drop_user(username)
     raise web.HTTPSeeOther("/admin?done=1")
 
 

@@ -129,6 +129,38 @@ async def test_sessions_expire_and_logout_ends_them(fed: Federation) -> None:
         await browser.close()
 
 
+async def test_a_removed_users_sessions_end_at_once(fed: Federation) -> None:
+    """Sessions are cached for a moment; removing a user still ends theirs at once, and
+    a removal made outside the node (the CLI, straight into the database) within the
+    cache's lifetime."""
+    assert isinstance(fed.clock, ManualClock)
+    member = fed["ES-CNA"]
+    liaison, admin = Browser(member), Browser(member)
+    try:
+        await liaison.login("liaison")
+        assert (await liaison.get("/inbox"))[0] == 200  # the session is now cached
+        await admin.login("admin")
+        _, html, _ = await admin.get("/admin")
+        status, _, _ = await admin.post(
+            "/admin/users/remove", {"username": "liaison", "csrf_token": admin.csrf(html)}
+        )
+        assert status == 303
+        status, _, headers = await liaison.get("/inbox")
+        assert status == 303 and headers["Location"] == "/login?next=/inbox"
+
+        await liaison.login("investigator")
+        assert (await liaison.get("/requests"))[0] == 200
+        await member.node.db.run(
+            lambda c: c.execute("UPDATE users SET disabled = 1 WHERE username = 'investigator'")
+        )
+        fed.clock.advance(timedelta(seconds=3))
+        status, _, _ = await liaison.get("/requests")
+        assert status == 303
+    finally:
+        await liaison.close()
+        await admin.close()
+
+
 async def test_login_throttling_and_safe_redirects(fed: Federation) -> None:
     browser = Browser(fed["ES-CNA"])
     try:
