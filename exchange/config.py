@@ -34,6 +34,9 @@ class DeliveryConfig:
     give_up_after: timedelta = timedelta(days=3)
     batch_size: int = 50
     request_timeout: timedelta = timedelta(seconds=15)
+    # transactions in flight to one peer at a time (Matrix federation sends one;
+    # several keep both nodes busy while the other side verifies and commits)
+    pipeline: int = 4
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,7 @@ def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
             give_up_after=timedelta(hours=_num(delivery, "give_up_after_hours", 72.0)),
             batch_size=_int(delivery, "batch_size", 50, 1, 500),
             request_timeout=timedelta(seconds=_num(delivery, "request_timeout_seconds", 15.0)),
+            pipeline=_int(delivery, "pipeline", 4, 1, 16),
         ),
         limits=LimitsConfig(
             max_envelope_bytes=_int(limits, "max_envelope_bytes", 2 * 1024 * 1024, 1024, 1 << 30),

@@ -86,18 +86,62 @@ class DeliveryWorker:
         return max(wait, 0.001)
 
     async def _drain(self, peer: str) -> None:
+        """Send the peer's due envelopes, up to ``pipeline`` transactions in flight.
+
+        An envelope is in at most one transaction at a time; the first failure stops
+        new sends to the peer until its retry time (the others finish first).
+        """
+        slots = self.node.config.delivery.pipeline
+        inflight: set[str] = set()
+        running: set[asyncio.Task[bool]] = set()
+        failed = False
         try:
-            while True:
-                now = self.node.clock.now()
-                size = self.node.config.delivery.batch_size
-                batch = await self.node.db.run(partial(outbox.due, peer=peer, now=now, limit=size))
-                if not batch or not await self._deliver(peer, batch, now):
-                    break
+            while not failed:
+                if len(running) >= slots or not await self._dispatch(peer, inflight, running):
+                    if not running:
+                        break
+                    done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    running.difference_update(done)
+                    failed = not all(task.result() for task in done)
+        except asyncio.CancelledError:
+            for task in running:
+                task.cancel()  # the envelopes stay pending: sent again after a restart
+            raise
         except Exception:
             log.exception("delivery_worker_error", peer=peer)
         finally:
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
             self._tasks.pop(peer, None)
             self._wake.set()
+
+    async def _dispatch(
+        self, peer: str, inflight: set[str], running: set[asyncio.Task[bool]]
+    ) -> bool:
+        """Start one transaction of due envelopes not already in flight; False if none."""
+        now = self.node.clock.now()
+        size = self.node.config.delivery.batch_size
+        due = await self.node.db.run(
+            partial(outbox.due, peer=peer, now=now, limit=size + len(inflight))
+        )
+        batch = [item for item in due if item.msg_id not in inflight][:size]
+        if not batch:
+            return False
+        ids = {item.msg_id for item in batch}
+        inflight.update(ids)
+
+        async def send() -> bool:
+            try:
+                return await self._deliver(peer, batch, now)
+            except Exception:
+                log.exception("delivery_worker_error", peer=peer)
+                return False
+            finally:
+                inflight.difference_update(ids)
+
+        task = asyncio.create_task(send())
+        running.add(task)
+        return True
 
     async def _deliver(self, peer: str, batch: list[outbox.Pending], now: datetime) -> bool:
         live: list[outbox.Pending] = []

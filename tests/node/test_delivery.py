@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from exchange.core.canonical import canonical_json
+from exchange.core.canonical import canonical_json, parse_time
 from exchange.core.directory import sign_directory
 from exchange.core.errors import DirectoryRejected
 from exchange.core.keys import SigningKeyPair
+from exchange.node.delivery import DeliveryWorker
 from exchange.provision import rotate_keys
 from exchange.store import audit
 
-from ..federation import ApiClient, Federation, wait_until
+from ..federation import FAST_DELIVERY, ApiClient, Federation, wait_until
 
 REQUEST = {
     "to": "MA-CNA",
@@ -203,5 +207,75 @@ async def test_new_signing_key_is_used_only_once_the_directory_publishes_it(
         signers = [json.loads(r[0])["header"]["sender_key_id"] for r in rows]
         assert signers[1] == newest.public.key_id and signers[0] != signers[1]
         await es.close()
+    finally:
+        await fed.stop()
+
+
+async def test_pipeline_keeps_several_transactions_in_flight_and_delivers_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog goes out as up to ``pipeline`` concurrent transactions, never more, and
+    every envelope is delivered exactly once."""
+    pipeline = 3
+    config = FAST_DELIVERY.replace(
+        "[delivery]\n", f"[delivery]\nbatch_size = 3\npipeline = {pipeline}\n"
+    )
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], extra_config=config)
+    await fed.start("ES-CNA")
+    es = await ApiClient(fed["ES-CNA"]).login("investigator")
+    try:
+        for i in range(30):
+            status, _ = await es.call("POST", "/api/requests", {**REQUEST, "subject": f"n{i}"})
+            assert status == 201
+    finally:
+        await es.close()
+    await fed.stop("ES-CNA")  # a backlog of 30, all due once the last backoff has passed
+    outbox_db = fed["ES-CNA"].data / "exchange.db"
+
+    def all_due() -> bool:
+        with contextlib.closing(sqlite3.connect(outbox_db)) as conn:
+            (latest,) = conn.execute("SELECT MAX(next_attempt_at) FROM outbox").fetchone()
+        return bool(parse_time(latest) <= fed.clock.now())
+
+    await wait_until(all_due, what="every envelope due")
+
+    post = DeliveryWorker._post
+    in_flight: list[int] = [0]
+    peak: list[int] = [0]
+    full = asyncio.Event()
+    sent: list[str] = []
+
+    async def observed(
+        worker: DeliveryWorker, peer: str, batch: list[Any], now: Any
+    ) -> list[object]:
+        # Observes the real call; the first calls wait (bounded) until the pipeline is
+        # full, so the overlap is certain rather than a matter of timing.
+        in_flight[0] += 1
+        peak[0] = max(peak[0], in_flight[0])
+        if in_flight[0] == pipeline:
+            full.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(full.wait(), timeout=10)
+            results = await post(worker, peer, batch, now)
+            sent.extend(item.msg_id for item in batch)
+            return results
+        finally:
+            in_flight[0] -= 1
+
+    monkeypatch.setattr(DeliveryWorker, "_post", observed)
+    await fed.start()
+    try:
+        await wait_until(
+            lambda: count_is(
+                fed, "ES-CNA", "SELECT COUNT(*) FROM requests WHERE delivered_at IS NOT NULL", 30
+            ),
+            what="all 30 delivered",
+        )
+        assert peak[0] == pipeline
+        assert len(sent) == len(set(sent)) == 30  # no envelope was in two transactions
+        assert await count(fed, "MA-CNA", "SELECT COUNT(*) FROM requests") == 30
+        assert await count(fed, "MA-CNA", "SELECT COUNT(DISTINCT msg_id) FROM messages") == 30
+        assert await count(fed, "ES-CNA", "SELECT COUNT(*) FROM outbox WHERE state = 'done'") == 30
     finally:
         await fed.stop()
