@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import random
+import sqlite3
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -24,6 +25,7 @@ from ..core.errors import ExchangeError
 from ..core.receipt import parse_receipt, verify_receipt
 from ..store import outbox
 from ..store import requests as store
+from ..store.db import transaction
 from .evidence import upload_blobs
 from .metrics import Metrics
 from .peer_client import call_peer
@@ -166,19 +168,18 @@ class DeliveryWorker:
             await self._retry(peer, [i.msg_id for i in live], type(exc).__name__, now)
             return False
         self._failures.pop(peer, None)
+        verified: list[tuple[outbox.Pending, bytes]] = []
         retry: list[str] = []
-        # settled concurrently so that the receipts share one group commit
-        codes = await asyncio.gather(
-            *(
-                self._settle(peer, item, result, now)
-                for item, result in zip(live, results, strict=True)
-            )
-        )
-        for item, code in zip(live, codes, strict=True):
-            if code in RETRYABLE_CODES:
+        for item, result in zip(live, results, strict=True):
+            code = self._check(peer, item, result)
+            if isinstance(code, bytes):
+                verified.append((item, code))
+            elif code in RETRYABLE_CODES:
                 retry.append(item.msg_id)
-            elif code is not None:
+            else:
                 await self._give_up(item.msg_id, code, now)
+        if verified:
+            await self._store_receipts(peer, verified, now)
         if retry:
             await self._retry(peer, retry, "peer_asked_retry", now)
             return False
@@ -198,10 +199,8 @@ class DeliveryWorker:
             raise ValueError("peer answered with a malformed transaction result")
         return results
 
-    async def _settle(
-        self, peer: str, item: outbox.Pending, result: object, now: datetime
-    ) -> str | None:
-        """Store a verified receipt; return the error code when there is none."""
+    def _check(self, peer: str, item: outbox.Pending, result: object) -> bytes | str:
+        """The verified receipt's bytes, or the error code when there is none."""
         if not isinstance(result, dict):
             return "malformed"
         if "error" in result:
@@ -220,16 +219,25 @@ class DeliveryWorker:
         except ExchangeError as exc:
             log.warning("receipt_rejected", peer=peer, msg_id=item.msg_id, code=exc.code)
             return "unknown_sender"  # retry: the peer may have rotated keys we do not know yet
-        raw = receipt.to_bytes()
-        await self.node.db.run(
-            lambda c: store.store_receipt(
-                c, me=self.node.me, msg_id=item.msg_id, receipt=raw, now=now
-            )
-        )
-        log.info("delivered", peer=peer, msg_id=item.msg_id)
+        return receipt.to_bytes()
+
+    async def _store_receipts(
+        self, peer: str, verified: list[tuple[outbox.Pending, bytes]], now: datetime
+    ) -> None:
+        """A transaction's receipts in one database job (all or none: on failure the
+        envelopes stay pending, and the peer answers the retry with the same receipts)."""
+        me = self.node.me
+
+        def store_all(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                for item, raw in verified:
+                    store.store_receipt(conn, me=me, msg_id=item.msg_id, receipt=raw, now=now)
+
+        await self.node.db.run(store_all)
+        for item, _ in verified:
+            log.info("delivered", peer=peer, msg_id=item.msg_id)
         if self.metrics is not None:
-            self.metrics.deliveries.labels(peer=peer).inc()
-        return None
+            self.metrics.deliveries.labels(peer=peer).inc(len(verified))
 
     async def _retry(self, peer: str, msg_ids: list[str], error: str, now: datetime) -> None:
         failures = self._failures.get(peer, 0)

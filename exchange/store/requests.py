@@ -285,7 +285,10 @@ def store_receipt(
     """Record a verified receipt for one of our messages; False if already recorded."""
     with transaction(conn):
         msg = fetch_one(
-            conn, "SELECT * FROM messages WHERE sender = ? AND msg_id = ?", (me, msg_id)
+            conn,
+            """SELECT id, receipt, request_id, type, recipient FROM messages
+               WHERE sender = ? AND msg_id = ?""",
+            (me, msg_id),
         )
         if msg is None:
             raise NotFound("no such message")
