@@ -25,6 +25,7 @@ CONFIG = """
 backoff_initial_seconds = 0.05
 backoff_max_seconds = 0.5
 batch_size = 100
+pipeline = 8
 """
 
 
