@@ -46,6 +46,11 @@ class LimitsConfig:
     max_api_body_bytes: int = 1024 * 1024
     max_batch: int = 100
     peer_calls_per_minute: int = 6000
+    # per client address, before any authentication (0 turns a limit off, e.g. behind
+    # a reverse proxy that limits for you: then every client has the proxy's address)
+    connections_per_minute: int = 1200
+    connection_burst: int = 300
+    max_open_connections: int = 512
     peer_burst: int = 500
     max_attachment_bytes: int = 100 * 1024 * 1024
 
@@ -209,6 +214,9 @@ def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
             max_batch=_int(limits, "max_batch", 100, 1, 1000),
             peer_calls_per_minute=_int(limits, "peer_calls_per_minute", 6000, 1, 10_000_000),
             peer_burst=_int(limits, "peer_burst", 500, 1, 1_000_000),
+            connections_per_minute=_int(limits, "connections_per_minute", 1200, 0, 10_000_000),
+            connection_burst=_int(limits, "connection_burst", 300, 1, 1_000_000),
+            max_open_connections=_int(limits, "max_open_connections", 512, 0, 1_000_000),
             max_attachment_bytes=_int(limits, "max_attachment_bytes", 100 << 20, 1, 1 << 34),
         ),
         session=SessionConfig(

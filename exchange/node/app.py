@@ -24,6 +24,7 @@ from . import api, audit_api, deadlines_api, evidence, metrics, peer, stats_api
 from .audit_api import CHECKPOINTER_KEY
 from .auth import NODE_KEY, SESSIONS_KEY, SessionCache
 from .checkpointer import Checkpointer
+from .connections import GATE_KEY, ConnectionGate, connection_gate
 from .deadlines import DeadlineScheduler
 from .delivery import DeliveryWorker
 from .directory_sync import DirectoryHolder
@@ -72,11 +73,17 @@ def create_app(
     from ..ui.render import security_headers
 
     app = web.Application(
-        middlewares=[security_headers, error_middleware],
+        middlewares=[security_headers, connection_gate, error_middleware],
         client_max_size=max(MAX_TRANSACTION_BYTES, config.limits.max_envelope_bytes * 2),
     )
     app[NODE_KEY] = node
     app[SESSIONS_KEY] = SessionCache()
+    app[GATE_KEY] = ConnectionGate(
+        per_minute=config.limits.connections_per_minute,
+        burst=config.limits.connection_burst,
+        max_open=config.limits.max_open_connections,
+        clock=node.clock,
+    )
     app.add_routes(peer.routes)
     app[peer.PEER_LIMITER_KEY] = RateLimiter(
         per_minute=config.limits.peer_calls_per_minute, burst=config.limits.peer_burst

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from ..config import NodeConfig
 from ..core.clock import Clock
 from .app import create_app, server_ssl_context
 from .auth import NODE_KEY
+from .connections import GATE_KEY, gated
 from .service import Node
 
 
@@ -18,13 +20,16 @@ from .service import Node
 class RunningNode:
     app: web.Application
     runner: web.AppRunner
+    server: asyncio.Server
 
     @property
     def node(self) -> Node:
         return self.app[NODE_KEY]
 
     async def stop(self) -> None:
+        self.server.close()  # no new connections; the runner closes the open ones
         await self.runner.cleanup()
+        await self.server.wait_closed()
 
 
 async def start_node(
@@ -39,10 +44,15 @@ async def start_node(
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     context = server_ssl_context(config.tls_cert, config.tls_key)
-    site: web.BaseSite
+    assert runner.server is not None
+    # Our own listening socket instead of a TCPSite, so that every connection passes
+    # the per-address gate (node/connections.py) before aiohttp's handler sees it.
+    factory = gated(runner.server, app[GATE_KEY])
+    loop = asyncio.get_running_loop()
     if sock is not None:
-        site = web.SockSite(runner, sock, ssl_context=context)
+        server = await loop.create_server(factory, sock=sock, ssl=context)
     else:
-        site = web.TCPSite(runner, config.listen_host, config.listen_port, ssl_context=context)
-    await site.start()
-    return RunningNode(app, runner)
+        server = await loop.create_server(
+            factory, config.listen_host, config.listen_port, ssl=context, reuse_address=True
+        )
+    return RunningNode(app, runner, server)
