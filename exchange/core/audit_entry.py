@@ -19,6 +19,7 @@ ACTIONS = frozenset(
         "request_queued",
         "request_sent",
         "request_delivered",
+        "delivery_failed",
         "request_received",
         "request_opened",
         "request_acknowledged",

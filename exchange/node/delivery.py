@@ -247,7 +247,10 @@ class DeliveryWorker:
             failures, initial=cfg.backoff_initial, maximum=cfg.backoff_max, rng=self.rng
         )
         at = now + delay
-        await self.node.db.run(lambda c: outbox.retry_later(c, msg_ids, error=error, at=at))
+        me = self.node.me
+        await self.node.db.run(
+            lambda c: outbox.retry_later(c, msg_ids, error=error, at=at, me=me, peer=peer, now=now)
+        )
         log.info(
             "delivery_retry_scheduled",
             peer=peer,

@@ -59,14 +59,38 @@ def backlog(conn: sqlite3.Connection) -> dict[str, int]:
     return {str(peer): int(n) for peer, n in rows}
 
 
-def retry_later(conn: sqlite3.Connection, msg_ids: list[str], *, error: str, at: datetime) -> None:
+def retry_later(
+    conn: sqlite3.Connection,
+    msg_ids: list[str],
+    *,
+    error: str,
+    at: datetime,
+    me: str,
+    peer: str,
+    now: datetime,
+) -> None:
+    """A failed attempt: try again at ``at``. One audit entry per failed transaction."""
     with transaction(conn):
+        attempts = 0
         for msg_id in msg_ids:
-            conn.execute(
+            row = conn.execute(
                 """UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
-                   WHERE msg_id = ? AND state = 'pending'""",
+                   WHERE msg_id = ? AND state = 'pending' RETURNING attempts""",
                 (format_time(at), error, msg_id),
-            )
+            ).fetchone()
+            attempts = max(attempts, int(row[0]) if row else 0)
+        audit.append(
+            conn,
+            at=now,
+            authority=me,
+            action="delivery_failed",
+            actor="system",
+            peer=peer,
+            error=error,
+            msg_ids=sorted(msg_ids),
+            attempt=attempts,
+            retry_at=format_time(at),
+        )
 
 
 def expire(conn: sqlite3.Connection, *, me: str, msg_id: str, error: str, now: datetime) -> None:

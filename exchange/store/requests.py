@@ -292,9 +292,11 @@ def store_receipt(
         )
         if msg is None:
             raise NotFound("no such message")
-        conn.execute(
-            "UPDATE outbox SET state = 'done', last_error = NULL WHERE msg_id = ?", (msg_id,)
-        )
+        sent = conn.execute(
+            "UPDATE outbox SET state = 'done', last_error = NULL WHERE msg_id = ?"
+            " RETURNING attempts",
+            (msg_id,),
+        ).fetchone()
         if msg["receipt"] is not None:
             return False
         conn.execute("UPDATE messages SET receipt = ? WHERE id = ?", (receipt.decode(), msg["id"]))
@@ -303,6 +305,18 @@ def store_receipt(
             _move(conn, row, Event.DELIVER, now)
         detail = {"msg_id": msg_id, "type": msg["type"], "receipt_sha256": sha256_hex(receipt)}
         _event(conn, row["id"], now, "delivered", None, detail)
+        audit.append(
+            conn,
+            at=now,
+            authority=me,
+            action="request_sent",
+            actor="system",
+            request_id=row["id"],
+            peer=msg["recipient"],
+            msg_id=msg_id,
+            type=msg["type"],
+            attempt=(int(sent[0]) if sent else 0) + 1,
+        )
         audit.append(
             conn,
             at=now,

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from exchange.core.audit_entry import decode_entry
 from exchange.core.canonical import canonical_json, parse_time
 from exchange.core.directory import sign_directory
 from exchange.core.errors import DirectoryRejected
@@ -61,6 +62,19 @@ async def test_recipient_down_then_back_delivers_once(tmp_path: Path) -> None:
         assert await count(fed, "MA-CNA", "SELECT COUNT(*) FROM requests") == 1
         assert await count(fed, "MA-CNA", "SELECT COUNT(*) FROM messages") == 1
         assert await count(fed, "ES-CNA", "SELECT state FROM outbox") == "done"
+        # the auditor sees each failed attempt, then the send that worked and its receipt
+        logged = [
+            decode_entry(e)
+            for _, e in await fed["ES-CNA"].node.db.run(lambda c: audit.entries(c, 0, 1000))
+        ]
+        msg_id = await count(fed, "ES-CNA", "SELECT msg_id FROM outbox")
+        failed = [e for e in logged if e["action"] == "delivery_failed"]
+        assert failed and all(e["peer"] == "MA-CNA" and e["msg_ids"] == [msg_id] for e in failed)
+        assert [e["attempt"] for e in failed] == list(range(1, len(failed) + 1))
+        actions = [e["action"] for e in logged if e.get("msg_id") == msg_id]
+        assert actions[-2:] == ["request_sent", "request_delivered"]
+        sent = next(e for e in logged if e["action"] == "request_sent")
+        assert sent["attempt"] == len(failed) + 1
     finally:
         await es.close()
         await fed.stop()
