@@ -173,8 +173,11 @@ def read_passphrase_file(path: Path) -> bytes:
     return passphrase
 
 
-def create_tls_certificate(keys_dir: Path, *, common_name: str, hosts: list[str]) -> str:
-    """Self-signed P-256 certificate; returns its SHA-256 fingerprint (hex of the DER)."""
+def create_tls_certificate(
+    keys_dir: Path, *, common_name: str, hosts: list[str], stem: str = "tls"
+) -> str:
+    """Self-signed P-256 certificate in ``<stem>.crt`` / ``<stem>.key``; returns its
+    SHA-256 fingerprint (hex of the DER)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
@@ -197,7 +200,7 @@ def create_tls_certificate(keys_dir: Path, *, common_name: str, hosts: list[str]
         .sign(key, hashes.SHA256())
     )
     write_private(
-        keys_dir / "tls.key",
+        keys_dir / f"{stem}.key",
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -205,8 +208,8 @@ def create_tls_certificate(keys_dir: Path, *, common_name: str, hosts: list[str]
         ),
     )
     pem = cert.public_bytes(serialization.Encoding.PEM)
-    (keys_dir / "tls.crt").write_bytes(pem)
-    return tls_fingerprint(keys_dir / "tls.crt")
+    (keys_dir / f"{stem}.crt").write_bytes(pem)
+    return tls_fingerprint(keys_dir / f"{stem}.crt")
 
 
 def tls_fingerprint(cert_path: Path) -> str:

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .config import load_config, render_config
+from .config import NodeConfig, load_config, render_config
 from .core.clock import Clock, SystemClock
 from .core.directory import Authority
+from .core.errors import InvalidRequest
 from .core.keys import EncryptionKeyPair, KeyRing, SigningKeyPair
 from .core.note import format_vkey
 from .core.passwords import hash_password
@@ -124,6 +125,11 @@ def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetim
             "timezone": info.timezone,
             "audit_vkey": format_vkey(origin_for(info.authority_id), audit_key.public.public),
         }
+        | (
+            {"tls_fingerprint_next": tls_fingerprint(data / "keys" / NEXT_TLS_CERT)}
+            if (data / "keys" / NEXT_TLS_CERT).exists()
+            else {}
+        )
     )
     (data / PUBLIC_INFO).write_text(json.dumps(authority.to_json(), indent=2) + "\n")
     return authority
@@ -159,6 +165,58 @@ def rotate_keys(data: Path, *, clock: Clock | None = None) -> KeyRing:
     finally:
         db.close()
     return ring
+
+
+NEXT_TLS_CERT = "tls.next.crt"
+
+
+def prepare_tls_rotation(data: Path, *, clock: Clock | None = None) -> str:
+    """Step 1 of replacing the TLS certificate: make the next one and announce it in
+    ``authority.json`` (as ``tls_fingerprint_next``); the node keeps serving the current
+    one. Returns the next certificate's fingerprint."""
+    now = (clock or SystemClock()).now()
+    config = load_config(data / "node.toml")
+    keys = config.keys_dir
+    if (keys / NEXT_TLS_CERT).exists():
+        raise InvalidRequest("a next TLS certificate is already prepared: activate it first")
+    fingerprint = create_tls_certificate(
+        keys,
+        common_name=config.authority_id,
+        hosts=[config.listen_host, "localhost"],
+        stem="tls.next",
+    )
+    _republish(data, config, now, "prepared", fingerprint)
+    return fingerprint
+
+
+def activate_tls_rotation(data: Path, *, clock: Clock | None = None) -> str:
+    """Step 2, once the directory announcing the next certificate has reached the peers:
+    it becomes the node's certificate (served from the next start); the old private key
+    is deleted. Returns the new fingerprint."""
+    now = (clock or SystemClock()).now()
+    config = load_config(data / "node.toml")
+    keys = config.keys_dir
+    if not (keys / NEXT_TLS_CERT).exists():
+        raise InvalidRequest("no next TLS certificate: run `exchange keys rotate --tls` first")
+    (keys / "tls.next.key").replace(keys / "tls.key")
+    (keys / NEXT_TLS_CERT).replace(keys / "tls.crt")
+    fingerprint = tls_fingerprint(keys / "tls.crt")
+    _republish(data, config, now, "activated", fingerprint)
+    return fingerprint
+
+
+def _republish(data: Path, config: NodeConfig, now: datetime, stage: str, fp: str) -> None:
+    current = read_public_info(data)
+    write_public_info(data, info_from_authority(current), url=current.node_url, now=now)
+    db = Database(config.database)
+    try:
+        db.run_sync(
+            lambda c: _audit(
+                c, config.authority_id, now, "key_rotated", "admin", tls_fingerprint=fp, tls=stage
+            )
+        )
+    finally:
+        db.close()
 
 
 def info_from_authority(a: Authority) -> AuthorityInfo:

@@ -15,7 +15,14 @@ from ..config import load_config
 from ..core.directory import KINDS
 from ..keyfiles import load_keyring, protect_storage_key_file, read_passphrase_file
 from ..logs import configure_logging
-from ..provision import AuthorityInfo, add_user, init_node, rotate_keys
+from ..provision import (
+    AuthorityInfo,
+    activate_tls_rotation,
+    add_user,
+    init_node,
+    prepare_tls_rotation,
+    rotate_keys,
+)
 from ..runloop import run as run_loop
 from ..store.users import ROLES
 
@@ -63,6 +70,16 @@ def register(sub: Any) -> None:
         "rotate", help="make new signing and encryption keys (old ones kept until expiry)"
     )
     p.add_argument("--data", required=True, type=Path)
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="replace the TLS certificate instead: prepare the next one and announce it",
+    )
+    p.add_argument(
+        "--activate",
+        action="store_true",
+        help="with --tls: switch to the announced certificate (once peers have the directory)",
+    )
     p.set_defaults(handler=cmd_keys_rotate)
     p = keys.add_parser(
         "protect", help="protect the storage key with a passphrase (Argon2id); asked at start"
@@ -172,10 +189,27 @@ async def _wait_for_signal() -> None:
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    if args.activate and not args.tls:
+        print("error: --activate goes with --tls", file=sys.stderr)
+        return 2
+    if args.tls:
+        return _rotate_tls(args.data, activate=args.activate)
     ring = rotate_keys(args.data)
     print(f"new signing key {ring.signing[-1].public.key_id}")
     print(f"new encryption key {ring.encryption[-1].public.key_id}")
     print(f"send the updated {args.data / 'authority.json'} to the directory operator")
+    return 0
+
+
+def _rotate_tls(data: Path, *, activate: bool) -> int:
+    fingerprint = activate_tls_rotation(data) if activate else prepare_tls_rotation(data)
+    if activate:
+        print(f"TLS certificate {fingerprint} is now the node's; restart the node to serve it")
+        print(f"send the updated {data / 'authority.json'} to the directory operator")
+    else:
+        print(f"next TLS certificate {fingerprint} prepared; the node still serves the current")
+        print(f"1. send the updated {data / 'authority.json'} to the directory operator")
+        print("2. once peers have that directory: exchange keys rotate --tls --activate")
     return 0
 
 

@@ -51,6 +51,7 @@ _ENTRY_FIELDS = {
     "kind",
     "node_url",
     "tls_fingerprint",
+    "tls_fingerprint_next",
     "signing_keys",
     "encryption_keys",
     "languages",
@@ -100,6 +101,16 @@ class Authority:
     contact_hours: str
     timezone: str
     audit_vkey: str | None = None
+    # a certificate announced before the node serves it, so that peers accept it from
+    # the moment it is switched on (TLS rotation without an outage)
+    tls_fingerprint_next: str | None = None
+
+    @property
+    def tls_pins(self) -> tuple[str, ...]:
+        """Certificate fingerprints a peer accepts for this node."""
+        if self.tls_fingerprint_next is None:
+            return (self.tls_fingerprint,)
+        return (self.tls_fingerprint, self.tls_fingerprint_next)
 
     def signing_key(self, key_id: str) -> PublicKey | None:
         return next((k for k in self.signing_keys if k.key_id == key_id), None)
@@ -128,14 +139,16 @@ class Authority:
             "contact_hours": self.contact_hours,
             "timezone": self.timezone,
             "audit_vkey": self.audit_vkey,
-        }
+        } | (
+            {"tls_fingerprint_next": self.tls_fingerprint_next} if self.tls_fingerprint_next else {}
+        )
 
     @classmethod
     def from_json(cls, data: object) -> Authority:
         """Parse one entry strictly; raise ``Malformed`` naming the first bad field."""
         if not isinstance(data, dict):
             raise Malformed("authority entry must be an object")
-        missing = sorted(_ENTRY_FIELDS - set(data) - {"audit_vkey"})
+        missing = sorted(_ENTRY_FIELDS - set(data) - {"audit_vkey", "tls_fingerprint_next"})
         if missing:
             raise Malformed(f"authority entry lacks {', '.join(missing)}")
         unknown = sorted(set(data) - _ENTRY_FIELDS)
@@ -151,6 +164,9 @@ class Authority:
         audit_vkey = data.get("audit_vkey")
         if audit_vkey is not None:
             audit_vkey = _text(audit_vkey, "audit_vkey", limit=200)
+        tls_next = data.get("tls_fingerprint_next")
+        if tls_next is not None:
+            tls_next = _match(tls_next, _FINGERPRINT, "tls_fingerprint_next")
         return cls(
             authority_id=authority_id,
             country=country,
@@ -166,6 +182,7 @@ class Authority:
             contact_hours=_text(data["contact_hours"], "contact_hours", limit=200),
             timezone=_timezone(data["timezone"]),
             audit_vkey=audit_vkey,
+            tls_fingerprint_next=tls_next,
         )
 
 

@@ -205,7 +205,7 @@ async def upload_blobs(
             data=_read_file(file),
             headers={HEADER: auth, "Content-Type": "application/octet-stream",
                      "Content-Length": str(item["blob_size"])},
-            ssl=pinned(authority.tls_fingerprint),
+            ssl=pinned(*authority.tls_pins),
             timeout=timeout,
         ) as response:  # fmt: skip
             await response.read()

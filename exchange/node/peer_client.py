@@ -8,7 +8,9 @@ timeout. A non-200 answer becomes an ``ExchangeError`` with the peer's code.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import hashlib
 import json
 
 import aiohttp
@@ -22,11 +24,31 @@ from .service import Node
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 
+class PinSet(aiohttp.Fingerprint):
+    """aiohttp's certificate pinning, accepting any of a few SHA-256 fingerprints (a
+    node's current certificate and the next one it announced)."""
+
+    def __init__(self, fingerprints: tuple[bytes, ...]) -> None:
+        super().__init__(fingerprints[0])
+        self._allowed = frozenset(fingerprints)
+
+    def check(self, transport: asyncio.Transport) -> None:
+        if not transport.get_extra_info("sslcontext"):
+            return
+        sslobj = transport.get_extra_info("ssl_object")
+        got = hashlib.sha256(sslobj.getpeercert(binary_form=True)).digest()
+        if got not in self._allowed:
+            host, port, *_ = transport.get_extra_info("peername")
+            raise aiohttp.ServerFingerprintMismatch(self.fingerprint, got, host, port)
+
+
 @functools.lru_cache(maxsize=4096)
-def pinned(fingerprint_hex: str) -> aiohttp.Fingerprint:
-    """One ``Fingerprint`` per certificate: aiohttp pools connections by this object, so a
-    new one per call would mean a new TLS handshake per call."""
-    return aiohttp.Fingerprint(bytes.fromhex(fingerprint_hex))
+def pinned(*fingerprints_hex: str) -> aiohttp.Fingerprint:
+    """One object per set of pins: aiohttp pools connections by this object, so a new
+    one per call would mean a new TLS handshake per call."""
+    if len(fingerprints_hex) == 1:
+        return aiohttp.Fingerprint(bytes.fromhex(fingerprints_hex[0]))
+    return PinSet(tuple(bytes.fromhex(f) for f in fingerprints_hex))
 
 
 async def call_peer(
@@ -56,7 +78,7 @@ async def call_peer(
         peer.node_url.rstrip("/") + path,
         data=body if method != "GET" else None,
         headers={HEADER: auth, "Content-Type": content_type},
-        ssl=pinned(peer.tls_fingerprint),
+        ssl=pinned(*peer.tls_pins),
         timeout=aiohttp.ClientTimeout(total=limit),
     ) as response:
         answer = await read_limited(response.content, MAX_ANSWER_BYTES, "peer answer")

@@ -165,6 +165,18 @@ def test_malformed_entries_are_refused_with_the_field_named(
         Authority.from_json(entry)
 
 
+def test_an_announced_next_tls_certificate(directory: Directory) -> None:
+    entry = directory.authorities[0].to_json()
+    assert "tls_fingerprint_next" not in entry  # absent unless announced
+    assert Authority.from_json(entry).tls_pins == (entry["tls_fingerprint"],)
+    announced = Authority.from_json({**entry, "tls_fingerprint_next": "ab" * 32})
+    assert announced.tls_pins == (entry["tls_fingerprint"], "ab" * 32)
+    assert Authority.from_json(announced.to_json()) == announced
+    for bad in ("AB" * 32, "ab" * 31, 7):
+        with pytest.raises(Malformed, match="tls_fingerprint_next"):
+            Authority.from_json({**entry, "tls_fingerprint_next": bad})
+
+
 def test_a_bad_entry_makes_the_whole_document_unusable(
     operator: SigningKeyPair, directory: Directory
 ) -> None:
