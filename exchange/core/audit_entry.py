@@ -44,6 +44,8 @@ ACTIONS = frozenset(
         "attachment_opened",
         "content_erased",
         "request_drafted",
+        "draft_updated",
+        "draft_discarded",
     }
 )
 # Field names that may never appear in an entry: contents stay out of the log.

@@ -146,6 +146,30 @@ async def api_save_draft(request: web.Request, user: User) -> web.Response:
     return web.json_response(await node.save_draft(actor=user.username, **body), status=201)
 
 
+@routes.put("/api/drafts/{id}")
+@requires("investigator")
+async def api_update_draft(request: web.Request, user: User) -> web.Response:
+    """Replace the form of one of the user's own drafts."""
+    node: Node = request.app[NODE_KEY]
+    body = await read_json(request)
+    _fields(
+        body, ("to", "kind", "urgency", "subject", "body", "language"), ("deadline", "attachments")
+    )
+    updated = await node.update_draft(
+        actor=user.username, request_id=request.match_info["id"], **body
+    )
+    return web.json_response(updated)
+
+
+@routes.delete("/api/drafts/{id}")
+@requires("investigator")
+async def api_discard_draft(request: web.Request, user: User) -> web.Response:
+    """Delete one of the user's own drafts; the audit log keeps that it was discarded."""
+    node: Node = request.app[NODE_KEY]
+    discarded = await node.discard_draft(actor=user.username, request_id=request.match_info["id"])
+    return web.json_response(discarded)
+
+
 @routes.post("/api/requests/{id}/send")
 @requires("investigator")
 async def api_send_draft(request: web.Request, user: User) -> web.Response:

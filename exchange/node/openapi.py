@@ -196,6 +196,16 @@ OPENAPI: dict[str, Any] = {
                 ok="201",
             )
         },
+        "/api/drafts/{id}": {
+            "put": _op(
+                "Replace the form of one of your drafts",
+                body=_with_attachments(
+                    _obj(["to", "kind", "urgency", "subject", "body", "language"], ["deadline"])
+                ),
+                params=_ID,
+            ),
+            "delete": _op("Discard one of your drafts", params=_ID),
+        },
         "/api/requests/{id}/send": {"post": _op("Seal and send a draft", params=_ID)},
         "/api/requests/{id}/close": {"post": _op("Close an answered request", params=_ID)},
         "/api/deadlines": {

@@ -114,11 +114,10 @@ class Node:
         )
         return self._queued(request_id, sealed, urgency)
 
-    async def save_draft(
-        self, *, actor: str, attachments: list[str] | None = None, **form: str | None
+    def _draft_form(
+        self, form: dict[str, str | None], attachments: list[str] | None
     ) -> dict[str, Any]:
-        """Keep a complete request without sending it (checked now, sealed when sent)."""
-        now = self.clock.now()
+        """A draft's form, checked as a request would be (sealed only when sent)."""
         self._peer(str(form["to"]))
         contents.request_content(
             kind=str(form["kind"]),
@@ -129,7 +128,17 @@ class Node:
             deadline=None,
             max_body_chars=self.config.limits.max_body_chars,
         )
-        saved = {**form, "attachments": list(attachments or [])}
+        deadline = form.get("deadline")
+        if deadline:
+            parse_time(deadline, field="deadline")
+        return {**form, "attachments": list(attachments or [])}
+
+    async def save_draft(
+        self, *, actor: str, attachments: list[str] | None = None, **form: str | None
+    ) -> dict[str, Any]:
+        """Keep a complete request without sending it (checked now, sealed when sent)."""
+        now = self.clock.now()
+        saved = self._draft_form(form, attachments)
         request_id = str(uuid.uuid4())
         await self.db.run(
             lambda c: store.save_draft(
@@ -138,18 +147,60 @@ class Node:
         )
         return {"id": request_id, "status": "draft"}
 
+    async def update_draft(
+        self,
+        *,
+        actor: str,
+        request_id: str,
+        attachments: list[str] | None = None,
+        **form: str | None,
+    ) -> dict[str, Any]:
+        """Replace the form of one of the actor's own drafts."""
+        now = self.clock.now()
+        saved = self._draft_form(form, attachments)
+
+        def update(conn: Any) -> None:
+            self._own_draft(conn, actor, request_id)
+            store.update_draft(
+                conn, self.vault, me=self.me, request_id=request_id, form=saved, actor=actor,
+                now=now,
+            )  # fmt: skip
+
+        await self.db.run(update)
+        return {"id": request_id, "status": "draft"}
+
+    async def discard_draft(self, *, actor: str, request_id: str) -> dict[str, Any]:
+        """Delete one of the actor's own drafts (nothing was ever sent)."""
+        now = self.clock.now()
+
+        def discard(conn: Any) -> None:
+            self._own_draft(conn, actor, request_id)
+            store.discard_draft(conn, me=self.me, request_id=request_id, actor=actor, now=now)
+
+        await self.db.run(discard)
+        return {"id": request_id, "status": "discarded"}
+
+    async def read_own_draft(self, *, actor: str, request_id: str) -> dict[str, Any]:
+        """The form of one of the actor's own drafts (to edit or send it)."""
+
+        def load(conn: Any) -> dict[str, Any]:
+            self._own_draft(conn, actor, request_id)
+            return store.read_draft(conn, self.vault, request_id)
+
+        return await self.db.run(load)
+
+    def _own_draft(self, conn: Any, actor: str, request_id: str) -> dict[str, Any]:
+        row = store.get_request(conn, request_id)
+        if row["created_by"] != actor:
+            raise NotFound("no such request")
+        if row["status"] != "draft":
+            raise InvalidRequest(f"the request is already {row['status']}")
+        return row
+
     async def send_draft(self, *, actor: str, request_id: str) -> dict[str, Any]:
         now = self.clock.now()
 
-        def load(conn: Any) -> dict[str, Any]:
-            row = store.get_request(conn, request_id)
-            if row["created_by"] != actor:
-                raise NotFound("no such request")
-            if row["status"] != "draft":
-                raise InvalidRequest(f"the request is already {row['status']}")
-            return store.read_draft(conn, self.vault, request_id)
-
-        saved = await self.db.run(load)
+        saved = await self.read_own_draft(actor=actor, request_id=request_id)
         ids = list(saved.pop("attachments", []))
         sealed = await self._prepare(saved, ids, actor=actor, now=now)
         await self.db.run(

@@ -189,6 +189,67 @@ def save_draft(
         )
 
 
+def update_draft(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    *,
+    me: str,
+    request_id: str,
+    form: dict[str, Any],
+    actor: str,
+    now: datetime,
+) -> None:
+    """Replace a draft's form (sealed anew) and the metadata the lists show."""
+    key, ciphertext = vault.seal(canonical_json(form), record=f"draft:{request_id}")
+    with transaction(conn):
+        row = _request_row(conn, request_id)
+        if row["status"] != Status.DRAFT:
+            raise Conflict(f"the request is already {row['status']}")
+        conn.execute(
+            "UPDATE drafts SET content_key = ?, content = ? WHERE request_id = ?",
+            (key, ciphertext, request_id),
+        )
+        conn.execute(
+            """UPDATE requests SET counterpart = ?, kind = ?, urgency = ?, language = ?,
+               updated_at = ? WHERE id = ?""",
+            (form["to"], form["kind"], form["urgency"], form["language"], format_time(now),
+             request_id),
+        )  # fmt: skip
+        _event(conn, request_id, now, "draft_updated", actor, {})
+        audit.append(
+            conn,
+            at=now,
+            authority=me,
+            action="draft_updated",
+            actor=actor,
+            request_id=request_id,
+            peer=form["to"],
+        )
+
+
+def discard_draft(
+    conn: sqlite3.Connection, *, me: str, request_id: str, actor: str, now: datetime
+) -> None:
+    """Delete a draft that was never sent: its sealed form, timeline and row. The audit
+    log keeps that it existed and was discarded (ids only)."""
+    with transaction(conn):
+        row = _request_row(conn, request_id)
+        if row["status"] != Status.DRAFT:
+            raise Conflict(f"the request is already {row['status']}: only drafts are discarded")
+        conn.execute("DELETE FROM drafts WHERE request_id = ?", (request_id,))
+        conn.execute("DELETE FROM events WHERE request_id = ?", (request_id,))
+        conn.execute("DELETE FROM requests WHERE id = ?", (request_id,))
+        audit.append(
+            conn,
+            at=now,
+            authority=me,
+            action="draft_discarded",
+            actor=actor,
+            request_id=request_id,
+            peer=row["counterpart"],
+        )
+
+
 def read_draft(conn: sqlite3.Connection, vault: Vault, request_id: str) -> dict[str, Any]:
     row = fetch_one(conn, "SELECT * FROM drafts WHERE request_id = ?", (request_id,))
     if row is None:

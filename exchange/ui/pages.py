@@ -111,9 +111,20 @@ EMPTY_FORM = {
 async def compose_page(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
     form = {**EMPTY_FORM, "to": request.query.get("to", "")}
-    return render(
-        request, "compose.html", form=form, error="", warning="", **_compose_context(node, form)
-    )
+    draft_id = request.query.get("draft", "")
+    uploaded: list[dict[str, Any]] = []
+    if draft_id:
+        saved = await node.read_own_draft(actor=user.username, request_id=draft_id)
+        form.update({k: str(saved.get(k) or "") for k in EMPTY_FORM})
+        form["deadline"] = _deadline_field(saved.get("deadline"))
+        form["draft_id"] = draft_id
+        ids = [str(i) for i in saved.get("attachments") or []]
+        if ids:
+            owner = user.username
+            uploaded = await node.db.run(lambda c: evidence_store.unsent(c, ids, owner=owner))
+    context = _compose_context(node, form)
+    context["uploaded"] = uploaded
+    return render(request, "compose.html", form=form, error="", warning="", **context)
 
 
 @routes.post("/compose")
@@ -133,14 +144,27 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
         warning = _t_warning(recipient, form["language"])
         return render(request, "compose.html", form=form, error="", warning=warning, **context)
     fields = {k: form[k] for k in ("to", "kind", "urgency", "subject", "body", "language")}
+    as_draft = form.get("action") == "draft"
+    draft_id = form.get("draft_id", "")
     try:
-        save = node.save_draft if form.get("action") == "draft" else node.create_request
-        created = await save(
-            actor=user.username,
-            deadline=_deadline(form["deadline"]),
-            attachments=[u["id"] for u in uploads],
-            **fields,
-        )
+        deadline = _deadline(form["deadline"])
+        attachments = [u["id"] for u in uploads]
+        if draft_id:  # editing a draft: keep it, then send it if asked
+            await node.update_draft(
+                actor=user.username,
+                request_id=draft_id,
+                deadline=deadline,
+                attachments=attachments,
+                **fields,
+            )
+            created = {"id": draft_id}
+            if not as_draft:
+                await node.send_draft(actor=user.username, request_id=draft_id)
+        else:
+            save = node.save_draft if as_draft else node.create_request
+            created = await save(
+                actor=user.username, deadline=deadline, attachments=attachments, **fields
+            )
     except ExchangeError as exc:
         return render(
             request, "compose.html", status=400, form=form, error=exc.message, warning="", **context
@@ -148,7 +172,7 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/requests/{quote(created['id'])}?done=1")
 
 
-TEXT_FIELDS = (*EMPTY_FORM, "confirm_language", "csrf_token", "action")
+TEXT_FIELDS = (*EMPTY_FORM, "confirm_language", "csrf_token", "action", "draft_id")
 
 
 async def _read_form(
@@ -205,6 +229,13 @@ def _t_warning(recipient: Authority, language: str) -> str:
         language=language,
         accepted=", ".join(recipient.languages),
     )
+
+
+def _deadline_field(value: object) -> str:
+    """The API's spelling of a deadline back as a ``datetime-local`` value (UTC)."""
+    if not isinstance(value, str) or not value:
+        return ""
+    return value[:16]  # 2026-01-01T08:30:00.000000Z -> 2026-01-01T08:30
 
 
 def _deadline(value: str) -> str | None:
@@ -340,6 +371,14 @@ async def send_action(request: web.Request, user: User) -> web.StreamResponse:
     request_id = request.match_info["id"]
     await request.app[NODE_KEY].send_draft(actor=user.username, request_id=request_id)
     raise web.HTTPSeeOther(f"/requests/{quote(request_id)}?done=1")
+
+
+@routes.post("/requests/{id}/discard")
+@page("investigator")
+async def discard_action(request: web.Request, user: User) -> web.StreamResponse:
+    request_id = request.match_info["id"]
+    await request.app[NODE_KEY].discard_draft(actor=user.username, request_id=request_id)
+    raise web.HTTPSeeOther("/requests?done=1")
 
 
 @routes.post("/requests/{id}/close")

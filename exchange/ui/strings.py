@@ -63,6 +63,9 @@ EN: dict[str, str] = {
     "save_draft": "Save as draft",
     "draft": "Draft",
     "draft_notice": "Draft: saved on this node only, encrypted at rest; not sent yet.",
+    "editing_draft": "You are editing a draft: save it again, or send it.",
+    "edit_draft": "Edit",
+    "discard_draft": "Discard draft",
     "language_warning": (
         "{authority} does not list {language} among its accepted languages ({accepted}). "
         "Send anyway?"
@@ -166,6 +169,7 @@ EN: dict[str, str] = {
     "status_rejected": "Rejected",
     "status_expired": "Expired (not delivered)",
     "event_drafted": "Draft saved",
+    "event_draft_updated": "Draft edited",
     "event_created": "Request created",
     "event_queued": "Queued for delivery",
     "event_delivered": "Delivered, receipt signed by the recipient",

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from exchange.core.audit_entry import decode_entry
 from exchange.core.receipt import parse_receipt, verify_receipt
+from exchange.provision import add_user
 from exchange.store import audit
 
-from ..federation import ApiClient, Federation, wait_until
+from ..federation import PASSWORD, ApiClient, Federation, wait_until
 
 
 @pytest.fixture
@@ -204,3 +206,66 @@ async def test_a_draft_stays_home_until_sent(fed3: Federation) -> None:
     finally:
         for client in (es, liaison, ma):
             await client.close()
+
+
+async def test_a_draft_is_edited_or_discarded_by_its_author_only(fed3: Federation) -> None:
+    member = fed3["ES-CNA"]
+    add_user(member.data, username="investigator2", password=PASSWORD, role="investigator")
+    es = await ApiClient(member).login("investigator")
+    other = await ApiClient(member).login("investigator2")
+    form = {
+        "to": "MA-CNA",
+        "kind": "information_request",
+        "urgency": "urgent",
+        "subject": "First wording",
+        "body": "Who owns the vessel?",
+        "language": "en",
+    }
+    try:
+        _, draft = await es.call("POST", "/api/drafts", form)
+        path = f"/api/drafts/{draft['id']}"
+        edited = {**form, "to": "SN-CNA", "subject": "Second wording", "language": "fr"}
+        status, body = await other.call("PUT", path, edited)
+        assert status == 404  # another investigator's draft does not exist for them
+        status, body = await es.call("PUT", path, {**edited, "to": "XX-NONE"})
+        assert status == 404  # checked as when saved
+        status, body = await es.call("PUT", path, {**edited, "deadline": "tomorrow"})
+        assert status == 400 and body["error"]["code"] == "malformed"
+        status, body = await es.call("PUT", path, edited)
+        assert (status, body) == (200, {"id": draft["id"], "status": "draft"})
+        _, view = await es.call("GET", f"/api/requests/{draft['id']}")
+        assert view["draft"]["subject"] == "Second wording"
+        assert (view["counterpart"], view["language"]) == ("SN-CNA", "fr")
+        assert [e["event"] for e in view["timeline"]] == ["drafted", "draft_updated"]
+
+        status, _ = await other.call("DELETE", path)
+        assert status == 404
+        status, body = await es.call("DELETE", path)
+        assert (status, body) == (200, {"id": draft["id"], "status": "discarded"})
+        status, _ = await es.call("GET", f"/api/requests/{draft['id']}")
+        assert status == 404
+        status, _ = await es.call("DELETE", path)
+        assert status == 404
+
+        # a request that was sent is no draft: neither edited nor discarded
+        _, sent = await es.call("POST", "/api/requests", form)
+        for method, payload in (("PUT", form), ("DELETE", None)):
+            status, body = await es.call(method, f"/api/drafts/{sent['id']}", payload)
+            assert status == 422 and body["error"]["code"] == "invalid_request"
+
+        rows = await member.node.db.run(lambda c: audit.entries(c, 0, 10_000))
+        logged = [decode_entry(e) for _, e in rows]
+        mine = [e["action"] for e in logged if e.get("request_id") == draft["id"]]
+        # reading the draft back was itself recorded
+        assert mine == ["request_drafted", "draft_updated", "request_opened", "draft_discarded"]
+        leftovers = await member.node.db.run(
+            lambda c: c.execute(
+                "SELECT (SELECT COUNT(*) FROM drafts), (SELECT COUNT(*) FROM events"
+                " WHERE request_id = ?)",
+                (draft["id"],),
+            ).fetchone()
+        )
+        assert leftovers == (0, 0)  # the sealed form and its timeline are gone
+    finally:
+        await es.close()
+        await other.close()

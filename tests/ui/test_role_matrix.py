@@ -33,6 +33,7 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/audit"): (AUD,),
     ("POST", "/audit/verify"): (AUD,),
     ("GET", "/admin"): (ADM,),
+    ("POST", "/requests/{id}/discard"): (INV,),
     ("POST", "/admin/users"): (ADM,),
     ("POST", "/admin/users/remove"): (ADM,),
     ("POST", "/admin/keys/rotate"): (ADM,),
@@ -51,6 +52,8 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/requests/{id}/close"): (INV, LIA),
     ("POST", "/api/drafts"): (INV,),
     ("POST", "/api/requests/{id}/send"): (INV,),
+    ("PUT", "/api/drafts/{id}"): (INV,),
+    ("DELETE", "/api/drafts/{id}"): (INV,),
     ("POST", "/api/attachments"): (INV, LIA),
     ("GET", "/api/requests/{id}/attachments/{attachment_id}"): (INV, LIA),
     ("GET", "/api/deadlines"): (INV, LIA, ADM),
@@ -105,8 +108,8 @@ async def _call(
     if method == "GET":
         return await session.get(url, ssl=ssl, allow_redirects=False)
     if path.startswith("/api/"):
-        return await session.post(
-            url, ssl=ssl, allow_redirects=False, headers={"X-CSRF-Token": csrf}, json={}
+        return await session.request(
+            method, url, ssl=ssl, allow_redirects=False, headers={"X-CSRF-Token": csrf}, json={}
         )
     return await session.post(url, ssl=ssl, allow_redirects=False, data={"csrf_token": csrf})
 
