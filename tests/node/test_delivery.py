@@ -37,6 +37,10 @@ async def count(fed: Federation, authority_id: str, sql: str) -> Any:
     return await fed[authority_id].node.db.run(lambda c: c.execute(sql).fetchone()[0])
 
 
+async def count_all(fed: Federation, authority_id: str, sql: str) -> list[Any]:
+    return await fed[authority_id].node.db.run(lambda c: [r[0] for r in c.execute(sql)])
+
+
 async def count_is(fed: Federation, authority_id: str, sql: str, expected: int) -> bool:
     return bool(await count(fed, authority_id, sql) == expected)
 
@@ -256,29 +260,39 @@ async def test_pipeline_keeps_several_transactions_in_flight_and_delivers_once(
     post = DeliveryWorker._post
     in_flight: list[int] = [0]
     peak: list[int] = [0]
+    entered: list[int] = [0]
     full = asyncio.Event()
+    active: set[str] = set()
+    overlaps: list[str] = []
     sent: list[str] = []
 
     async def observed(
         worker: DeliveryWorker, peer: str, batch: list[Any], now: Any
     ) -> list[object]:
-        # Observes the real call; the first calls wait (bounded) until the pipeline is
-        # full, so the overlap is certain rather than a matter of timing.
+        # Observes the real call. The first `pipeline` calls wait (bounded) until all of
+        # them are in, so the overlap is certain rather than a matter of timing.
+        ids = [item.msg_id for item in batch]
+        overlaps.extend(i for i in ids if i in active)  # in two transactions at once?
+        active.update(ids)
         in_flight[0] += 1
+        entered[0] += 1
         peak[0] = max(peak[0], in_flight[0])
         if in_flight[0] == pipeline:
             full.set()
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(full.wait(), timeout=10)
+            if entered[0] <= pipeline:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(full.wait(), timeout=10)
             results = await post(worker, peer, batch, now)
-            sent.extend(item.msg_id for item in batch)
+            sent.extend(ids)
             return results
         finally:
             in_flight[0] -= 1
+            active.difference_update(ids)
 
     monkeypatch.setattr(DeliveryWorker, "_post", observed)
-    await fed.start()
+    await fed.start("MA-CNA")  # the peer first: the backlog meets a peer that is up
+    await fed.start("ES-CNA")
     try:
         await wait_until(
             lambda: count_is(
@@ -287,7 +301,8 @@ async def test_pipeline_keeps_several_transactions_in_flight_and_delivers_once(
             what="all 30 delivered",
         )
         assert peak[0] == pipeline
-        assert len(sent) == len(set(sent)) == 30  # no envelope was in two transactions
+        assert overlaps == []  # no envelope was in two transactions at once
+        assert set(sent) == set(await count_all(fed, "ES-CNA", "SELECT msg_id FROM outbox"))
         assert await count(fed, "MA-CNA", "SELECT COUNT(*) FROM requests") == 30
         assert await count(fed, "MA-CNA", "SELECT COUNT(DISTINCT msg_id) FROM messages") == 30
         assert await count(fed, "ES-CNA", "SELECT COUNT(*) FROM outbox WHERE state = 'done'") == 30
