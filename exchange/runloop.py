@@ -23,3 +23,19 @@ def new_loop() -> asyncio.AbstractEventLoop:
 def run(main: Coroutine[Any, Any, T]) -> T:
     with asyncio.Runner(loop_factory=new_loop) as runner:
         return runner.run(main)
+
+
+async def wait_event(event: asyncio.Event, timeout: float) -> bool:  # noqa: ASYNC109
+    """Wait until ``event`` is set or ``timeout`` seconds pass; True if it was set.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives in
+    the same loop turn as the event (CPython gh-86296, fixed in 3.12), and a background
+    task woken often, as the delivery worker is, then never stops: its node hangs at
+    shutdown. ``asyncio.timeout`` tells the two apart.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

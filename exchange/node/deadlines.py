@@ -10,7 +10,6 @@ scheduler reacts at once: no test ever sleeps).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from datetime import datetime, timedelta
 from functools import partial
@@ -23,6 +22,7 @@ from ..core.backoff import retry_delay
 from ..core.canonical import b64e
 from ..core.clock import ObservableClock
 from ..core.deadlines import DeadlinePolicy
+from ..runloop import wait_event
 from ..store import deadlines as store
 from .service import Node
 
@@ -74,8 +74,7 @@ class DeadlineScheduler:
                     self._next = now + timedelta(seconds=wait)
                 except Exception:
                     log.exception("deadline_sweep_failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                await wait_event(self._wake, wait)
         finally:
             if unsubscribe is not None:
                 unsubscribe()

@@ -9,7 +9,6 @@ One dead peer never slows the others: each peer drains in its own task.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import sqlite3
@@ -23,6 +22,7 @@ from ..core.backoff import RETRYABLE_CODES, retry_delay
 from ..core.canonical import b64e
 from ..core.errors import ExchangeError
 from ..core.receipt import parse_receipt, verify_receipt
+from ..runloop import wait_event
 from ..store import outbox
 from ..store import requests as store
 from ..store.db import transaction
@@ -67,8 +67,7 @@ class DeliveryWorker:
                     # e.g. the disk is full for a moment: keep the worker alive, look again
                     log.exception("delivery_scan_failed")
                     timeout = self.node.config.delivery.backoff_initial.total_seconds()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+                await wait_event(self._wake, timeout)
         finally:
             for task in self._tasks.values():
                 task.cancel()
