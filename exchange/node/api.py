@@ -122,14 +122,18 @@ async def api_directory(request: web.Request, user: User) -> web.Response:
     )
 
 
+REQUEST_FIELDS = (
+    ("to", "kind", "urgency", "subject", "body", "language"),
+    ("deadline", "attachments"),
+)
+
+
 @routes.post("/api/requests")
 @requires("investigator")
 async def api_create_request(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     body = await read_json(request)
-    _fields(
-        body, ("to", "kind", "urgency", "subject", "body", "language"), ("deadline", "attachments")
-    )
+    _fields(body, *REQUEST_FIELDS)
     created = await node.create_request(actor=user.username, **body)
     return web.json_response(created, status=201)
 
@@ -140,9 +144,7 @@ async def api_save_draft(request: web.Request, user: User) -> web.Response:
     """Save a request without sending it: status draft, nothing leaves the node."""
     node: Node = request.app[NODE_KEY]
     body = await read_json(request)
-    _fields(
-        body, ("to", "kind", "urgency", "subject", "body", "language"), ("deadline", "attachments")
-    )
+    _fields(body, *REQUEST_FIELDS)
     return web.json_response(await node.save_draft(actor=user.username, **body), status=201)
 
 
@@ -152,9 +154,7 @@ async def api_update_draft(request: web.Request, user: User) -> web.Response:
     """Replace the form of one of the user's own drafts."""
     node: Node = request.app[NODE_KEY]
     body = await read_json(request)
-    _fields(
-        body, ("to", "kind", "urgency", "subject", "body", "language"), ("deadline", "attachments")
-    )
+    _fields(body, *REQUEST_FIELDS)
     updated = await node.update_draft(
         actor=user.username, request_id=request.match_info["id"], **body
     )

@@ -60,6 +60,27 @@ def claim(
     return entries
 
 
+def keep_for_draft(conn: sqlite3.Connection, ids: list[str], *, owner: str, draft_id: str) -> None:
+    """The draft's uploads (the owner's, unsent) belong to it now, and to it alone:
+    retention keeps them while the draft exists."""
+    if len(ids) > MAX_ATTACHMENTS or len(set(ids)) != len(ids):
+        raise NotFound(f"at most {MAX_ATTACHMENTS} distinct attachments per message")
+    conn.execute("UPDATE attachments SET draft_id = NULL WHERE draft_id = ?", (draft_id,))
+    for attachment_id in ids:
+        cursor = conn.execute(
+            "UPDATE attachments SET draft_id = ? WHERE id = ? AND owner = ? AND msg_id IS NULL"
+            " AND key_wrapped IS NOT NULL AND draft_id IS NULL",
+            (draft_id, attachment_id, owner),
+        )
+        if cursor.rowcount != 1:
+            raise NotFound(f"no unsent attachment {attachment_id!r} of yours")
+
+
+def release_from_draft(conn: sqlite3.Connection, draft_id: str) -> None:
+    """A discarded or sent draft keeps no uploads (unsent ones age out as usual)."""
+    conn.execute("UPDATE attachments SET draft_id = NULL WHERE draft_id = ?", (draft_id,))
+
+
 def attach(conn: sqlite3.Connection, ids: list[str], *, msg_id: str, peer: str) -> None:
     """Inside the message's own transaction: these files leave with it."""
     for attachment_id in ids:

@@ -177,16 +177,28 @@ def save_draft(
             "INSERT INTO drafts (request_id, content_key, content) VALUES (?, ?, ?)",
             (request_id, key, ciphertext),
         )
-        _event(conn, request_id, now, "drafted", actor, {})
-        audit.append(
-            conn,
-            at=now,
-            authority=me,
-            action="request_drafted",
-            actor=actor,
-            request_id=request_id,
-            peer=form["to"],
+        evidence_store.keep_for_draft(
+            conn, list(form.get("attachments") or []), owner=actor, draft_id=request_id
         )
+        _draft_event(conn, me, request_id, now, actor, "drafted", peer=form["to"])
+
+
+def _draft_event(
+    conn: sqlite3.Connection,
+    me: str,
+    request_id: str,
+    now: datetime,
+    actor: str,
+    event: str,
+    *,
+    peer: str,
+) -> None:
+    """A draft's timeline event and its audit entry (``drafted`` is ``request_drafted``)."""
+    _event(conn, request_id, now, event, actor, {})
+    action = "request_drafted" if event == "drafted" else event
+    audit.append(
+        conn, at=now, authority=me, action=action, actor=actor, request_id=request_id, peer=peer
+    )
 
 
 def update_draft(
@@ -209,22 +221,16 @@ def update_draft(
             "UPDATE drafts SET content_key = ?, content = ? WHERE request_id = ?",
             (key, ciphertext, request_id),
         )
+        evidence_store.keep_for_draft(
+            conn, list(form.get("attachments") or []), owner=actor, draft_id=request_id
+        )
         conn.execute(
             """UPDATE requests SET counterpart = ?, kind = ?, urgency = ?, language = ?,
                updated_at = ? WHERE id = ?""",
             (form["to"], form["kind"], form["urgency"], form["language"], format_time(now),
              request_id),
         )  # fmt: skip
-        _event(conn, request_id, now, "draft_updated", actor, {})
-        audit.append(
-            conn,
-            at=now,
-            authority=me,
-            action="draft_updated",
-            actor=actor,
-            request_id=request_id,
-            peer=form["to"],
-        )
+        _draft_event(conn, me, request_id, now, actor, "draft_updated", peer=form["to"])
 
 
 def discard_draft(
@@ -236,6 +242,7 @@ def discard_draft(
         row = _request_row(conn, request_id)
         if row["status"] != Status.DRAFT:
             raise Conflict(f"the request is already {row['status']}: only drafts are discarded")
+        evidence_store.release_from_draft(conn, request_id)
         conn.execute("DELETE FROM drafts WHERE request_id = ?", (request_id,))
         conn.execute("DELETE FROM events WHERE request_id = ?", (request_id,))
         conn.execute("DELETE FROM requests WHERE id = ?", (request_id,))
@@ -280,6 +287,7 @@ def send_draft(
         evidence_store.attach(
             conn, list(attachment_ids), msg_id=message.msg_id, peer=message.recipient
         )
+        evidence_store.release_from_draft(conn, request_id)
         conn.execute("DELETE FROM drafts WHERE request_id = ?", (request_id,))
         conn.execute(
             """UPDATE requests SET msg_id = ?, counterpart = ?, kind = ?, urgency = ?,

@@ -108,7 +108,8 @@ def _purge_unsent_uploads(
     cutoff = format_time(now - policy.unsent_uploads)
     rows = fetch_all(
         conn,
-        "SELECT id, blob_sha256 FROM attachments WHERE msg_id IS NULL AND created_at < ?",
+        "SELECT id, blob_sha256 FROM attachments WHERE msg_id IS NULL AND draft_id IS NULL"
+        " AND created_at < ?",
         (cutoff,),
     )
     result.uploads = len(rows)

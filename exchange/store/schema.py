@@ -190,4 +190,9 @@ MIGRATIONS: list[list[str]] = [
             recorded_at TEXT NOT NULL
         )""",
     ],
+    # 3: uploads kept for a draft are not "unsent uploads" that retention purges
+    [
+        "ALTER TABLE attachments ADD COLUMN draft_id TEXT",
+        "CREATE INDEX attachments_draft ON attachments (draft_id)",
+    ],
 ]

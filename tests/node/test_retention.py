@@ -118,6 +118,48 @@ async def test_finished_requests_are_erased_after_their_period(tmp_path: Path) -
         await fed.stop()
 
 
+async def test_a_drafts_files_are_kept_until_it_is_sent_or_discarded(tmp_path: Path) -> None:
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    fed = Federation.create(
+        tmp_path, ["ES-CNA", "MA-CNA"], clock=clock, extra_config=FAST_DELIVERY + RETENTION
+    )
+    fed.publish(valid=timedelta(days=60))
+    await fed.start()
+    es = fed["ES-CNA"]
+    form = {"to": "MA-CNA", "kind": "information_request", "urgency": "urgent",
+            "subject": "Photo", "body": "Who is on it?", "language": "en"}  # fmt: skip
+    try:
+        investigator = await ApiClient(es).login("investigator")
+        kept = await _upload(investigator, FILE)
+        dropped = await _upload(investigator, b"discarded with its draft")
+        _, first = await investigator.call(
+            "POST", "/api/drafts", {**form, "attachments": [kept["id"]]}
+        )
+        _, second = await investigator.call(
+            "POST", "/api/drafts", {**form, "attachments": [dropped["id"]]}
+        )
+        status, body = await investigator.call(
+            "POST", "/api/drafts", {**form, "attachments": [kept["id"]]}
+        )
+        assert status == 404  # an upload belongs to one draft at a time
+        assert body["error"]["code"] == "not_found"
+
+        clock.advance(timedelta(hours=3))  # past unsent_uploads_hours
+        summary = run_pass(es.node.db, es.config, clock)
+        assert summary["unsent_uploads_purged"] == 0  # both drafts keep their files
+
+        status, _ = await investigator.call("DELETE", f"/api/drafts/{second['id']}")
+        assert status == 200
+        summary = run_pass(es.node.db, es.config, clock)
+        assert summary["unsent_uploads_purged"] == 1  # the discarded draft's file goes
+
+        status, sent = await investigator.call("POST", f"/api/requests/{first['id']}/send")
+        assert (status, sent["status"]) == (200, "queued")  # its file was still there
+        await investigator.close()
+    finally:
+        await fed.stop()
+
+
 def test_retention_command(tmp_path: Path, capsys: Any) -> None:
     fed = Federation.create(tmp_path, ["ES-CNA"], users=False)
     data = str(fed["ES-CNA"].data)
