@@ -61,11 +61,12 @@ def build_log(path: Path, n: int, key: SigningKeyPair) -> None:
             level, j = level + 1, j >> 1
             nodes.append((level, j, current))
             stack.append(current)
-        if len(entries) >= 50_000 or i == n - 1:
+        checkpoint = (i + 1) % step == 0 or i == n - 1
+        if len(entries) >= 50_000 or checkpoint:  # a checkpoint needs the tree stored
             conn.executemany("INSERT INTO audit_entries (idx, entry) VALUES (?, ?)", entries)
             conn.executemany("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
             entries, nodes = [], []
-        if (i + 1) % step == 0 or i == n - 1:
+        if checkpoint:
             size = i + 1
             conn.execute("COMMIT")
             tree_root = root(audit.SqliteHashStore(conn), size)

@@ -20,12 +20,14 @@ from ..runloop import run as run_loop
 from .local_federation import BenchNode, provision
 from .processes import cpu_seconds, peak_rss_mb, spawn, stop, wait_healthy
 
-CONFIG = """
+BATCH_SIZE = 100  # envelopes per transaction
+PIPELINE = 8  # transactions in flight per peer (the default is 4)
+CONFIG = f"""
 [delivery]
 backoff_initial_seconds = 0.05
 backoff_max_seconds = 0.5
-batch_size = 100
-pipeline = 8
+batch_size = {BATCH_SIZE}
+pipeline = {PIPELINE}
 """
 
 
@@ -160,6 +162,8 @@ def run(n: int, concurrency: int, size: int, work: Path | None = None) -> dict[s
         "peak_rss_mb_sender": rss[0],
         "peak_rss_mb_receiver": rss[1],
         "sqlite_synchronous": "FULL (WAL)",
+        "delivery_batch_size": BATCH_SIZE,
+        "delivery_pipeline": PIPELINE,
     }
 
 

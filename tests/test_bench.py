@@ -1,0 +1,33 @@
+"""``exchange bench`` keeps working: each part runs for real at a small size and reports
+every figure the full run reports. No figure is judged here (speed is measured by the
+benchmark, never asserted in tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exchange.bench import audit_bench, bare, directory_bench, e2e, primitives, report
+
+
+def test_every_part_reports_its_figures(tmp_path: Path) -> None:
+    result: dict[str, object] = {"machine": report.machine()}
+    result.update(primitives.run(200))
+    result.update(e2e.run(40, 4, 200, work=tmp_path))
+    result.update(bare.run(40, 4, 200))
+    result.update(audit_bench.run(2_000))
+    result.update(directory_bench.run(500, queries=20))
+    assert result["exchange_requests"] == 40
+    assert result["delivery_pipeline"] == e2e.PIPELINE
+    for key in ("exchange_rps", "bare_rps", "p50_ms", "p99_ms", "audit_verify_eps",
+                "inclusion_proof_ms", "directory_search_ms", "cpu_ms_per_request"):  # fmt: skip
+        value = result[key]
+        assert isinstance(value, float) and value > 0, key
+    assert result["p50_ms"] <= result["p99_ms"]  # type: ignore[operator]
+    result["federation_193_s"] = 1.0  # the 193-node run is too heavy for the suite
+    result["ratio"] = result["exchange_rps"] / result["bare_rps"]  # type: ignore[operator]
+    result["targets_met"] = {
+        key: report._met(float(result[key]), op, bound)  # type: ignore[arg-type]
+        for key, (op, bound) in report.TARGETS.items()
+    }
+    shown = report.table(result)
+    assert "exchange_rps" in shown and ("met" in shown or "NOT met" in shown)
