@@ -47,6 +47,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",  # no URL leaves the site; Origin stays exact
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Server": "Exchange",  # not aiohttp's default, which names the Python and aiohttp versions
 }
 USER_KEY = web.RequestKey("exchange_user", User)
 ALERTS_KEY = web.RequestKey("exchange_alerts", int)

@@ -204,6 +204,7 @@ async def test_security_headers_on_every_page(fed: Federation) -> None:
             assert headers["X-Frame-Options"] == "DENY", path
             assert headers["X-Content-Type-Options"] == "nosniff", path
             assert headers["Referrer-Policy"] == "same-origin", path
+            assert headers["Server"] == "Exchange", path  # no software versions
             if not path.startswith("/static/"):
                 assert headers["Cache-Control"] == "no-store", path
             if status == 200 and "text/html" in headers.get("Content-Type", ""):
