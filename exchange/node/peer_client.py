@@ -46,8 +46,6 @@ class PinSet(aiohttp.Fingerprint):
 def pinned(*fingerprints_hex: str) -> aiohttp.Fingerprint:
     """One object per set of pins: aiohttp pools connections by this object, so a new
     one per call would mean a new TLS handshake per call."""
-    if len(fingerprints_hex) == 1:
-        return aiohttp.Fingerprint(bytes.fromhex(fingerprints_hex[0]))
     return PinSet(tuple(bytes.fromhex(f) for f in fingerprints_hex))
 
 

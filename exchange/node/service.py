@@ -99,19 +99,7 @@ class Node:
                 "language": language, "deadline": deadline}  # fmt: skip
         request_id = str(uuid.uuid4())
         sealed = await self._prepare(form, attachments or [], actor=actor, now=now)
-        await self.db.run(
-            lambda c: store.create_request(
-                c,
-                self.vault,
-                me=self.me,
-                request_id=request_id,
-                message=sealed.message,
-                actor=actor,
-                now=now,
-                attachment_ids=sealed.attachment_ids,
-                deadline_plan=sealed.plan,
-            )
-        )
+        await self._store_sealed(store.create_request, request_id, sealed, actor, now)
         return self._queued(request_id, sealed, urgency)
 
     def _draft_form(
@@ -199,12 +187,18 @@ class Node:
 
     async def send_draft(self, *, actor: str, request_id: str) -> dict[str, Any]:
         now = self.clock.now()
-
         saved = await self.read_own_draft(actor=actor, request_id=request_id)
         ids = list(saved.pop("attachments", []))
         sealed = await self._prepare(saved, ids, actor=actor, now=now)
+        await self._store_sealed(store.send_draft, request_id, sealed, actor, now)
+        return self._queued(request_id, sealed, str(saved["urgency"]))
+
+    async def _store_sealed(
+        self, write: Callable[..., None], request_id: str, sealed: Sealed, actor: str, now: datetime
+    ) -> None:
+        """``store.create_request`` or ``store.send_draft``: the sealed request, queued."""
         await self.db.run(
-            lambda c: store.send_draft(
+            lambda c: write(
                 c,
                 self.vault,
                 me=self.me,
@@ -216,7 +210,6 @@ class Node:
                 deadline_plan=sealed.plan,
             )
         )
-        return self._queued(request_id, sealed, str(saved["urgency"]))
 
     async def _prepare(
         self, form: dict[str, Any], attachments: list[str], *, actor: str, now: datetime

@@ -65,7 +65,7 @@ def keep_for_draft(conn: sqlite3.Connection, ids: list[str], *, owner: str, draf
     retention keeps them while the draft exists."""
     if len(ids) > MAX_ATTACHMENTS or len(set(ids)) != len(ids):
         raise NotFound(f"at most {MAX_ATTACHMENTS} distinct attachments per message")
-    conn.execute("UPDATE attachments SET draft_id = NULL WHERE draft_id = ?", (draft_id,))
+    release_from_draft(conn, draft_id)
     for attachment_id in ids:
         cursor = conn.execute(
             "UPDATE attachments SET draft_id = ? WHERE id = ? AND owner = ? AND msg_id IS NULL"

@@ -180,7 +180,9 @@ def save_draft(
         evidence_store.keep_for_draft(
             conn, list(form.get("attachments") or []), owner=actor, draft_id=request_id
         )
-        _draft_event(conn, me, request_id, now, actor, "drafted", peer=form["to"])
+        _draft_event(
+            conn, me, request_id, now, actor, "drafted", action="request_drafted", peer=form["to"]
+        )
 
 
 def _draft_event(
@@ -191,11 +193,11 @@ def _draft_event(
     actor: str,
     event: str,
     *,
+    action: str,
     peer: str,
 ) -> None:
-    """A draft's timeline event and its audit entry (``drafted`` is ``request_drafted``)."""
+    """A draft's timeline event and its audit entry."""
     _event(conn, request_id, now, event, actor, {})
-    action = "request_drafted" if event == "drafted" else event
     audit.append(
         conn, at=now, authority=me, action=action, actor=actor, request_id=request_id, peer=peer
     )
@@ -230,7 +232,10 @@ def update_draft(
             (form["to"], form["kind"], form["urgency"], form["language"], format_time(now),
              request_id),
         )  # fmt: skip
-        _draft_event(conn, me, request_id, now, actor, "draft_updated", peer=form["to"])
+        _draft_event(
+            conn, me, request_id, now, actor, "draft_updated", action="draft_updated",
+            peer=form["to"],
+        )  # fmt: skip
 
 
 def discard_draft(
