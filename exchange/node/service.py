@@ -3,8 +3,6 @@ envelopes from peers. Handlers and the CLI call these; they decide nothing."""
 
 from __future__ import annotations
 
-import secrets
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +12,7 @@ import structlog
 
 from ..config import NodeConfig
 from ..core import content as contents
+from ..core import ids
 from ..core.canonical import format_time, parse_time, sha256_hex
 from ..core.clock import Clock
 from ..core.deadlines import DeadlineFacts, initial_plan
@@ -97,7 +96,7 @@ class Node:
         now = self.clock.now()
         form = {"to": to, "kind": kind, "urgency": urgency, "subject": subject, "body": body,
                 "language": language, "deadline": deadline}  # fmt: skip
-        request_id = str(uuid.uuid4())
+        request_id = ids.request_id()
         sealed = await self._prepare(form, attachments or [], actor=actor, now=now)
         await self._store_sealed(store.create_request, request_id, sealed, actor, now)
         return self._queued(request_id, sealed, urgency)
@@ -127,7 +126,7 @@ class Node:
         """Keep a complete request without sending it (checked now, sealed when sent)."""
         now = self.clock.now()
         saved = self._draft_form(form, attachments)
-        request_id = str(uuid.uuid4())
+        request_id = ids.request_id()
         await self.db.run(
             lambda c: store.save_draft(
                 c, self.vault, me=self.me, request_id=request_id, form=saved, actor=actor, now=now
@@ -327,7 +326,7 @@ class Node:
         self, msg_type: str, content: dict[str, Any], *, recipient_id: str, now: datetime
     ) -> store.OutgoingMessage:
         recipient = self._peer(recipient_id)
-        msg_id = secrets.token_hex(16)
+        msg_id = ids.message_id()
         envelope = seal(
             content,
             msg_type=msg_type,
@@ -400,7 +399,7 @@ class Node:
                 self.vault,
                 me=self.me,
                 message=incoming,
-                new_request_id=str(uuid.uuid4()),
+                new_request_id=ids.request_id(),
                 now=now,
                 deadline_plan=plan,
             )
