@@ -73,7 +73,7 @@ async def peer_consistency(request: web.Request) -> web.Response:
     def work(c: sqlite3.Connection) -> list[bytes]:
         if not old <= new <= audit.size(c):
             raise Malformed("need 0 <= from <= to <= the log size")
-        return consistency_proof(audit.SqliteHashStore(c), old, new)
+        return consistency_proof(audit.tree(c), old, new)
 
     proof = await node.db.run(work)
     return web.json_response({"from": old, "to": new, "proof": [b64e(h) for h in proof]})
@@ -146,7 +146,7 @@ async def api_proof(request: web.Request, user: User) -> web.Response:
     def work(c: sqlite3.Connection) -> dict[str, Any]:
         if not index < size <= audit.size(c):
             raise Malformed("need index < size <= the log size")
-        store = audit.SqliteHashStore(c)
+        store = audit.tree(c)
         proof = inclusion_proof(store, index, size)
         return {
             "index": index,

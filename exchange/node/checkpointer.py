@@ -30,7 +30,7 @@ class Checkpointer:
         latest = checkpoints.latest(conn)
         if latest is not None and latest.size == size:
             return latest
-        tree_root = root(audit.SqliteHashStore(conn), size)
+        tree_root = root(audit.tree(conn), size)
         note = sign_checkpoint(self.node.me, size, tree_root, self.node.audit_key)
         checkpoints.save(conn, size=size, root=tree_root, note=note, now=self.node.clock.now())
         log.info("checkpoint_signed", size=size)

@@ -1,0 +1,105 @@
+"""The audit log's SQLite storage against the in-memory reference tree (RFC 9162)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exchange.core.audit_entry import encode_entry
+from exchange.core.merkle import (
+    MemoryHashStore,
+    consistency_proof,
+    inclusion_proof,
+    root,
+    verify_consistency,
+    verify_inclusion,
+)
+from exchange.store import audit
+from exchange.store.db import migrate, transaction
+
+AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def _conn(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn)
+    return conn
+
+
+def _append(conn: sqlite3.Connection, i: int) -> bytes:
+    with transaction(conn):
+        index = audit.append(
+            conn, at=AT, authority="ES-CNA", action="login_succeeded", actor=f"u{i}"
+        )
+    assert index == i
+    return encode_entry(
+        at=AT, authority="ES-CNA", action="login_succeeded", actor=f"u{i}", fields={}
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(batches=st.lists(st.integers(min_value=0, max_value=70), min_size=1, max_size=5))
+def test_trees_completed_in_batches_match_the_reference(
+    tmp_path_factory: pytest.TempPathFactory, batches: list[int]
+) -> None:
+    conn = _conn(tmp_path_factory.mktemp("audit") / "a.db")
+    reference = MemoryHashStore()
+    for count in batches:
+        for _ in range(count):
+            reference.append(_append(conn, reference.size))
+        store = audit.tree(conn)
+        n = reference.size
+        assert store.size == n
+        assert root(store, n) == root(reference, n)
+        for level in range(n.bit_length()):
+            for index in range(n >> level):
+                assert store.get(level, index) == reference.get(level, index)
+        if n:
+            index, old = n // 3, max(1, n // 2)
+            proof = inclusion_proof(store, index, n)
+            assert proof == inclusion_proof(reference, index, n)
+            verify_inclusion(reference.get(0, index), index, n, proof, root(reference, n))
+            proof = consistency_proof(store, old, n)
+            verify_consistency(old, n, root(reference, old), root(reference, n), proof)
+    assert audit.complete_levels(conn) == 0  # nothing left to build
+    conn.close()
+
+
+def test_an_entry_rolled_back_with_its_action_leaves_no_leaf(tmp_path: Path) -> None:
+    conn = _conn(tmp_path / "a.db")
+    _append(conn, 0)
+    with pytest.raises(RuntimeError), transaction(conn):
+        audit.append(conn, at=AT, authority="ES-CNA", action="login_failed", actor="x")
+        raise RuntimeError("the action failed")
+    entry = _append(conn, 1)  # the next entry takes index 1: no gap, no stray leaf
+    store = audit.tree(conn)
+    reference = MemoryHashStore()
+    reference.append(
+        encode_entry(at=AT, authority="ES-CNA", action="login_succeeded", actor="u0", fields={})
+    )
+    reference.append(entry)
+    assert root(store, 2) == root(reference, 2)
+    conn.close()
+
+
+def test_append_outside_a_transaction_is_refused(tmp_path: Path) -> None:
+    conn = _conn(tmp_path / "a.db")
+    with pytest.raises(RuntimeError, match="inside the action's transaction"):
+        audit.append(conn, at=AT, authority="ES-CNA", action="login_failed", actor="x")
+    assert audit.size(conn) == 0
+    conn.close()
+
+
+def test_a_gap_in_the_leaves_is_reported_not_hashed_over(tmp_path: Path) -> None:
+    conn = _conn(tmp_path / "a.db")
+    for i in range(4):
+        _append(conn, i)
+    conn.execute("DELETE FROM audit_nodes WHERE level = 0 AND idx = 1")
+    with pytest.raises(RuntimeError, match="gaps"):
+        audit.tree(conn)
+    conn.close()
