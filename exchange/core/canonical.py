@@ -47,6 +47,25 @@ def canonical_json(value: Any) -> bytes:
         raise Malformed("value cannot be canonicalised") from exc
 
 
+def canonical_members(members: dict[str, bytes]) -> bytes:
+    """RFC 8785 bytes of an object whose member values are already canonical bytes.
+
+    Keys must be ASCII (then sorting by code point is sorting by UTF-16 unit), so
+    this is byte for byte ``canonical_json`` of the decoded object. It lets a large
+    value (a request's content) be encoded once and spliced into every structure
+    that holds it: the signing input, the inner document and the stored copy.
+    """
+    if not all(key.isascii() for key in members):
+        raise ValueError("canonical_members takes ASCII keys only")
+    parts = [canonical_json(key) + b":" + members[key] for key in sorted(members)]
+    return b"{" + b",".join(parts) + b"}"
+
+
+def b64_json(data: bytes) -> bytes:
+    """The canonical JSON string of ``b64e(data)`` (base64 needs no escaping)."""
+    return b'"' + base64.b64encode(data) + b'"'
+
+
 def _plain(value: Any) -> bool:
     stack = [value]
     while stack:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import sqlite3
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -25,7 +24,6 @@ from ..core.receipt import parse_receipt, verify_receipt
 from ..runloop import wait_event
 from ..store import outbox
 from ..store import requests as store
-from ..store.db import transaction
 from .evidence import upload_blobs
 from .metrics import Metrics
 from .peer_client import call_peer
@@ -227,14 +225,11 @@ class DeliveryWorker:
         envelopes stay pending, and the peer answers the retry with the same receipts)."""
         me = self.node.me
 
-        def store_all(conn: sqlite3.Connection) -> None:
-            with transaction(conn):
-                for item, raw in verified:
-                    store.store_receipt(conn, me=me, msg_id=item.msg_id, receipt=raw, now=now)
-
-        await self.node.db.run(store_all)
-        for item, _ in verified:
-            log.info("delivered", peer=peer, msg_id=item.msg_id)
+        receipts = [(item.msg_id, raw) for item, raw in verified]
+        await self.node.db.run(lambda c: store.store_receipts(c, me=me, receipts=receipts, now=now))
+        log.info(
+            "delivered", peer=peer, count=len(verified), msg_ids=[i.msg_id for i, _ in verified]
+        )
         if self.metrics is not None:
             self.metrics.deliveries.labels(peer=peer).inc(len(verified))
 

@@ -17,7 +17,7 @@ from ..core.canonical import format_time, parse_time, sha256_hex
 from ..core.clock import Clock
 from ..core.deadlines import DeadlineFacts, initial_plan
 from ..core.directory import Authority
-from ..core.envelope import open_, seal
+from ..core.envelope import open_, seal_envelope
 from ..core.errors import InvalidRequest, Malformed, NotFound, TooLarge, UnknownSender
 from ..core.keys import KeyRing, SigningKeyPair
 from ..core.receipt import issue_receipt
@@ -327,7 +327,7 @@ class Node:
     ) -> store.OutgoingMessage:
         recipient = self._peer(recipient_id)
         msg_id = ids.message_id()
-        envelope = seal(
+        sealed = seal_envelope(
             content,
             msg_type=msg_type,
             msg_id=msg_id,
@@ -342,8 +342,9 @@ class Node:
             recipient=recipient_id,
             created_at=now,
             content=content,
-            envelope=envelope,
-            envelope_sha256=sha256_hex(envelope),
+            envelope=sealed.data,
+            envelope_sha256=sha256_hex(sealed.data),
+            content_json=sealed.content_json,
             expires_at=now + self.config.delivery.give_up_after,
         )
 
@@ -384,6 +385,7 @@ class Node:
             envelope_sha256=opened.envelope_sha256,
             evidence={"header": header.to_json(), "signature": opened.evidence_signature.hex()},
             receipt=receipt.to_bytes(),
+            content_json=opened.content_json,
         )
         plan, check_at = None, None
         if header.type == "request" and opened.content.get("deadline"):

@@ -97,7 +97,7 @@ def expire(conn: sqlite3.Connection, *, me: str, msg_id: str, error: str, now: d
     """Give up on a message: past its expiry, or refused by the peer for good."""
     with transaction(conn):
         conn.execute(
-            "UPDATE outbox SET state = 'expired', last_error = ?"
+            "UPDATE outbox SET state = 'expired', envelope = X'', last_error = ?"
             " WHERE msg_id = ? AND state = 'pending'",
             (error, msg_id),
         )

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from ..core.audit_entry import encode_entry
 from ..core.canonical import canonical_json, format_time, sha256_hex
 from ..core.errors import Conflict, NotFound, Replay
 from ..core.lifecycle import Event, Status, transition
@@ -49,6 +51,7 @@ class OutgoingMessage:
     envelope: bytes
     envelope_sha256: str
     expires_at: datetime
+    content_json: bytes | None = None  # canonical bytes of ``content``, when already made
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class IncomingMessage:
     envelope_sha256: str
     evidence: dict[str, Any]
     receipt: bytes
+    content_json: bytes | None = None  # canonical bytes of ``content``, when already made
 
 
 def create_request(
@@ -120,7 +124,8 @@ def _queue(
     _insert_outgoing(conn, vault, me, request_id, message)
     _event(conn, request_id, now, "created", actor, {"msg_id": message.msg_id})
     _event(conn, request_id, now, "queued", actor, {"to": message.recipient})
-    common = {"request_id": request_id, "msg_id": message.msg_id, "peer": message.recipient}
+    # One entry: the request was created, sealed and queued in this transaction.
+    # (Logs written before 2026-11 hold a separate ``request_queued`` entry too.)
     audit.append(
         conn,
         at=now,
@@ -129,16 +134,10 @@ def _queue(
         actor=actor,
         kind=meta["kind"],
         urgency=meta["urgency"],
-        **common,
-    )
-    audit.append(
-        conn,
-        at=now,
-        authority=me,
-        action="request_queued",
-        actor=actor,
+        request_id=request_id,
+        msg_id=message.msg_id,
+        peer=message.recipient,
         envelope_sha256=message.envelope_sha256,
-        **common,
     )
 
 
@@ -353,55 +352,107 @@ def add_follow_up(
         )
 
 
-def store_receipt(
-    conn: sqlite3.Connection, *, me: str, msg_id: str, receipt: bytes, now: datetime
-) -> bool:
-    """Record a verified receipt for one of our messages; False if already recorded."""
+def store_receipts(
+    conn: sqlite3.Connection, *, me: str, receipts: Sequence[tuple[str, bytes]], now: datetime
+) -> int:
+    """Record the verified receipts of one transaction; returns how many were new.
+
+    Set-based statements, whatever the number of receipts: a join reads the
+    messages with their requests and outbox rows, then one UPDATE per table and
+    one multi-row INSERT of events and of audit entries. (It was a dozen statements
+    per receipt, each handing the interpreter lock to the event loop and back.) A
+    receipt already recorded changes nothing; a message we never sent fails the
+    whole batch (``NotFound``), so all of it stays pending.
+    """
+    wanted = dict(receipts)  # one receipt per message id
+    if not wanted:
+        return 0
+    at = format_time(now)
     with transaction(conn):
-        msg = fetch_one(
-            conn,
-            """SELECT id, receipt, request_id, type, recipient FROM messages
-               WHERE sender = ? AND msg_id = ?""",
-            (me, msg_id),
-        )
-        if msg is None:
+        found: dict[str, dict[str, Any]] = {}
+        for ids in _chunks(list(wanted)):
+            sql = _SELECT_SENT + f" AND m.msg_id IN ({_marks(len(ids))})"
+            found.update((row["msg_id"], row) for row in fetch_all(conn, sql, (me, *ids)))
+            # The envelope is dropped once receipted: it is ciphertext only the peer
+            # can open, of no use here, and a liability should its key ever leak.
+            sql = _OUTBOX_DONE + f" WHERE msg_id IN ({_marks(len(ids))})"
+            conn.execute(sql, ids)
+        if len(found) != len(wanted):
             raise NotFound("no such message")
-        sent = conn.execute(
-            "UPDATE outbox SET state = 'done', last_error = NULL WHERE msg_id = ?"
-            " RETURNING attempts",
-            (msg_id,),
-        ).fetchone()
-        if msg["receipt"] is not None:
-            return False
-        conn.execute("UPDATE messages SET receipt = ? WHERE id = ?", (receipt.decode(), msg["id"]))
-        row = _request_row(conn, msg["request_id"])
-        if msg["type"] == "request":
-            _move(conn, row, Event.DELIVER, now)
-        detail = {"msg_id": msg_id, "type": msg["type"], "receipt_sha256": sha256_hex(receipt)}
-        _event(conn, row["id"], now, "delivered", None, detail)
-        audit.append(
-            conn,
-            at=now,
-            authority=me,
-            action="request_sent",
-            actor="system",
-            request_id=row["id"],
-            peer=msg["recipient"],
-            msg_id=msg_id,
-            type=msg["type"],
-            attempt=(int(sent[0]) if sent else 0) + 1,
-        )
-        audit.append(
-            conn,
-            at=now,
-            authority=me,
-            action="request_delivered",
-            actor="system",
-            request_id=row["id"],
-            peer=msg["recipient"],
-            **detail,
-        )
-        return True
+        new = [(found[msg_id], raw) for msg_id, raw in wanted.items()]
+        new = [(row, raw) for row, raw in new if not row["receipted"]]
+        delivered = [
+            row["request_id"]
+            for row, _ in new
+            if row["type"] == "request" and _moves(row["status"], Event.DELIVER)
+        ]
+        events: list[tuple[Any, ...]] = []
+        entries: list[bytes] = []
+        for row, raw in new:
+            detail = {
+                "msg_id": row["msg_id"],
+                "type": row["type"],
+                "receipt_sha256": sha256_hex(raw),
+            }
+            events.append(
+                (row["request_id"], at, "delivered", None, json.dumps(detail, sort_keys=True))
+            )
+            common = {"request_id": row["request_id"], "peer": row["recipient"]}
+            attempt = int(row["attempts"] or 0) + 1
+            sent = {**common, "msg_id": row["msg_id"], "type": row["type"], "attempt": attempt}
+            for action, fields in (("request_sent", sent), ("request_delivered", common | detail)):
+                entries.append(
+                    encode_entry(at=now, authority=me, action=action, actor="system", fields=fields)
+                )
+        for part in _chunks([(row["id"], raw.decode()) for row, raw in new]):
+            sql = _SET_RECEIPTS.format(values=_marks(len(part), width=2))
+            conn.execute(sql, [value for pair in part for value in pair])
+        for ids in _chunks(delivered):
+            # the deadline sweep looks at a request again whenever its status moves
+            sql = _MARK_DELIVERED + f" WHERE id IN ({_marks(len(ids))})"
+            conn.execute(sql, (Status.DELIVERED.value, at, at, *ids))
+        for part in _chunks(events, 200):
+            sql = _INSERT_EVENTS + _marks(len(part), width=5)
+            conn.execute(sql, [value for event in part for value in event])
+        audit.append_all(conn, entries)
+        return len(new)
+
+
+_SELECT_SENT = """SELECT m.id, m.msg_id, m.receipt IS NOT NULL AS receipted, m.request_id,
+       m.type, m.recipient, r.status, o.attempts
+    FROM messages m JOIN requests r ON r.id = m.request_id
+    LEFT JOIN outbox o ON o.msg_id = m.msg_id
+    WHERE m.sender = ?"""
+_OUTBOX_DONE = "UPDATE outbox SET state = 'done', envelope = X'', last_error = NULL"
+_SET_RECEIPTS = """UPDATE messages SET receipt = v.column2
+    FROM (VALUES {values}) AS v WHERE messages.id = v.column1"""
+_MARK_DELIVERED = """UPDATE requests SET status = ?, updated_at = ?, deadline_check_at = NULL,
+    delivered_at = COALESCE(delivered_at, ?)"""
+_INSERT_EVENTS = "INSERT INTO events (request_id, at, event, actor, detail) VALUES "
+
+
+def _moves(status: str, event: Event) -> bool:
+    """Whether ``event`` moves a request on (a late receipt moves nothing back)."""
+    try:
+        return transition(Status(status), event) is not Status(status)
+    except Conflict:
+        return False  # e.g. already rejected: the receipt is recorded, the status stays
+
+
+def _marks(count: int, width: int = 1) -> str:
+    """``?,?,?`` for ``count`` values, or ``(?, ?),(?, ?)`` for rows of ``width``."""
+    if width == 1:
+        return ",".join("?" * count)
+    row = "(" + ", ".join("?" * width) + ")"
+    return ",".join([row] * count)
+
+
+T = TypeVar("T")
+
+
+def _chunks(values: Sequence[T], size: int = 400) -> list[Sequence[T]]:
+    """Slices small enough for SQLite's bound-parameter limit."""
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def receive(
@@ -531,9 +582,8 @@ def _insert_message(
     message: OutgoingMessage | IncomingMessage,
     receipt: bytes | None,
 ) -> None:
-    key, ciphertext = vault.seal(
-        canonical_json(message.content), record=f"message:{sender}:{message.msg_id}"
-    )
+    content_json = message.content_json or canonical_json(message.content)
+    key, ciphertext = vault.seal(content_json, record=f"message:{sender}:{message.msg_id}")
     evidence = message.evidence if isinstance(message, IncomingMessage) else None
     conn.execute(
         """INSERT INTO messages (request_id, sender, recipient, msg_id, type, created_at,

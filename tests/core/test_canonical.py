@@ -9,7 +9,14 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.core.canonical import canonical_json, format_time, parse_time
+from exchange.core.canonical import (
+    b64_json,
+    b64e,
+    canonical_json,
+    canonical_members,
+    format_time,
+    parse_time,
+)
 from exchange.core.errors import Malformed
 
 scalars = (
@@ -22,6 +29,23 @@ values = st.recursive(
     ),
     max_leaves=20,
 )
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.dictionaries(st.text(alphabet=st.characters(max_codepoint=127), max_size=8), values))
+def test_spliced_members_are_the_same_bytes(obj: dict[str, object]) -> None:
+    spliced = canonical_members({k: canonical_json(v) for k, v in obj.items()})
+    assert spliced == canonical_json(obj)
+
+
+@given(st.binary(max_size=300))
+def test_b64_json_is_the_canonical_string(data: bytes) -> None:
+    assert b64_json(data) == canonical_json(b64e(data))
+
+
+def test_spliced_members_refuse_non_ascii_keys() -> None:
+    with pytest.raises(ValueError, match="ASCII"):
+        canonical_members({"é": b"1"})
 
 
 @settings(max_examples=400, derandomize=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -94,6 +95,21 @@ def test_round_trip_and_header_binding(parties: dict[str, Party], directory: Dir
     assert (h.sender, h.recipient, h.msg_id, h.created_at) == ("ES-CNA", "MA-CNA", "msg-0001", NOW)
     assert h.recipient_key_id == parties["MA-CNA"].ek.public.key_id
     assert b"vessel" not in data  # the content travels encrypted
+
+
+def test_envelope_and_inner_document_are_canonical(
+    parties: dict[str, Party], directory: Directory
+) -> None:
+    """The spliced encoding in ``seal`` gives exactly the canonical bytes (RFC 8785)."""
+    content = {**CONTENT, "body": 'Grüße, مرحبا \u2028 "quoted" \\ ' * 40}
+    data = _seal(parties, content=content)
+    assert canonical_json(json.loads(data)) == data
+    ciphertext = base64.b64decode(json.loads(data)["ciphertext"])
+    inner = parties["MA-CNA"].ek.open_sealed(ciphertext)
+    document = json.loads(inner)
+    assert canonical_json(document) == inner and document["content"] == content
+    opened = _open(data, parties, directory)
+    assert opened.content_json == canonical_json(content)
 
 
 def test_only_the_recipient_can_read(parties: dict[str, Party], directory: Directory) -> None:
