@@ -114,9 +114,11 @@ class Database:
     ) -> None:
         conn = self.conn
         outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+        done = 0  # jobs that ran (their work is lost if the group is rolled back)
         try:
             conn.execute("BEGIN IMMEDIATE")
             for fn, future in jobs:
+                done += 1
                 conn.execute("SAVEPOINT job")
                 try:
                     value = fn(conn)
@@ -133,8 +135,17 @@ class Database:
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            for _, future in jobs:
+            done = done or len(jobs)  # BEGIN itself failed: no job can run now
+            for _, future in jobs[:done]:
                 future.set_exception(storage_error(exc))
+            # Jobs that had not run yet were not part of the failure: they run now,
+            # in a transaction of their own (a PRAGMA that frees space must not fail
+            # because the job before it hit the full disk).
+            rest = jobs[done:]
+            if len(rest) == 1:
+                self._run_alone(*rest[0])
+            elif rest:
+                self._run_group(rest)
             return
         for future, value, error in outcomes:
             if error is None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from exchange.core.errors import StorageUnavailable
 from exchange.store.db import Database, transaction
 
 
@@ -92,3 +93,40 @@ async def test_a_cancelled_caller_does_not_stall_the_others(db: Database) -> Non
     assert await asyncio.wait_for(db.run(lambda c: 42), timeout=5) == 42
     rows = await db.run(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")])
     assert rows == [1, 3, 4]
+
+
+async def test_jobs_after_a_group_wide_rollback_still_run(tmp_path: Path) -> None:
+    """A full disk makes SQLite roll the whole group back: the jobs already run fail
+    (retryable), the ones queued after the culprit run in a transaction of their own."""
+    database = Database(tmp_path / "full.db")
+    try:
+        database.run_sync(lambda c: c.execute("CREATE TABLE t (v BLOB)"))
+        database.run_sync(lambda c: c.execute("INSERT INTO t VALUES (zeroblob(1000))"))
+        pages = database.run_sync(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
+        database.run_sync(lambda c: c.execute(f"PRAGMA max_page_count = {pages}"))
+        gate = threading.Event()
+        blocker = asyncio.ensure_future(database.run(lambda c: gate.wait(5)))
+
+        def grow(c: sqlite3.Connection) -> None:
+            with transaction(c):
+                c.execute("INSERT INTO t VALUES (zeroblob(100000))")  # needs new pages
+
+        def free(c: sqlite3.Connection) -> int:
+            return int(c.execute("PRAGMA max_page_count = 1073741823").fetchone()[0])
+
+        def small(c: sqlite3.Connection) -> None:
+            with transaction(c):
+                c.execute("INSERT INTO t VALUES (1)")
+
+        jobs = [asyncio.ensure_future(database.run(fn)) for fn in (small, grow, free, small)]
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(blocker, return_exceptions=True)  # it may share the group
+        first, grown, freed, last = await asyncio.gather(*jobs, return_exceptions=True)
+        assert isinstance(grown, StorageUnavailable)
+        # SQLite may roll back just the statement or the whole transaction; either
+        # way the jobs after it were not lost with it
+        assert freed == 1073741823 and last is None
+        assert first is None or isinstance(first, StorageUnavailable)
+    finally:
+        database.close()
