@@ -18,7 +18,14 @@ from ..core.clock import Clock
 from ..core.deadlines import DeadlineFacts, initial_plan
 from ..core.directory import Authority
 from ..core.envelope import open_, seal_envelope
-from ..core.errors import InvalidRequest, Malformed, NotFound, TooLarge, UnknownSender
+from ..core.errors import (
+    ExchangeError,
+    InvalidRequest,
+    Malformed,
+    NotFound,
+    TooLarge,
+    UnknownSender,
+)
 from ..core.keys import KeyRing, SigningKeyPair
 from ..core.receipt import issue_receipt
 from ..core.vault import Vault
@@ -352,7 +359,50 @@ class Node:
 
     async def accept_envelope(self, data: bytes, *, caller: str) -> bytes:
         """Verify, decrypt and store one envelope exactly once; return the signed receipt."""
+        (result,) = await self.accept_envelopes([data], caller=caller)
+        if isinstance(result, ExchangeError):
+            raise result
+        return result
+
+    async def accept_envelopes(
+        self, envelopes: list[bytes | ExchangeError], *, caller: str
+    ) -> list[bytes | ExchangeError]:
+        """A transaction's envelopes: each verified, decrypted and stored exactly once.
+
+        One result per envelope, in order: the signed receipt, or the error that
+        refused that envelope alone (an item may arrive as an error already, e.g.
+        bad base64). The accepted ones are stored in one database job.
+        """
         now = self.clock.now()
+        results: list[bytes | ExchangeError] = []
+        accepted: list[tuple[int, store.Arrival]] = []
+        for data in envelopes:
+            try:
+                if isinstance(data, ExchangeError):
+                    raise data
+                accepted.append((len(results), self._arrival(data, caller=caller, now=now)))
+                results.append(b"")  # filled in once stored
+            except ExchangeError as exc:
+                results.append(exc)
+        arrivals = [arrival for _, arrival in accepted]
+        stored = await self.db.run(
+            lambda c: store.receive_all(c, self.vault, me=self.me, arrivals=arrivals, now=now)
+        )
+        received = []
+        for (position, arrival), outcome in zip(accepted, stored, strict=True):
+            results[position] = outcome
+            if isinstance(outcome, bytes):
+                received.append(arrival.message.msg_id)
+                if arrival.message.type == "request":
+                    self.notice_deadline(arrival.check_at)
+                else:
+                    self.wake_deadlines()  # an acknowledgement or answer may stop a clock
+        if received:
+            log.info("envelopes_accepted", peer=caller, count=len(received), msg_ids=received)
+        return results
+
+    def _arrival(self, data: bytes, *, caller: str, now: datetime) -> store.Arrival:
+        """Open and check one envelope, and sign its receipt (nothing stored yet)."""
         opened = open_(
             data,
             directory=self.directory.require(),
@@ -395,20 +445,4 @@ class Node:
                 parse_time(opened.content["deadline"]),
                 now,
             )
-        stored = await self.db.run(
-            lambda c: store.receive(
-                c,
-                self.vault,
-                me=self.me,
-                message=incoming,
-                new_request_id=ids.request_id(),
-                now=now,
-                deadline_plan=plan,
-            )
-        )
-        log.info("envelope_accepted", peer=header.sender, msg_id=header.msg_id, type=header.type)
-        if header.type == "request":
-            self.notice_deadline(check_at)
-        else:
-            self.wake_deadlines()  # an acknowledgement or answer may stop a clock
-        return stored
+        return store.Arrival(incoming, ids.request_id(), plan, check_at)

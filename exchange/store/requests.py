@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from ..core.audit_entry import encode_entry
 from ..core.canonical import canonical_json, format_time, sha256_hex
-from ..core.errors import Conflict, NotFound, Replay
+from ..core.errors import Conflict, ExchangeError, NotFound, Replay
 from ..core.lifecycle import Event, Status, transition
 from ..core.vault import Vault
 from . import audit
@@ -453,6 +453,50 @@ T = TypeVar("T")
 def _chunks(values: Sequence[T], size: int = 400) -> list[Sequence[T]]:
     """Slices small enough for SQLite's bound-parameter limit."""
     return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """An accepted envelope ready to store: the message, the id its request would
+    get, and its deadline plan (state, next check) with the check time."""
+
+    message: IncomingMessage
+    new_request_id: str
+    deadline_plan: tuple[str, str] | None
+    check_at: datetime | None
+
+
+def receive_all(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    *,
+    me: str,
+    arrivals: Sequence[Arrival],
+    now: datetime,
+) -> list[bytes | ExchangeError]:
+    """``receive`` for each arrival, in one transaction; each in its own savepoint, so a
+    refused one (a replay) changes nothing and the others are stored. A storage fault
+    fails them all."""
+    results: list[bytes | ExchangeError] = []
+    if not arrivals:
+        return results
+    with transaction(conn):
+        for arrival in arrivals:
+            try:
+                receipt = receive(
+                    conn,
+                    vault,
+                    me=me,
+                    message=arrival.message,
+                    new_request_id=arrival.new_request_id,
+                    now=now,
+                    deadline_plan=arrival.deadline_plan,
+                )
+            except ExchangeError as exc:
+                results.append(exc)
+            else:
+                results.append(receipt)
+    return results
 
 
 def receive(
