@@ -89,8 +89,9 @@ def create_request(
         )
         conn.execute(
             """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind, urgency,
-               language, status, created_by, created_at, updated_at, deadline)
-               VALUES (?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               language, status, created_by, created_at, updated_at, deadline,
+               deadline_state, deadline_check_at)
+               VALUES (?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 request_id,
                 me,
@@ -104,9 +105,9 @@ def create_request(
                 format_time(now),
                 format_time(now),
                 meta.get("deadline"),
+                *(deadline_plan or (None, None)),
             ),
         )
-        _plan(conn, request_id, deadline_plan)
         _queue(conn, vault, me, request_id, message, actor, now)
 
 
@@ -122,8 +123,14 @@ def _queue(
     """The sealed request joins the outbox, with its events and audit entries."""
     meta = message.content
     _insert_outgoing(conn, vault, me, request_id, message)
-    _event(conn, request_id, now, "created", actor, {"msg_id": message.msg_id})
-    _event(conn, request_id, now, "queued", actor, {"to": message.recipient})
+    at = format_time(now)
+    conn.execute(
+        _INSERT_EVENTS + _marks(2, width=5),
+        (
+            *(request_id, at, "created", actor, json.dumps({"msg_id": message.msg_id})),
+            *(request_id, at, "queued", actor, json.dumps({"to": message.recipient})),
+        ),
+    )
     # One entry: the request was created, sealed and queued in this transaction.
     # (Logs written before 2026-11 hold a separate ``request_queued`` entry too.)
     audit.append(
@@ -525,8 +532,9 @@ def receive(
                 raise Replay("this message id was already used for another envelope")
             return str(seen["receipt"]).encode()
         if message.type == "request":
-            request_id = _insert_incoming_request(conn, me, message, new_request_id, now)
-            _plan(conn, request_id, deadline_plan)
+            request_id = _insert_incoming_request(
+                conn, me, message, new_request_id, now, deadline_plan
+            )
             action, event_name = "request_received", "received"
         else:
             row = _thread_of(conn, me, message)
@@ -563,13 +571,19 @@ def _plan(conn: sqlite3.Connection, request_id: str, plan: tuple[str, str] | Non
 
 
 def _insert_incoming_request(
-    conn: sqlite3.Connection, me: str, message: IncomingMessage, request_id: str, now: datetime
+    conn: sqlite3.Connection,
+    me: str,
+    message: IncomingMessage,
+    request_id: str,
+    now: datetime,
+    plan: tuple[str, str] | None,
 ) -> str:
     meta = message.content
     conn.execute(
         """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind, urgency,
-           language, status, created_at, updated_at, deadline)
-           VALUES (?, ?, ?, 'in', ?, ?, ?, ?, ?, ?, ?, ?)""",
+           language, status, created_at, updated_at, deadline, deadline_state,
+           deadline_check_at)
+           VALUES (?, ?, ?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             request_id,
             message.sender,
@@ -582,6 +596,7 @@ def _insert_incoming_request(
             format_time(message.created_at),
             format_time(now),
             meta.get("deadline"),
+            *(plan or (None, None)),
         ),
     )
     return request_id
