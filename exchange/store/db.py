@@ -10,6 +10,7 @@ reached the disk before the call returns, so it survives a power cut.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections import deque
@@ -34,7 +35,7 @@ class Database:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self._pending: deque[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]] = deque()
+        self._pending: deque[tuple[Callable[[sqlite3.Connection], Any], _Reply]] = deque()
         self._draining = False
         self._executor.submit(self._open).result()
 
@@ -56,24 +57,26 @@ class Database:
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on the database thread; return once its writes are durable."""
-        future: Future[T] = Future()
-        self._enqueue(fn, future)
-        return await asyncio.wrap_future(future)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._enqueue(fn, _LoopReply(loop, future))
+        return await future
 
     def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Same as ``run`` for synchronous callers (CLI commands)."""
-        future: Future[T] = Future()
-        self._enqueue(fn, future)
-        return future.result()
+        reply = _SyncReply()
+        self._enqueue(fn, reply)
+        return reply.future.result()  # type: ignore[no-any-return]
 
     # Group commit: jobs that queue up while the thread is busy run together in one
     # transaction, each inside its own savepoint (a failing job is rolled back alone),
     # and nobody hears back before the COMMIT has reached the disk. One fsync is then
-    # shared by many requests, without weakening durability.
+    # shared by many requests, without weakening durability. The group's outcomes
+    # reach each event loop in one call (one wake-up, not one per job).
 
-    def _enqueue(self, fn: Callable[[sqlite3.Connection], Any], future: Future[Any]) -> None:
+    def _enqueue(self, fn: Callable[[sqlite3.Connection], Any], reply: _Reply) -> None:
         with self._lock:
-            self._pending.append((fn, future))
+            self._pending.append((fn, reply))
             if self._draining:
                 return
             self._draining = True
@@ -90,34 +93,32 @@ class Database:
                     popped = [self._pending.popleft() for _ in range(count)]
                 # A caller cancelled before its job started (a peer that hung up
                 # mid-call) is skipped; from here on the others cannot be cancelled.
-                jobs = [(fn, f) for fn, f in popped if f.set_running_or_notify_cancel()]
+                jobs = [(fn, reply) for fn, reply in popped if reply.start()]
                 if len(jobs) == 1:
-                    self._run_alone(*jobs[0])
+                    _settle([self._run_alone(*jobs[0])])
                 elif jobs:
-                    self._run_group(jobs)
+                    _settle(self._run_group(jobs))
         except BaseException:
             # Never leave the queue without a drainer: the next job starts one again.
             with self._lock:
                 self._draining = False
             raise
 
-    def _run_alone(self, fn: Callable[[sqlite3.Connection], Any], future: Future[Any]) -> None:
+    def _run_alone(self, fn: Callable[[sqlite3.Connection], Any], reply: _Reply) -> _Outcome:
         try:
-            value = fn(self.conn)
+            return reply, fn(self.conn), None
         except BaseException as exc:
-            future.set_exception(storage_error(exc))
-        else:
-            future.set_result(value)
+            return reply, None, storage_error(exc)
 
     def _run_group(
-        self, jobs: list[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]]
-    ) -> None:
+        self, jobs: list[tuple[Callable[[sqlite3.Connection], Any], _Reply]]
+    ) -> list[_Outcome]:
         conn = self.conn
-        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+        outcomes: list[_Outcome] = []
         done = 0  # jobs that ran (their work is lost if the group is rolled back)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, future in jobs:
+            for fn, reply in jobs:
                 done += 1
                 conn.execute("SAVEPOINT job")
                 try:
@@ -127,31 +128,24 @@ class Database:
                         raise  # SQLite rolled the whole group back (a full disk)
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
-                    outcomes.append((future, None, storage_error(exc)))
+                    outcomes.append((reply, None, storage_error(exc)))
                 else:
                     conn.execute("RELEASE job")
-                    outcomes.append((future, value, None))
+                    outcomes.append((reply, value, None))
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             done = done or len(jobs)  # BEGIN itself failed: no job can run now
-            for _, future in jobs[:done]:
-                future.set_exception(storage_error(exc))
+            failed: list[_Outcome] = [(reply, None, storage_error(exc)) for _, reply in jobs[:done]]
             # Jobs that had not run yet were not part of the failure: they run now,
             # in a transaction of their own (a PRAGMA that frees space must not fail
             # because the job before it hit the full disk).
             rest = jobs[done:]
             if len(rest) == 1:
-                self._run_alone(*rest[0])
-            elif rest:
-                self._run_group(rest)
-            return
-        for future, value, error in outcomes:
-            if error is None:
-                future.set_result(value)
-            else:
-                future.set_exception(error)
+                return [*failed, self._run_alone(*rest[0])]
+            return failed + (self._run_group(rest) if rest else [])
+        return outcomes
 
     def close(self) -> None:
         def _close() -> None:
@@ -161,6 +155,63 @@ class Database:
 
         self._executor.submit(_close).result()
         self._executor.shutdown(wait=True)
+
+
+class _LoopReply:
+    """A job's outcome for a coroutine: an asyncio future, set on its own loop."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> None:
+        self.loop, self.future = loop, future
+
+    def start(self) -> bool:
+        return not self.future.cancelled()
+
+
+class _SyncReply:
+    """A job's outcome for a blocking caller (``run_sync``)."""
+
+    __slots__ = ("future",)
+
+    def __init__(self) -> None:
+        self.future: Future[Any] = Future()
+
+    def start(self) -> bool:
+        return self.future.set_running_or_notify_cancel()
+
+
+_Reply = _LoopReply | _SyncReply
+_Outcome = tuple[_Reply, Any, BaseException | None]
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Hand outcomes back: blocking callers at once, each event loop in one call."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for outcome in outcomes:
+        reply, value, error = outcome
+        if isinstance(reply, _SyncReply):
+            if error is None:
+                reply.future.set_result(value)
+            else:
+                reply.future.set_exception(error)
+        else:
+            by_loop.setdefault(reply.loop, []).append(outcome)
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits
+            loop.call_soon_threadsafe(_resolve, items)
+
+
+def _resolve(items: list[_Outcome]) -> None:
+    for reply, value, error in items:
+        future = reply.future
+        assert isinstance(future, asyncio.Future)
+        if future.done():
+            continue  # the caller gave up meanwhile
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
 
 
 _STORAGE_FAULTS = ("database or disk is full", "readonly database", "disk i/o error")
