@@ -3,6 +3,7 @@ envelopes from peers. Handlers and the CLI call these; they decide nothing."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,6 +62,13 @@ class Node:
     wake_deadlines: Callable[[], None] = field(default=lambda: None)
     notice_deadline: Callable[[datetime | None], None] = field(default=lambda _: None)
 
+    def __post_init__(self) -> None:
+        # One object, so that creates queued together are stored by one call
+        # (Database.run_batched merges the items of the same batch function).
+        self._create_batch = functools.partial(
+            store.create_requests, vault=self.vault, me=self.config.authority_id
+        )
+
     @property
     def me(self) -> str:
         return self.config.authority_id
@@ -105,7 +113,10 @@ class Node:
                 "language": language, "deadline": deadline}  # fmt: skip
         request_id = ids.request_id()
         sealed = await self._prepare(form, attachments or [], actor=actor, now=now)
-        await self._store_sealed(store.create_request, request_id, sealed, actor, now)
+        new = store.NewRequest(
+            request_id, sealed.message, actor, now, sealed.attachment_ids, sealed.plan
+        )
+        await self.db.run_batched(self._create_batch, new)
         return self._queued(request_id, sealed, urgency)
 
     def _draft_form(
@@ -196,15 +207,8 @@ class Node:
         saved = await self.read_own_draft(actor=actor, request_id=request_id)
         ids = list(saved.pop("attachments", []))
         sealed = await self._prepare(saved, ids, actor=actor, now=now)
-        await self._store_sealed(store.send_draft, request_id, sealed, actor, now)
-        return self._queued(request_id, sealed, str(saved["urgency"]))
-
-    async def _store_sealed(
-        self, write: Callable[..., None], request_id: str, sealed: Sealed, actor: str, now: datetime
-    ) -> None:
-        """``store.create_request`` or ``store.send_draft``: the sealed request, queued."""
         await self.db.run(
-            lambda c: write(
+            lambda c: store.send_draft(
                 c,
                 self.vault,
                 me=self.me,
@@ -216,6 +220,7 @@ class Node:
                 deadline_plan=sealed.plan,
             )
         )
+        return self._queued(request_id, sealed, str(saved["urgency"]))
 
     async def _prepare(
         self, form: dict[str, Any], attachments: list[str], *, actor: str, now: datetime

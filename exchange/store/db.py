@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 import threading
 from collections import deque
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import sqlite_utils
 
@@ -62,6 +63,16 @@ class Database:
         self._enqueue(fn, _LoopReply(loop, future))
         return await future
 
+    async def run_batched(self, batch: Batch[Item, T], item: Item) -> T:
+        """``batch(conn, [item])[0]``; but items of the same ``batch`` (the same object)
+        that queue up together run in one call, ``batch(conn, items)``.
+
+        ``batch`` returns one result per item, in order: a value, or an exception for
+        that item alone. Should the merged call raise, it is rolled back and each item
+        runs again on its own, in its own savepoint, so one bad item fails alone.
+        """
+        return await self.run(_Batched(batch, item))
+
     def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Same as ``run`` for synchronous callers (CLI commands)."""
         reply = _SyncReply()
@@ -93,7 +104,7 @@ class Database:
                     popped = [self._pending.popleft() for _ in range(count)]
                 # A caller cancelled before its job started (a peer that hung up
                 # mid-call) is skipped; from here on the others cannot be cancelled.
-                jobs = [(fn, reply) for fn, reply in popped if reply.start()]
+                jobs = _merge([(fn, reply) for fn, reply in popped if reply.start()])
                 if len(jobs) == 1:
                     _settle([self._run_alone(*jobs[0])])
                 elif jobs:
@@ -181,15 +192,95 @@ class _SyncReply:
         return self.future.set_running_or_notify_cancel()
 
 
-_Reply = _LoopReply | _SyncReply
+class _ManyReply:
+    """The replies of items merged into one batched call."""
+
+    __slots__ = ("replies",)
+
+    def __init__(self, replies: list[_Reply]) -> None:
+        self.replies = replies
+
+    def start(self) -> bool:
+        return True  # each item's reply was started before the merge
+
+
+_Reply = _LoopReply | _SyncReply | _ManyReply
 _Outcome = tuple[_Reply, Any, BaseException | None]
+Item = TypeVar("Item")
+Batch = Callable[[sqlite3.Connection, list[Item]], list[T | BaseException]]
+
+
+class _Batched(Generic[Item, T]):
+    """One item of a batch, runnable as an ordinary job when it has no company."""
+
+    __slots__ = ("batch", "item")
+
+    def __init__(self, batch: Batch[Item, T], item: Item) -> None:
+        self.batch, self.item = batch, item
+
+    def __call__(self, conn: sqlite3.Connection) -> T:
+        (result,) = self.batch(conn, [self.item])
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+
+def _merge(
+    jobs: list[tuple[Callable[[sqlite3.Connection], Any], _Reply]],
+) -> list[tuple[Callable[[sqlite3.Connection], Any], _Reply]]:
+    """Items of the same batch in a group become one job, where the first of them was."""
+    together: dict[int, list[tuple[_Batched[Any, Any], _Reply]]] = {}
+    for fn, reply in jobs:
+        if isinstance(fn, _Batched):
+            together.setdefault(id(fn.batch), []).append((fn, reply))
+    if all(len(items) < 2 for items in together.values()):
+        return jobs
+    merged: list[tuple[Callable[[sqlite3.Connection], Any], _Reply]] = []
+    for fn, reply in jobs:
+        items = together.get(id(fn.batch)) if isinstance(fn, _Batched) else None
+        if items is None or len(items) < 2:
+            merged.append((fn, reply))
+        elif items[0][0] is fn:
+            batch = fn.batch
+            run = functools.partial(_run_batch, batch, [f.item for f, _ in items])
+            merged.append((run, _ManyReply([r for _, r in items])))
+    return merged
+
+
+def _run_batch(batch: Batch[Any, Any], items: list[Any], conn: sqlite3.Connection) -> list[Any]:
+    """All items in one call; if it raises, each on its own (one bad item fails alone)."""
+    conn.execute("SAVEPOINT batch")
+    try:
+        results = batch(conn, items)
+    except Exception:
+        if not conn.in_transaction:
+            raise  # SQLite rolled the whole group back (a full disk)
+        conn.execute("ROLLBACK TO batch")
+        conn.execute("RELEASE batch")
+    else:
+        conn.execute("RELEASE batch")
+        return results
+    alone: list[Any] = []
+    for item in items:
+        conn.execute("SAVEPOINT one")
+        try:
+            alone.append(_Batched(batch, item)(conn))
+        except Exception as exc:
+            if not conn.in_transaction:
+                raise
+            conn.execute("ROLLBACK TO one")
+            alone.append(storage_error(exc))
+        conn.execute("RELEASE one")
+    return alone
 
 
 def _settle(outcomes: list[_Outcome]) -> None:
     """Hand outcomes back: blocking callers at once, each event loop in one call."""
     by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
-    for outcome in outcomes:
+    for outcome in _expand(outcomes):
         reply, value, error = outcome
+        if isinstance(reply, _ManyReply):
+            continue  # expanded above
         if isinstance(reply, _SyncReply):
             if error is None:
                 reply.future.set_result(value)
@@ -202,10 +293,27 @@ def _settle(outcomes: list[_Outcome]) -> None:
             loop.call_soon_threadsafe(_resolve, items)
 
 
+def _expand(outcomes: list[_Outcome]) -> list[_Outcome]:
+    """A merged batch's outcome as one outcome per item."""
+    expanded: list[_Outcome] = []
+    for reply, value, error in outcomes:
+        if not isinstance(reply, _ManyReply):
+            expanded.append((reply, value, error))
+        elif error is not None:
+            expanded += [(one, None, error) for one in reply.replies]
+        else:
+            for one, result in zip(reply.replies, value, strict=True):
+                if isinstance(result, BaseException):
+                    expanded.append((one, None, storage_error(result)))
+                else:
+                    expanded.append((one, result, None))
+    return expanded
+
+
 def _resolve(items: list[_Outcome]) -> None:
     for reply, value, error in items:
+        assert isinstance(reply, _LoopReply)
         future = reply.future
-        assert isinstance(future, asyncio.Future)
         if future.done():
             continue  # the caller gave up meanwhile
         if error is None:

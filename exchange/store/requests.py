@@ -69,6 +69,19 @@ class IncomingMessage:
     content_json: bytes | None = None  # canonical bytes of ``content``, when already made
 
 
+@dataclass(frozen=True)
+class NewRequest:
+    """A sealed request to store and queue. ``deadline_plan`` is (state, next check),
+    so the deadline scheduler needs no write now."""
+
+    request_id: str
+    message: OutgoingMessage
+    actor: str
+    now: datetime
+    attachment_ids: Sequence[str] = ()
+    deadline_plan: tuple[str, str] | None = None
+
+
 def create_request(
     conn: sqlite3.Connection,
     vault: Vault,
@@ -78,37 +91,111 @@ def create_request(
     message: OutgoingMessage,
     actor: str,
     now: datetime,
-    attachment_ids: list[str] | tuple[str, ...] = (),
+    attachment_ids: Sequence[str] = (),
     deadline_plan: tuple[str, str] | None = None,
 ) -> None:
-    """``deadline_plan`` is (state, next check) so the scheduler needs no write now."""
-    meta = message.content
+    new = NewRequest(request_id, message, actor, now, attachment_ids, deadline_plan)
+    (outcome,) = create_requests(conn, [new], vault=vault, me=me)
+    if outcome is not None:
+        raise outcome
+
+
+def create_requests(
+    conn: sqlite3.Connection, items: list[NewRequest], *, vault: Vault, me: str
+) -> list[BaseException | None]:
+    """New requests in one transaction of multi-row INSERTs (one per table), whatever
+    their number: request rows, messages (contents encrypted at rest), outbox entries,
+    timeline events and audit entries. All or nothing: with
+    ``Database.run_batched`` a failure reruns each request alone."""
+    requests: list[Any] = []
+    queued = [
+        _queued_rows(vault, me, item.request_id, item.message, item.actor, item.now)
+        for item in items
+    ]
     with transaction(conn):
-        evidence_store.attach(
-            conn, list(attachment_ids), msg_id=message.msg_id, peer=message.recipient
-        )
-        conn.execute(
-            """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind, urgency,
-               language, status, created_by, created_at, updated_at, deadline,
-               deadline_state, deadline_check_at)
-               VALUES (?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (
-                request_id,
-                me,
-                message.msg_id,
-                message.recipient,
-                meta["kind"],
-                meta["urgency"],
-                meta["language"],
-                Status.QUEUED.value,
-                actor,
-                format_time(now),
-                format_time(now),
-                meta.get("deadline"),
-                *(deadline_plan or (None, None)),
-            ),
-        )
-        _queue(conn, vault, me, request_id, message, actor, now)
+        for item in items:
+            if item.attachment_ids:
+                evidence_store.attach(
+                    conn,
+                    list(item.attachment_ids),
+                    msg_id=item.message.msg_id,
+                    peer=item.message.recipient,
+                )
+            meta, at = item.message.content, format_time(item.now)
+            requests.append(
+                (
+                    item.request_id, me, item.message.msg_id, "out", item.message.recipient,
+                    meta["kind"], meta["urgency"], meta["language"], Status.QUEUED.value,
+                    item.actor, at, at, meta.get("deadline"), *(item.deadline_plan or (None, None)),
+                )
+            )  # fmt: skip
+        _insert_rows(conn, _INSERT_REQUESTS, requests)
+        _insert_queued(conn, queued)
+    return [None] * len(items)
+
+
+@dataclass(frozen=True)
+class _Queued:
+    """What queueing one sealed message writes, encoded before the statements run."""
+
+    message: tuple[Any, ...]
+    outbox: tuple[Any, ...]
+    events: list[tuple[Any, ...]]
+    entry: bytes
+
+
+def _queued_rows(
+    vault: Vault, me: str, request_id: str, message: OutgoingMessage, actor: str, now: datetime
+) -> _Queued:
+    meta, at = message.content, format_time(now)
+    outbox = _outbox_row(message)
+    events = [
+        (request_id, at, "created", actor, json.dumps({"msg_id": message.msg_id})),
+        (request_id, at, "queued", actor, json.dumps({"to": message.recipient})),
+    ]
+    # One entry: the request was created, sealed and queued in this transaction.
+    # (Logs written before 2026-11 hold a separate ``request_queued`` entry too.)
+    entry = encode_entry(
+        at=now,
+        authority=me,
+        action="request_created",
+        actor=actor,
+        fields={
+            "kind": meta["kind"],
+            "urgency": meta["urgency"],
+            "request_id": request_id,
+            "msg_id": message.msg_id,
+            "peer": message.recipient,
+            "envelope_sha256": message.envelope_sha256,
+        },
+    )
+    row = _message_row(vault, request_id, me, message.recipient, message, None)
+    return _Queued(row, outbox, events, entry)
+
+
+def _insert_queued(conn: sqlite3.Connection, queued: list[_Queued]) -> None:
+    _insert_rows(conn, _INSERT_MESSAGES, [q.message for q in queued])
+    _insert_rows(conn, _INSERT_OUTBOX, [q.outbox for q in queued])
+    _insert_rows(conn, _INSERT_EVENTS, [event for q in queued for event in q.events])
+    audit.append_all(conn, [q.entry for q in queued])
+
+
+def _insert_rows(conn: sqlite3.Connection, insert: str, rows: list[tuple[Any, ...]]) -> None:
+    """One multi-row INSERT per chunk (SQLite binds at most 32,766 values)."""
+    if not rows:
+        return
+    width = len(rows[0])
+    for part in _chunks(rows, 30_000 // width):
+        conn.execute(insert + _marks(len(part), width=width), [v for row in part for v in row])
+
+
+_INSERT_REQUESTS = """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind,
+    urgency, language, status, created_by, created_at, updated_at, deadline, deadline_state,
+    deadline_check_at) VALUES """
+_INSERT_MESSAGES = """INSERT INTO messages (request_id, sender, recipient, msg_id, type,
+    created_at, envelope_sha256, content_key, content, evidence, receipt) VALUES """
+_INSERT_OUTBOX = """INSERT INTO outbox (msg_id, peer, envelope, envelope_sha256, state,
+    next_attempt_at, expires_at) VALUES """
 
 
 def _queue(
@@ -120,32 +207,8 @@ def _queue(
     actor: str,
     now: datetime,
 ) -> None:
-    """The sealed request joins the outbox, with its events and audit entries."""
-    meta = message.content
-    _insert_outgoing(conn, vault, me, request_id, message)
-    at = format_time(now)
-    conn.execute(
-        _INSERT_EVENTS + _marks(2, width=5),
-        (
-            *(request_id, at, "created", actor, json.dumps({"msg_id": message.msg_id})),
-            *(request_id, at, "queued", actor, json.dumps({"to": message.recipient})),
-        ),
-    )
-    # One entry: the request was created, sealed and queued in this transaction.
-    # (Logs written before 2026-11 hold a separate ``request_queued`` entry too.)
-    audit.append(
-        conn,
-        at=now,
-        authority=me,
-        action="request_created",
-        actor=actor,
-        kind=meta["kind"],
-        urgency=meta["urgency"],
-        request_id=request_id,
-        msg_id=message.msg_id,
-        peer=message.recipient,
-        envelope_sha256=message.envelope_sha256,
-    )
+    """The sealed request joins the outbox, with its events and audit entry."""
+    _insert_queued(conn, [_queued_rows(vault, me, request_id, message, actor, now)])
 
 
 def save_draft(
@@ -617,19 +680,19 @@ def _thread_of(conn: sqlite3.Connection, me: str, message: IncomingMessage) -> d
 def _insert_outgoing(
     conn: sqlite3.Connection, vault: Vault, me: str, request_id: str, message: OutgoingMessage
 ) -> None:
-    _insert_message(conn, vault, request_id, me, message.recipient, message, None)
-    conn.execute(
-        """INSERT INTO outbox (msg_id, peer, envelope, envelope_sha256, state, next_attempt_at,
-           expires_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)""",
-        (
-            message.msg_id,
-            message.recipient,
-            message.envelope,
-            message.envelope_sha256,
-            format_time(message.created_at),
-            format_time(message.expires_at),
-        ),
+    _insert_rows(
+        conn,
+        _INSERT_MESSAGES,
+        [_message_row(vault, request_id, me, message.recipient, message, None)],
     )
+    _insert_rows(conn, _INSERT_OUTBOX, [_outbox_row(message)])
+
+
+def _outbox_row(message: OutgoingMessage) -> tuple[Any, ...]:
+    return (
+        message.msg_id, message.recipient, message.envelope, message.envelope_sha256,
+        "pending", format_time(message.created_at), format_time(message.expires_at),
+    )  # fmt: skip
 
 
 def _insert_message(
@@ -641,27 +704,27 @@ def _insert_message(
     message: OutgoingMessage | IncomingMessage,
     receipt: bytes | None,
 ) -> None:
+    row = _message_row(vault, request_id, sender, recipient, message, receipt)
+    _insert_rows(conn, _INSERT_MESSAGES, [row])
+
+
+def _message_row(
+    vault: Vault,
+    request_id: str,
+    sender: str,
+    recipient: str,
+    message: OutgoingMessage | IncomingMessage,
+    receipt: bytes | None,
+) -> tuple[Any, ...]:
+    """A ``messages`` row: the content encrypted at rest under its own key."""
     content_json = message.content_json or canonical_json(message.content)
     key, ciphertext = vault.seal(content_json, record=f"message:{sender}:{message.msg_id}")
     evidence = message.evidence if isinstance(message, IncomingMessage) else None
-    conn.execute(
-        """INSERT INTO messages (request_id, sender, recipient, msg_id, type, created_at,
-           envelope_sha256, content_key, content, evidence, receipt)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        (
-            request_id,
-            sender,
-            recipient,
-            message.msg_id,
-            message.type,
-            format_time(message.created_at),
-            message.envelope_sha256,
-            key,
-            ciphertext,
-            json.dumps(evidence) if evidence else None,
-            receipt.decode() if receipt else None,
-        ),
-    )
+    return (
+        request_id, sender, recipient, message.msg_id, message.type,
+        format_time(message.created_at), message.envelope_sha256, key, ciphertext,
+        json.dumps(evidence) if evidence else None, receipt.decode() if receipt else None,
+    )  # fmt: skip
 
 
 def _move(conn: sqlite3.Connection, row: dict[str, Any], event: Event, now: datetime) -> Status:

@@ -130,3 +130,77 @@ async def test_jobs_after_a_group_wide_rollback_still_run(tmp_path: Path) -> Non
         assert first is None or isinstance(first, StorageUnavailable)
     finally:
         database.close()
+
+
+async def test_batched_items_queued_together_run_in_one_call(db: Database) -> None:
+    calls: list[list[int]] = []
+
+    def insert_all(c: sqlite3.Connection, items: list[int]) -> list[int | BaseException]:
+        calls.append(list(items))
+        with transaction(c):
+            c.executemany("INSERT INTO t (v) VALUES (?)", [(v,) for v in items])
+        return [v * 10 for v in items]
+
+    gate, blocker = await _hold(db)  # the blocker holds the thread; the rest queue behind it
+    jobs = [asyncio.ensure_future(db.run_batched(insert_all, v)) for v in (1, 2, 3)]
+    other = asyncio.ensure_future(db.run(lambda c: c.execute("SELECT COUNT(*) FROM t").fetchone()))
+    await asyncio.sleep(0)
+    gate.set()
+    await blocker
+    assert await asyncio.gather(*jobs) == [10, 20, 30]
+    assert calls == [[1, 2, 3]]
+    assert (await other)[0] == 3  # ordinary jobs in the group still run
+    alone = await db.run_batched(insert_all, 4)  # no company: a call of its own
+    assert alone == 40 and calls[-1] == [4]
+
+
+async def test_a_failing_batch_reruns_each_item_alone(db: Database) -> None:
+    calls: list[list[int]] = []
+
+    def insert_all(c: sqlite3.Connection, items: list[int]) -> list[int | BaseException]:
+        calls.append(list(items))
+        with transaction(c):
+            c.executemany("INSERT INTO t (v) VALUES (?)", [(v,) for v in items])
+        return list(items)
+
+    await db.run(lambda c: c.execute("INSERT INTO t (v) VALUES (2)"))
+    gate, blocker = await _hold(db)
+    jobs = [asyncio.ensure_future(db.run_batched(insert_all, v)) for v in (1, 2, 3)]
+    await asyncio.sleep(0)
+    gate.set()
+    await blocker
+    one, two, three = await asyncio.gather(*jobs, return_exceptions=True)
+    assert (one, three) == (1, 3)
+    assert isinstance(two, sqlite3.IntegrityError)  # 2 is taken: it alone fails
+    assert calls == [[1, 2, 3], [1], [2], [3]]
+    rows = await db.run(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")])
+    assert rows == [1, 2, 3]
+
+
+async def test_a_batch_can_refuse_one_item_without_raising(db: Database) -> None:
+    def check_all(c: sqlite3.Connection, items: list[int]) -> list[int | BaseException]:
+        return [ValueError(f"odd {v}") if v % 2 else v for v in items]
+
+    gate, blocker = await _hold(db)
+    jobs = [asyncio.ensure_future(db.run_batched(check_all, v)) for v in (1, 2)]
+    await asyncio.sleep(0)
+    gate.set()
+    await blocker
+    odd, even = await asyncio.gather(*jobs, return_exceptions=True)
+    assert isinstance(odd, ValueError) and even == 2
+    with pytest.raises(ValueError, match="odd 3"):
+        await db.run_batched(check_all, 3)
+
+
+async def _hold(db: Database) -> tuple[threading.Event, asyncio.Future[bool]]:
+    """Occupy the database thread until the gate opens: jobs queued meanwhile form
+    one group."""
+    gate, started = threading.Event(), threading.Event()
+
+    def hold(c: sqlite3.Connection) -> bool:
+        started.set()
+        return gate.wait(5)
+
+    blocker = asyncio.ensure_future(db.run(hold))
+    assert await asyncio.to_thread(started.wait, 5)
+    return gate, blocker
