@@ -244,7 +244,13 @@ class Node:
             max_body_chars=self.config.limits.max_body_chars,
         )
         ids = await self._with_attachments(content, attachments, owner=actor)
-        message = self._seal("request", content, recipient_id=recipient.authority_id, now=now)
+        message = self._seal(
+            "request",
+            content,
+            recipient_id=recipient.authority_id,
+            now=now,
+            emergency=urgency == "emergency",
+        )
         plan, check_at = self._deadline_plan(urgency, now, effective, now)
         return Sealed(message, ids, plan, check_at)
 
@@ -273,7 +279,13 @@ class Node:
             raise InvalidRequest("only a response can carry attachments")
         ids = await self._with_attachments(content, wanted, owner=actor)
         contents.validate(msg_type, content, max_body_chars=self.config.limits.max_body_chars)
-        message = self._seal(msg_type, content, recipient_id=row["counterpart"], now=now)
+        message = self._seal(
+            msg_type,
+            content,
+            recipient_id=row["counterpart"],
+            now=now,
+            emergency=row["urgency"] == "emergency",
+        )
         await self.db.run(
             lambda c: store.add_follow_up(
                 c,
@@ -335,7 +347,13 @@ class Node:
         return recipient
 
     def _seal(
-        self, msg_type: str, content: dict[str, Any], *, recipient_id: str, now: datetime
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        *,
+        recipient_id: str,
+        now: datetime,
+        emergency: bool = False,
     ) -> store.OutgoingMessage:
         recipient = self._peer(recipient_id)
         msg_id = ids.message_id()
@@ -358,6 +376,7 @@ class Node:
             envelope_sha256=sha256_hex(sealed.data),
             content_json=sealed.content_json,
             expires_at=now + self.config.delivery.give_up_after,
+            emergency=emergency,
         )
 
     # --- incoming -------------------------------------------------------------

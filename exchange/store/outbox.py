@@ -24,13 +24,15 @@ class Pending:
 
 
 def due(conn: sqlite3.Connection, peer: str, now: datetime, limit: int) -> list[Pending]:
-    rows = fetch_all(
-        conn,
-        """SELECT msg_id, peer, envelope, envelope_sha256, attempts, expires_at FROM outbox
-           WHERE state = 'pending' AND peer = ? AND next_attempt_at <= ?
-           ORDER BY next_attempt_at, msg_id LIMIT ?""",
-        (peer, format_time(now), limit),
-    )
+    """The peer's envelopes due now: emergencies first, then the rest by due time.
+
+    An emergency request queued behind a backlog (a peer back after an outage) goes in
+    the next transaction instead of after thousands of others.
+    """
+    at = format_time(now)
+    rows = fetch_all(conn, _DUE_EMERGENCY, (peer, at, limit))
+    if len(rows) < limit:
+        rows += fetch_all(conn, _DUE_OTHERS, (peer, at, limit - len(rows)))
     return [
         Pending(
             r["msg_id"],
@@ -42,6 +44,14 @@ def due(conn: sqlite3.Connection, peer: str, now: datetime, limit: int) -> list[
         )
         for r in rows
     ]
+
+
+_COLUMNS = "SELECT msg_id, peer, envelope, envelope_sha256, attempts, expires_at FROM outbox"
+_DUE_WHERE = "WHERE state = 'pending' AND peer = ? AND next_attempt_at <= ?"
+_ORDER = "ORDER BY next_attempt_at, msg_id LIMIT ?"
+# The planner would rather scan every due row of the peer for the few emergencies.
+_DUE_EMERGENCY = f"{_COLUMNS} INDEXED BY outbox_emergency {_DUE_WHERE} AND emergency = 1 {_ORDER}"
+_DUE_OTHERS = f"{_COLUMNS} {_DUE_WHERE} AND emergency = 0 {_ORDER}"
 
 
 def next_due(conn: sqlite3.Connection) -> dict[str, datetime]:

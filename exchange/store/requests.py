@@ -52,6 +52,7 @@ class OutgoingMessage:
     envelope_sha256: str
     expires_at: datetime
     content_json: bytes | None = None  # canonical bytes of ``content``, when already made
+    emergency: bool = False  # leaves before the rest of the peer's backlog
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ _INSERT_REQUESTS = """INSERT INTO requests (id, origin, msg_id, direction, count
 _INSERT_MESSAGES = """INSERT INTO messages (request_id, sender, recipient, msg_id, type,
     created_at, envelope_sha256, content_key, content, evidence, receipt) VALUES """
 _INSERT_OUTBOX = """INSERT INTO outbox (msg_id, peer, envelope, envelope_sha256, state,
-    next_attempt_at, expires_at) VALUES """
+    next_attempt_at, expires_at, emergency) VALUES """
 
 
 def _queue(
@@ -692,6 +693,7 @@ def _outbox_row(message: OutgoingMessage) -> tuple[Any, ...]:
     return (
         message.msg_id, message.recipient, message.envelope, message.envelope_sha256,
         "pending", format_time(message.created_at), format_time(message.expires_at),
+        int(message.emergency),
     )  # fmt: skip
 
 

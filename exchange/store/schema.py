@@ -195,4 +195,11 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE attachments ADD COLUMN draft_id TEXT",
         "CREATE INDEX attachments_draft ON attachments (draft_id)",
     ],
+    # 4: emergency messages (and the answers to emergency requests) leave first. The
+    # partial index holds only pending emergency rows, so the others never touch it.
+    [
+        "ALTER TABLE outbox ADD COLUMN emergency INTEGER NOT NULL DEFAULT 0",
+        """CREATE INDEX outbox_emergency ON outbox (peer, next_attempt_at)
+           WHERE state = 'pending' AND emergency = 1""",
+    ],
 ]

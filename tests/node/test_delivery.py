@@ -308,3 +308,59 @@ async def test_pipeline_keeps_several_transactions_in_flight_and_delivers_once(
         assert await count(fed, "ES-CNA", "SELECT COUNT(*) FROM outbox WHERE state = 'done'") == 30
     finally:
         await fed.stop()
+
+
+async def test_an_emergency_goes_ahead_of_the_backlog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an outage, an emergency request queued behind a backlog of standard ones
+    leaves in the first transaction, not after the backlog."""
+    config = FAST_DELIVERY.replace("[delivery]\n", "[delivery]\nbatch_size = 4\npipeline = 1\n")
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], extra_config=config)
+    await fed.start("ES-CNA")
+    es = await ApiClient(fed["ES-CNA"]).login("investigator")
+    try:
+        for i in range(12):
+            standard = {**REQUEST, "urgency": "standard", "subject": f"s{i}"}
+            assert (await es.call("POST", "/api/requests", standard))[0] == 201
+        status, emergency = await es.call(
+            "POST", "/api/requests", {**REQUEST, "urgency": "emergency", "subject": "now"}
+        )
+        assert status == 201
+    finally:
+        await es.close()
+    await fed.stop("ES-CNA")
+    outbox_db = fed["ES-CNA"].data / "exchange.db"
+
+    def all_due() -> bool:
+        with contextlib.closing(sqlite3.connect(outbox_db)) as conn:
+            (latest,) = conn.execute("SELECT MAX(next_attempt_at) FROM outbox").fetchone()
+        return bool(parse_time(latest) <= fed.clock.now())
+
+    await wait_until(all_due, what="every envelope due")
+    post = DeliveryWorker._post
+    batches: list[list[str]] = []
+
+    async def observed(
+        worker: DeliveryWorker, peer: str, batch: list[Any], now: Any
+    ) -> list[object]:
+        batches.append([item.msg_id for item in batch])
+        return await post(worker, peer, batch, now)
+
+    monkeypatch.setattr(DeliveryWorker, "_post", observed)
+    await fed.start("MA-CNA")
+    await fed.start("ES-CNA")
+    try:
+        await wait_until(
+            lambda: count_is(
+                fed, "ES-CNA", "SELECT COUNT(*) FROM requests WHERE delivered_at IS NOT NULL", 13
+            ),
+            what="all 13 delivered",
+        )
+        assert batches[0][0] == emergency["msg_id"]  # first in the first transaction
+        sent = [msg_id for batch in batches for msg_id in batch]
+        assert len(batches) == 4 and len(sent) == len(set(sent)) == 13
+        flags = await count_all(fed, "ES-CNA", "SELECT emergency FROM outbox ORDER BY emergency")
+        assert flags == [0] * 12 + [1]
+    finally:
+        await fed.stop()
