@@ -23,6 +23,11 @@ def test_every_part_reports_its_figures(tmp_path: Path) -> None:
         value = result[key]
         assert isinstance(value, float) and value > 0, key
     assert result["p50_ms"] <= result["p99_ms"]  # type: ignore[operator]
+    # the outage run: a backlog of 200 queued while the receiver was down, all delivered
+    assert result["outage_backlog"] == 200 and result["outage_delivered"] >= 202
+    for key in ("outage_emergency_ms", "outage_standard_ms", "outage_drain_s"):
+        value = result[key]
+        assert isinstance(value, float) and value > 0, key
     result["federation_193_s"] = 1.0  # the 193-node run is too heavy for the suite
     result["ratio"] = result["exchange_rps"] / result["bare_rps"]  # type: ignore[operator]
     result["targets_met"] = {

@@ -8,6 +8,7 @@ import asyncio
 import json
 import sqlite3
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -140,17 +141,16 @@ async def _run(
     }
 
 
+def _start(node: BenchNode, root: Path) -> subprocess.Popen[bytes]:
+    args = ["-m", "exchange", "node", "--data", str(node.data), "--log-format", "json"]
+    return spawn(args, root / f"{node.authority_id}.log")
+
+
 def run(n: int, concurrency: int, size: int, work: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         root = Path(tmp)
         a, b = provision(root, ["ES-CNA", "MA-CNA"], extra_config=CONFIG)
-        procs = [
-            spawn(
-                ["-m", "exchange", "node", "--data", str(x.data), "--log-format", "json"],
-                root / f"{x.authority_id}.log",
-            )
-            for x in (a, b)
-        ]
+        procs = [_start(a, root), _start(b, root)]
         try:
             run_loop(_healthy(a, b))
             run_loop(_run(a, b, min(200, n), concurrency, size, None))  # warm-up
@@ -160,6 +160,12 @@ def run(n: int, concurrency: int, size: int, work: Path | None = None) -> dict[s
             paced_n = 600
             paced = run_loop(_run(a, b, paced_n, concurrency, size, 200.0))
             rss = [peak_rss_mb(p.pid) for p in procs]
+            # The receiver down, a backlog piles up at the sender, the receiver returns.
+            stop(procs[1])
+            backlog = max(n, 200)
+            run_loop(_backlog(a, backlog, concurrency, size))
+            procs[1] = _start(b, root)
+            outage = run_loop(_after_outage(a, b, size))
         finally:
             for p in procs:
                 stop(p)
@@ -177,7 +183,96 @@ def run(n: int, concurrency: int, size: int, work: Path | None = None) -> dict[s
         "sqlite_synchronous": "FULL (WAL)",
         "delivery_batch_size": BATCH_SIZE,
         "delivery_pipeline": PIPELINE,
+        "outage_backlog": backlog,
+        **outage,
     }
+
+
+async def _backlog(a: BenchNode, n: int, concurrency: int, size: int) -> None:
+    """``n`` standard requests queued at A while its peer is down."""
+    body = json.dumps({**payload(size), "urgency": "standard"}).encode()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector
+    ) as session:
+        csrf = await _login(session, a)
+        left = list(range(n))
+
+        async def worker() -> None:
+            while left:
+                left.pop()
+                await _create(session, a, csrf, body)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def _after_outage(a: BenchNode, b: BenchNode, size: int) -> dict[str, float]:
+    """Once the backlog has started to drain, one emergency and one standard request
+    are created at the same moment: how long each takes to its stored receipt, and
+    how long the backlog takes to drain."""
+    await wait_healthy(b.url, b.fingerprint)
+    db = a.data / "exchange.db"
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    delivered = await asyncio.to_thread(_count_delivered, db)
+    while await asyncio.to_thread(_count_delivered, db) == delivered:  # until it drains
+        if loop.time() - started > 60:
+            raise TimeoutError("the backlog did not start to drain")
+        await asyncio.sleep(0.005)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        csrf = await _login(session, a)
+        emergency, standard = await asyncio.gather(
+            _create_id(session, a, csrf, {**payload(size), "urgency": "emergency"}),
+            _create_id(session, a, csrf, {**payload(size), "urgency": "standard"}),
+        )
+    total = await asyncio.to_thread(_count_out, db)
+    rows = await _wait_all(db, total, within=120)
+    drained = loop.time() - started
+    latency = {
+        row_id: ms for row_id, ms in await asyncio.to_thread(_latency_of, db, [emergency, standard])
+    }
+    return {
+        "outage_emergency_ms": latency[emergency],
+        "outage_standard_ms": latency[standard],
+        "outage_drain_s": drained,
+        "outage_delivered": float(len(rows)),
+    }
+
+
+async def _create_id(
+    session: aiohttp.ClientSession, node: BenchNode, csrf: str, body: dict[str, Any]
+) -> str:
+    async with session.post(
+        node.url + "/api/requests",
+        json=body,
+        headers={"X-CSRF-Token": csrf},
+        ssl=pinned(node.fingerprint.hex()),
+    ) as r:
+        answer = await r.json()
+        if r.status != 201:
+            raise RuntimeError(f"create failed: {r.status} {answer}")
+        return str(answer["id"])
+
+
+def _count_out(db: Path) -> int:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return int(
+            conn.execute("SELECT COUNT(*) FROM requests WHERE direction = 'out'").fetchone()[0]
+        )
+    finally:
+        conn.close()
+
+
+def _latency_of(db: Path, ids: list[str]) -> list[tuple[str, float]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        marks = ",".join("?" * len(ids))
+        sql = f"SELECT id, created_at, delivered_at FROM requests WHERE id IN ({marks})"  # noqa: S608
+        rows = conn.execute(sql, ids).fetchall()
+    finally:
+        conn.close()
+    return [(i, (parse_time(d) - parse_time(c)).total_seconds() * 1000) for i, c, d in rows]
 
 
 async def _healthy(a: BenchNode, b: BenchNode) -> None:

@@ -164,7 +164,10 @@ class DeliveryWorker:
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             await self._retry(peer, [i.msg_id for i in live], type(exc).__name__, now)
             return False
-        self._failures.pop(peer, None)
+        if self._failures.pop(peer, None):
+            # The peer answers again: what waits for it is due now, not at the retry
+            # times its outage set (up to backoff_max away).
+            await self.node.db.run(partial(outbox.due_now, peer=peer, now=now))
         verified: list[tuple[outbox.Pending, bytes]] = []
         retry: list[str] = []
         for item, result in zip(live, results, strict=True):

@@ -54,6 +54,16 @@ _DUE_EMERGENCY = f"{_COLUMNS} INDEXED BY outbox_emergency {_DUE_WHERE} AND emerg
 _DUE_OTHERS = f"{_COLUMNS} {_DUE_WHERE} AND emergency = 0 {_ORDER}"
 
 
+def due_now(conn: sqlite3.Connection, peer: str, now: datetime) -> int:
+    """Bring the peer's pending messages forward to ``now`` (it is reachable again)."""
+    cursor = conn.execute(
+        "UPDATE outbox SET next_attempt_at = ?"
+        " WHERE state = 'pending' AND peer = ? AND next_attempt_at > ?",
+        (format_time(now), peer, format_time(now)),
+    )
+    return cursor.rowcount
+
+
 def next_due(conn: sqlite3.Connection) -> dict[str, datetime]:
     """For each peer with pending messages, when the earliest one is due."""
     rows = conn.execute(

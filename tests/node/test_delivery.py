@@ -364,3 +364,36 @@ async def test_an_emergency_goes_ahead_of_the_backlog(
         assert flags == [0] * 12 + [1]
     finally:
         await fed.stop()
+
+
+async def test_a_peer_that_answers_again_gets_its_backlog_at_once(tmp_path: Path) -> None:
+    """Retries after an outage are spaced out (here 30 s); once a transaction gets
+    through, the rest of the backlog is due at once instead of at those retry times."""
+    config = FAST_DELIVERY.replace("0.05", "30").replace("0.5\n", "30\n")
+    assert "backoff_initial_seconds = 30" in config and "backoff_max_seconds = 30" in config
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], extra_config=config)
+    await fed.start("ES-CNA")
+    es = await ApiClient(fed["ES-CNA"]).login("investigator")
+    try:
+        for i in range(5):
+            assert (await es.call("POST", "/api/requests", {**REQUEST, "subject": f"b{i}"}))[
+                0
+            ] == 201
+        await wait_until(
+            lambda: count_is(
+                fed, "ES-CNA", "SELECT COUNT(*) FROM outbox WHERE last_error IS NOT NULL", 5
+            ),
+            what="the backlog failed once and waits 30 s",
+        )
+        await fed.start("MA-CNA")
+        assert (await es.call("POST", "/api/requests", {**REQUEST, "subject": "new"}))[0] == 201
+        await wait_until(
+            lambda: count_is(
+                fed, "ES-CNA", "SELECT COUNT(*) FROM requests WHERE delivered_at IS NOT NULL", 6
+            ),
+            timeout=10,
+            what="the backlog right after the new request, well before its 30 s retry",
+        )
+    finally:
+        await es.close()
+        await fed.stop()
