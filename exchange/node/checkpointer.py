@@ -14,6 +14,8 @@ from ..store.checkpoints import StoredCheckpoint
 from .service import Node
 
 log = structlog.get_logger("exchange.checkpoint")
+TREE_CHUNK = 1024  # tree nodes per database job (~2 ms)
+TREE_INTERVAL = 1.0  # seconds between tree-building rounds
 
 
 class Checkpointer:
@@ -38,11 +40,27 @@ class Checkpointer:
         assert stored is not None
         return stored
 
+    async def build_tree(self) -> int:
+        """Hash the log's new entries into its tree in short jobs of at most
+        ``TREE_CHUNK`` nodes, so that signing a checkpoint never holds the database
+        thread long (at 1,000 requests a second, 5 s of entries took ~20 ms at once)."""
+        added = 0
+        while True:
+            step = await self.node.db.run(lambda c: audit.extend_tree(c, TREE_CHUNK))
+            added += step
+            if step < TREE_CHUNK:
+                return added
+
     async def run(self) -> None:
         interval = self.node.config.audit.checkpoint_interval.total_seconds()
+        loop = asyncio.get_running_loop()
+        signed_at = float("-inf")  # sign at start
         while True:
             try:
-                await self.sign_now()
+                await self.build_tree()
+                if loop.time() - signed_at >= interval:
+                    await self.sign_now()
+                    signed_at = loop.time()
             except Exception:  # keep signing later; the log itself is intact
                 log.exception("checkpoint_failed")
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min(interval, TREE_INTERVAL))

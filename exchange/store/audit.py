@@ -85,12 +85,13 @@ def tree(conn: sqlite3.Connection) -> SqliteHashStore:
     return SqliteHashStore(conn)
 
 
-def complete_levels(conn: sqlite3.Connection, chunk: int = 65_536) -> int:
-    """Store every perfect subtree above the leaves not stored yet; returns how many.
+def complete_levels(conn: sqlite3.Connection, chunk: int = 65_536, limit: int | None = None) -> int:
+    """Store the perfect subtrees above the leaves not stored yet; returns how many.
 
     Level by level: the missing nodes of a level are the pairs of the level below
     not combined yet, read in index order, hashed, and inserted with one
-    ``executemany`` per chunk.
+    ``executemany`` per chunk. With ``limit``, at most that many (the rest next time:
+    each level stays gap-free from index 0).
     """
     added = 0
     level = 0
@@ -102,6 +103,10 @@ def complete_levels(conn: sqlite3.Connection, chunk: int = 65_536) -> int:
             return added
         for start in range(have, want, chunk):
             stop = min(start + chunk, want)
+            if limit is not None:
+                stop = min(stop, start + limit - added)
+                if stop <= start:
+                    return added
             rows = conn.execute(
                 "SELECT idx, hash FROM audit_nodes WHERE level = ? AND idx >= ? AND idx < ?"
                 " ORDER BY idx",
@@ -118,6 +123,12 @@ def complete_levels(conn: sqlite3.Connection, chunk: int = 65_536) -> int:
             )
             added += stop - start
         level += 1
+
+
+def extend_tree(conn: sqlite3.Connection, limit: int) -> int:
+    """At most ``limit`` new tree nodes, in one savepoint (a short database job)."""
+    with transaction(conn):
+        return complete_levels(conn, limit=limit)
 
 
 def _count(conn: sqlite3.Connection, level: int) -> int:

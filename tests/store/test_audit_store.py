@@ -103,3 +103,17 @@ def test_a_gap_in_the_leaves_is_reported_not_hashed_over(tmp_path: Path) -> None
     with pytest.raises(RuntimeError, match="gaps"):
         audit.tree(conn)
     conn.close()
+
+
+def test_the_tree_can_be_built_in_bounded_steps(tmp_path: Path) -> None:
+    conn = _conn(tmp_path / "a.db")
+    reference = MemoryHashStore()
+    for i in range(100):
+        reference.append(_append(conn, i))
+    steps = []
+    while (added := audit.extend_tree(conn, 7)) > 0:
+        steps.append(added)
+    assert max(steps) <= 7 and sum(steps) == 100 - 3  # 100 leaves: 50+25+12+6+3+1 nodes
+    store = audit.SqliteHashStore(conn)
+    assert root(store, 100) == root(reference, 100)
+    conn.close()
