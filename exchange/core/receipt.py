@@ -1,9 +1,16 @@
 """Signed receipts: the receiving authority's non-repudiable proof that it
-accepted an envelope (message id, envelope hash, receive time, receiver)."""
+accepted an envelope (message id, envelope hash, receive time, receiver).
+
+A receipt is signed alone, or, for the envelopes of one transaction, as a batch:
+the receiver signs once the root of an RFC 9162 Merkle tree over the receipts'
+canonical bodies, and each receipt carries its index, the tree size, the root and
+its inclusion proof. Each stays a self-contained proof that a third party can
+check; the receiver makes one signature per transaction and the sender checks one.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -11,11 +18,40 @@ from .canonical import b64d, b64e, canonical_json, format_time, loads_object, pa
 from .directory import Directory
 from .errors import BadSignature, Malformed, UnknownSender
 from .keys import SigningKeyPair, verify_signature
+from .merkle import (
+    HASH_LENGTH,
+    MemoryHashStore,
+    ProofError,
+    inclusion_proof,
+    leaf_hash,
+    root,
+    verify_inclusion,
+)
 
 _CTX = "exchange/receipt/v1"
+_BATCH_CTX = "exchange/receipt-batch/v1"
+MAX_BATCH = 100_000
 _FIELDS = frozenset(
     {"v", "msg_id", "sender", "recipient", "envelope_sha256", "received_at", "key_id"}
 )
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Where a receipt sits in the signed tree of its transaction's receipts."""
+
+    index: int
+    size: int
+    path: tuple[bytes, ...]
+    root: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "size": self.size,
+            "path": [b64e(h) for h in self.path],
+            "root": b64e(self.root),
+        }
 
 
 @dataclass(frozen=True)
@@ -27,6 +63,7 @@ class Receipt:
     received_at: datetime
     key_id: str
     signature: bytes
+    batch: Batch | None = None
 
     def body(self) -> dict[str, Any]:
         return {
@@ -40,10 +77,13 @@ class Receipt:
         }
 
     def to_bytes(self) -> bytes:
-        return canonical_json({"receipt": self.body(), "signature": b64e(self.signature)})
+        return canonical_json(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
-        return {"receipt": self.body(), "signature": b64e(self.signature)}
+        doc = {"receipt": self.body(), "signature": b64e(self.signature)}
+        if self.batch is not None:
+            doc["batch"] = self.batch.to_json()
+        return doc
 
 
 def issue_receipt(
@@ -62,11 +102,48 @@ def issue_receipt(
     return Receipt(**{**unsigned.__dict__, "signature": signature})
 
 
+def issue_receipts(
+    fields: list[tuple[str, str, str]],
+    *,
+    recipient: str,
+    received_at: datetime,
+    key: SigningKeyPair,
+) -> list[Receipt]:
+    """Receipts for ``(msg_id, sender, envelope_sha256)`` each: one alone is signed as
+    such; several are signed once, as a batch (see the module's docstring)."""
+    unsigned = [
+        Receipt(msg_id, sender, recipient, digest, received_at, key.public.key_id, b"")
+        for msg_id, sender, digest in fields
+    ]
+    if len(unsigned) == 1:
+        (one,) = unsigned
+        return [replace(one, signature=key.sign(_signing_input(one.body())))]
+    if len(unsigned) > MAX_BATCH:
+        raise ValueError(f"at most {MAX_BATCH} receipts in a batch")
+    tree = MemoryHashStore()
+    for receipt in unsigned:
+        tree.append(canonical_json(receipt.body()))
+    size = len(unsigned)
+    top = root(tree, size)
+    signature = key.sign(_batch_signing_input(top, size))
+    return [
+        replace(
+            r, signature=signature, batch=Batch(i, size, tuple(inclusion_proof(tree, i, size)), top)
+        )
+        for i, r in enumerate(unsigned)
+    ]
+
+
 def parse_receipt(data: bytes | dict[str, Any]) -> Receipt:
     obj = loads_object(data) if isinstance(data, bytes) else data
     body = obj.get("receipt")
-    if set(obj) != {"receipt", "signature"} or not isinstance(body, dict) or set(body) != _FIELDS:
-        raise Malformed("receipt must be {receipt: {...}, signature}")
+    keys = set(obj)
+    if (
+        keys not in ({"receipt", "signature"}, {"receipt", "signature", "batch"})
+        or not isinstance(body, dict)
+        or set(body) != _FIELDS
+    ):
+        raise Malformed("receipt must be {receipt: {...}, signature[, batch]}")
     if body["v"] != 1:
         raise Malformed("unsupported receipt version")
     for name in ("msg_id", "sender", "recipient", "envelope_sha256", "key_id"):
@@ -80,6 +157,29 @@ def parse_receipt(data: bytes | dict[str, Any]) -> Receipt:
         received_at=parse_time(body["received_at"], field="received_at"),
         key_id=body["key_id"],
         signature=b64d(obj["signature"], field="signature", length=64),
+        batch=_parse_batch(obj["batch"]) if "batch" in obj else None,
+    )
+
+
+def _parse_batch(data: object) -> Batch:
+    if not isinstance(data, dict) or set(data) != {"index", "size", "path", "root"}:
+        raise Malformed("receipt batch must be {index, size, path, root}")
+    index, size, path = data["index"], data["size"], data["path"]
+    if (
+        not isinstance(index, int)
+        or not isinstance(size, int)
+        or isinstance(index, bool)
+        or isinstance(size, bool)
+        or not 0 <= index < size <= MAX_BATCH
+    ):
+        raise Malformed("receipt batch needs 0 <= index < size <= 100000")
+    if not isinstance(path, list) or len(path) > 64:
+        raise Malformed("receipt batch path must be a list of hashes")
+    return Batch(
+        index,
+        size,
+        tuple(b64d(h, field="path", length=HASH_LENGTH) for h in path),
+        b64d(data["root"], field="root", length=HASH_LENGTH),
     )
 
 
@@ -91,8 +191,13 @@ def verify_receipt(
     expected_sender: str,
     expected_recipient: str,
     expected_envelope_sha256: str,
+    verified_roots: set[tuple[str, bytes, int, bytes]] | None = None,
 ) -> None:
-    """Check a receipt is for exactly this envelope and signed by the recipient."""
+    """Check a receipt is for exactly this envelope and signed by the recipient.
+
+    ``verified_roots`` remembers batch signatures already checked (the receipts of
+    one transaction share one), so each is verified once.
+    """
     expected = (expected_msg_id, expected_sender, expected_recipient, expected_envelope_sha256)
     got = (receipt.msg_id, receipt.sender, receipt.recipient, receipt.envelope_sha256)
     if got != expected:
@@ -102,8 +207,26 @@ def verify_receipt(
     if key is None:
         raise UnknownSender("receipt is signed with a key not in the directory")
     key.require_valid_at(receipt.received_at)
-    verify_signature(key.public, _signing_input(receipt.body()), receipt.signature)
+    batch = receipt.batch
+    if batch is None:
+        verify_signature(key.public, _signing_input(receipt.body()), receipt.signature)
+        return
+    leaf = leaf_hash(canonical_json(receipt.body()))
+    try:
+        verify_inclusion(leaf, batch.index, batch.size, batch.path, batch.root)
+    except ProofError as exc:
+        raise BadSignature("receipt is not in the batch its signature covers") from exc
+    seen = (receipt.key_id, batch.root, batch.size, receipt.signature)
+    if verified_roots is not None and seen in verified_roots:
+        return
+    verify_signature(key.public, _batch_signing_input(batch.root, batch.size), receipt.signature)
+    if verified_roots is not None:
+        verified_roots.add(seen)
 
 
 def _signing_input(body: dict[str, Any]) -> bytes:
     return canonical_json({"ctx": _CTX, "receipt": body})
+
+
+def _batch_signing_input(tree_root: bytes, size: int) -> bytes:
+    return canonical_json({"ctx": _BATCH_CTX, "root": b64e(tree_root), "size": size})

@@ -170,8 +170,9 @@ class DeliveryWorker:
             await self.node.db.run(partial(outbox.due_now, peer=peer, now=now))
         verified: list[tuple[outbox.Pending, bytes]] = []
         retry: list[str] = []
+        roots: set[tuple[str, bytes, int, bytes]] = set()  # a batch signature checked once
         for item, result in zip(live, results, strict=True):
-            code = self._check(peer, item, result)
+            code = self._check(peer, item, result, roots)
             if isinstance(code, bytes):
                 verified.append((item, code))
             elif code in RETRYABLE_CODES:
@@ -199,7 +200,13 @@ class DeliveryWorker:
             raise ValueError("peer answered with a malformed transaction result")
         return results
 
-    def _check(self, peer: str, item: outbox.Pending, result: object) -> bytes | str:
+    def _check(
+        self,
+        peer: str,
+        item: outbox.Pending,
+        result: object,
+        roots: set[tuple[str, bytes, int, bytes]],
+    ) -> bytes | str:
         """The verified receipt's bytes, or the error code when there is none."""
         if not isinstance(result, dict):
             return "malformed"
@@ -215,6 +222,7 @@ class DeliveryWorker:
                 expected_sender=self.node.me,
                 expected_recipient=peer,
                 expected_envelope_sha256=item.envelope_sha256,
+                verified_roots=roots,
             )
         except ExchangeError as exc:
             log.warning("receipt_rejected", peer=peer, msg_id=item.msg_id, code=exc.code)

@@ -18,7 +18,7 @@ from ..core.canonical import format_time, parse_time, sha256_hex
 from ..core.clock import Clock
 from ..core.deadlines import DeadlineFacts, initial_plan
 from ..core.directory import Authority
-from ..core.envelope import open_, seal_envelope
+from ..core.envelope import Opened, open_, seal_envelope
 from ..core.errors import (
     ExchangeError,
     InvalidRequest,
@@ -28,7 +28,7 @@ from ..core.errors import (
     UnknownSender,
 )
 from ..core.keys import KeyRing, SigningKeyPair
-from ..core.receipt import issue_receipt
+from ..core.receipt import issue_receipts
 from ..core.vault import Vault
 from ..store import evidence as evidence_store
 from ..store import requests as store
@@ -399,15 +399,28 @@ class Node:
         """
         now = self.clock.now()
         results: list[bytes | ExchangeError] = []
-        accepted: list[tuple[int, store.Arrival]] = []
+        opened: list[tuple[int, Opened]] = []
         for data in envelopes:
             try:
                 if isinstance(data, ExchangeError):
                     raise data
-                accepted.append((len(results), self._arrival(data, caller=caller, now=now)))
+                opened.append((len(results), self._open(data, caller=caller, now=now)))
                 results.append(b"")  # filled in once stored
             except ExchangeError as exc:
                 results.append(exc)
+        # One signature for the transaction's receipts (a batch: core/receipt.py).
+        receipts = []
+        if opened:
+            receipts = issue_receipts(
+                [(o.header.msg_id, o.header.sender, o.envelope_sha256) for _, o in opened],
+                recipient=self.me,
+                received_at=now,
+                key=self.signing_key(now),
+            )
+        accepted = [
+            (position, self._arrival(o, receipt.to_bytes(), now))
+            for (position, o), receipt in zip(opened, receipts, strict=True)
+        ]
         arrivals = [arrival for _, arrival in accepted]
         stored = await self.db.run(
             lambda c: store.receive_all(c, self.vault, me=self.me, arrivals=arrivals, now=now)
@@ -425,8 +438,8 @@ class Node:
             log.info("envelopes_accepted", peer=caller, count=len(received), msg_ids=received)
         return results
 
-    def _arrival(self, data: bytes, *, caller: str, now: datetime) -> store.Arrival:
-        """Open and check one envelope, and sign its receipt (nothing stored yet)."""
+    def _open(self, data: bytes, *, caller: str, now: datetime) -> Opened:
+        """Open and check one envelope (nothing stored yet)."""
         opened = open_(
             data,
             directory=self.directory.require(),
@@ -442,14 +455,11 @@ class Node:
             header.type, opened.content, max_body_chars=self.config.limits.max_body_chars
         )
         self.check_blobs(opened.content)
-        receipt = issue_receipt(
-            msg_id=header.msg_id,
-            sender=header.sender,
-            recipient=self.me,
-            envelope_sha256=opened.envelope_sha256,
-            received_at=now,
-            key=self.signing_key(now),
-        )
+        return opened
+
+    def _arrival(self, opened: Opened, receipt: bytes, now: datetime) -> store.Arrival:
+        """An opened envelope with its signed receipt, ready to store."""
+        header = opened.header
         incoming = store.IncomingMessage(
             msg_id=header.msg_id,
             type=header.type,
@@ -458,7 +468,7 @@ class Node:
             content=opened.content,
             envelope_sha256=opened.envelope_sha256,
             evidence={"header": header.to_json(), "signature": opened.evidence_signature.hex()},
-            receipt=receipt.to_bytes(),
+            receipt=receipt,
             content_json=opened.content_json,
         )
         plan, check_at = None, None

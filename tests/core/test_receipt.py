@@ -1,0 +1,129 @@
+"""Receipts signed alone or as a batch (one signature over a Merkle tree of receipts)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from exchange.core.canonical import b64e
+from exchange.core.directory import Directory
+from exchange.core.errors import BadSignature, Malformed
+from exchange.core.keys import SigningKeyPair
+from exchange.core.receipt import issue_receipts, parse_receipt, verify_receipt
+
+from .authority_factory import make_authority
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def parties() -> tuple[Directory, SigningKeyPair]:
+    ma, ma_key, _ = make_authority("MA-CNA", now=NOW - timedelta(days=1))
+    es, _, _ = make_authority("ES-CNA", now=NOW - timedelta(days=1))
+    directory = Directory(1, NOW - timedelta(days=1), NOW + timedelta(days=30), (es, ma))
+    return directory, ma_key
+
+
+def _fields(n: int) -> list[tuple[str, str, str]]:
+    return [(f"msg-{i:04d}", "ES-CNA", f"{i:064x}") for i in range(n)]
+
+
+def _verify(directory: Directory, data: bytes, i: int, **kwargs: object) -> None:
+    msg_id, sender, digest = _fields(i + 1)[i]
+    verify_receipt(
+        parse_receipt(data),
+        directory=directory,
+        expected_msg_id=msg_id,
+        expected_sender=sender,
+        expected_recipient="MA-CNA",
+        expected_envelope_sha256=digest,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 100])
+def test_each_receipt_of_a_batch_verifies_alone(
+    parties: tuple[Directory, SigningKeyPair], n: int
+) -> None:
+    directory, key = parties
+    receipts = issue_receipts(_fields(n), recipient="MA-CNA", received_at=NOW, key=key)
+    assert len({r.signature for r in receipts}) == 1  # one signature for all
+    assert (receipts[0].batch is None) == (n == 1)
+    for i, receipt in enumerate(receipts):
+        data = receipt.to_bytes()
+        assert parse_receipt(data) == receipt
+        _verify(directory, data, i)  # a third party needs nothing else
+
+
+def test_a_batch_signature_is_checked_once(parties: tuple[Directory, SigningKeyPair]) -> None:
+    directory, key = parties
+    receipts = issue_receipts(_fields(5), recipient="MA-CNA", received_at=NOW, key=key)
+    roots: set[tuple[str, bytes, int, bytes]] = set()
+    for i, receipt in enumerate(receipts):
+        _verify(directory, receipt.to_bytes(), i, verified_roots=roots)
+    assert len(roots) == 1
+
+
+def test_tampered_batch_receipts_are_refused(parties: tuple[Directory, SigningKeyPair]) -> None:
+    directory, key = parties
+    receipts = issue_receipts(_fields(4), recipient="MA-CNA", received_at=NOW, key=key)
+    good = receipts[1]
+    assert good.batch is not None
+    other = receipts[2].batch
+    assert other is not None
+    forged = [
+        replace(good, msg_id="msg-0002"),  # another message's id in this receipt's place
+        replace(good, batch=replace(good.batch, index=2)),  # the proof for another index
+        replace(good, batch=replace(good.batch, path=other.path)),
+        replace(good, batch=replace(good.batch, size=5)),
+        replace(good, batch=replace(good.batch, root=bytes(32))),
+        replace(good, signature=bytes(64)),
+    ]
+    for receipt in forged:
+        with pytest.raises(BadSignature):
+            verify_receipt(
+                receipt,
+                directory=directory,
+                expected_msg_id=receipt.msg_id,
+                expected_sender="ES-CNA",
+                expected_recipient="MA-CNA",
+                expected_envelope_sha256=receipt.envelope_sha256,
+            )
+    # A cached root does not vouch for a receipt outside the tree.
+    roots: set[tuple[str, bytes, int, bytes]] = set()
+    _verify(directory, good.to_bytes(), 1, verified_roots=roots)
+    with pytest.raises(BadSignature):
+        verify_receipt(
+            forged[0],
+            directory=directory,
+            expected_msg_id="msg-0002",
+            expected_sender="ES-CNA",
+            expected_recipient="MA-CNA",
+            expected_envelope_sha256=good.envelope_sha256,
+            verified_roots=roots,
+        )
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        "x",
+        {"index": 0, "size": 2, "path": []},
+        {"index": 2, "size": 2, "path": [], "root": b64e(bytes(32))},
+        {"index": True, "size": 2, "path": [], "root": b64e(bytes(32))},
+        {"index": 0, "size": 2, "path": ["AA=="], "root": b64e(bytes(32))},
+        {"index": 0, "size": 2, "path": [], "root": b64e(bytes(31))},
+        {"index": 0, "size": 2, "path": [b64e(bytes(32))] * 65, "root": b64e(bytes(32))},
+    ],
+)
+def test_malformed_batches_are_refused(
+    parties: tuple[Directory, SigningKeyPair], batch: object
+) -> None:
+    _, key = parties
+    (receipt,) = issue_receipts(_fields(1), recipient="MA-CNA", received_at=NOW, key=key)
+    doc = {**receipt.to_json(), "batch": batch}
+    with pytest.raises(Malformed):
+        parse_receipt(json.dumps(doc).encode())
