@@ -18,7 +18,7 @@ import aiohttp
 import structlog
 
 from ..core.backoff import RETRYABLE_CODES, retry_delay
-from ..core.canonical import b64e
+from ..core.canonical import b64_json
 from ..core.errors import ExchangeError
 from ..core.receipt import parse_receipt, verify_receipt
 from ..runloop import wait_event
@@ -190,7 +190,9 @@ class DeliveryWorker:
         authority = self.node.directory.require().get(peer)
         if authority is None:
             raise ExchangeError("peer left the directory", code="unknown_sender")
-        body = json.dumps({"envelopes": [b64e(i.envelope) for i in batch]}).encode()
+        # {"envelopes": [base64, ...]} spliced: base64 needs no escaping, and a JSON
+        # encoder would scan the ~0.5 MB of a full transaction character by character.
+        body = b'{"envelopes":[' + b",".join(b64_json(i.envelope) for i in batch) + b"]}"
         answer = await call_peer(
             self.node, self.session, authority, "POST", TRANSACTIONS_PATH, body=body
         )
