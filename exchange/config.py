@@ -53,6 +53,10 @@ class LimitsConfig:
     max_open_connections: int = 512
     peer_burst: int = 500
     max_attachment_bytes: int = 100 * 1024 * 1024
+    # login attempts per client address (0: off), and password checks (Argon2id) at once
+    logins_per_minute: int = 30
+    login_burst: int = 10
+    password_checks_at_once: int = 2
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,9 @@ def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
             connections_per_minute=_int(limits, "connections_per_minute", 1200, 0, 10_000_000),
             connection_burst=_int(limits, "connection_burst", 300, 1, 1_000_000),
             max_open_connections=_int(limits, "max_open_connections", 512, 0, 1_000_000),
+            logins_per_minute=_int(limits, "logins_per_minute", 30, 0, 1_000_000),
+            login_burst=_int(limits, "login_burst", 10, 1, 1_000_000),
+            password_checks_at_once=_int(limits, "password_checks_at_once", 2, 1, 64),
             max_attachment_bytes=_int(limits, "max_attachment_bytes", 100 << 20, 1, 1 << 34),
         ),
         session=SessionConfig(

@@ -18,7 +18,7 @@ from ..core.errors import InvalidRequest, Malformed, NotFound, TooLarge
 from ..store import audit as audit_store
 from ..store import requests as store
 from ..store.db import transaction
-from .auth import NODE_KEY, User, login, logout, requires, set_session_cookie
+from .auth import LOGIN_GATE_KEY, NODE_KEY, User, login, logout, requires, set_session_cookie
 from .bodies import read_limited
 from .deadlines_api import annotate
 from .service import Node
@@ -62,7 +62,13 @@ async def api_login(request: web.Request) -> web.Response:
     node: Node = request.app[NODE_KEY]
     body = await read_json(request)
     _fields(body, ("username", "password"))
-    token, csrf, user = await login(node, body["username"], body["password"])
+    token, csrf, user = await login(
+        node,
+        body["username"],
+        body["password"],
+        gate=request.app[LOGIN_GATE_KEY],
+        client=request.remote or "unknown",
+    )
     response = web.json_response({"csrf_token": csrf, "username": user.username, "role": user.role})
     set_session_cookie(
         response,

@@ -22,7 +22,7 @@ from ..store import settings as settings_store
 from ..store.db import Database
 from . import api, audit_api, deadlines_api, evidence, metrics, peer, stats_api
 from .audit_api import CHECKPOINTER_KEY
-from .auth import NODE_KEY, SESSIONS_KEY, SessionCache
+from .auth import LOGIN_GATE_KEY, NODE_KEY, SESSIONS_KEY, LoginGate, SessionCache
 from .checkpointer import Checkpointer
 from .connections import GATE_KEY, ConnectionGate, connection_gate
 from .deadlines import DeadlineScheduler
@@ -78,6 +78,11 @@ def create_app(
     )
     app[NODE_KEY] = node
     app[SESSIONS_KEY] = SessionCache()
+    app[LOGIN_GATE_KEY] = LoginGate(
+        per_minute=config.limits.logins_per_minute,
+        burst=config.limits.login_burst,
+        at_once=config.limits.password_checks_at_once,
+    )
     app[GATE_KEY] = ConnectionGate(
         per_minute=config.limits.connections_per_minute,
         burst=config.limits.connection_burst,

@@ -3,7 +3,8 @@
 Session tokens are random 32-byte values; only their SHA-256 is stored.
 State-changing calls need ``X-CSRF-Token`` equal to the session's token
 (constant-time comparison). Repeated failed logins lock the username for
-a while (429 with Retry-After).
+a while (429 with Retry-After); ``LoginGate`` bounds login attempts per client
+address and the password checks running at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from aiohttp import web
 from ..core.canonical import parse_time, sha256_hex
 from ..core.errors import ExchangeError, Forbidden, RateLimited, Unauthorized
 from ..core.passwords import DUMMY_HASH, verify_password
+from ..core.rate_limit import RateLimiter
 from ..store import users
 from .service import Node
 
@@ -79,9 +81,58 @@ class SessionCache:
             del self._entries[key]
 
 
-async def login(node: Node, username: str, password: str) -> tuple[str, str, User]:
+class LoginGate:
+    """Bounds the work that callers who are not logged in can cause.
+
+    A password check is Argon2id: tens of milliseconds of CPU and 64 MiB each, by
+    design. Throttling per user name stops guessing one account, but a flood of logins
+    under made-up names would still occupy every core (an unknown name is checked
+    against a dummy hash, so that timing does not reveal which names exist). So:
+    attempts per client address are a token bucket (``limits.logins_per_minute``,
+    ``login_burst``; 0 turns it off, e.g. behind a reverse proxy), at most
+    ``password_checks_at_once`` checks run at a time, and when
+    ``MAX_WAITING`` more are queued the next is refused at once (429).
+    """
+
+    MAX_WAITING = 32
+
+    def __init__(self, *, per_minute: int, burst: int, at_once: int) -> None:
+        self.limiter = RateLimiter(per_minute=per_minute, burst=burst) if per_minute else None
+        self.slots = asyncio.Semaphore(at_once)
+        self.waiting = 0
+
+    def admit(self, client: str, now: datetime) -> None:
+        if self.limiter is None:
+            return
+        try:
+            self.limiter.take(client, now)
+        except RateLimited as exc:
+            raise RateLimited(
+                "too many login attempts from this address: try again later",
+                retry_after=exc.retry_after,
+            ) from None
+
+    async def check(self, stored: str, password: str) -> bool:
+        if self.waiting >= self.MAX_WAITING:
+            raise RateLimited("too many logins at once: try again in a moment", retry_after=1)
+        self.waiting += 1
+        try:
+            async with self.slots:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(None, verify_password, stored, password)
+        finally:
+            self.waiting -= 1
+
+
+LOGIN_GATE_KEY = web.AppKey("login_gate", LoginGate)
+
+
+async def login(
+    node: Node, username: str, password: str, *, gate: LoginGate, client: str
+) -> tuple[str, str, User]:
     """Check the password; return (session token, csrf token, user)."""
     now = node.clock.now()
+    gate.admit(client, now)
     cfg = node.config.session
     failures, last = await node.db.run(lambda c: users.failures(c, username))
     if failures >= cfg.max_login_failures and last is not None and now - last < cfg.lockout:
@@ -91,7 +142,7 @@ async def login(node: Node, username: str, password: str) -> tuple[str, str, Use
         )
     row = await node.db.run(lambda c: users.get_user(c, username))
     stored = row["password_hash"] if row else DUMMY_HASH
-    ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, stored, password)
+    ok = await gate.check(stored, password)
     if not ok or row is None:
         await node.db.run(
             lambda c: users.record_login(c, me=node.me, username=username, ok=False, now=now)

@@ -7,7 +7,15 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..core.errors import RateLimited, Unauthorized
-from ..node.auth import COOKIE, NODE_KEY, User, login, logout, set_session_cookie
+from ..node.auth import (
+    COOKIE,
+    LOGIN_GATE_KEY,
+    NODE_KEY,
+    User,
+    login,
+    logout,
+    set_session_cookie,
+)
 from ..node.service import Node
 from .render import page, render
 
@@ -40,7 +48,11 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     target = _safe_next(str(form.get("next", "/")))
     try:
         token, _, _ = await login(
-            node, str(form.get("username", "")), str(form.get("password", ""))
+            node,
+            str(form.get("username", "")),
+            str(form.get("password", "")),
+            gate=request.app[LOGIN_GATE_KEY],
+            client=request.remote or "unknown",
         )
     except RateLimited as exc:
         response = render(request, "login.html", status=429, error=exc.message, next=target)

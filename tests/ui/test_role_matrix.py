@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ..federation import PASSWORD, ROLES, ApiClient, Federation, wait_until
+from ..federation import FAST_DELIVERY, PASSWORD, ROLES, ApiClient, Federation, wait_until
 
 INV, LIA, AUD, ADM = "investigator", "liaison", "auditor", "admin"
 ANY = (INV, LIA, AUD, ADM)
@@ -74,7 +74,12 @@ LAST = {("POST", "/logout"), ("POST", "/api/logout")}
 
 @pytest.fixture
 async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
-    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"])
+    # The matrix logs in dozens of times from one address within seconds; the login
+    # limit per address has tests of its own (tests/node/test_login_limits.py).
+    many_logins = "[limits]\nlogins_per_minute = 6000\nlogin_burst = 1000\n"
+    fed = Federation.create(
+        tmp_path, ["ES-CNA", "MA-CNA"], extra_config=FAST_DELIVERY + many_logins
+    )
     from exchange.provision import add_user
 
     add_user(fed["ES-CNA"].data, username="investigator2", password=PASSWORD, role=INV)
