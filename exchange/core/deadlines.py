@@ -116,19 +116,34 @@ def time_left(facts: DeadlineFacts, now: datetime) -> timedelta:
     return facts.deadline - (facts.answered_at or now)
 
 
-def describe(left: timedelta) -> str:
-    """The plain text shown beside a colour: "3 h 20 min left", "overdue by 2 h"."""
+SPAN_EN = {
+    "span_days_hours": "{days} d {hours} h",
+    "span_days": "{days} d",
+    "span_hours_minutes": "{hours} h {minutes} min",
+    "span_hours": "{hours} h",
+    "span_minutes": "{minutes} min",
+    "span_under_minute": "less than a minute",
+    "span_left": "{span} left",
+    "span_overdue": "overdue by {span}",
+}
+
+
+def describe(left: timedelta, words: dict[str, str] = SPAN_EN) -> str:
+    """The plain text shown beside a colour: "3 h 20 min left", "overdue by 2 h".
+
+    ``words`` holds the ``SPAN_EN`` keys in another language (the UI's tables)."""
     seconds = abs(int(left.total_seconds()))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
     if days:
-        text = f"{days} d {hours} h" if hours else f"{days} d"
+        key = "span_days_hours" if hours else "span_days"
     elif hours:
-        text = f"{hours} h {minutes} min" if minutes else f"{hours} h"
+        key = "span_hours_minutes" if minutes else "span_hours"
     else:
-        text = f"{minutes} min" if minutes else "less than a minute"
-    return f"{text} left" if left.total_seconds() >= 0 else f"overdue by {text}"
+        key = "span_minutes" if minutes else "span_under_minute"
+    span = words[key].format(days=days, hours=hours, minutes=minutes)
+    return words["span_left" if left.total_seconds() >= 0 else "span_overdue"].format(span=span)
 
 
 def initial_plan(

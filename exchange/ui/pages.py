@@ -25,7 +25,7 @@ from ..node.auth import NODE_KEY, User, current_user
 from ..node.evidence import receive_upload
 from ..node.service import Node
 from ..store import evidence as evidence_store
-from .render import CSRF_MESSAGE, csrf_ok, error_page, page, render
+from .render import CSRF_MESSAGE, csrf_ok, error_page, language_of, page, render
 from .strings import translator
 
 routes = web.RouteTableDef()
@@ -141,7 +141,7 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
     recipient = node.directory.require().get(form["to"])
     confirmed = form.get("confirm_language") == "yes"
     if recipient is not None and not _accepts(recipient, form["language"]) and not confirmed:
-        warning = _t_warning(recipient, form["language"])
+        warning = _t_warning(recipient, form["language"], language_of(request))
         return render(request, "compose.html", form=form, error="", warning=warning, **context)
     fields = {k: form[k] for k in ("to", "kind", "urgency", "subject", "body", "language")}
     as_draft = form.get("action") == "draft"
@@ -221,8 +221,8 @@ def _accepts(recipient: Authority, language: str) -> bool:
     return any(a.lower().split("-")[0] == base for a in recipient.languages)
 
 
-def _t_warning(recipient: Authority, language: str) -> str:
-    _, _, t = translator()
+def _t_warning(recipient: Authority, language: str, ui_language: str) -> str:
+    _, _, t = translator(ui_language)
     return t(
         "language_warning",
         authority=recipient.authority_id,

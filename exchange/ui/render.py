@@ -20,13 +20,13 @@ import jinja2
 from aiohttp import web
 
 from ..core.canonical import parse_time
-from ..core.deadlines import describe
+from ..core.deadlines import SPAN_EN, describe
 from ..core.errors import ExchangeError
 from ..node.auth import NODE_KEY, User, current_user
 from ..node.errors import STATUS
 from ..node.service import Node
 from ..store import deadlines as deadline_store
-from .strings import labeller, translator
+from .strings import LANGUAGE_COOKIE, NAMES, STRINGS, choose_language, labeller, translator
 
 HERE = Path(__file__).parent
 ENV = jinja2.Environment(
@@ -81,7 +81,7 @@ def _harden(request: web.Request, response: web.StreamResponse) -> None:
 def render(
     request: web.Request, template: str, *, status: int = 200, **context: Any
 ) -> web.Response:
-    lang, direction, t = translator("en")
+    lang, direction, t = translator(language_of(request))
     user: User | None = request.get(USER_KEY)
     node: Node = request.app[NODE_KEY]
     now = node.clock.now()
@@ -93,12 +93,20 @@ def render(
         me=node.me,
         path=request.path,
         when=when,
-        left=lambda deadline, state: left(deadline, state, now),
+        left=lambda deadline, state: left(deadline, state, now, STRINGS[lang]),
         alert_count=request.get(ALERTS_KEY, 0),
         label=labeller(lang),
+        languages=NAMES,
+        here=request.path_qs,
         **context,
     )
     return web.Response(text=html, content_type="text/html", status=status)
+
+
+def language_of(request: web.Request) -> str:
+    return choose_language(
+        request.cookies.get(LANGUAGE_COOKIE), request.headers.get("Accept-Language")
+    )
 
 
 Guarded = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -170,8 +178,10 @@ def when(value: str | None) -> dict[str, str] | None:
     return {"iso": moment.isoformat(), "utc": moment.strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def left(deadline: str | None, state: str | None, now: datetime) -> str:
+def left(
+    deadline: str | None, state: str | None, now: datetime, words: dict[str, str] = SPAN_EN
+) -> str:
     """'3 h 20 min left' / 'overdue by 2 h' for a deadline (empty when there is none)."""
     if not deadline or state in ("met", "missed"):
         return ""
-    return describe(parse_time(deadline) - now)
+    return describe(parse_time(deadline) - now, words)

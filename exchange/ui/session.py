@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..core.errors import RateLimited, Unauthorized
+from ..core.errors import NotFound, RateLimited, Unauthorized
 from ..node.auth import (
     COOKIE,
     LOGIN_GATE_KEY,
@@ -18,6 +18,7 @@ from ..node.auth import (
 )
 from ..node.service import Node
 from .render import page, render
+from .strings import LANGUAGE_COOKIE, STRINGS
 
 routes = web.RouteTableDef()
 
@@ -28,6 +29,25 @@ def _safe_next(value: str) -> str:
     if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
         return "/"
     return value
+
+
+@routes.get("/language/{code}")
+async def set_language(request: web.Request) -> web.StreamResponse:
+    """The language switcher: remembers the choice in a cookie, back to the same page."""
+    code = request.match_info["code"]
+    if code not in STRINGS:
+        raise NotFound(f"no strings in {code!r}")
+    response = web.HTTPSeeOther(_safe_next(request.query.get("next", "/")))
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        code,
+        max_age=365 * 24 * 3600,
+        path="/",
+        secure=request.secure,
+        httponly=True,
+        samesite="Lax",
+    )
+    raise response
 
 
 @routes.get("/login")

@@ -1,13 +1,17 @@
 """Every string the UI shows, in one place per language.
 
 Templates call ``t("key")``; a missing key is an error in tests, never a
-silent blank. To add a language, copy ``EN`` under its BCP 47 tag and set its
-direction in ``DIRECTION`` (Arabic: "rtl").
+silent blank. English, French, Spanish and Arabic (right to left) are here; the
+other tables live in ``locales/``. To add a language, copy ``EN`` there under its
+BCP 47 tag, register it in ``STRINGS``, ``DIRECTION`` and ``NAMES``. Messages that
+come from the core (errors) stay in English.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from ..core.deadlines import SPAN_EN
 
 EN: dict[str, str] = {
     "app_name": "Exchange",
@@ -209,10 +213,39 @@ EN: dict[str, str] = {
     "language_hint": (
         "{recipient} accepts {accepted}: a request in '{language}' may be refused or delayed."
     ),
+    **SPAN_EN,
 }
 
-STRINGS: dict[str, dict[str, str]] = {"en": EN}
-DIRECTION: dict[str, str] = {"en": "ltr"}
+# Imported here, after EN: each table holds EN's keys and fields (tests/ui/test_languages.py).
+from .locales.ar import AR  # noqa: E402
+from .locales.es import ES  # noqa: E402
+from .locales.fr import FR  # noqa: E402
+
+STRINGS: dict[str, dict[str, str]] = {"en": EN, "fr": FR, "es": ES, "ar": AR}
+DIRECTION: dict[str, str] = {"en": "ltr", "fr": "ltr", "es": "ltr", "ar": "rtl"}
+# Each language named in itself, for the switcher.
+NAMES: dict[str, str] = {"en": "English", "fr": "Français", "es": "Español", "ar": "العربية"}
+LANGUAGE_COOKIE = "exchange_lang"
+
+
+def choose_language(cookie: str | None, accept_language: str | None) -> str:
+    """The user's choice (a cookie set by the switcher), else the browser's preferred
+    language among ours (``Accept-Language`` by weight), else English."""
+    if cookie in STRINGS:
+        return cookie
+    wanted: list[tuple[float, int, str]] = []
+    for position, part in enumerate((accept_language or "").split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                continue
+        base = tag.strip().lower().split("-")[0]
+        if base in STRINGS and weight > 0:
+            wanted.append((-weight, position, base))
+    return min(wanted)[2] if wanted else "en"
 
 
 def translator(language: str = "en") -> tuple[str, str, Callable[..., str]]:

@@ -129,9 +129,9 @@ async def test_request_from_investigator_to_liaison_and_back(
     # Composes an urgent request; a language Morocco does not accept is flagged at once.
     await expect(investigator.locator("#requirements")).to_contain_text("Legal requirements")
     await investigator.get_by_role("radio", name=re.compile(r"^Urgent")).check()
-    await investigator.get_by_label("Language").fill("de")
+    await investigator.get_by_label("Language", exact=True).fill("de")
     await expect(investigator.locator("#language-hint")).to_contain_text("may be refused")
-    await investigator.get_by_label("Language").fill("fr")
+    await investigator.get_by_label("Language", exact=True).fill("fr")
     await expect(investigator.locator("#language-hint")).to_have_text("")
     await investigator.get_by_label("Subject").fill("Boat departure, Nador, 3 November")
     await investigator.get_by_label("Request", exact=True).fill(BODY)
@@ -155,6 +155,14 @@ async def test_request_from_investigator_to_liaison_and_back(
     await reload_until(liaison, "ES-CNA", "the request in MA's inbox")
     await expect(liaison.locator("tbody tr").first).to_contain_text("Urgent")
     await shot(liaison, "inbox")
+    # The liaison reads the inbox in Arabic: right to left, then back to English.
+    await liaison.get_by_role("link", name="العربية").click()
+    await expect(liaison.locator("html")).to_have_attribute("dir", "rtl")
+    await expect(liaison.get_by_role("heading", level=1)).to_contain_text("الطلبات الواردة")
+    await expect(liaison.locator("tbody tr").first).to_contain_text("عاجل")
+    await shot(liaison, "inbox-ar")
+    await liaison.get_by_role("link", name="English").click()
+    await expect(liaison.locator("html")).to_have_attribute("dir", "ltr")
     await liaison.locator("tbody tr").first.get_by_role("link", name="Open").click()
     await expect(liaison.locator(".message .body").first).to_have_text(BODY)
     async with liaison.expect_download() as download_info:
