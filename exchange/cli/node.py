@@ -147,6 +147,8 @@ def cmd_node(args: argparse.Namespace) -> int:
             f"{config.authority_id} listening on https://{config.listen_host}:{config.listen_port}",
             flush=True,
         )
+        # SIGHUP: serve a replaced certificate now (it is also picked up within seconds)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, running.reload_certificate)
         try:
             await _wait_for_signal()
         finally:
@@ -204,7 +206,10 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 def _rotate_tls(data: Path, *, activate: bool) -> int:
     fingerprint = activate_tls_rotation(data) if activate else prepare_tls_rotation(data)
     if activate:
-        print(f"TLS certificate {fingerprint} is now the node's; restart the node to serve it")
+        print(
+            f"TLS certificate {fingerprint} is now the node's: a running node serves it to"
+            " new connections within seconds (at once on SIGHUP), without a restart"
+        )
         print(f"send the updated {data / 'authority.json'} to the directory operator")
     else:
         print(f"next TLS certificate {fingerprint} prepared; the node still serves the current")

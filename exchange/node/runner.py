@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 
+import structlog
 from aiohttp import web
 
 from ..config import NodeConfig
 from ..core.clock import Clock
+from ..keyfiles import tls_fingerprint
 from .app import create_app, server_ssl_context
 from .auth import NODE_KEY
 from .connections import GATE_KEY, gated
 from .service import Node
+
+log = structlog.get_logger("exchange.node")
+
+
+# How often the node looks whether its certificate file was replaced
+# (`exchange keys rotate --tls --activate`).
+CERT_CHECK_SECONDS = 5.0
 
 
 @dataclass
@@ -21,15 +33,54 @@ class RunningNode:
     app: web.Application
     runner: web.AppRunner
     server: asyncio.Server
+    context: ssl.SSLContext
+    config: NodeConfig
+    watcher: asyncio.Task[None] | None = None
+    _stamp: tuple[int, int, int] | None = None
 
     @property
     def node(self) -> Node:
         return self.app[NODE_KEY]
 
+    def reload_certificate(self) -> bool:
+        """Serve ``keys/tls.crt`` again if it was replaced; True when it changed.
+
+        New connections get the new certificate, open ones keep theirs: no restart
+        and no dropped connection. The pair is loaded into a fresh context first, so a
+        half-written or mismatched pair is refused and the current one kept.
+        """
+        cert, key = self.config.tls_cert, self.config.tls_key
+        stamp = _file_stamp(cert)
+        if stamp == self._stamp:
+            return False
+        try:
+            server_ssl_context(cert, key)  # the new pair loads, and the key matches
+            self.context.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("tls_reload_failed", error=type(exc).__name__)
+            return False
+        self._stamp = stamp
+        log.info("tls_certificate_loaded", fingerprint=tls_fingerprint(cert))
+        return True
+
+    async def _watch_certificate(self) -> None:
+        while True:
+            await asyncio.sleep(CERT_CHECK_SECONDS)
+            self.reload_certificate()
+
     async def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watcher
         self.server.close()  # no new connections; the runner closes the open ones
         await self.runner.cleanup()
         await self.server.wait_closed()
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int]:
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns, info.st_size
 
 
 async def start_node(
@@ -55,4 +106,7 @@ async def start_node(
         server = await loop.create_server(
             factory, config.listen_host, config.listen_port, ssl=context, reuse_address=True
         )
-    return RunningNode(app, runner, server)
+    running = RunningNode(app, runner, server, context, config)
+    running._stamp = _file_stamp(config.tls_cert)
+    running.watcher = asyncio.create_task(running._watch_certificate(), name="tls-watch")
+    return running
