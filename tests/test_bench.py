@@ -4,9 +4,17 @@ benchmark, never asserted in tests)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
+import pytest
+
 from exchange.bench import audit_bench, bare, directory_bench, e2e, primitives, report
+from exchange.bench.client import Connection, PinMismatch
+from exchange.bench.local_federation import free_port
+from exchange.bench.processes import spawn, stop, wait_healthy
+from exchange.keyfiles import create_tls_certificate, tls_fingerprint
 
 
 def test_every_part_reports_its_figures(tmp_path: Path) -> None:
@@ -18,8 +26,9 @@ def test_every_part_reports_its_figures(tmp_path: Path) -> None:
     result.update(directory_bench.run(500, queries=20))
     assert result["exchange_requests"] == 40
     assert result["delivery_pipeline"] == e2e.PIPELINE
-    for key in ("exchange_rps", "bare_rps", "p50_ms", "p99_ms", "audit_verify_eps",
-                "inclusion_proof_ms", "directory_search_ms", "cpu_ms_per_request"):  # fmt: skip
+    for key in ("exchange_rps", "bare_rps", "bare_rps_lean_client", "p50_ms", "p99_ms",
+                "audit_verify_eps", "inclusion_proof_ms", "directory_search_ms",
+                "cpu_ms_per_request"):  # fmt: skip
         value = result[key]
         assert isinstance(value, float) and value > 0, key
     assert result["p50_ms"] <= result["p99_ms"]  # type: ignore[operator]
@@ -36,3 +45,27 @@ def test_every_part_reports_its_figures(tmp_path: Path) -> None:
     }
     shown = report.table(result)
     assert "exchange_rps" in shown and ("met" in shown or "NOT met" in shown)
+
+
+def test_the_load_generator_refuses_a_certificate_it_did_not_pin(tmp_path: Path) -> None:
+    create_tls_certificate(tmp_path, common_name="bare", hosts=["127.0.0.1"])
+    right = bytes.fromhex(tls_fingerprint(tmp_path / "tls.crt"))
+    port = free_port()
+    server = spawn(["-m", "exchange.bench.bare", str(port), str(tmp_path)], tmp_path / "log")
+
+    async def check() -> int:
+        await wait_healthy(f"https://127.0.0.1:{port}", right)
+        with pytest.raises(PinMismatch):
+            await Connection.open("127.0.0.1", port, bytes(32))
+        conn = await Connection.open("127.0.0.1", port, right)
+        try:
+            status, _, body = await conn.request(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        finally:
+            await conn.close()
+        assert json.loads(body) == {"status": "ok"}
+        return status
+
+    try:
+        assert asyncio.run(check()) == 200
+    finally:
+        stop(server)

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from ..core.canonical import parse_time
 from ..node.peer_client import pinned
 from ..runloop import run as run_loop
+from .client import Connection, post_head
 from .local_federation import BenchNode, provision
 from .processes import cpu_seconds, peak_rss_mb, spawn, stop, wait_healthy
 
@@ -118,18 +120,35 @@ async def _run(
         for i in range(n):
             queue.put_nowait(i)
         body = json.dumps(payload(size)).encode()  # the same request each time
+        cookies = session.cookie_jar.filter_cookies(URL(a.url))
+        cookie = "; ".join(f"{k}={m.value}" for k, m in cookies.items())
+        head = post_head(
+            f"127.0.0.1:{a.port}",
+            "/api/requests",
+            len(body),
+            {"Cookie": cookie, "X-CSRF-Token": csrf},
+        )
+        connections = [
+            await Connection.open("127.0.0.1", a.port, a.fingerprint) for _ in range(concurrency)
+        ]
         started = time.perf_counter()
 
-        async def worker() -> None:
+        async def worker(conn: Connection) -> None:
             while not queue.empty():
                 i = queue.get_nowait()
                 if offered_rps:
                     delay = started + i / offered_rps - time.perf_counter()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                await _create(session, a, csrf, body)
+                status, _, answer = await conn.request(head, body)
+                if status != 201:
+                    raise RuntimeError(f"create failed: {status} {answer[:200]!r}")
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        try:
+            await asyncio.gather(*(worker(c) for c in connections))
+        finally:
+            for conn in connections:
+                await conn.close()
         rows = await _wait_all(a.data / "exchange.db", already + n, within=120 + n / 50)
         elapsed = time.perf_counter() - started
     latencies = _latencies(rows[already:]) if already else _latencies(rows)
