@@ -252,6 +252,8 @@ def _run_batch(batch: Batch[Any, Any], items: list[Any], conn: sqlite3.Connectio
     conn.execute("SAVEPOINT batch")
     try:
         results = batch(conn, items)
+        if len(results) != len(items):
+            raise RuntimeError("a batch function must return one result per item")
     except Exception:
         if not conn.in_transaction:
             raise  # SQLite rolled the whole group back (a full disk)

@@ -204,3 +204,20 @@ async def _hold(db: Database) -> tuple[threading.Event, asyncio.Future[bool]]:
     blocker = asyncio.ensure_future(db.run(hold))
     assert await asyncio.to_thread(started.wait, 5)
     return gate, blocker
+
+
+async def test_a_batch_answering_the_wrong_number_of_results_fails_each_item_cleanly(
+    db: Database,
+) -> None:
+    def sloppy(c: sqlite3.Connection, items: list[int]) -> list[int | BaseException]:
+        return [0]  # one result, whatever the number of items
+
+    gate, blocker = await _hold(db)
+    jobs = [asyncio.ensure_future(db.run_batched(sloppy, v)) for v in (1, 2)]
+    await asyncio.sleep(0)
+    gate.set()
+    await blocker
+    first, second = await asyncio.gather(*jobs, return_exceptions=True)
+    # merged, the call is refused; alone, each item gets the one result it asked for
+    assert (first, second) == (0, 0)
+    assert await db.run(lambda c: 1) == 1  # the database thread is still serving
