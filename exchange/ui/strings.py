@@ -213,6 +213,11 @@ EN: dict[str, str] = {
     "language_hint": (
         "{recipient} accepts {accepted}: a request in '{language}' may be refused or delayed."
     ),
+    "aria_main": "Main",
+    "aria_open_alerts": "{count} open",
+    "aria_pages": "Pages",
+    "aria_actions": "Actions",
+    "size_bytes": "{size} bytes",
     **SPAN_EN,
 }
 

@@ -213,4 +213,9 @@ AR: dict[str, str] = {
     "span_under_minute": "أقل من دقيقة",
     "span_left": "متبقٍ: {span}",
     "span_overdue": "متأخر منذ {span}",
+    "aria_main": "التنقل الرئيسي",
+    "aria_open_alerts": "{count} مفتوحة",
+    "aria_pages": "الصفحات",
+    "aria_actions": "الإجراءات",
+    "size_bytes": "{size} بايت",
 }

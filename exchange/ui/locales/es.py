@@ -218,4 +218,9 @@ ES: dict[str, str] = {
     "span_under_minute": "menos de un minuto",
     "span_left": "quedan {span}",
     "span_overdue": "con {span} de retraso",
+    "aria_main": "Navegación principal",
+    "aria_open_alerts": "{count} abiertas",
+    "aria_pages": "Páginas",
+    "aria_actions": "Acciones",
+    "size_bytes": "{size} bytes",
 }

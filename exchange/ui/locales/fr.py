@@ -218,4 +218,9 @@ FR: dict[str, str] = {
     "span_under_minute": "moins d'une minute",
     "span_left": "encore {span}",
     "span_overdue": "en retard de {span}",
+    "aria_main": "Navigation principale",
+    "aria_open_alerts": "{count} ouvertes",
+    "aria_pages": "Pages",
+    "aria_actions": "Actions",
+    "size_bytes": "{size} octets",
 }
