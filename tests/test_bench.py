@@ -28,7 +28,8 @@ def test_every_part_reports_its_figures(tmp_path: Path) -> None:
     assert result["delivery_pipeline"] == e2e.PIPELINE
     for key in ("exchange_rps", "bare_rps", "bare_rps_lean_client", "p50_ms", "p99_ms",
                 "audit_verify_eps", "inclusion_proof_ms", "directory_search_ms",
-                "cpu_ms_per_request"):  # fmt: skip
+                "cpu_ms_per_request", "cpu_ms_per_request_sender",
+                "cpu_ms_per_request_receiver", "cpu_ms_per_request_load_generator"):  # fmt: skip
         value = result[key]
         assert isinstance(value, float) and value > 0, key
     assert result["p50_ms"] <= result["p99_ms"]  # type: ignore[operator]

@@ -174,8 +174,11 @@ def run(n: int, concurrency: int, size: int, work: Path | None = None) -> dict[s
             run_loop(_healthy(a, b))
             run_loop(_run(a, b, min(200, n), concurrency, size, None))  # warm-up
             cpu_before = [cpu_seconds(p.pid) for p in procs]
+            generator_before = time.process_time()  # this process: the load generator
             main = run_loop(_run(a, b, n, concurrency, size, None))
-            cpu = sum(cpu_seconds(p.pid) - c for p, c in zip(procs, cpu_before, strict=True))
+            spent = [cpu_seconds(p.pid) - c for p, c in zip(procs, cpu_before, strict=True)]
+            generator = time.process_time() - generator_before
+            cpu = sum(spent)
             paced_n = 600
             paced = run_loop(_run(a, b, paced_n, concurrency, size, 200.0))
             rss = [peak_rss_mb(p.pid) for p in procs]
@@ -195,6 +198,9 @@ def run(n: int, concurrency: int, size: int, work: Path | None = None) -> dict[s
         "p50_ms": main["p50_ms"],
         "p99_ms": main["p99_ms"],
         "cpu_ms_per_request": cpu / n * 1000,
+        "cpu_ms_per_request_sender": spent[0] / n * 1000,
+        "cpu_ms_per_request_receiver": spent[1] / n * 1000,
+        "cpu_ms_per_request_load_generator": generator / n * 1000,
         "paced_200rps_p50_ms": paced["p50_ms"],
         "paced_200rps_p99_ms": paced["p99_ms"],
         "peak_rss_mb_sender": rss[0],
