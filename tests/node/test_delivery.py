@@ -397,3 +397,34 @@ async def test_a_peer_that_answers_again_gets_its_backlog_at_once(tmp_path: Path
     finally:
         await es.close()
         await fed.stop()
+
+
+async def test_answers_to_an_emergency_are_emergencies_too(tmp_path: Path) -> None:
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"])
+    await fed.start()
+    es = await ApiClient(fed["ES-CNA"]).login("investigator")
+    ma = await ApiClient(fed["MA-CNA"]).login("liaison")
+    try:
+        for urgency in ("emergency", "standard"):
+            status, _ = await es.call(
+                "POST", "/api/requests", {**REQUEST, "urgency": urgency, "subject": urgency}
+            )
+            assert status == 201
+
+        async def both_in() -> bool:
+            return len((await ma.call("GET", "/api/inbox"))[1]["requests"]) == 2
+
+        await wait_until(both_in, what="both requests at MA")
+        for row in (await ma.call("GET", "/api/inbox"))[1]["requests"]:
+            status, _ = await ma.call("POST", f"/api/requests/{row['id']}/acknowledge")
+            assert status == 200
+        flags = await count_all(
+            fed, "MA-CNA", "SELECT r.urgency || ':' || o.emergency FROM outbox o"
+            " JOIN messages m ON m.msg_id = o.msg_id JOIN requests r ON r.id = m.request_id"
+            " ORDER BY r.urgency",
+        )  # fmt: skip
+        assert flags == ["emergency:1", "standard:0"]
+    finally:
+        await es.close()
+        await ma.close()
+        await fed.stop()
