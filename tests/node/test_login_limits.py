@@ -97,7 +97,7 @@ async def test_password_checks_at_once_are_bounded(
             )
             for i, c in enumerate(clients)
         ]
-        for _ in range(200):  # bounded wait until all six are in the gate
+        for _ in range(1000):  # bounded wait (10 s) until all six are in the gate
             if gate.waiting == 6:
                 break
             await asyncio.sleep(0.01)
