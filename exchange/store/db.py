@@ -41,6 +41,7 @@ class Database:
         self._executor.submit(self._open).result()
 
     def _open(self) -> None:
+        require_sqlite(sqlite3.sqlite_version_info)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db = sqlite_utils.Database(conn)
         db.enable_wal()
@@ -322,6 +323,18 @@ def _resolve(items: list[_Outcome]) -> None:
             future.set_result(value)
         else:
             future.set_exception(error)
+
+
+# INSERT ... RETURNING (3.35) and UPDATE ... FROM (3.33) are used by the store.
+MIN_SQLITE = (3, 35, 0)
+
+
+def require_sqlite(version: tuple[int, int, int]) -> None:
+    """Refuse to start on an SQLite too old for the store's statements, with a clear
+    message (instead of a syntax error in the middle of a request)."""
+    if version < MIN_SQLITE:
+        have, need = ".".join(map(str, version)), ".".join(map(str, MIN_SQLITE))
+        raise StorageUnavailable(f"this Python's SQLite is {have}; Exchange needs {need} or newer")
 
 
 _STORAGE_FAULTS = ("database or disk is full", "readonly database", "disk i/o error")

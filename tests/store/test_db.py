@@ -221,3 +221,12 @@ async def test_a_batch_answering_the_wrong_number_of_results_fails_each_item_cle
     # merged, the call is refused; alone, each item gets the one result it asked for
     assert (first, second) == (0, 0)
     assert await db.run(lambda c: 1) == 1  # the database thread is still serving
+
+
+def test_an_sqlite_too_old_for_the_store_is_refused_clearly() -> None:
+    from exchange.store.db import require_sqlite
+
+    require_sqlite(sqlite3.sqlite_version_info)  # this machine's
+    require_sqlite((3, 35, 0))
+    with pytest.raises(StorageUnavailable, match=r"SQLite is 3\.31\.1; Exchange needs 3\.35\.0"):
+        require_sqlite((3, 31, 1))
