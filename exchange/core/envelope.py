@@ -147,30 +147,9 @@ def seal(
     sender_key: SigningKeyPair,
     recipient: Authority,
     now: datetime,
-) -> bytes:
-    """Sign, encrypt to ``recipient``'s current key, sign again; return envelope bytes."""
-    return seal_envelope(
-        content,
-        msg_type=msg_type,
-        msg_id=msg_id,
-        sender_id=sender_id,
-        sender_key=sender_key,
-        recipient=recipient,
-        now=now,
-    ).data
-
-
-def seal_envelope(
-    content: dict[str, Any],
-    *,
-    msg_type: str,
-    msg_id: str,
-    sender_id: str,
-    sender_key: SigningKeyPair,
-    recipient: Authority,
-    now: datetime,
 ) -> SealedEnvelope:
-    """``seal``, also giving the content's canonical bytes."""
+    """Sign, encrypt to ``recipient``'s current key, sign again: the envelope's bytes
+    (``.data``) and the content's canonical bytes, for the sender's own copy."""
     enc_key = recipient.current_encryption_key(now)
     if enc_key is None:
         raise ExpiredKey(f"{recipient.authority_id} has no valid encryption key in the directory")

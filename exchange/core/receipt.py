@@ -95,11 +95,9 @@ def issue_receipt(
     received_at: datetime,
     key: SigningKeyPair,
 ) -> Receipt:
-    unsigned = Receipt(
-        msg_id, sender, recipient, envelope_sha256, received_at, key.public.key_id, b""
-    )
-    signature = key.sign(_signing_input(unsigned.body()))
-    return Receipt(**{**unsigned.__dict__, "signature": signature})
+    """One receipt, signed alone."""
+    fields = [(msg_id, sender, envelope_sha256)]
+    return issue_receipts(fields, recipient=recipient, received_at=received_at, key=key)[0]
 
 
 def issue_receipts(

@@ -18,7 +18,7 @@ from ..core.canonical import format_time, parse_time, sha256_hex
 from ..core.clock import Clock
 from ..core.deadlines import DeadlineFacts, initial_plan
 from ..core.directory import Authority
-from ..core.envelope import Opened, open_, seal_envelope
+from ..core.envelope import Opened, open_, seal
 from ..core.errors import (
     ExchangeError,
     InvalidRequest,
@@ -357,7 +357,7 @@ class Node:
     ) -> store.OutgoingMessage:
         recipient = self._peer(recipient_id)
         msg_id = ids.message_id()
-        sealed = seal_envelope(
+        sealed = seal(
             content,
             msg_type=msg_type,
             msg_id=msg_id,

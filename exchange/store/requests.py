@@ -605,7 +605,8 @@ def receive(
             # the time the peer signed, so that both nodes judge its deadline alike
             _move(conn, row, FOLLOW_UP_EVENTS[message.type], min(message.created_at, now))
             request_id, action, event_name = row["id"], "message_received", message.type
-        _insert_message(conn, vault, request_id, message.sender, me, message, message.receipt)
+        kept = _message_row(vault, request_id, message.sender, me, message, message.receipt)
+        _insert_rows(conn, _INSERT_MESSAGES, [kept])
         evidence_store.record_received(
             conn, vault, message.content, sender=message.sender, msg_id=message.msg_id, now=now
         )
@@ -695,19 +696,6 @@ def _outbox_row(message: OutgoingMessage) -> tuple[Any, ...]:
         "pending", format_time(message.created_at), format_time(message.expires_at),
         int(message.emergency),
     )  # fmt: skip
-
-
-def _insert_message(
-    conn: sqlite3.Connection,
-    vault: Vault,
-    request_id: str,
-    sender: str,
-    recipient: str,
-    message: OutgoingMessage | IncomingMessage,
-    receipt: bytes | None,
-) -> None:
-    row = _message_row(vault, request_id, sender, recipient, message, receipt)
-    _insert_rows(conn, _INSERT_MESSAGES, [row])
 
 
 def _message_row(

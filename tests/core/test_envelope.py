@@ -68,7 +68,7 @@ def _seal(
         sender_key=parties[sender].sk,
         recipient=parties[recipient].authority,
         now=NOW,
-    )
+    ).data
 
 
 def _open(
@@ -156,7 +156,7 @@ def test_recipient_cannot_forward_as_if_addressed_to_another(
         sender_key=parties["MA-CNA"].sk,
         recipient=parties["SN-CNA"].authority,
         now=NOW,
-    )
+    ).data
     r = json.loads(resent)
     from exchange.core.envelope import _outer_signing_input
 

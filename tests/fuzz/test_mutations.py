@@ -52,7 +52,7 @@ ENVELOPE = seal(
     sender_key=ES_SK,
     recipient=MA,
     now=NOW,
-)
+).data
 RECEIPT = issue_receipt(
     msg_id="msg-00001",
     sender="ES-CNA",

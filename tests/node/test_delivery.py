@@ -45,6 +45,24 @@ async def count_is(fed: Federation, authority_id: str, sql: str, expected: int) 
     return bool(await count(fed, authority_id, sql) == expected)
 
 
+async def delivered_is(fed: Federation, expected: int) -> bool:
+    """ES-CNA holds ``expected`` receipted requests."""
+    sql = "SELECT COUNT(*) FROM requests WHERE delivered_at IS NOT NULL"
+    return await count_is(fed, "ES-CNA", sql, expected)
+
+
+async def every_envelope_due(fed: Federation, authority_id: str) -> None:
+    """With the node stopped: wait (bounded) until its last scheduled retry has passed."""
+    outbox_db = fed[authority_id].data / "exchange.db"
+
+    def all_due() -> bool:
+        with contextlib.closing(sqlite3.connect(outbox_db)) as conn:
+            (latest,) = conn.execute("SELECT MAX(next_attempt_at) FROM outbox").fetchone()
+        return bool(parse_time(latest) <= fed.clock.now())
+
+    await wait_until(all_due, what="every envelope due")
+
+
 async def test_recipient_down_then_back_delivers_once(tmp_path: Path) -> None:
     fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"])
     await fed.start("ES-CNA")
@@ -248,14 +266,7 @@ async def test_pipeline_keeps_several_transactions_in_flight_and_delivers_once(
     finally:
         await es.close()
     await fed.stop("ES-CNA")  # a backlog of 30, all due once the last backoff has passed
-    outbox_db = fed["ES-CNA"].data / "exchange.db"
-
-    def all_due() -> bool:
-        with contextlib.closing(sqlite3.connect(outbox_db)) as conn:
-            (latest,) = conn.execute("SELECT MAX(next_attempt_at) FROM outbox").fetchone()
-        return bool(parse_time(latest) <= fed.clock.now())
-
-    await wait_until(all_due, what="every envelope due")
+    await every_envelope_due(fed, "ES-CNA")
 
     post = DeliveryWorker._post
     in_flight: list[int] = [0]
@@ -295,9 +306,7 @@ async def test_pipeline_keeps_several_transactions_in_flight_and_delivers_once(
     await fed.start("ES-CNA")
     try:
         await wait_until(
-            lambda: count_is(
-                fed, "ES-CNA", "SELECT COUNT(*) FROM requests WHERE delivered_at IS NOT NULL", 30
-            ),
+            lambda: delivered_is(fed, 30),
             what="all 30 delivered",
         )
         assert peak[0] == pipeline
@@ -330,14 +339,7 @@ async def test_an_emergency_goes_ahead_of_the_backlog(
     finally:
         await es.close()
     await fed.stop("ES-CNA")
-    outbox_db = fed["ES-CNA"].data / "exchange.db"
-
-    def all_due() -> bool:
-        with contextlib.closing(sqlite3.connect(outbox_db)) as conn:
-            (latest,) = conn.execute("SELECT MAX(next_attempt_at) FROM outbox").fetchone()
-        return bool(parse_time(latest) <= fed.clock.now())
-
-    await wait_until(all_due, what="every envelope due")
+    await every_envelope_due(fed, "ES-CNA")
     post = DeliveryWorker._post
     batches: list[list[str]] = []
 
@@ -352,9 +354,7 @@ async def test_an_emergency_goes_ahead_of_the_backlog(
     await fed.start("ES-CNA")
     try:
         await wait_until(
-            lambda: count_is(
-                fed, "ES-CNA", "SELECT COUNT(*) FROM requests WHERE delivered_at IS NOT NULL", 13
-            ),
+            lambda: delivered_is(fed, 13),
             what="all 13 delivered",
         )
         assert batches[0][0] == emergency["msg_id"]  # first in the first transaction
@@ -388,9 +388,7 @@ async def test_a_peer_that_answers_again_gets_its_backlog_at_once(tmp_path: Path
         await fed.start("MA-CNA")
         assert (await es.call("POST", "/api/requests", {**REQUEST, "subject": "new"}))[0] == 201
         await wait_until(
-            lambda: count_is(
-                fed, "ES-CNA", "SELECT COUNT(*) FROM requests WHERE delivered_at IS NOT NULL", 6
-            ),
+            lambda: delivered_is(fed, 6),
             timeout=10,
             what="the backlog right after the new request, well before its 30 s retry",
         )

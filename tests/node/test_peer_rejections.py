@@ -55,7 +55,7 @@ def envelope(
         sender_key=key or node.keys.current_signing(now),
         recipient=node.directory.require().get(recipient),
         now=now,
-    )  # type: ignore[arg-type]
+    ).data  # type: ignore[arg-type]
 
 
 async def snapshot(fed: Federation, authority_id: str) -> dict[str, Any]:

@@ -40,12 +40,22 @@ async def delivered(fed: Federation, n: int) -> bool:
     return bool(await scalar(fed, "ES-CNA", sql) == n)
 
 
+def served_fingerprint(url: str) -> str:
+    """SHA-256 of the certificate a new TLS connection to the node is given."""
+    host, port = url.removeprefix("https://").rstrip("/").rsplit(":", 1)
+    pem = ssl.get_server_certificate((host, int(port)))
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+
+
 async def restart(fed: Federation, authority_id: str) -> None:
     await fed.stop(authority_id)
     await fed.start(authority_id)
 
 
-async def test_rotation_announced_first_keeps_delivering(tmp_path: Path) -> None:
+async def test_rotation_announced_first_keeps_delivering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "CERT_CHECK_SECONDS", 0.05)
     fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"])
     await fed.start()
     es = await ApiClient(fed["ES-CNA"]).login("investigator")
@@ -55,15 +65,28 @@ async def test_rotation_announced_first_keeps_delivering(tmp_path: Path) -> None
         upcoming = prepare_tls_rotation(ma.data)
         assert read_public_info(ma.data).tls_pins == (old, upcoming)
         assert ma.fingerprint == old  # still served until activated
+        assert await asyncio.to_thread(served_fingerprint, ma.url) == old
         with pytest.raises(InvalidRequest):
             prepare_tls_rotation(ma.data)  # one rotation at a time
         await fed["ES-CNA"].node.directory.update(fed.publish())
 
-        activate_tls_rotation(ma.data)
-        await restart(fed, "MA-CNA")
+        activate_tls_rotation(ma.data)  # no restart: the running node picks it up
         assert ma.fingerprint == upcoming
+
+        async def serves_new() -> bool:
+            return await asyncio.to_thread(served_fingerprint, ma.url) == upcoming
+
+        await wait_until(serves_new, what="the new certificate served")
         assert (await es.call("POST", "/api/requests", REQUEST))[0] == 201
         await wait_until(lambda: delivered(fed, 1), what="delivered to the new certificate")
+
+        # A certificate that does not match the key is refused: the current one stays.
+        keys = ma.data / "keys"
+        good = (keys / "tls.crt").read_bytes()
+        shutil.copy(fed["ES-CNA"].data / "keys" / "tls.crt", keys / "tls.crt")
+        assert ma.running is not None and ma.running.reload_certificate() is False
+        assert await asyncio.to_thread(served_fingerprint, ma.url) == upcoming
+        (keys / "tls.crt").write_bytes(good)
 
         await fed["ES-CNA"].node.directory.update(fed.publish())  # the old one is dropped
         entry = fed["ES-CNA"].node.directory.require().get("MA-CNA")
@@ -104,47 +127,6 @@ async def test_an_unannounced_certificate_is_refused(tmp_path: Path) -> None:
         await fed["ES-CNA"].node.directory.update(fed.publish())
         await wait_until(lambda: delivered(fed, 1), what="delivered after the directory update")
         assert await scalar(fed, "MA-CNA", "SELECT COUNT(*) FROM requests") == 1
-    finally:
-        await es.close()
-        await fed.stop()
-
-
-def served_fingerprint(url: str) -> str:
-    """SHA-256 of the certificate a new TLS connection to the node is given."""
-    host, port = url.removeprefix("https://").rstrip("/").rsplit(":", 1)
-    pem = ssl.get_server_certificate((host, int(port)))
-    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
-
-
-async def test_activation_is_served_without_a_restart(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(runner, "CERT_CHECK_SECONDS", 0.05)
-    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"])
-    await fed.start()
-    es = await ApiClient(fed["ES-CNA"]).login("investigator")
-    ma = fed["MA-CNA"]
-    try:
-        old = ma.fingerprint
-        assert await asyncio.to_thread(served_fingerprint, ma.url) == old
-        upcoming = prepare_tls_rotation(ma.data)
-        await fed["ES-CNA"].node.directory.update(fed.publish())
-        activate_tls_rotation(ma.data)  # no restart: the running node picks it up
-
-        async def serves_new() -> bool:
-            return await asyncio.to_thread(served_fingerprint, ma.url) == upcoming
-
-        await wait_until(serves_new, what="the new certificate served")
-        assert (await es.call("POST", "/api/requests", REQUEST))[0] == 201
-        await wait_until(lambda: delivered(fed, 1), what="delivered to the new certificate")
-
-        # A certificate that does not match the key is refused: the current one stays.
-        keys = ma.data / "keys"
-        good = (keys / "tls.crt").read_bytes()
-        shutil.copy(fed["ES-CNA"].data / "keys" / "tls.crt", keys / "tls.crt")
-        assert ma.running is not None and ma.running.reload_certificate() is False
-        assert await asyncio.to_thread(served_fingerprint, ma.url) == upcoming
-        (keys / "tls.crt").write_bytes(good)
     finally:
         await es.close()
         await fed.stop()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,15 +143,14 @@ async def test_batched_items_queued_together_run_in_one_call(db: Database) -> No
             c.executemany("INSERT INTO t (v) VALUES (?)", [(v,) for v in items])
         return [v * 10 for v in items]
 
-    gate, blocker = await _hold(db)  # the blocker holds the thread; the rest queue behind it
-    jobs = [asyncio.ensure_future(db.run_batched(insert_all, v)) for v in (1, 2, 3)]
-    other = asyncio.ensure_future(db.run(lambda c: c.execute("SELECT COUNT(*) FROM t").fetchone()))
-    await asyncio.sleep(0)
-    gate.set()
-    await blocker
-    assert await asyncio.gather(*jobs) == [10, 20, 30]
+    *batched, other = await together(
+        db,
+        *(db.run_batched(insert_all, v) for v in (1, 2, 3)),
+        db.run(lambda c: c.execute("SELECT COUNT(*) FROM t").fetchone()),
+    )
+    assert batched == [10, 20, 30]
     assert calls == [[1, 2, 3]]
-    assert (await other)[0] == 3  # ordinary jobs in the group still run
+    assert other[0] == 3  # ordinary jobs in the group still run
     alone = await db.run_batched(insert_all, 4)  # no company: a call of its own
     assert alone == 40 and calls[-1] == [4]
 
@@ -164,12 +165,7 @@ async def test_a_failing_batch_reruns_each_item_alone(db: Database) -> None:
         return list(items)
 
     await db.run(lambda c: c.execute("INSERT INTO t (v) VALUES (2)"))
-    gate, blocker = await _hold(db)
-    jobs = [asyncio.ensure_future(db.run_batched(insert_all, v)) for v in (1, 2, 3)]
-    await asyncio.sleep(0)
-    gate.set()
-    await blocker
-    one, two, three = await asyncio.gather(*jobs, return_exceptions=True)
+    one, two, three = await together(db, *(db.run_batched(insert_all, v) for v in (1, 2, 3)))
     assert (one, three) == (1, 3)
     assert isinstance(two, sqlite3.IntegrityError)  # 2 is taken: it alone fails
     assert calls == [[1, 2, 3], [1], [2], [3]]
@@ -181,20 +177,15 @@ async def test_a_batch_can_refuse_one_item_without_raising(db: Database) -> None
     def check_all(c: sqlite3.Connection, items: list[int]) -> list[int | BaseException]:
         return [ValueError(f"odd {v}") if v % 2 else v for v in items]
 
-    gate, blocker = await _hold(db)
-    jobs = [asyncio.ensure_future(db.run_batched(check_all, v)) for v in (1, 2)]
-    await asyncio.sleep(0)
-    gate.set()
-    await blocker
-    odd, even = await asyncio.gather(*jobs, return_exceptions=True)
+    odd, even = await together(db, *(db.run_batched(check_all, v) for v in (1, 2)))
     assert isinstance(odd, ValueError) and even == 2
     with pytest.raises(ValueError, match="odd 3"):
         await db.run_batched(check_all, 3)
 
 
-async def _hold(db: Database) -> tuple[threading.Event, asyncio.Future[bool]]:
-    """Occupy the database thread until the gate opens: jobs queued meanwhile form
-    one group."""
+async def together(db: Database, *calls: Coroutine[Any, Any, Any]) -> list[Any]:
+    """Run ``calls`` queued behind a job that holds the database thread, so they form
+    one group; their results (or exceptions), in order."""
     gate, started = threading.Event(), threading.Event()
 
     def hold(c: sqlite3.Connection) -> bool:
@@ -203,7 +194,11 @@ async def _hold(db: Database) -> tuple[threading.Event, asyncio.Future[bool]]:
 
     blocker = asyncio.ensure_future(db.run(hold))
     assert await asyncio.to_thread(started.wait, 5)
-    return gate, blocker
+    jobs = [asyncio.ensure_future(call) for call in calls]
+    await asyncio.sleep(0)  # let each reach the queue (no waiting: one loop turn)
+    gate.set()
+    assert await blocker
+    return list(await asyncio.gather(*jobs, return_exceptions=True))
 
 
 async def test_a_batch_answering_the_wrong_number_of_results_fails_each_item_cleanly(
@@ -212,12 +207,7 @@ async def test_a_batch_answering_the_wrong_number_of_results_fails_each_item_cle
     def sloppy(c: sqlite3.Connection, items: list[int]) -> list[int | BaseException]:
         return [0]  # one result, whatever the number of items
 
-    gate, blocker = await _hold(db)
-    jobs = [asyncio.ensure_future(db.run_batched(sloppy, v)) for v in (1, 2)]
-    await asyncio.sleep(0)
-    gate.set()
-    await blocker
-    first, second = await asyncio.gather(*jobs, return_exceptions=True)
+    first, second = await together(db, *(db.run_batched(sloppy, v) for v in (1, 2)))
     # merged, the call is refused; alone, each item gets the one result it asked for
     assert (first, second) == (0, 0)
     assert await db.run(lambda c: 1) == 1  # the database thread is still serving
