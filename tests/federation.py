@@ -20,10 +20,10 @@ from exchange.core.clock import Clock, SystemClock
 from exchange.core.directory import Directory, format_operator_key, sign_directory
 from exchange.core.keys import SigningKeyPair
 from exchange.core.peer_auth import HEADER, sign_call
-from exchange.keyfiles import tls_fingerprint
 from exchange.node.runner import RunningNode, start_node
-from exchange.node.service import Node
-from exchange.provision import AuthorityInfo, add_user, init_node, read_public_info
+from exchange.ops.keyfiles import tls_fingerprint
+from exchange.ops.provision import AuthorityInfo, add_user, init_node, read_public_info
+from exchange.service.node import Node
 
 FAST_DELIVERY = """
 [delivery]
@@ -93,7 +93,7 @@ class Member:
         return await self.running.app[WITNESS_KEY].observe_all()
 
     async def checkpoint(self) -> Any:
-        from exchange.node.audit_api import CHECKPOINTER_KEY
+        from exchange.web.api.audit import CHECKPOINTER_KEY
 
         assert self.running is not None
         return await self.running.app[CHECKPOINTER_KEY].sign_now()

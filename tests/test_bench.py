@@ -14,7 +14,7 @@ from exchange.bench import audit_bench, bare, directory_bench, e2e, primitives, 
 from exchange.bench.client import Connection, PinMismatch
 from exchange.bench.local_federation import free_port
 from exchange.bench.processes import spawn, stop, wait_healthy
-from exchange.keyfiles import create_tls_certificate, tls_fingerprint
+from exchange.ops.keyfiles import create_tls_certificate, tls_fingerprint
 
 
 def test_every_part_reports_its_figures(tmp_path: Path) -> None:

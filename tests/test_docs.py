@@ -41,7 +41,7 @@ def test_every_route_is_documented(tmp_path: Path) -> None:
 
 
 def test_every_api_route_is_in_openapi(tmp_path: Path) -> None:
-    from exchange.node.openapi import OPENAPI
+    from exchange.web.api.openapi import OPENAPI
 
     fed = Federation.create(tmp_path, ["ES-CNA"], users=False)
     app = create_app(fed["ES-CNA"].config, background=False)

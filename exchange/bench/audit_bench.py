@@ -11,12 +11,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..audit_check import open_read_only, verify_database
 from ..core.audit_entry import encode_entry
 from ..core.keys import SigningKeyPair
 from ..core.merkle import consistency_proof, inclusion_proof, root
 from ..core.note import format_vkey
 from ..core.witness import origin_for, sign_checkpoint
+from ..ops.audit_check import open_read_only, verify_database
 from ..store import audit, checkpoints
 from ..store.db import Database, transaction
 

@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ..keyfiles import create_tls_certificate, tls_fingerprint
 from ..node.app import server_ssl_context
+from ..ops.keyfiles import create_tls_certificate, tls_fingerprint
 from ..runloop import new_loop
 from ..runloop import run as run_loop
 from .client import Connection, post_head

@@ -18,8 +18,8 @@ import aiohttp
 from yarl import URL
 
 from ..core.canonical import parse_time
-from ..node.peer_client import pinned
 from ..runloop import run as run_loop
+from ..workers.peer_client import pinned
 from .client import Connection, post_head
 from .local_federation import BenchNode, provision
 from .processes import cpu_seconds, peak_rss_mb, spawn, stop, wait_healthy

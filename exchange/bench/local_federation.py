@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..core.directory import Directory, format_operator_key, sign_directory
 from ..core.keys import SigningKeyPair
-from ..keyfiles import tls_fingerprint
-from ..provision import AuthorityInfo, add_user, init_node, read_public_info
+from ..ops.keyfiles import tls_fingerprint
+from ..ops.provision import AuthorityInfo, add_user, init_node, read_public_info
 
 
 @dataclass(frozen=True)

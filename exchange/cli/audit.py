@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..audit_check import verify_data_dir
-from ..backup import backup, restore
+from ..ops.audit_check import verify_data_dir
+from ..ops.backup import backup, restore
 
 
 def register(sub: Any) -> None:

@@ -28,7 +28,7 @@ from ..core.directory import (
 )
 from ..core.directory_search import DirectoryIndex
 from ..core.errors import DirectoryRejected, Malformed
-from ..keyfiles import create_operator_key, load_operator_key
+from ..ops.keyfiles import create_operator_key, load_operator_key
 
 
 def register(sub: Any) -> None:

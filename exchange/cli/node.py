@@ -13,9 +13,9 @@ from typing import Any
 
 from ..config import load_config
 from ..core.directory import KINDS
-from ..keyfiles import load_keyring, protect_storage_key_file, read_passphrase_file
 from ..logs import configure_logging
-from ..provision import (
+from ..ops.keyfiles import load_keyring, protect_storage_key_file, read_passphrase_file
+from ..ops.provision import (
     AuthorityInfo,
     activate_tls_rotation,
     add_user,
@@ -243,6 +243,6 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from .demo import run_demo
 
     return run_demo(args.data, args.port_base)

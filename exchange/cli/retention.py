@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config import load_config
 from ..core.clock import SystemClock
-from ..retention import run_pass
+from ..ops.retention import run_pass
 from ..store.db import Database
 
 

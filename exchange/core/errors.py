@@ -4,7 +4,7 @@ Every failure a peer, a local user or a script may learn about is an
 ``ExchangeError`` with a stable, machine-readable ``code``. Messages are
 short and never carry secrets, contents or byte-level detail that could be
 used as an oracle (compare ``cryptography.fernet.InvalidToken``). The HTTP
-layer maps codes to statuses in one table (``exchange.node.errors``).
+layer maps codes to statuses in one table (``exchange.web.errors``).
 """
 
 from __future__ import annotations

@@ -16,22 +16,28 @@ from ..config import ConfigError, NodeConfig, settings_summary
 from ..core.clock import Clock, SystemClock
 from ..core.rate_limit import RateLimiter
 from ..core.vault import Vault
-from ..keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
-from ..retention import run_pass
+from ..ops.keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
+from ..ops.retention import run_pass
+from ..service.directory import DirectoryHolder
+from ..service.node import Node
 from ..store import settings as settings_store
 from ..store.db import Database
-from . import api, audit_api, deadlines_api, evidence, metrics, peer, stats_api
-from .audit_api import CHECKPOINTER_KEY
-from .auth import LOGIN_GATE_KEY, NODE_KEY, SESSIONS_KEY, LoginGate, SessionCache
-from .checkpointer import Checkpointer
-from .connections import GATE_KEY, ConnectionGate, connection_gate
-from .deadlines import DeadlineScheduler
-from .delivery import DeliveryWorker
-from .directory_sync import DirectoryHolder
-from .errors import error_middleware
-from .peer import MAX_TRANSACTION_BYTES
-from .service import Node
-from .witness import Witness
+from ..web import metrics
+from ..web.api import audit as audit_api
+from ..web.api import deadlines as deadlines_api
+from ..web.api import evidence
+from ..web.api import requests as api
+from ..web.api import stats as stats_api
+from ..web.api.audit import CHECKPOINTER_KEY
+from ..web.auth import LOGIN_GATE_KEY, NODE_KEY, SESSIONS_KEY, LoginGate, SessionCache
+from ..web.connections import GATE_KEY, ConnectionGate, connection_gate
+from ..web.errors import error_middleware
+from ..web.peer import envelopes as peer
+from ..web.peer.envelopes import MAX_TRANSACTION_BYTES
+from ..workers.checkpointer import Checkpointer
+from ..workers.deadlines import DeadlineScheduler
+from ..workers.delivery import DeliveryWorker
+from ..workers.witness import Witness
 
 log = structlog.get_logger("exchange.node")
 WORKER_KEY = web.AppKey("delivery_worker", DeliveryWorker)
@@ -69,8 +75,8 @@ def create_app(
     passphrase: bytes | None = None,
 ) -> web.Application:
     node = open_node(config, clock, passphrase)
-    from ..ui import routes as ui_routes
-    from ..ui.render import security_headers
+    from ..web.ui import routes as ui_routes
+    from ..web.ui.render import security_headers
 
     app = web.Application(
         middlewares=[security_headers, connection_gate, error_middleware],

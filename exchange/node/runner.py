@@ -14,11 +14,11 @@ from aiohttp import web
 
 from ..config import NodeConfig
 from ..core.clock import Clock
-from ..keyfiles import tls_fingerprint
+from ..ops.keyfiles import tls_fingerprint
+from ..service.node import Node
+from ..web.auth import NODE_KEY
+from ..web.connections import GATE_KEY, gated
 from .app import create_app, server_ssl_context
-from .auth import NODE_KEY
-from .connections import GATE_KEY, gated
-from .service import Node
 
 log = structlog.get_logger("exchange.node")
 

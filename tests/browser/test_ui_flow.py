@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from exchange.demo import AUTHORITIES
+from exchange.cli.demo import AUTHORITIES
 
 from ..federation import PASSWORD, Federation
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from exchange.audit_check import verify_data_dir
 from exchange.bench.local_federation import BenchNode, provision
 from exchange.bench.processes import spawn, stop, wait_healthy
-from exchange.node.peer_client import pinned
+from exchange.ops.audit_check import verify_data_dir
+from exchange.workers.peer_client import pinned
 
 pytestmark = pytest.mark.slow
 IDS = ["ES-CNA", "MA-CNA", "SN-CNA"]

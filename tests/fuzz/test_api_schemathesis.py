@@ -18,7 +18,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from exchange.node.openapi import OPENAPI
+from exchange.web.api.openapi import OPENAPI
 
 from ..federation import PASSWORD, Federation
 

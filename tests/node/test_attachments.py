@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from exchange.core.errors import NotFound
-from exchange.provision import add_user
+from exchange.ops.provision import add_user
 
 from ..federation import FAST_DELIVERY, PASSWORD, ApiClient, Federation, wait_until
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from exchange.backup import backup, restore
 from exchange.cli import main
 from exchange.core.canonical import b64d
 from exchange.core.errors import ExchangeError
+from exchange.ops.backup import backup, restore
 
 from ..federation import PASSWORD, ApiClient, Federation, wait_until
 

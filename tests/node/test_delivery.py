@@ -17,9 +17,9 @@ from exchange.core.canonical import canonical_json, parse_time
 from exchange.core.directory import sign_directory
 from exchange.core.errors import DirectoryRejected
 from exchange.core.keys import SigningKeyPair
-from exchange.node.delivery import DeliveryWorker
-from exchange.provision import rotate_keys
+from exchange.ops.provision import rotate_keys
 from exchange.store import audit
+from exchange.workers.delivery import DeliveryWorker
 
 from ..federation import FAST_DELIVERY, ApiClient, Federation, wait_until
 

@@ -10,7 +10,7 @@ import pytest
 
 from exchange.core.audit_entry import decode_entry
 from exchange.core.receipt import parse_receipt, verify_receipt
-from exchange.provision import add_user
+from exchange.ops.provision import add_user
 from exchange.store import audit
 
 from ..federation import PASSWORD, ApiClient, Federation, wait_until

@@ -14,7 +14,7 @@ import pytest
 from exchange.cli import main
 from exchange.core.errors import DecryptionFailed
 from exchange.core.vault import is_protected, protect_storage_key, unprotect_storage_key
-from exchange.keyfiles import PassphraseNeeded, load_storage_key
+from exchange.ops.keyfiles import PassphraseNeeded, load_storage_key
 
 from ..federation import ApiClient, Federation
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import aiohttp
 
-from exchange.audit_check import verify_data_dir
 from exchange.cli import main
 from exchange.core.clock import ManualClock
-from exchange.retention import run_pass
+from exchange.ops.audit_check import verify_data_dir
+from exchange.ops.retention import run_pass
 
 from ..federation import FAST_DELIVERY, ApiClient, Federation, wait_until
 

@@ -16,7 +16,7 @@ import pytest
 from exchange.core.audit_entry import decode_entry
 from exchange.core.errors import InvalidRequest
 from exchange.node import runner
-from exchange.provision import activate_tls_rotation, prepare_tls_rotation, read_public_info
+from exchange.ops.provision import activate_tls_rotation, prepare_tls_rotation, read_public_info
 from exchange.store import audit
 
 from ..federation import ApiClient, Federation, wait_until

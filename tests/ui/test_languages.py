@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from exchange.ui.strings import DIRECTION, EN, NAMES, STRINGS, choose_language, translator
+from exchange.web.ui.strings import DIRECTION, EN, NAMES, STRINGS, choose_language, translator
 
 from ..federation import PASSWORD, Federation, Member
 

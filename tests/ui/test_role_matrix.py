@@ -80,7 +80,7 @@ async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
     fed = Federation.create(
         tmp_path, ["ES-CNA", "MA-CNA"], extra_config=FAST_DELIVERY + many_logins
     )
-    from exchange.provision import add_user
+    from exchange.ops.provision import add_user
 
     add_user(fed["ES-CNA"].data, username="investigator2", password=PASSWORD, role=INV)
     await fed.start()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from exchange.ui.strings import DIRECTION, EN, STRINGS, labeller
+from exchange.web.ui.strings import DIRECTION, EN, STRINGS, labeller
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "exchange" / "ui" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "exchange" / "web" / "ui" / "templates"
 
 
 def test_every_key_used_exists() -> None:

@@ -1,0 +1,265 @@
+"""Setting up and maintaining a node's data folder: ``exchange init``, key
+rotation, users. Used by the CLI, the demo and the tests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..config import NodeConfig, load_config, render_config
+from ..core.clock import Clock, SystemClock
+from ..core.directory import Authority
+from ..core.errors import InvalidRequest
+from ..core.keys import EncryptionKeyPair, KeyRing, SigningKeyPair
+from ..core.note import format_vkey
+from ..core.passwords import hash_password
+from ..core.peer_auth import MAX_SKEW
+from ..core.witness import origin_for
+from ..store import audit
+from ..store import users as users_store
+from ..store.db import Database, transaction
+from .keyfiles import (
+    create_storage_key,
+    create_tls_certificate,
+    load_keyring,
+    load_or_create_audit_key,
+    save_keypair,
+    tls_fingerprint,
+    write_private,
+)
+
+KEY_VALIDITY = timedelta(days=365)
+# New keys are valid from a little before now, so that a peer whose clock is behind
+# ours (within the allowed skew) does not see them as not yet valid.
+CLOCK_ALLOWANCE = MAX_SKEW
+PUBLIC_INFO = "authority.json"
+
+
+@dataclass(frozen=True)
+class AuthorityInfo:
+    """What an authority says about itself in the directory (besides keys and TLS)."""
+
+    authority_id: str
+    name: str
+    kind: str = "central_authority"
+    languages: tuple[str, ...] = ("en",)
+    legal_requirements: str = ""
+    urgent_procedure: str = "Call the duty officer; confirm in writing through Exchange."
+    max_response_hours: int = 24
+    contact_hours: str = "Mon-Fri 08:00-18:00"
+    timezone: str = "UTC"
+
+    @property
+    def country(self) -> str:
+        return self.authority_id[:2]
+
+
+def init_node(
+    data: Path,
+    info: AuthorityInfo,
+    *,
+    operator_keys: list[str],
+    listen_host: str = "127.0.0.1",
+    listen_port: int = 8441,
+    public_url: str | None = None,
+    directory_source: str = "directory.json",
+    clock: Clock | None = None,
+) -> Path:
+    """Create keys, TLS certificate, config, database and public info; return the config path."""
+    now = (clock or SystemClock()).now()
+    config_path = data / "node.toml"
+    if config_path.exists():
+        raise FileExistsError(f"{config_path} exists: this folder already holds a node")
+    keys_dir = data / "keys"
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    start = now - CLOCK_ALLOWANCE
+    save_keypair(keys_dir, SigningKeyPair.generate(start, KEY_VALIDITY))
+    save_keypair(keys_dir, EncryptionKeyPair.generate(start, KEY_VALIDITY))
+    create_storage_key(keys_dir)
+    create_tls_certificate(
+        keys_dir, common_name=info.authority_id, hosts=[listen_host, "localhost"]
+    )
+    config_path.write_text(
+        render_config(
+            authority_id=info.authority_id,
+            listen_host=listen_host,
+            listen_port=listen_port,
+            operator_keys=operator_keys,
+            source=directory_source,
+        )
+    )
+    url = public_url or f"https://{listen_host}:{listen_port}"
+    write_public_info(data, info, url=url, now=now)
+    db = Database(data / "exchange.db")
+    try:
+        db.run_sync(lambda c: _audit(c, info.authority_id, now, "node_initialised", "admin"))
+    finally:
+        db.close()
+    return config_path
+
+
+def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetime) -> Authority:
+    """Write ``authority.json``: the entry the directory operator adds for this node."""
+    ring = load_keyring(data / "keys")
+    audit_key = load_or_create_audit_key(data / "keys")
+    authority = Authority.from_json(
+        {
+            "authority_id": info.authority_id,
+            "country": info.country,
+            "name": info.name,
+            "kind": info.kind,
+            "node_url": url,
+            "tls_fingerprint": tls_fingerprint(data / "keys" / "tls.crt"),
+            "signing_keys": [k.to_json() for k in ring.public_signing(now)],
+            "encryption_keys": [k.to_json() for k in ring.public_encryption(now)],
+            "languages": list(info.languages),
+            "legal_requirements": info.legal_requirements,
+            "urgent_procedure": {
+                "text": info.urgent_procedure,
+                "max_response_hours": info.max_response_hours,
+            },
+            "contact_hours": info.contact_hours,
+            "timezone": info.timezone,
+            "audit_vkey": format_vkey(origin_for(info.authority_id), audit_key.public.public),
+        }
+        | (
+            {"tls_fingerprint_next": tls_fingerprint(data / "keys" / NEXT_TLS_CERT)}
+            if (data / "keys" / NEXT_TLS_CERT).exists()
+            else {}
+        )
+    )
+    (data / PUBLIC_INFO).write_text(json.dumps(authority.to_json(), indent=2) + "\n")
+    return authority
+
+
+def read_public_info(data: Path) -> Authority:
+    return Authority.from_json(json.loads((data / PUBLIC_INFO).read_text()))
+
+
+def rotate_keys(data: Path, *, clock: Clock | None = None) -> KeyRing:
+    """New signing and encryption keys; old ones stay until they expire."""
+    now = (clock or SystemClock()).now()
+    config = load_config(data / "node.toml")
+    ring = load_keyring(config.keys_dir).rotated(now - CLOCK_ALLOWANCE, KEY_VALIDITY)
+    save_keypair(config.keys_dir, ring.signing[-1])
+    save_keypair(config.keys_dir, ring.encryption[-1])
+    current = read_public_info(data)
+    info = info_from_authority(current)
+    write_public_info(data, info, url=current.node_url, now=now)
+    db = Database(config.database)
+    try:
+        db.run_sync(
+            lambda c: _audit(
+                c,
+                config.authority_id,
+                now,
+                "key_rotated",
+                "admin",
+                signing_key_id=ring.signing[-1].public.key_id,
+                encryption_key_id=ring.encryption[-1].public.key_id,
+            )
+        )
+    finally:
+        db.close()
+    return ring
+
+
+NEXT_TLS_CERT = "tls.next.crt"
+
+
+def prepare_tls_rotation(data: Path, *, clock: Clock | None = None) -> str:
+    """Step 1 of replacing the TLS certificate: make the next one and announce it in
+    ``authority.json`` (as ``tls_fingerprint_next``); the node keeps serving the current
+    one. Returns the next certificate's fingerprint."""
+    now = (clock or SystemClock()).now()
+    config = load_config(data / "node.toml")
+    keys = config.keys_dir
+    if (keys / NEXT_TLS_CERT).exists():
+        raise InvalidRequest("a next TLS certificate is already prepared: activate it first")
+    fingerprint = create_tls_certificate(
+        keys,
+        common_name=config.authority_id,
+        hosts=[config.listen_host, "localhost"],
+        stem="tls.next",
+    )
+    _republish(data, config, now, "prepared", fingerprint)
+    return fingerprint
+
+
+def activate_tls_rotation(data: Path, *, clock: Clock | None = None) -> str:
+    """Step 2, once the directory announcing the next certificate has reached the peers:
+    it becomes the node's certificate (served from the next start); the old private key
+    is deleted. Returns the new fingerprint."""
+    now = (clock or SystemClock()).now()
+    config = load_config(data / "node.toml")
+    keys = config.keys_dir
+    if not (keys / NEXT_TLS_CERT).exists():
+        raise InvalidRequest("no next TLS certificate: run `exchange keys rotate --tls` first")
+    (keys / "tls.next.key").replace(keys / "tls.key")
+    (keys / NEXT_TLS_CERT).replace(keys / "tls.crt")
+    fingerprint = tls_fingerprint(keys / "tls.crt")
+    _republish(data, config, now, "activated", fingerprint)
+    return fingerprint
+
+
+def _republish(data: Path, config: NodeConfig, now: datetime, stage: str, fp: str) -> None:
+    current = read_public_info(data)
+    write_public_info(data, info_from_authority(current), url=current.node_url, now=now)
+    db = Database(config.database)
+    try:
+        db.run_sync(
+            lambda c: _audit(
+                c, config.authority_id, now, "key_rotated", "admin", tls_fingerprint=fp, tls=stage
+            )
+        )
+    finally:
+        db.close()
+
+
+def info_from_authority(a: Authority) -> AuthorityInfo:
+    return AuthorityInfo(
+        authority_id=a.authority_id,
+        name=a.name,
+        kind=a.kind,
+        languages=a.languages,
+        legal_requirements=a.legal_requirements,
+        urgent_procedure=a.urgent_procedure.text,
+        max_response_hours=a.urgent_procedure.max_response_hours,
+        contact_hours=a.contact_hours,
+        timezone=a.timezone,
+    )
+
+
+def add_user(
+    data: Path, *, username: str, password: str, role: str, clock: Clock | None = None
+) -> None:
+    now = (clock or SystemClock()).now()
+    config = load_config(data / "node.toml")
+    password_hash = hash_password(password)
+    db = Database(config.database)
+    try:
+        db.run_sync(
+            lambda c: users_store.add_user(
+                c,
+                me=config.authority_id,
+                username=username,
+                password_hash=password_hash,
+                role=role,
+                actor="admin",
+                now=now,
+            )
+        )
+    finally:
+        db.close()
+
+
+def write_json_private(path: Path, value: Any) -> None:
+    write_private(path, (json.dumps(value, indent=2) + "\n").encode())
+
+
+def _audit(conn: Any, me: str, now: datetime, action: str, actor: str, **fields: Any) -> None:
+    with transaction(conn):
+        audit.append(conn, at=now, authority=me, action=action, actor=actor, **fields)

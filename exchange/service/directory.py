@@ -1,0 +1,117 @@
+"""The node's view of the directory: verify every update, refuse rollbacks and
+expired documents, keep the last good one when an update is bad."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import structlog
+
+from ..core.clock import Clock
+from ..core.directory import Directory, verify_directory
+from ..core.directory_search import DirectoryIndex
+from ..core.errors import DirectoryRejected, ExchangeError
+from ..store import directory_cache
+from ..store.db import Database
+from ..web.bodies import read_limited
+
+log = structlog.get_logger("exchange.directory")
+MAX_DIRECTORY_BYTES = 64 * 1024 * 1024
+
+
+class DirectoryUnavailable(ExchangeError):
+    """This node holds no valid directory yet, so it cannot send or accept messages."""
+
+    code = "unavailable"
+
+
+class DirectoryHolder:
+    def __init__(
+        self, *, me: str, operator_keys: tuple[bytes, ...], db: Database, clock: Clock
+    ) -> None:
+        self.me = me
+        self.operator_keys = operator_keys
+        self.db = db
+        self.clock = clock
+        self.current: Directory | None = None
+        self.index: DirectoryIndex | None = None
+        self.document_sha256: str | None = None
+
+    def require(self) -> Directory:
+        if self.current is None:
+            raise DirectoryUnavailable("no valid directory loaded")
+        return self.current
+
+    def require_index(self) -> DirectoryIndex:
+        self.require()
+        assert self.index is not None
+        return self.index
+
+    async def load_cached(self) -> None:
+        cached = await self.db.run(directory_cache.load)
+        if cached is None:
+            return
+        try:
+            self._install(
+                verify_directory(
+                    cached[1], pinned_operator_keys=self.operator_keys, now=self.clock.now()
+                )
+            )
+        except DirectoryRejected as exc:
+            log.warning("cached_directory_unusable", reason=exc.message)
+
+    async def update(self, document: bytes) -> bool:
+        """Verify and install ``document``; True if it replaced what we held."""
+        now = self.clock.now()
+        held = self.current.serial if self.current else None
+        try:
+            directory = verify_directory(
+                document, pinned_operator_keys=self.operator_keys, now=now, held_serial=held
+            )
+        except DirectoryRejected as exc:
+            reason = exc.message[:200]
+            log.warning("directory_rejected", reason=reason)
+            await self.db.run(
+                lambda c: directory_cache.record_rejection(
+                    c, me=self.me, reason=reason, document=document, now=now
+                )
+            )
+            raise
+        if self.current is not None and directory.serial == self.current.serial:
+            return False
+        await self.db.run(
+            lambda c: directory_cache.save(
+                c, me=self.me, serial=directory.serial, document=document, now=now
+            )
+        )
+        self._install(directory)
+        log.info("directory_updated", serial=directory.serial, entries=len(directory.authorities))
+        return True
+
+    async def refresh(self, source: str, data_dir: Path, session: aiohttp.ClientSession) -> bool:
+        document = await fetch_document(source, data_dir, session)
+        try:
+            return await self.update(document)
+        except DirectoryRejected:
+            return False
+
+    def _install(self, directory: Directory) -> None:
+        self.current = directory
+        self.index = DirectoryIndex(directory)
+
+
+async def fetch_document(source: str, data_dir: Path, session: aiohttp.ClientSession) -> bytes:
+    """Read the directory from an https:// URL or a file (relative to the data folder)."""
+    if source.startswith("https://"):
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with session.get(source, timeout=timeout) as response:
+            response.raise_for_status()
+            data = await read_limited(response.content, MAX_DIRECTORY_BYTES, "directory")
+    else:
+        path = Path(source) if Path(source).is_absolute() else data_dir / source
+        with path.open("rb") as handle:
+            data = handle.read(MAX_DIRECTORY_BYTES + 1)
+    if len(data) > MAX_DIRECTORY_BYTES:
+        raise DirectoryRejected("directory document is too large")
+    return data

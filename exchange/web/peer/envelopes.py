@@ -1,0 +1,118 @@
+"""Peer-facing endpoints (``/v1/...``): other nodes deliver envelopes here.
+
+Every call is authenticated with ``X-Exchange-Auth`` against the directory
+before its body is parsed (see ``exchange.core.peer_auth``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import structlog
+from aiohttp import web
+
+from ...core.canonical import b64d, loads_object
+from ...core.errors import ExchangeError, Malformed, TooLarge
+from ...core.peer_auth import HEADER, verify_call
+from ...core.rate_limit import RateLimiter
+from ...service.node import Node
+from ..auth import NODE_KEY
+from ..bodies import read_limited
+from ..errors import STATUS
+from ..metrics import METRICS_KEY
+
+log = structlog.get_logger("exchange.peer")
+# Calls per authenticated peer (429 + Retry-After beyond it); set up in create_app.
+PEER_LIMITER_KEY = web.AppKey("peer_limiter", RateLimiter)
+routes = web.RouteTableDef()
+
+
+async def authenticated_body(request: web.Request, limit: int) -> tuple[str, bytes]:
+    node: Node = request.app[NODE_KEY]
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"body is larger than {limit} bytes")
+    body = await read_limited(request.content, limit)
+    caller = verify_call(
+        request.headers.get(HEADER),
+        method=request.method,
+        path=request.path_qs,
+        me=node.me,
+        body=body,
+        directory=node.directory.require(),
+        now=node.clock.now(),
+    )
+    structlog.contextvars.bind_contextvars(peer=caller)
+    request.app[PEER_LIMITER_KEY].take(caller, node.clock.now())
+    return caller, body
+
+
+@routes.post("/v1/envelopes")
+async def post_envelope(request: web.Request) -> web.Response:
+    """One envelope in the body; 200 with the signed receipt, or a 4xx error code."""
+    node: Node = request.app[NODE_KEY]
+    caller, body = await authenticated_body(request, node.config.limits.max_envelope_bytes)
+    counters = request.app[METRICS_KEY]
+    try:
+        receipt = await node.accept_envelope(body, caller=caller)
+    except ExchangeError as exc:
+        counters.rejections.labels(reason=exc.code).inc()
+        raise
+    counters.received.labels(peer=caller).inc()
+    return web.Response(body=receipt, content_type="application/json")
+
+
+@routes.post("/v1/transactions")
+async def post_transaction(request: web.Request) -> web.Response:
+    """A batch ``{"envelopes": [base64, ...]}``; one result per envelope, in order."""
+    node: Node = request.app[NODE_KEY]
+    limits = node.config.limits
+    caller, body = await authenticated_body(request, transaction_limit(node))
+    doc = loads_object(body, max_depth=4)
+    envelopes = doc.get("envelopes")
+    if set(doc) != {"envelopes"} or not isinstance(envelopes, list) or not envelopes:
+        raise Malformed('body must be {"envelopes": [base64 envelope, ...]}')
+    if len(envelopes) > limits.max_batch:
+        raise TooLarge(f"at most {limits.max_batch} envelopes per transaction")
+
+    counters = request.app[METRICS_KEY]
+    items: list[bytes | ExchangeError] = []
+    for item in envelopes:
+        try:
+            items.append(b64d(item, field="envelope"))
+        except ExchangeError as exc:
+            items.append(exc)
+    results = await node.accept_envelopes(items, caller=caller)
+    parts: list[bytes] = []
+    for result in results:
+        if isinstance(result, bytes):
+            counters.received.labels(peer=caller).inc()
+            parts.append(b'{"receipt":' + result + b"}")  # the receipt is JSON already
+        else:
+            counters.rejections.labels(reason=result.code).inc()
+            log.info("envelope_rejected", code=result.code)
+            status = STATUS.get(result.code, 400)
+            error = {"code": result.code, "message": result.message, "status": status}
+            parts.append(json.dumps({"error": error}).encode())
+    body = b'{"results":[' + b",".join(parts) + b"]}"
+    return web.Response(body=body, content_type="application/json")
+
+
+@routes.get("/v1/health")
+async def health(request: web.Request) -> web.Response:
+    node: Node = request.app[NODE_KEY]
+    directory = node.directory.current
+    return web.json_response(
+        {
+            "authority_id": node.me,
+            "status": "ok" if directory else "no_directory",
+            "directory_serial": directory.serial if directory else None,
+        }
+    )
+
+
+MAX_TRANSACTION_BYTES = 16 * 1024 * 1024
+
+
+def transaction_limit(node: Node) -> int:
+    # Senders split batches so that they stay under this (see DeliveryWorker).
+    return max(MAX_TRANSACTION_BYTES, node.config.limits.max_envelope_bytes * 2)

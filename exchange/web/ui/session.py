@@ -1,0 +1,91 @@
+"""Login and logout pages (the session itself is ``exchange.web.auth``)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from ...core.errors import NotFound, RateLimited, Unauthorized
+from ...service.node import Node
+from ..auth import COOKIE, LOGIN_GATE_KEY, NODE_KEY, User, login, logout, set_session_cookie
+from .render import page, render
+from .strings import LANGUAGE_COOKIE, STRINGS
+
+routes = web.RouteTableDef()
+
+
+def _safe_next(value: str) -> str:
+    """Only a path on this site: never an open redirect to somewhere else."""
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    return value
+
+
+@routes.get("/language/{code}")
+async def set_language(request: web.Request) -> web.StreamResponse:
+    """The language switcher: remembers the choice in a cookie, back to the same page."""
+    code = request.match_info["code"]
+    if code not in STRINGS:
+        raise NotFound(f"no strings in {code!r}")
+    response = web.HTTPSeeOther(_safe_next(request.query.get("next", "/")))
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        code,
+        max_age=365 * 24 * 3600,
+        path="/",
+        secure=request.secure,
+        httponly=True,
+        samesite="Lax",
+    )
+    raise response
+
+
+@routes.get("/login")
+async def login_page(request: web.Request) -> web.StreamResponse:
+    return render(request, "login.html", error="", next=_safe_next(request.query.get("next", "/")))
+
+
+@routes.post("/login")
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    node: Node = request.app[NODE_KEY]
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.host:
+        # login CSRF: a form on another site posting our credentials form
+        return render(
+            request, "login.html", status=403, error="Cross-site login refused.", next="/"
+        )
+    form = await request.post()
+    target = _safe_next(str(form.get("next", "/")))
+    try:
+        token, _, _ = await login(
+            node,
+            str(form.get("username", "")),
+            str(form.get("password", "")),
+            gate=request.app[LOGIN_GATE_KEY],
+            client=request.remote or "unknown",
+        )
+    except RateLimited as exc:
+        response = render(request, "login.html", status=429, error=exc.message, next=target)
+        response.headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+        return response
+    except Unauthorized as exc:
+        return render(request, "login.html", status=401, error=exc.message, next=target)
+    response = web.HTTPSeeOther(target)
+    set_session_cookie(
+        response,
+        token,
+        secure=request.secure,
+        max_age=int(node.config.session.lifetime.total_seconds()),
+    )
+    raise response
+
+
+@routes.post("/logout")
+@page("investigator", "liaison", "auditor", "admin")
+async def logout_submit(request: web.Request, user: User) -> web.StreamResponse:
+    await logout(request.app[NODE_KEY], request)
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(COOKIE, path="/")
+    raise response

@@ -1,0 +1,156 @@
+"""The deadline scheduler: moves requests through their deadline states on time,
+records each escalation once and calls the configured webhooks, signed.
+
+It sleeps until the next instant a state can change (computed by the pure
+rules), or until woken: by a new request or answer, or by the clock itself
+when the clock is an ``ObservableClock`` (tests move a manual clock and the
+scheduler reacts at once: no test ever sleeps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import datetime, timedelta
+from functools import partial
+
+import aiohttp
+import structlog
+
+from ..config import EscalationConfig
+from ..core.backoff import retry_delay
+from ..core.canonical import b64e
+from ..core.clock import ObservableClock
+from ..core.deadlines import DeadlinePolicy
+from ..runloop import wait_event
+from ..service.node import Node
+from ..store import deadlines as store
+
+log = structlog.get_logger("exchange.deadlines")
+MAX_WAIT = 60.0  # look again at least this often (seconds), whatever the clock says
+WEBHOOK_ATTEMPTS = 12
+SIGNATURE_HEADER = "X-Exchange-Signature"
+AUTHORITY_HEADER = "X-Exchange-Authority"
+
+
+def policy_of(config: EscalationConfig) -> DeadlinePolicy:
+    return config.policy()
+
+
+class DeadlineScheduler:
+    def __init__(
+        self, node: Node, session: aiohttp.ClientSession, rng: random.Random | None = None
+    ) -> None:
+        self.node = node
+        self.session = session
+        self.policy = policy_of(node.config.escalation)
+        self.rng = rng or random.Random()  # noqa: S311 (retry jitter only)
+        self._wake = asyncio.Event()
+        self.last_swept_at: datetime | None = None  # the clock time the last sweep judged
+        self._next: datetime | None = None  # when the loop plans to look again
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def notice(self, moment: datetime | None) -> None:
+        """A new request changes state at ``moment``: wake only if that is sooner."""
+        if moment is not None and (self._next is None or moment < self._next):
+            self._wake.set()
+
+    async def run(self) -> None:
+        clock = self.node.clock
+        unsubscribe = clock.subscribe(self.wake) if isinstance(clock, ObservableClock) else None
+        try:
+            while True:
+                self._wake.clear()
+                wait = MAX_WAIT
+                try:
+                    next_change = await self.sweep()
+                    next_call = await self.send_webhooks()
+                    now = self.node.clock.now()
+                    for moment in (next_change, next_call):
+                        if moment is not None:
+                            wait = min(wait, max((moment - now).total_seconds(), 0.001))
+                    self._next = now + timedelta(seconds=wait)
+                except Exception:
+                    log.exception("deadline_sweep_failed")
+                await wait_event(self._wake, wait)
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+
+    async def sweep(self) -> datetime | None:
+        """Bring every deadline state up to now; returns when to look again."""
+        now = self.node.clock.now()
+        result = await self.node.db.run(
+            partial(
+                store.sweep,
+                me=self.node.me,
+                policy=self.policy,
+                now=now,
+                webhooks=self.node.config.escalation.webhooks,
+            )
+        )
+        self.last_swept_at = now
+        for item in result.escalated:
+            log.warning(
+                "deadline_escalated",
+                request_id=item.request_id,
+                escalation=item.kind,
+                urgency=item.urgency,
+                direction=item.direction,
+                peer=item.counterpart,
+                deadline=item.deadline,
+            )
+        return result.next_change
+
+    async def send_webhooks(self) -> datetime | None:
+        """Deliver the webhook calls that are due; returns when the next one is."""
+        now = self.node.clock.now()
+        calls = await self.node.db.run(partial(store.due_webhooks, now=now))
+        for call in calls:
+            error = await self._post(call)
+            if error is None:
+                await self.node.db.run(partial(store.webhook_done, call_id=call.id))
+                log.info("webhook_delivered", call_id=call.id)
+                continue
+            retry_at: datetime | None = None
+            if call.attempts + 1 < WEBHOOK_ATTEMPTS:
+                delay = retry_delay(
+                    call.attempts,
+                    initial=self.node.config.delivery.backoff_initial,
+                    maximum=self.node.config.delivery.backoff_max,
+                    rng=self.rng,
+                )
+                retry_at = now + delay
+            await self.node.db.run(
+                partial(store.webhook_failed, call_id=call.id, error=error, retry_at=retry_at)
+            )
+            log.warning("webhook_failed", call_id=call.id, error=error, gave_up=retry_at is None)
+        return await self.node.db.run(store.next_webhook_at)
+
+    async def _post(self, call: store.WebhookCall) -> str | None:
+        key = self.node.signing_key(self.node.clock.now())
+        headers = {
+            "Content-Type": "application/json",
+            AUTHORITY_HEADER: self.node.me,
+            SIGNATURE_HEADER: signature_header(key.public.key_id, key.sign(call.body)),
+        }
+        timeout = aiohttp.ClientTimeout(
+            total=self.node.config.escalation.webhook_timeout.total_seconds()
+        )
+        try:
+            async with self.session.post(
+                call.url, data=call.body, headers=headers, timeout=timeout
+            ) as response:
+                await response.read()
+                if 200 <= response.status < 300:
+                    return None
+                return f"http_{response.status}"
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return type(exc).__name__
+
+
+def signature_header(key_id: str, signature: bytes) -> str:
+    """``ed25519 key_id=<id> sig=<base64>``: verify against the directory entry's key."""
+    return f"ed25519 key_id={key_id} sig={b64e(signature)}"
