@@ -87,16 +87,15 @@ class Member:
         return self.running.node
 
     async def witness_round(self) -> dict[str, Any]:
-        from exchange.node.app import WITNESS_KEY
+        from exchange.web.appkeys import WITNESS_KEY
 
         assert self.running is not None
         return await self.running.app[WITNESS_KEY].observe_all()
 
     async def checkpoint(self) -> Any:
-        from exchange.web.api.audit import CHECKPOINTER_KEY
+        from exchange.service import audit
 
-        assert self.running is not None
-        return await self.running.app[CHECKPOINTER_KEY].sign_now()
+        return await audit.sign_now(self.node)
 
     @property
     def fingerprint(self) -> str:

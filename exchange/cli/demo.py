@@ -17,6 +17,7 @@ from ..config import load_config
 from ..core.clock import SystemClock
 from ..core.directory import Directory, format_operator_key, sign_directory
 from ..core.keys import SigningKeyPair
+from ..core.roles import ALL as ALL_ROLES
 from ..logs import configure_logging
 from ..ops.keyfiles import create_operator_key, load_operator_key, write_private
 from ..ops.provision import AuthorityInfo, add_user, init_node, read_public_info, write_public_info
@@ -57,7 +58,6 @@ AUTHORITIES = (
         "Africa/Dakar",
     ),
 )
-ROLES = ("investigator", "liaison", "auditor", "admin")
 
 
 def prepare(data: Path, port_base: int) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def prepare(data: Path, port_base: int) -> dict[str, Any]:
         write_public_info(folder, info, url=url, now=now)
         directory = directory.with_authority(read_public_info(folder))
         nodes.append({"authority_id": info.authority_id, "url": url})
-        for role in ROLES:
+        for role in ALL_ROLES:
             username = f"{role}-{info.authority_id.split('-')[0].lower()}"
             if any(
                 u["authority_id"] == info.authority_id and u["username"] == username for u in users
@@ -148,12 +148,11 @@ def run_demo(data: Path, port_base: int) -> int:
 
 
 async def _serve(data: Path, authority_ids: list[str]) -> None:
-    from ..node.runner import start_node
-    from .node import _wait_for_signal
+    from ..node.runner import start_node, wait_for_signal
 
     running = [await start_node(load_config(data / a / "node.toml")) for a in authority_ids]
     try:
-        await _wait_for_signal()
+        await wait_for_signal()
     finally:
         for node in running:
             await node.stop()

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import load_config
 from ..core.directory import KINDS
+from ..core.roles import ALL as ROLES
 from ..logs import configure_logging
 from ..ops.keyfiles import load_keyring, protect_storage_key_file, read_passphrase_file
 from ..ops.provision import (
@@ -24,7 +25,6 @@ from ..ops.provision import (
     rotate_keys,
 )
 from ..runloop import run as run_loop
-from ..store.users import ROLES
 
 
 def register(sub: Any) -> None:
@@ -137,7 +137,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_node(args: argparse.Namespace) -> int:
     config = load_config(args.data / "node.toml")
     configure_logging(args.log_format or config.log_format)
-    from ..node.runner import start_node
+    from ..node.runner import start_node, wait_for_signal
 
     passphrase = _passphrase(args.passphrase_file)
 
@@ -150,7 +150,7 @@ def cmd_node(args: argparse.Namespace) -> int:
         # SIGHUP: serve a replaced certificate now (it is also picked up within seconds)
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, running.reload_certificate)
         try:
-            await _wait_for_signal()
+            await wait_for_signal()
         finally:
             await running.stop()
 
@@ -180,14 +180,6 @@ def cmd_keys_protect(args: argparse.Namespace) -> int:
     protect_storage_key_file(config.keys_dir, passphrase)
     print(f"storage key of {config.authority_id} protected: start the node with its passphrase")
     return 0
-
-
-async def _wait_for_signal() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:

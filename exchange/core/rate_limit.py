@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from .clock import Clock
 from .errors import RateLimited
 
 MAX_KEYS = 10_000
@@ -38,3 +39,45 @@ class RateLimiter:
         self._buckets = {
             k: v for k, v in self._buckets.items() if (now - v[1]).total_seconds() < full_after
         }
+
+
+class ConnectionGate:
+    """Counts each address's open connections and spends a token per new one."""
+
+    def __init__(self, *, per_minute: int, burst: int, max_open: int, clock: Clock) -> None:
+        self._limiter = RateLimiter(per_minute=per_minute, burst=burst) if per_minute else None
+        self.max_open = max_open
+        self.clock = clock
+        self._open: dict[str, int] = {}
+        # id() of a refused connection's handler -> seconds to wait; an entry lives
+        # exactly as long as its connection, so an id is never mistaken for another's
+        self._refused: dict[int, float] = {}
+
+    def opened(self, handler_id: int, address: str) -> bool:
+        """Count a new connection; False when it is over a limit (refused)."""
+        count = self._open.get(address, 0) + 1
+        self._open[address] = count
+        try:
+            if self.max_open and count > self.max_open:
+                raise RateLimited("too many open connections from your address", retry_after=1.0)
+            if self._limiter is not None:
+                self._limiter.take(address, self.clock.now())
+        except RateLimited as exc:
+            self._refused[handler_id] = exc.retry_after
+            return False
+        return True
+
+    def closed(self, handler_id: int, address: str) -> None:
+        self._refused.pop(handler_id, None)
+        count = self._open.get(address, 0) - 1
+        if count > 0:
+            self._open[address] = count
+        else:
+            self._open.pop(address, None)
+
+    def refused(self, handler_id: int) -> float | None:
+        """Seconds to wait if this connection was refused, else None."""
+        return self._refused.get(handler_id)
+
+    def open_connections(self, address: str) -> int:
+        return self._open.get(address, 0)

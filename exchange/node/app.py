@@ -1,69 +1,79 @@
-"""The node's aiohttp application factory and its background tasks."""
+"""The node's aiohttp application factory: keys loaded, routes and middlewares set;
+the database, the directory and the background workers start in ``cleanup_ctx``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import structlog
 from aiohttp import web
 
-from ..config import ConfigError, NodeConfig, settings_summary
+from ..config import ConfigError, NodeConfig
 from ..core.clock import Clock, SystemClock
-from ..core.rate_limit import RateLimiter
+from ..core.keys import KeyRing, SigningKeyPair
+from ..core.rate_limit import ConnectionGate, RateLimiter
 from ..core.vault import Vault
 from ..ops.keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
-from ..ops.retention import run_pass
+from ..service import settings
 from ..service.directory import DirectoryHolder
+from ..service.metrics import Metrics
 from ..service.node import Node
-from ..store import settings as settings_store
+from ..service.sessions import LoginGate, SessionCache, Sessions
 from ..store.db import Database
-from ..web import metrics
-from ..web.api import audit as audit_api
-from ..web.api import deadlines as deadlines_api
-from ..web.api import evidence
-from ..web.api import requests as api
-from ..web.api import stats as stats_api
-from ..web.api.audit import CHECKPOINTER_KEY
-from ..web.auth import LOGIN_GATE_KEY, NODE_KEY, SESSIONS_KEY, LoginGate, SessionCache
-from ..web.connections import GATE_KEY, ConnectionGate, connection_gate
+from ..web import routes
+from ..web.appkeys import (
+    DEADLINES_KEY,
+    GATE_KEY,
+    LOGIN_GATE_KEY,
+    METRICS_KEY,
+    NODE_KEY,
+    PEER_LIMITER_KEY,
+    SESSIONS_KEY,
+    TOKEN_KEY,
+    WITNESS_KEY,
+    WORKER_KEY,
+)
+from ..web.connections import connection_gate
 from ..web.errors import error_middleware
-from ..web.peer import envelopes as peer
 from ..web.peer.envelopes import MAX_TRANSACTION_BYTES
+from ..web.ui.render import security_headers
+from ..workers import directory, housekeeping
 from ..workers.checkpointer import Checkpointer
 from ..workers.deadlines import DeadlineScheduler
 from ..workers.delivery import DeliveryWorker
 from ..workers.witness import Witness
 
 log = structlog.get_logger("exchange.node")
-WORKER_KEY = web.AppKey("delivery_worker", DeliveryWorker)
-WITNESS_KEY = web.AppKey("witness", Witness)
-DEADLINES_KEY = web.AppKey("deadlines", DeadlineScheduler)
 
 
-def open_node(
-    config: NodeConfig, clock: Clock | None = None, passphrase: bytes | None = None
-) -> Node:
-    """Load keys and open the database (no network, no tasks)."""
-    storage_key = load_storage_key(config.keys_dir, passphrase)  # before opening anything
+class _Keys:
+    """What a node loads before it opens anything: a wrong passphrase fails here."""
+
+    def __init__(self, config: NodeConfig, passphrase: bytes | None) -> None:
+        self.vault = Vault(load_storage_key(config.keys_dir, passphrase))
+        self.ring: KeyRing = load_keyring(config.keys_dir)
+        self.audit: SigningKeyPair = load_or_create_audit_key(config.keys_dir)
+
+
+def open_node(config: NodeConfig, keys: _Keys, clock: Clock) -> Node:
+    """Open the database and assemble the node (no network, no tasks)."""
     db = Database(config.database)
     return Node(
         config=config,
         db=db,
-        keys=load_keyring(config.keys_dir),
-        audit_key=load_or_create_audit_key(config.keys_dir),
-        vault=Vault(storage_key),
+        keys=keys.ring,
+        audit_key=keys.audit,
+        vault=keys.vault,
         directory=DirectoryHolder(
-            me=config.authority_id,
-            operator_keys=config.operator_keys,
-            db=db,
-            clock=clock or SystemClock(),
+            me=config.authority_id, operator_keys=config.operator_keys, db=db, clock=clock
         ),
-        clock=clock or SystemClock(),
+        clock=clock,
     )
 
 
@@ -74,76 +84,80 @@ def create_app(
     background: bool = True,
     passphrase: bytes | None = None,
 ) -> web.Application:
-    node = open_node(config, clock, passphrase)
-    from ..web.ui import routes as ui_routes
-    from ..web.ui.render import security_headers
-
+    clock = clock or SystemClock()
+    keys = _Keys(config, passphrase)
+    limits = config.limits
     app = web.Application(
         middlewares=[security_headers, connection_gate, error_middleware],
-        client_max_size=max(MAX_TRANSACTION_BYTES, config.limits.max_envelope_bytes * 2),
+        client_max_size=max(MAX_TRANSACTION_BYTES, limits.max_envelope_bytes * 2),
     )
-    app[NODE_KEY] = node
-    app[SESSIONS_KEY] = SessionCache()
     app[LOGIN_GATE_KEY] = LoginGate(
-        per_minute=config.limits.logins_per_minute,
-        burst=config.limits.login_burst,
-        at_once=config.limits.password_checks_at_once,
+        per_minute=limits.logins_per_minute,
+        burst=limits.login_burst,
+        at_once=limits.password_checks_at_once,
     )
     app[GATE_KEY] = ConnectionGate(
-        per_minute=config.limits.connections_per_minute,
-        burst=config.limits.connection_burst,
-        max_open=config.limits.max_open_connections,
-        clock=node.clock,
+        per_minute=limits.connections_per_minute,
+        burst=limits.connection_burst,
+        max_open=limits.max_open_connections,
+        clock=clock,
     )
-    app.add_routes(peer.routes)
-    app[peer.PEER_LIMITER_KEY] = RateLimiter(
-        per_minute=config.limits.peer_calls_per_minute, burst=config.limits.peer_burst
+    app[PEER_LIMITER_KEY] = RateLimiter(
+        per_minute=limits.peer_calls_per_minute, burst=limits.peer_burst
     )
-    app.add_routes(api.routes)
-    app.add_routes(audit_api.routes)
-    app.add_routes(deadlines_api.routes)
-    app.add_routes(stats_api.routes)
-    app.add_routes(metrics.routes)
-    app.add_routes(evidence.routes)
-    ui_routes.register(app)
-    app[metrics.METRICS_KEY] = metrics.Metrics()
+    app[METRICS_KEY] = Metrics()
     if config.metrics_token_file is not None:
         try:
-            app[metrics.TOKEN_KEY] = config.metrics_token_file.read_text().strip()
+            app[TOKEN_KEY] = config.metrics_token_file.read_text().strip()
         except OSError as exc:
             raise ConfigError(f"cannot read the metrics token: {exc}") from exc
-    app[CHECKPOINTER_KEY] = Checkpointer(node)
-    app.cleanup_ctx.append(_lifecycle(node, background))
+    routes.register(app)
+    app.cleanup_ctx.append(_lifecycle(config, keys, clock, background))
     return app
 
 
-def _lifecycle(node: Node, background: bool):  # type: ignore[no-untyped-def]
+Task = Callable[[], Coroutine[Any, Any, None]]
+
+
+def _lifecycle(config: NodeConfig, keys: _Keys, clock: Clock, background: bool):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        await node.directory.load_cached()
-        await _record_settings(node)
+        node = open_node(config, keys, clock)
+        app[NODE_KEY] = node
+        app[SESSIONS_KEY] = Sessions(node, app[LOGIN_GATE_KEY], SessionCache())
         session = aiohttp.ClientSession()
         tasks: list[asyncio.Task[None]] = []
         try:
+            await node.directory.load_cached()
+            await settings.record_changes(node)
             with contextlib.suppress(Exception):
-                await node.directory.refresh(
-                    node.config.directory_source, node.config.data_dir, session
+                await directory.refresh(
+                    node.directory, config.directory_source, config.data_dir, session
                 )
             app[WITNESS_KEY] = witness = Witness(node, session)
             app[DEADLINES_KEY] = scheduler = DeadlineScheduler(node, session)
             if background:
-                tasks.append(asyncio.create_task(app[CHECKPOINTER_KEY].run(), name="checkpoints"))
-                tasks.append(asyncio.create_task(witness.run(), name="witness"))
-                worker = DeliveryWorker(node, session, app[metrics.METRICS_KEY])
+                worker = DeliveryWorker(node, session, app[METRICS_KEY])
                 app[WORKER_KEY] = worker
                 node.wake_delivery = worker.wake
-                tasks.append(asyncio.create_task(worker.run(), name="delivery"))
                 node.wake_deadlines = scheduler.wake
                 node.notice_deadline = scheduler.notice
-                tasks.append(asyncio.create_task(scheduler.run(), name="deadlines"))
-                tasks.append(asyncio.create_task(_retention_daily(node), name="retention"))
-                tasks.append(
-                    asyncio.create_task(_refresh_directory(node, session), name="directory")
+                refresh = directory.refresh_forever(
+                    node.directory,
+                    config.directory_source,
+                    config.data_dir,
+                    session,
+                    config.directory_refresh.total_seconds(),
                 )
+                for name, work in (
+                    ("checkpoints", Checkpointer(node).run()),
+                    ("witness", witness.run()),
+                    ("delivery", worker.run()),
+                    ("deadlines", scheduler.run()),
+                    ("retention", housekeeping.retention_daily(node)),
+                    ("sessions", housekeeping.purge_sessions(app[SESSIONS_KEY])),
+                    ("directory", refresh),
+                ):
+                    tasks.append(asyncio.create_task(work, name=name))
             log.info("node_started", authority=node.me)
             yield
         finally:
@@ -154,39 +168,6 @@ def _lifecycle(node: Node, background: bool):  # type: ignore[no-untyped-def]
             node.db.close()
 
     return ctx
-
-
-async def _record_settings(node: Node) -> None:
-    """Audit a change of settings since the last start (edited node.toml)."""
-    summary = settings_summary(node.config)
-    changed = await node.db.run(
-        lambda c: settings_store.record_settings(
-            c, me=node.me, settings=summary, actor="local_admin", now=node.clock.now()
-        )
-    )
-    if changed:
-        log.warning("settings_changed", sections=changed)
-
-
-async def _retention_daily(node: Node) -> None:
-    """Crypto-erase what is past its retention period, at start and then daily."""
-    while True:
-        try:
-            await asyncio.to_thread(run_pass, node.db, node.config, node.clock)
-        except Exception:  # keep the node running; the next pass tries again
-            log.exception("retention_pass_failed")
-        await asyncio.sleep(node.config.retention_interval.total_seconds())
-
-
-async def _refresh_directory(node: Node, session: aiohttp.ClientSession) -> None:
-    while True:
-        await asyncio.sleep(node.config.directory_refresh.total_seconds())
-        try:
-            await node.directory.refresh(
-                node.config.directory_source, node.config.data_dir, session
-            )
-        except Exception as exc:  # keep the last good directory; try again next time
-            log.warning("directory_refresh_failed", error=type(exc).__name__)
 
 
 def server_ssl_context(cert: Path, key: Path) -> ssl.SSLContext:

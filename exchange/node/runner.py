@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 import ssl
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from ..config import NodeConfig
 from ..core.clock import Clock
 from ..ops.keyfiles import tls_fingerprint
 from ..service.node import Node
-from ..web.auth import NODE_KEY
-from ..web.connections import GATE_KEY, gated
+from ..web.appkeys import GATE_KEY, NODE_KEY
+from ..web.connections import gated
 from .app import create_app, server_ssl_context
 
 log = structlog.get_logger("exchange.node")
@@ -110,3 +111,12 @@ async def start_node(
     running._stamp = _file_stamp(config.tls_cert)
     running.watcher = asyncio.create_task(running._watch_certificate(), name="tls-watch")
     return running
+
+
+async def wait_for_signal() -> None:
+    """Until SIGINT or SIGTERM: how ``exchange node`` and the demo keep running."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

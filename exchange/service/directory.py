@@ -1,11 +1,9 @@
 """The node's view of the directory: verify every update, refuse rollbacks and
-expired documents, keep the last good one when an update is bad."""
+expired documents, keep the last good one when an update is bad. Fetching the
+document is ``exchange.workers.directory``'s."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import aiohttp
 import structlog
 
 from ..core.clock import Clock
@@ -14,10 +12,8 @@ from ..core.directory_search import DirectoryIndex
 from ..core.errors import DirectoryRejected, ExchangeError
 from ..store import directory_cache
 from ..store.db import Database
-from ..web.bodies import read_limited
 
 log = structlog.get_logger("exchange.directory")
-MAX_DIRECTORY_BYTES = 64 * 1024 * 1024
 
 
 class DirectoryUnavailable(ExchangeError):
@@ -89,29 +85,6 @@ class DirectoryHolder:
         log.info("directory_updated", serial=directory.serial, entries=len(directory.authorities))
         return True
 
-    async def refresh(self, source: str, data_dir: Path, session: aiohttp.ClientSession) -> bool:
-        document = await fetch_document(source, data_dir, session)
-        try:
-            return await self.update(document)
-        except DirectoryRejected:
-            return False
-
     def _install(self, directory: Directory) -> None:
         self.current = directory
         self.index = DirectoryIndex(directory)
-
-
-async def fetch_document(source: str, data_dir: Path, session: aiohttp.ClientSession) -> bytes:
-    """Read the directory from an https:// URL or a file (relative to the data folder)."""
-    if source.startswith("https://"):
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with session.get(source, timeout=timeout) as response:
-            response.raise_for_status()
-            data = await read_limited(response.content, MAX_DIRECTORY_BYTES, "directory")
-    else:
-        path = Path(source) if Path(source).is_absolute() else data_dir / source
-        with path.open("rb") as handle:
-            data = handle.read(MAX_DIRECTORY_BYTES + 1)
-    if len(data) > MAX_DIRECTORY_BYTES:
-        raise DirectoryRejected("directory document is too large")
-    return data

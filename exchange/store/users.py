@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
 from ..core.canonical import format_time, parse_time
 from ..core.errors import Conflict, NotFound
+from ..core.roles import Role, parse_role
 from . import audit
 from .db import fetch_all, fetch_one, transaction
 
-ROLES = ("investigator", "liaison", "auditor", "admin")
+
+@dataclass(frozen=True)
+class UserRow:
+    username: str
+    role: Role
+    created_at: str
+    disabled: bool
+    password_hash: str = ""  # only read when checking a login
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    username: str
+    role: Role
+    csrf_token: str
+    expires_at: datetime
 
 
 def add_user(
@@ -24,8 +40,7 @@ def add_user(
     actor: str,
     now: datetime,
 ) -> None:
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    role = parse_role(role)
     with transaction(conn):
         if fetch_one(conn, "SELECT 1 AS x FROM users WHERE username = ?", (username,)):
             raise Conflict(f"user {username!r} already exists")
@@ -59,13 +74,32 @@ def remove_user(
         )
 
 
-def get_user(conn: sqlite3.Connection, username: str) -> dict[str, Any] | None:
-    return fetch_one(conn, "SELECT * FROM users WHERE username = ? AND disabled = 0", (username,))
+def get_user(conn: sqlite3.Connection, username: str) -> UserRow | None:
+    row = fetch_one(
+        conn,
+        """SELECT username, role, created_at, disabled, password_hash FROM users
+           WHERE username = ? AND disabled = 0""",
+        (username,),
+    )
+    return _user(row) if row else None
 
 
-def list_users(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    return fetch_all(
-        conn, "SELECT username, role, created_at, disabled FROM users ORDER BY username"
+def active_users(conn: sqlite3.Connection) -> list[UserRow]:
+    rows = fetch_all(
+        conn,
+        """SELECT username, role, created_at, disabled FROM users WHERE disabled = 0
+           ORDER BY username""",
+    )
+    return [_user(row) for row in rows]
+
+
+def _user(row: dict[str, object]) -> UserRow:
+    return UserRow(
+        username=str(row["username"]),
+        role=Role(str(row["role"])),
+        created_at=str(row["created_at"]),
+        disabled=bool(row["disabled"]),
+        password_hash=str(row.get("password_hash") or ""),
     )
 
 
@@ -109,7 +143,7 @@ def record_login(
         audit.append(conn, at=now, authority=me, action=action, actor=username)
 
 
-def get_session(conn: sqlite3.Connection, token_hash: str, now: datetime) -> dict[str, Any] | None:
+def get_session(conn: sqlite3.Connection, token_hash: str, now: datetime) -> SessionRow | None:
     row = fetch_one(
         conn,
         """SELECT s.username, s.csrf_token, s.expires_at, u.role FROM sessions s
@@ -118,7 +152,12 @@ def get_session(conn: sqlite3.Connection, token_hash: str, now: datetime) -> dic
     )
     if row is None or parse_time(row["expires_at"]) <= now:
         return None
-    return row
+    return SessionRow(
+        username=row["username"],
+        role=Role(row["role"]),
+        csrf_token=row["csrf_token"],
+        expires_at=parse_time(row["expires_at"]),
+    )
 
 
 def delete_session(conn: sqlite3.Connection, token_hash: str) -> None:
@@ -126,6 +165,8 @@ def delete_session(conn: sqlite3.Connection, token_hash: str) -> None:
         conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
 
 
-def purge_sessions(conn: sqlite3.Connection, now: datetime, idle: timedelta) -> None:
+def purge_sessions(conn: sqlite3.Connection, now: datetime) -> int:
+    """Delete the sessions past their expiry; returns how many there were."""
     with transaction(conn):
-        conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (format_time(now),))
+        cursor = conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (format_time(now),))
+        return cursor.rowcount

@@ -1,6 +1,6 @@
 """Connection limits per client address: new connections per minute and open at once.
 
-Requests are limited per authenticated peer (``node/peer.py``) and logins per user
+Requests are limited per authenticated peer (``web/peer/envelopes.py``) and logins per user
 name; this gate limits what comes before any authentication: the connections
 themselves. Each accepted connection's protocol is wrapped so the gate sees it open
 and close. A connection over a limit is not cut silently: its first request gets
@@ -18,52 +18,11 @@ from collections.abc import Callable
 import structlog
 from aiohttp import web
 
-from ..core.clock import Clock
-from ..core.errors import RateLimited
-from ..core.rate_limit import RateLimiter
+from ..core.rate_limit import ConnectionGate
+from .appkeys import GATE_KEY
 from .errors import Handler, error_response
 
 log = structlog.get_logger("exchange.connections")
-
-
-class ConnectionGate:
-    """Counts each address's open connections and spends a token per new one."""
-
-    def __init__(self, *, per_minute: int, burst: int, max_open: int, clock: Clock) -> None:
-        self._limiter = RateLimiter(per_minute=per_minute, burst=burst) if per_minute else None
-        self.max_open = max_open
-        self.clock = clock
-        self._open: dict[str, int] = {}
-        # id() of a refused connection's handler -> seconds to wait; an entry lives
-        # exactly as long as its connection, so an id is never mistaken for another's
-        self._refused: dict[int, float] = {}
-
-    def opened(self, handler_id: int, address: str) -> None:
-        count = self._open.get(address, 0) + 1
-        self._open[address] = count
-        try:
-            if self.max_open and count > self.max_open:
-                raise RateLimited("too many open connections from your address", retry_after=1.0)
-            if self._limiter is not None:
-                self._limiter.take(address, self.clock.now())
-        except RateLimited as exc:
-            self._refused[handler_id] = exc.retry_after
-            log.warning("connection_refused", address=address, open=count)
-
-    def closed(self, handler_id: int, address: str) -> None:
-        self._refused.pop(handler_id, None)
-        count = self._open.get(address, 0) - 1
-        if count > 0:
-            self._open[address] = count
-        else:
-            self._open.pop(address, None)
-
-    def refused(self, handler_id: int) -> float | None:
-        """Seconds to wait if this connection was refused, else None."""
-        return self._refused.get(handler_id)
-
-    def open_connections(self, address: str) -> int:
-        return self._open.get(address, 0)
 
 
 class _Gated(asyncio.Protocol):
@@ -78,7 +37,9 @@ class _Gated(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
             self._address = str(peer[0])
-        self._gate.opened(id(self._inner), self._address)
+        if not self._gate.opened(id(self._inner), self._address):
+            count = self._gate.open_connections(self._address)
+            log.warning("connection_refused", address=self._address, open=count)
         self._inner.connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -103,9 +64,6 @@ def gated(
 ) -> Callable[[], asyncio.Protocol]:
     """A protocol factory for ``loop.create_server`` that passes through ``gate``."""
     return lambda: _Gated(factory(), gate)
-
-
-GATE_KEY = web.AppKey("connection_gate", ConnectionGate)
 
 
 @web.middleware

@@ -1,9 +1,4 @@
-"""Prometheus metrics at ``/metrics`` (prometheus-client, one registry per node).
-
-Counters are kept in memory by the code paths that count (deliveries,
-rejections); everything that the database already knows (outbox backlog,
-deadline states, answer latencies) is read from it at scrape time, so it is
-right after a restart. Metadata only: peers, reasons, counts and durations.
+"""``/metrics`` in the Prometheus text format (``exchange.service.metrics``).
 
 Access: ``Authorization: Bearer <token>`` when ``[metrics] token_file`` is set
 (compared in constant time), otherwise a logged-in admin or auditor.
@@ -12,123 +7,30 @@ Access: ``Authorization: Bearer <token>`` when ``[metrics] token_file`` is set
 from __future__ import annotations
 
 import hmac
-import sqlite3
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from ..core import roles
 from ..core.errors import Forbidden, Unauthorized
-from ..service.node import Node
-from ..store import metrics as store
-from .auth import NODE_KEY, current_user
+from .appkeys import METRICS_KEY, NODE_KEY, TOKEN_KEY
+from .auth import current_user
 
-BUCKETS = (60.0, 600.0, 1800.0, 3600.0, 4 * 3600.0, 8 * 3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0)
-METRICS_ROLES = ("admin", "auditor")
-
-
-class DatabaseCollector(Collector):
-    """Families built from the last snapshot read from the database."""
-
-    def __init__(self) -> None:
-        self.snapshot: store.Snapshot | None = None
-
-    def collect(self) -> Iterator[Metric]:
-        snap = self.snapshot
-        if snap is None:
-            return
-        backlog = GaugeMetricFamily(
-            "exchange_outbox_backlog", "Messages waiting for a receipt, per peer", labels=["peer"]
-        )
-        for peer, count in sorted(snap.backlog.items()):
-            backlog.add_metric([peer], count)
-        yield backlog
-        states = GaugeMetricFamily(
-            "exchange_deadline_requests",
-            "Tracked requests per deadline state and direction",
-            labels=["state", "direction"],
-        )
-        for (state, direction), count in sorted(snap.deadline_states.items()):
-            states.add_metric([state, direction], count)
-        yield states
-        yield GaugeMetricFamily(
-            "exchange_requests_overdue", "Open requests past their deadline", value=snap.overdue
-        )
-        yield GaugeMetricFamily(
-            "exchange_audit_log_entries", "Entries in the audit log", value=snap.audit_size
-        )
-        for name, help_text, values in (
-            ("exchange_time_to_acknowledge_seconds", "Creation to acknowledgement", snap.ack),
-            ("exchange_time_to_answer_seconds", "Creation to response or rejection", snap.answer),
-        ):
-            family = HistogramMetricFamily(name, help_text, labels=["direction"])
-            for direction in ("in", "out"):
-                observed = values.get(direction, [])
-                buckets = [(_le(b), sum(1 for v in observed if v <= b)) for b in BUCKETS]
-                buckets.append(("+Inf", len(observed)))
-                family.add_metric([direction], buckets, sum_value=sum(observed))
-            yield family
-
-
-def _le(bound: float) -> str:
-    return f"{bound:.1f}"
-
-
-@dataclass
-class Metrics:
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-    database: DatabaseCollector = field(default_factory=DatabaseCollector)
-
-    def __post_init__(self) -> None:
-        self.deliveries = Counter(
-            "exchange_deliveries",
-            "Messages delivered to a peer with a verified receipt",
-            ["peer"],
-            registry=self.registry,
-        )
-        self.rejections = Counter(
-            "exchange_envelopes_rejected",
-            "Envelopes from peers refused, by reason code",
-            ["reason"],
-            registry=self.registry,
-        )
-        self.received = Counter(
-            "exchange_envelopes_accepted",
-            "Envelopes from peers accepted and receipted",
-            ["peer"],
-            registry=self.registry,
-        )
-        self.registry.register(self.database)
-
-    async def render(self, node: Node) -> bytes:
-        def read(conn: sqlite3.Connection) -> store.Snapshot:
-            return store.snapshot(conn)
-
-        self.database.snapshot = await node.db.run(read)
-        return bytes(generate_latest(self.registry))
-
-
-METRICS_KEY = web.AppKey("metrics", Metrics)
-TOKEN_KEY = web.AppKey("metrics_token", str)
 routes = web.RouteTableDef()
 
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    node: Node = request.app[NODE_KEY]
     token = request.app.get(TOKEN_KEY)
     header = request.headers.get("Authorization", "")
     if token and header.startswith("Bearer "):
         if not hmac.compare_digest(header[7:].encode(), token.encode()):
             raise Unauthorized("wrong metrics token")
     else:
-        user = await current_user(node, request)
+        user = await current_user(request)
         if user is None:
             raise Unauthorized("log in, or send the metrics bearer token")
-        if user.role not in METRICS_ROLES:
+        if user.role not in roles.METRICS:
             raise Forbidden(f"the {user.role} role may not read metrics")
-    body = await request.app[METRICS_KEY].render(node)
+    body = await request.app[METRICS_KEY].render(request.app[NODE_KEY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

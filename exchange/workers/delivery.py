@@ -22,11 +22,11 @@ from ..core.canonical import b64_json
 from ..core.errors import ExchangeError
 from ..core.receipt import parse_receipt, verify_receipt
 from ..runloop import wait_event
+from ..service.metrics import Metrics
 from ..service.node import Node
 from ..store import outbox
 from ..store import requests as store
-from ..web.api.evidence import upload_blobs
-from ..web.metrics import Metrics
+from .blobs import upload_blobs
 from .peer_client import call_peer
 
 log = structlog.get_logger("exchange.delivery")

@@ -15,11 +15,11 @@ import json
 
 import aiohttp
 
+from ..core.bodies import read_limited
 from ..core.directory import Authority
 from ..core.errors import ExchangeError
 from ..core.peer_auth import HEADER, sign_call
 from ..service.node import Node
-from ..web.bodies import read_limited
 
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
 

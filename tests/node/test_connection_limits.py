@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 
 from exchange.core.clock import ManualClock
-from exchange.web.connections import GATE_KEY
+from exchange.web.appkeys import GATE_KEY
 
 from ..federation import FAST_DELIVERY, Federation, Member, wait_until
 

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from exchange.core.canonical import b64d
 from exchange.core.clock import ManualClock
-from exchange.node.app import DEADLINES_KEY
+from exchange.web.appkeys import DEADLINES_KEY
 
 from ..federation import FAST_DELIVERY, ApiClient, Federation, Member, free_port, wait_until
 

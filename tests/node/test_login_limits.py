@@ -12,7 +12,7 @@ import pytest
 
 from exchange.core import passwords
 from exchange.core.clock import ManualClock
-from exchange.web.auth import LOGIN_GATE_KEY
+from exchange.web.appkeys import LOGIN_GATE_KEY
 
 from ..federation import FAST_DELIVERY, PASSWORD, ApiClient, Federation
 
@@ -88,7 +88,7 @@ async def test_password_checks_at_once_are_bounded(
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setattr("exchange.web.auth.verify_password", observed)
+    monkeypatch.setattr("exchange.service.sessions.verify_password", observed)
     clients = [ApiClient(es) for _ in range(6)]
     try:
         calls = [

@@ -12,19 +12,17 @@ from typing import Any
 
 from aiohttp import web
 
+from ...core import roles
+from ...core.bodies import read_limited
 from ...core.canonical import format_time, loads_object
-from ...core.content import attachments_of
-from ...core.errors import InvalidRequest, Malformed, NotFound, TooLarge
+from ...core.errors import Malformed, TooLarge
+from ...core.roles import Role
+from ...service import requests
 from ...service.node import Node
-from ...store import audit as audit_store
-from ...store import requests as store
-from ...store.db import transaction
-from ..auth import LOGIN_GATE_KEY, NODE_KEY, User, login, logout, requires, set_session_cookie
-from ..bodies import read_limited
-from .deadlines import annotate
+from ...service.sessions import User
+from ..appkeys import NODE_KEY, SESSIONS_KEY
+from ..auth import logout, requires, set_session_cookie
 
-ALL_ROLES = ("investigator", "liaison", "auditor", "admin")
-CONTENT_ROLES = ("investigator", "liaison")
 routes = web.RouteTableDef()
 
 
@@ -62,17 +60,16 @@ async def api_login(request: web.Request) -> web.Response:
     node: Node = request.app[NODE_KEY]
     body = await read_json(request)
     _fields(body, ("username", "password"))
-    token, csrf, user = await login(
-        node,
-        body["username"],
-        body["password"],
-        gate=request.app[LOGIN_GATE_KEY],
-        client=request.remote or "unknown",
+    session = await request.app[SESSIONS_KEY].login(
+        body["username"], body["password"], client=request.remote or "unknown"
     )
-    response = web.json_response({"csrf_token": csrf, "username": user.username, "role": user.role})
+    user = session.user
+    response = web.json_response(
+        {"csrf_token": user.csrf_token, "username": user.username, "role": user.role}
+    )
     set_session_cookie(
         response,
-        token,
+        session.token,
         secure=request.secure,
         max_age=int(node.config.session.lifetime.total_seconds()),
     )
@@ -80,16 +77,16 @@ async def api_login(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/logout")
-@requires(*ALL_ROLES)
+@requires(*roles.ALL)
 async def api_logout(request: web.Request, user: User) -> web.Response:
-    await logout(request.app[NODE_KEY], request)
+    await logout(request)
     response = web.json_response({"ok": True})
     response.del_cookie("exchange_session", path="/")
     return response
 
 
 @routes.get("/api/me")
-@requires(*ALL_ROLES)
+@requires(*roles.ALL)
 async def api_me(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     return web.json_response(
@@ -103,7 +100,7 @@ async def api_me(request: web.Request, user: User) -> web.Response:
 
 
 @routes.get("/api/directory")
-@requires(*ALL_ROLES)
+@requires(*roles.ALL)
 async def api_directory(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     q = request.query
@@ -135,7 +132,7 @@ REQUEST_FIELDS = (
 
 
 @routes.post("/api/requests")
-@requires("investigator")
+@requires(Role.INVESTIGATOR)
 async def api_create_request(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     body = await read_json(request)
@@ -145,7 +142,7 @@ async def api_create_request(request: web.Request, user: User) -> web.Response:
 
 
 @routes.post("/api/drafts")
-@requires("investigator")
+@requires(Role.INVESTIGATOR)
 async def api_save_draft(request: web.Request, user: User) -> web.Response:
     """Save a request without sending it: status draft, nothing leaves the node."""
     node: Node = request.app[NODE_KEY]
@@ -155,7 +152,7 @@ async def api_save_draft(request: web.Request, user: User) -> web.Response:
 
 
 @routes.put("/api/drafts/{id}")
-@requires("investigator")
+@requires(Role.INVESTIGATOR)
 async def api_update_draft(request: web.Request, user: User) -> web.Response:
     """Replace the form of one of the user's own drafts."""
     node: Node = request.app[NODE_KEY]
@@ -168,7 +165,7 @@ async def api_update_draft(request: web.Request, user: User) -> web.Response:
 
 
 @routes.delete("/api/drafts/{id}")
-@requires("investigator")
+@requires(Role.INVESTIGATOR)
 async def api_discard_draft(request: web.Request, user: User) -> web.Response:
     """Delete one of the user's own drafts; the audit log keeps that it was discarded."""
     node: Node = request.app[NODE_KEY]
@@ -177,7 +174,7 @@ async def api_discard_draft(request: web.Request, user: User) -> web.Response:
 
 
 @routes.post("/api/requests/{id}/send")
-@requires("investigator")
+@requires(Role.INVESTIGATOR)
 async def api_send_draft(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     sent = await node.send_draft(actor=user.username, request_id=request.match_info["id"])
@@ -185,112 +182,42 @@ async def api_send_draft(request: web.Request, user: User) -> web.Response:
 
 
 @routes.get("/api/requests")
-@requires(*CONTENT_ROLES)
+@requires(*roles.CONTENT)
 async def api_list_requests(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     direction = request.query.get("direction")
     if direction not in (None, "in", "out"):
         raise Malformed("direction must be 'in' or 'out'")
-    return web.json_response({"requests": await visible_requests(node, user, direction)})
-
-
-async def visible_requests(
-    node: Node, user: User, direction: str | None, limit: int = 200
-) -> list[dict[str, Any]]:
-    """Request rows the user may see (investigators: their own sent ones), newest first."""
-    if user.role == "investigator":
-        direction = "out"
-    rows = await node.db.run(lambda c: store.list_requests(c, direction=direction, limit=limit))
-    if user.role == "investigator":
-        rows = [r for r in rows if r["created_by"] == user.username]
-    return annotate(rows, node, node.clock.now())
+    return web.json_response({"requests": await requests.visible(node, user, direction)})
 
 
 @routes.get("/api/inbox")
-@requires("liaison")
+@requires(Role.LIAISON)
 async def api_inbox(request: web.Request, user: User) -> web.Response:
-    return web.json_response({"requests": await inbox(request.app[NODE_KEY])})
-
-
-async def inbox(node: Node) -> list[dict[str, Any]]:
-    """Received requests, nearest deadline first."""
-    rows = await node.db.run(lambda c: store.list_requests(c, direction="in"))
-    rows.sort(key=lambda r: (r["deadline"] is None, r["deadline"] or "", r["created_at"]))
-    return annotate(rows, node, node.clock.now())
+    return web.json_response({"requests": await requests.inbox(request.app[NODE_KEY])})
 
 
 @routes.get("/api/requests/{id}")
-@requires(*CONTENT_ROLES)
+@requires(*roles.CONTENT)
 async def api_get_request(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
-    return web.json_response(await open_request(node, user, request.match_info["id"]))
-
-
-async def open_request(node: Node, user: User, request_id: str) -> dict[str, Any]:
-    """A request with its timeline and decrypted messages; opening it is audited.
-
-    Attachments are listed beside each message's content (``attachments``), without
-    the keys the sealed content carries for them.
-    """
-    view = await load_request(node, user, request_id, audit_action="request_opened")
-    for message in view["messages"]:
-        entries = attachments_of(message["content"])
-        message["content"].pop("attachments", None)
-        message["attachments"] = [e.public() for e in entries]
-    return annotate([view], node, node.clock.now())[0]
-
-
-async def load_request(
-    node: Node, user: User, request_id: str, *, audit_action: str | None = None
-) -> dict[str, Any]:
-    """The request, its timeline and its decrypted messages, if the user may see them."""
-
-    def read(conn: Any) -> dict[str, Any]:
-        row = store.get_request(conn, request_id)
-        _check_visible(row, user)
-        if audit_action is not None:
-            with transaction(conn):
-                audit_store.append(
-                    conn,
-                    at=node.clock.now(),
-                    authority=node.me,
-                    action=audit_action,
-                    actor=user.username,
-                    request_id=request_id,
-                )
-        view = {
-            **row,
-            "timeline": store.timeline(conn, request_id),
-            "messages": store.messages(conn, node.vault, request_id),
-        }
-        if row["status"] == "draft":
-            view["draft"] = store.read_draft(conn, node.vault, request_id)
-        return view
-
-    return await node.db.run(read)
-
-
-def _check_visible(row: dict[str, Any], user: User) -> None:
-    mine = row["created_by"] == user.username
-    if (user.role == "investigator" or row["status"] == "draft") and not mine:
-        # Same answer as for a missing request: do not reveal what exists.
-        raise NotFound("no such request")
+    return web.json_response(await requests.open_request(node, user, request.match_info["id"]))
 
 
 @routes.post("/api/requests/{id}/acknowledge")
-@requires("liaison")
+@requires(Role.LIAISON)
 async def api_acknowledge(request: web.Request, user: User) -> web.Response:
     return await _follow_up(request, user, "acknowledgement", (), ())
 
 
 @routes.post("/api/requests/{id}/responses")
-@requires("liaison")
+@requires(Role.LIAISON)
 async def api_respond(request: web.Request, user: User) -> web.Response:
     return await _follow_up(request, user, "response", ("body",), ("language", "attachments"))
 
 
 @routes.post("/api/requests/{id}/reject")
-@requires("liaison")
+@requires(Role.LIAISON)
 async def api_reject(request: web.Request, user: User) -> web.Response:
     return await _follow_up(request, user, "rejection", ("reason",), ())
 
@@ -304,22 +231,9 @@ async def _follow_up(
 ) -> web.Response:
     body = await read_json(request) if request.can_read_body else {}
     _fields(body, required, optional)
-    updated = await follow_up(request.app[NODE_KEY], user, request.match_info["id"], msg_type, body)
+    node, request_id = request.app[NODE_KEY], request.match_info["id"]
+    updated = await requests.follow_up(node, user, request_id, msg_type, body)
     return web.json_response({"id": updated["id"], "status": updated["status"]})
-
-
-async def follow_up(
-    node: Node, user: User, request_id: str, msg_type: str, fields: dict[str, Any]
-) -> dict[str, Any]:
-    """Acknowledge, answer or reject a received request (a response keeps its language)."""
-    row = await node.db.run(lambda c: store.get_request(c, request_id))
-    if msg_type == "response" and "language" not in fields:
-        fields = {**fields, "language": row["language"]}
-    if row["direction"] != "in":
-        raise InvalidRequest("only received requests can be acknowledged, answered or rejected")
-    return await node.follow_up(
-        actor=user.username, request_id=request_id, msg_type=msg_type, fields=fields
-    )
 
 
 @routes.get("/api/openapi.json")
@@ -330,19 +244,8 @@ async def api_openapi(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/requests/{id}/close")
-@requires(*CONTENT_ROLES)
+@requires(*roles.CONTENT)
 async def api_close(request: web.Request, user: User) -> web.Response:
     """Close an answered request (investigators: their own sent ones; liaison: any)."""
-    closed = await close_request(request.app[NODE_KEY], user, request.match_info["id"])
+    closed = await requests.close(request.app[NODE_KEY], user, request.match_info["id"])
     return web.json_response({"id": closed["id"], "status": closed["status"]})
-
-
-async def close_request(node: Node, user: User, request_id: str) -> dict[str, Any]:
-    def close(conn: Any) -> dict[str, Any]:
-        row = store.get_request(conn, request_id)
-        _check_visible(row, user)
-        return store.close_request(
-            conn, me=node.me, request_id=request_id, actor=user.username, now=node.clock.now()
-        )
-
-    return await node.db.run(close)

@@ -9,57 +9,36 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
-from typing import Any
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from ...core.canonical import format_time, parse_time
-from ...core.errors import Malformed
-from ...core.stats import FIELDS, GroupStats, as_row, summarize
-from ...service.node import Node
-from ...store import stats as store
-from ..auth import NODE_KEY, User, requires
+from ...core import roles
+from ...core.stats import FIELDS, GroupStats, as_row
+from ...service import stats
+from ...service.sessions import User
+from ..appkeys import NODE_KEY
+from ..auth import requires
 
-STATS_ROLES = ("liaison", "admin")
-DEFAULT_PERIOD = timedelta(days=90)
 routes = web.RouteTableDef()
 
 
-async def compute(request: web.Request) -> tuple[dict[str, Any], list[GroupStats]]:
-    node: Node = request.app[NODE_KEY]
+async def compute(request: web.Request) -> tuple[dict[str, str], list[GroupStats]]:
+    node = request.app[NODE_KEY]
     q = request.query
-    now = node.clock.now()
-    end = parse_time(q["to"], field="to") if q.get("to") else now
-    start = parse_time(q["from"], field="from") if q.get("from") else end - DEFAULT_PERIOD
-    if start >= end:
-        raise Malformed("from must be before to")
-    by = q.get("by", "peer")
-    if by not in ("peer", "country"):
-        raise Malformed("by must be 'peer' or 'country'")
-    directory = node.directory.current
-
-    def country_of(authority_id: str) -> str:
-        authority = directory.get(authority_id) if directory else None
-        return authority.country if authority else "??"
-
-    found = await node.db.run(
-        lambda c: store.records(c, start=start, end=end, country_of=country_of)
-    )
-    period = {"from": format_time(start), "to": format_time(end), "by": by}
-    return period, summarize(found, by=by, now=min(now, end))
+    wanted = stats.period(node, q.get("from"), q.get("to"), q.get("by"))
+    return wanted.to_json(), await stats.statistics(node, wanted)
 
 
 @routes.get("/api/stats")
-@requires(*STATS_ROLES)
+@requires(*roles.STATISTICS)
 async def api_stats(request: web.Request, user: User) -> web.Response:
     period, rows = await compute(request)
     return web.json_response({**period, "rows": [as_row(r) for r in rows]})
 
 
 @routes.get("/api/stats.csv")
-@requires(*STATS_ROLES)
+@requires(*roles.STATISTICS)
 async def api_stats_csv(request: web.Request, user: User) -> web.Response:
     period, rows = await compute(request)
     out = io.StringIO()
@@ -90,7 +69,7 @@ def _number(text: str) -> bool:
 
 
 @routes.get("/api/stats.svg")
-@requires(*STATS_ROLES)
+@requires(*roles.STATISTICS)
 async def api_stats_svg(request: web.Request, user: User) -> web.Response:
     period, rows = await compute(request)
     return web.Response(

@@ -11,19 +11,15 @@ import json
 import structlog
 from aiohttp import web
 
+from ...core.bodies import read_limited
 from ...core.canonical import b64d, loads_object
 from ...core.errors import ExchangeError, Malformed, TooLarge
 from ...core.peer_auth import HEADER, verify_call
-from ...core.rate_limit import RateLimiter
 from ...service.node import Node
-from ..auth import NODE_KEY
-from ..bodies import read_limited
+from ..appkeys import METRICS_KEY, NODE_KEY, PEER_LIMITER_KEY
 from ..errors import STATUS
-from ..metrics import METRICS_KEY
 
 log = structlog.get_logger("exchange.peer")
-# Calls per authenticated peer (429 + Retry-After beyond it); set up in create_app.
-PEER_LIMITER_KEY = web.AppKey("peer_limiter", RateLimiter)
 routes = web.RouteTableDef()
 
 

@@ -20,11 +20,13 @@ from ...core.content import REQUEST_KINDS, URGENCIES
 from ...core.directory import KINDS, Authority
 from ...core.errors import ExchangeError, Malformed, TooLarge
 from ...core.lifecycle import Status
+from ...core.roles import START_PAGE, Role
+from ...service import evidence, requests
 from ...service.node import Node
-from ...store import evidence as evidence_store
-from ..api import requests as api
+from ...service.sessions import User
 from ..api.evidence import receive_upload
-from ..auth import NODE_KEY, User, current_user
+from ..appkeys import NODE_KEY
+from ..auth import current_user
 from .render import CSRF_MESSAGE, csrf_ok, error_page, language_of, page, render
 from .strings import translator
 
@@ -41,15 +43,14 @@ def local_time(authority: Authority, now: datetime) -> str:
 
 @routes.get("/")
 async def home(request: web.Request) -> web.StreamResponse:
-    user = await current_user(request.app[NODE_KEY], request)
+    user = await current_user(request)
     if user is None:
         raise web.HTTPSeeOther("/login")
-    start = {"investigator": "/requests", "liaison": "/inbox", "auditor": "/audit"}
-    raise web.HTTPSeeOther(start.get(user.role, "/admin"))
+    raise web.HTTPSeeOther(START_PAGE[user.role])
 
 
 @routes.get("/directory")
-@page("investigator", "liaison", "admin")
+@page(Role.INVESTIGATOR, Role.LIAISON, Role.ADMIN)
 async def directory_page(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
     q = request.query
@@ -107,12 +108,12 @@ EMPTY_FORM = {
 
 
 @routes.get("/compose")
-@page("investigator")
+@page(Role.INVESTIGATOR)
 async def compose_page(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
     form = {**EMPTY_FORM, "to": request.query.get("to", "")}
     draft_id = request.query.get("draft", "")
-    uploaded: list[dict[str, Any]] = []
+    uploaded: list[evidence.Upload] = []
     if draft_id:
         saved = await node.read_own_draft(actor=user.username, request_id=draft_id)
         form.update({k: str(saved.get(k) or "") for k in EMPTY_FORM})
@@ -120,15 +121,14 @@ async def compose_page(request: web.Request, user: User) -> web.StreamResponse:
         form["draft_id"] = draft_id
         ids = [str(i) for i in saved.get("attachments") or []]
         if ids:
-            owner = user.username
-            uploaded = await node.db.run(lambda c: evidence_store.unsent(c, ids, owner=owner))
+            uploaded = await evidence.unsent(node, ids, owner=user.username)
     context = _compose_context(node, form)
     context["uploaded"] = uploaded
     return render(request, "compose.html", form=form, error="", warning="", **context)
 
 
 @routes.post("/compose")
-@page("investigator", multipart=True)
+@page(Role.INVESTIGATOR, multipart=True)
 async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
     if not request.content_type.startswith("multipart/"):
@@ -148,7 +148,7 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
     draft_id = form.get("draft_id", "")
     try:
         deadline = _deadline(form["deadline"])
-        attachments = [u["id"] for u in uploads]
+        attachments = [u.id for u in uploads]
         if draft_id:  # editing a draft: keep it, then send it if asked
             await node.update_draft(
                 actor=user.username,
@@ -177,13 +177,13 @@ TEXT_FIELDS = (*EMPTY_FORM, "confirm_language", "csrf_token", "action", "draft_i
 
 async def _read_form(
     request: web.Request, node: Node, user: User, text_fields: tuple[str, ...]
-) -> tuple[dict[str, str] | None, list[dict[str, Any]]]:
+) -> tuple[dict[str, str] | None, list[evidence.Upload]]:
     """Stream a multipart form: text fields first (the CSRF token leads), then the
     files, each encrypted as it arrives. Files uploaded by an earlier try come back as
     ids. None when the CSRF token is missing or wrong (nothing was read beyond it)."""
     reader = await request.multipart()
     form = dict(EMPTY_FORM)
-    uploads: list[dict[str, Any]] = []
+    uploads: list[evidence.Upload] = []
     earlier: list[str] = []
     limit = node.config.limits.max_api_body_bytes
     checked = False
@@ -196,7 +196,7 @@ async def _read_form(
             checked = True
             continue
         if part.name == "attachment" and part.filename:
-            uploads.append(await receive_upload(node, part, user.username))
+            uploads.append(await receive_upload(request, part, user))
         elif part.name == "uploaded":
             earlier.append(await _text(part, 64))
         elif part.name in text_fields:
@@ -204,8 +204,7 @@ async def _read_form(
         else:
             await part.release()
     if earlier:
-        own = await node.db.run(lambda c: evidence_store.unsent(c, earlier, owner=user.username))
-        uploads = own + uploads
+        uploads = await evidence.unsent(node, earlier, owner=user.username) + uploads
     return form, uploads
 
 
@@ -253,7 +252,7 @@ STATUSES = tuple(s.value for s in Status if s is not Status.DRAFT)
 
 
 @routes.get("/requests")
-@page("investigator", "liaison")
+@page(Role.INVESTIGATOR, Role.LIAISON)
 async def requests_page(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
     q = request.query
@@ -266,7 +265,7 @@ async def requests_page(request: web.Request, user: User) -> web.StreamResponse:
         "overdue": q.get("overdue", "") == "1",
     }
     direction = filters["direction"] if filters["direction"] in ("in", "out") else None
-    rows = await api.visible_requests(node, user, direction, limit=1000)
+    rows = await requests.visible(node, user, direction, limit=1000)
     directory = node.directory.current
 
     def keep(r: dict[str, Any]) -> bool:
@@ -296,9 +295,9 @@ async def requests_page(request: web.Request, user: User) -> web.StreamResponse:
 
 
 @routes.get("/inbox")
-@page("liaison")
+@page(Role.LIAISON)
 async def inbox_page(request: web.Request, user: User) -> web.StreamResponse:
-    rows = await api.inbox(request.app[NODE_KEY])
+    rows = await requests.inbox(request.app[NODE_KEY])
     return render(
         request,
         "requests.html",
@@ -312,10 +311,10 @@ async def inbox_page(request: web.Request, user: User) -> web.StreamResponse:
 
 
 @routes.get("/requests/{id}")
-@page("investigator", "liaison")
+@page(Role.INVESTIGATOR, Role.LIAISON)
 async def request_page(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
-    view = await api.open_request(node, user, request.match_info["id"])
+    view = await requests.open_request(node, user, request.match_info["id"])
     for message in view["messages"]:
         receipt = message.get("receipt")
         message["receipt_sha256"] = sha256_hex(_receipt_bytes(receipt)) if receipt else ""
@@ -345,7 +344,7 @@ FOLLOW_UPS = {
 
 
 @routes.post("/requests/{id}/{action:acknowledge|answer|reject}")
-@page("liaison", multipart=True)
+@page(Role.LIAISON, multipart=True)
 async def follow_up_action(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
     request_id = request.match_info["id"]
@@ -357,16 +356,16 @@ async def follow_up_action(request: web.Request, user: User) -> web.StreamRespon
             return error_page(request, 403, title_key="forbidden_title", message=CSRF_MESSAGE)
         fields = {name: form.get(name, "") for name in names}
         if uploads:
-            fields["attachments"] = [u["id"] for u in uploads]
+            fields["attachments"] = [u.id for u in uploads]
     else:
         posted = await request.post()
         fields = {name: str(posted.get(name, "")).strip() for name in names}
-    await api.follow_up(node, user, request_id, msg_type, fields)
+    await requests.follow_up(node, user, request_id, msg_type, fields)
     raise web.HTTPSeeOther(f"/requests/{quote(request_id)}?done=1")
 
 
 @routes.post("/requests/{id}/send")
-@page("investigator")
+@page(Role.INVESTIGATOR)
 async def send_action(request: web.Request, user: User) -> web.StreamResponse:
     request_id = request.match_info["id"]
     await request.app[NODE_KEY].send_draft(actor=user.username, request_id=request_id)
@@ -374,7 +373,7 @@ async def send_action(request: web.Request, user: User) -> web.StreamResponse:
 
 
 @routes.post("/requests/{id}/discard")
-@page("investigator")
+@page(Role.INVESTIGATOR)
 async def discard_action(request: web.Request, user: User) -> web.StreamResponse:
     request_id = request.match_info["id"]
     await request.app[NODE_KEY].discard_draft(actor=user.username, request_id=request_id)
@@ -382,8 +381,8 @@ async def discard_action(request: web.Request, user: User) -> web.StreamResponse
 
 
 @routes.post("/requests/{id}/close")
-@page("investigator", "liaison")
+@page(Role.INVESTIGATOR, Role.LIAISON)
 async def close_action(request: web.Request, user: User) -> web.StreamResponse:
     request_id = request.match_info["id"]
-    await api.close_request(request.app[NODE_KEY], user, request_id)
+    await requests.close(request.app[NODE_KEY], user, request_id)
     raise web.HTTPSeeOther(f"/requests/{quote(request_id)}?done=1")

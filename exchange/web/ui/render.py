@@ -22,9 +22,11 @@ from aiohttp import web
 from ...core.canonical import parse_time
 from ...core.deadlines import SPAN_EN, describe
 from ...core.errors import ExchangeError
-from ...service.node import Node
-from ...store import deadlines as deadline_store
-from ..auth import NODE_KEY, User, current_user
+from ...core.roles import DEADLINES, Role
+from ...service import deadlines
+from ...service.sessions import User
+from ..appkeys import ALERTS_KEY, NODE_KEY, USER_KEY
+from ..auth import current_user
 from ..errors import STATUS
 from .strings import LANGUAGE_COOKIE, NAMES, STRINGS, choose_language, labeller, translator
 
@@ -49,9 +51,6 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
     "Server": "Exchange",  # not aiohttp's default, which names the Python and aiohttp versions
 }
-USER_KEY = web.RequestKey("exchange_user", User)
-ALERTS_KEY = web.RequestKey("exchange_alerts", int)
-ALERTED = ("investigator", "liaison", "admin")  # who is shown deadline alerts
 PageHandler = Callable[[web.Request, User], Awaitable[web.StreamResponse]]
 
 
@@ -83,7 +82,7 @@ def render(
 ) -> web.Response:
     lang, direction, t = translator(language_of(request))
     user: User | None = request.get(USER_KEY)
-    node: Node = request.app[NODE_KEY]
+    node = request.app[NODE_KEY]
     now = node.clock.now()
     html = ENV.get_template(template).render(
         t=t,
@@ -128,23 +127,19 @@ def csrf_ok(user: User, sent: str) -> bool:
     return hmac.compare_digest(sent.encode(), user.csrf_token.encode())
 
 
-def page(*roles: str, multipart: bool = False) -> Callable[[PageHandler], Guarded]:
+def page(*roles: Role, multipart: bool = False) -> Callable[[PageHandler], Guarded]:
     """``multipart=True``: the handler streams a multipart form itself and must check
     the CSRF token (the form's first field) with ``csrf_ok`` before anything else."""
 
     def wrap(handler: PageHandler) -> Guarded:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            node: Node = request.app[NODE_KEY]
-            user = await current_user(node, request)
+            user = await current_user(request)
             if user is None:
                 target = quote(request.path_qs, safe="")
                 raise web.HTTPSeeOther(f"/login?next={target}")
             request[USER_KEY] = user
-            if user.role in ALERTED:
-                own = user.username if user.role == "investigator" else None
-                request[ALERTS_KEY] = await node.db.run(
-                    lambda c: deadline_store.open_alert_count(c, own)
-                )
+            if user.role in DEADLINES:  # who is shown deadline alerts
+                request[ALERTS_KEY] = await deadlines.open_alert_count(request.app[NODE_KEY], user)
             if user.role not in roles:
                 return error_page(request, 403, title_key="forbidden_title", key="forbidden_text")
             is_multipart = request.content_type.startswith("multipart/")

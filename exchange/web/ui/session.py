@@ -6,9 +6,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ...core import roles
 from ...core.errors import NotFound, RateLimited, Unauthorized
-from ...service.node import Node
-from ..auth import COOKIE, LOGIN_GATE_KEY, NODE_KEY, User, login, logout, set_session_cookie
+from ...service.sessions import User
+from ..appkeys import NODE_KEY, SESSIONS_KEY
+from ..auth import COOKIE, logout, set_session_cookie
 from .render import page, render
 from .strings import LANGUAGE_COOKIE, STRINGS
 
@@ -49,7 +51,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/login")
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    node: Node = request.app[NODE_KEY]
+    node = request.app[NODE_KEY]
     origin = request.headers.get("Origin")
     if origin and urlsplit(origin).netloc != request.host:
         # login CSRF: a form on another site posting our credentials form
@@ -59,11 +61,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     target = _safe_next(str(form.get("next", "/")))
     try:
-        token, _, _ = await login(
-            node,
+        session = await request.app[SESSIONS_KEY].login(
             str(form.get("username", "")),
             str(form.get("password", "")),
-            gate=request.app[LOGIN_GATE_KEY],
             client=request.remote or "unknown",
         )
     except RateLimited as exc:
@@ -75,7 +75,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     response = web.HTTPSeeOther(target)
     set_session_cookie(
         response,
-        token,
+        session.token,
         secure=request.secure,
         max_age=int(node.config.session.lifetime.total_seconds()),
     )
@@ -83,9 +83,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/logout")
-@page("investigator", "liaison", "auditor", "admin")
+@page(*roles.ALL)
 async def logout_submit(request: web.Request, user: User) -> web.StreamResponse:
-    await logout(request.app[NODE_KEY], request)
+    await logout(request)
     response = web.HTTPSeeOther("/login")
     response.del_cookie(COOKIE, path="/")
     raise response

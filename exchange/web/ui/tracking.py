@@ -7,57 +7,38 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from ...core import roles
 from ...core.content import URGENCIES
-from ...core.deadlines import DeadlineState
-from ...core.errors import Malformed
 from ...core.stats import as_row
-from ...service.node import Node
-from ...store import deadlines as deadline_store
-from ...workers.deadlines import policy_of
+from ...service import deadlines
+from ...service.sessions import User
 from ..api import stats as stats_api
-from ..auth import NODE_KEY, User
+from ..appkeys import NODE_KEY
 from .render import page, render
 
 routes = web.RouteTableDef()
-STATES = tuple(s.value for s in DeadlineState)
-
-
-def _own(user: User) -> str | None:
-    return user.username if user.role == "investigator" else None
 
 
 @routes.get("/deadlines")
-@page("investigator", "liaison", "admin")
+@page(*roles.DEADLINES)
 async def deadlines_page(request: web.Request, user: User) -> web.StreamResponse:
-    node: Node = request.app[NODE_KEY]
     q = request.query
     filters = {k: q.get(k, "") for k in ("state", "urgency", "peer")}
-    if filters["state"] and filters["state"] not in STATES:
-        raise Malformed("unknown deadline state")
-    if filters["urgency"] and filters["urgency"] not in URGENCIES:
-        raise Malformed("unknown urgency")
-    now = node.clock.now()
-    rows = await node.db.run(
-        lambda c: deadline_store.list_deadlines(
-            c,
-            policy=policy_of(node.config.escalation),
-            now=now,
-            state=filters["state"] or None,
-            urgency=filters["urgency"] or None,
-            peer=filters["peer"] or None,
-            created_by=_own(user),
-        )
-    )
+    rows = await deadlines.deadlines(request.app[NODE_KEY], user, **filters)
     return render(
-        request, "deadlines.html", rows=rows, filters=filters, states=STATES, urgencies=URGENCIES
+        request,
+        "deadlines.html",
+        rows=rows,
+        filters=filters,
+        states=deadlines.STATES,
+        urgencies=URGENCIES,
     )
 
 
 @routes.get("/alerts")
-@page("investigator", "liaison", "admin")
+@page(*roles.DEADLINES)
 async def alerts_page(request: web.Request, user: User) -> web.StreamResponse:
-    node: Node = request.app[NODE_KEY]
-    alerts = await node.db.run(lambda c: deadline_store.list_alerts(c, created_by=_own(user)))
+    alerts = await deadlines.alerts(request.app[NODE_KEY], user)
     return render(request, "alerts.html", alerts=alerts)
 
 
@@ -70,7 +51,7 @@ def _hours(seconds: float | None) -> str:
 
 
 @routes.get("/stats")
-@page("liaison", "admin")
+@page(*roles.STATISTICS)
 async def stats_page(request: web.Request, user: User) -> web.StreamResponse:
     period, rows = await stats_api.compute(request)
     query: dict[str, Any] = {"from": period["from"], "to": period["to"], "by": period["by"]}

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from aiohttp import StreamReader
+from typing import Protocol
 
-from ..core.errors import TooLarge
+from .errors import TooLarge
 
 
-async def read_limited(stream: StreamReader, limit: int, what: str = "body") -> bytes:
+class Stream(Protocol):
+    """What a body is read from (aiohttp's ``StreamReader``, client or server side)."""
+
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+async def read_limited(stream: Stream, limit: int, what: str = "body") -> bytes:
     """All of ``stream`` up to ``limit`` bytes; ``TooLarge`` beyond it.
 
     ``StreamReader.read(n)`` returns whatever has arrived (possibly less than

@@ -1,0 +1,114 @@
+"""Deadlines and escalation alerts: what lists show, and what the scheduler does.
+
+Investigators see the deadlines and alerts of the requests they created; liaison
+prosecutors and admins see all of them (``own_only``). Metadata only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from ..core.deadlines import DeadlineState
+from ..core.errors import Malformed
+from ..core.roles import Role
+from ..store import deadlines as store
+from .node import Node
+from .sessions import User
+
+URGENCIES = ("emergency", "urgent", "standard")
+STATES = tuple(s.value for s in DeadlineState)
+
+
+def own_only(user: User) -> str | None:
+    """The creator whose requests ``user`` may follow (None: every request)."""
+    return user.username if user.role is Role.INVESTIGATOR else None
+
+
+def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+    if value and value not in allowed:
+        raise Malformed(f"{name} must be one of {', '.join(allowed)}")
+    return value or None
+
+
+async def deadlines(
+    node: Node,
+    user: User,
+    *,
+    state: str | None = None,
+    urgency: str | None = None,
+    peer: str | None = None,
+) -> list[dict[str, Any]]:
+    """Tracked requests sorted by time left; filters: state, urgency, peer."""
+    state = _choice("state", state, STATES)
+    urgency = _choice("urgency", urgency, URGENCIES)
+    if peer is not None and len(peer) > 64:
+        raise Malformed("peer must be an authority id")
+    now = node.clock.now()
+    return await node.db.run(
+        lambda c: store.list_deadlines(
+            c,
+            policy=node.config.escalation.policy(),
+            now=now,
+            state=state,
+            urgency=urgency,
+            peer=peer or None,
+            created_by=own_only(user),
+        )
+    )
+
+
+async def alerts(node: Node, user: User, *, open_only: bool = True) -> list[dict[str, Any]]:
+    """Escalations (due soon, overdue, unacknowledged), newest first."""
+    return await node.db.run(
+        lambda c: store.list_alerts(c, created_by=own_only(user), open_only=open_only)
+    )
+
+
+async def open_alert_count(node: Node, user: User) -> int:
+    return await node.db.run(lambda c: store.open_alert_count(c, own_only(user)))
+
+
+def annotate(node: Node, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """Add the live ``deadline_state`` to request rows (for lists and pages)."""
+    policy = node.config.escalation.policy()
+    for row in rows:
+        row["deadline_state"] = store.state_of(row, policy, now)
+    return rows
+
+
+# --- the scheduler's steps ------------------------------------------------------
+
+
+async def sweep(node: Node, now: datetime) -> store.SweepResult:
+    """Bring every deadline state up to ``now``: one transaction (docs/DEADLINES.md)."""
+    return await node.db.run(
+        partial(
+            store.sweep,
+            me=node.me,
+            policy=node.config.escalation.policy(),
+            now=now,
+            webhooks=node.config.escalation.webhooks,
+        )
+    )
+
+
+async def due_webhooks(node: Node, now: datetime) -> list[store.WebhookCall]:
+    return await node.db.run(partial(store.due_webhooks, now=now))
+
+
+async def webhook_done(node: Node, call_id: int) -> None:
+    await node.db.run(partial(store.webhook_done, call_id=call_id))
+
+
+async def webhook_failed(
+    node: Node, call_id: int, *, error: str, retry_at: datetime | None
+) -> None:
+    await node.db.run(
+        partial(store.webhook_failed, call_id=call_id, error=error, retry_at=retry_at)
+    )
+
+
+async def next_webhook_at(node: Node) -> datetime | None:
+    return await node.db.run(store.next_webhook_at)

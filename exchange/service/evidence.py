@@ -1,0 +1,241 @@
+"""Evidence files: encrypted at upload, named by their blob hash, sent to peers
+before their message, decrypted as they stream back out.
+
+Blobs live under ``<data>/blobs/<sha256 of the blob>``, encrypted with their own
+stream key (``exchange.core.evidence``), so the folder alone reveals nothing. Nothing
+here ever holds a whole file in memory: files go chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import structlog
+
+from ..core.content import attachments_of
+from ..core.errors import DecryptionFailed, Malformed, NotFound, TooLarge
+from ..core.evidence import CHUNK, BlobReader, BlobWriter, ManifestEntry, new_key, safe_filename
+from ..store import audit
+from ..store import evidence as store
+from ..store.db import transaction
+from .node import Node
+from .sessions import User
+
+log = structlog.get_logger("exchange.evidence")
+MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+BLOB_OVERHEAD = 1024 * 1024  # a blob is its file plus the stream's headers and tags
+
+
+def blob_dir(node: Node) -> Path:
+    path = node.config.data_dir / "blobs"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def blob_path(node: Node, blob_sha256: str) -> Path:
+    if not HEX64.match(blob_sha256):
+        raise Malformed("a blob is named by its lowercase hex SHA-256")
+    return blob_dir(node) / blob_sha256
+
+
+def media_type_of(header: str | None) -> str:
+    """A Content-Type header's media type, if it is a plain one."""
+    media = (header or "").split(";")[0].strip().lower()
+    return media if MEDIA_TYPE.match(media) else "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What the uploader is told of a stored file (never its key or blob name)."""
+
+    id: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "filename": self.filename,
+            "media_type": self.media_type,
+            "size": self.size,
+            "sha256": self.sha256,
+        }
+
+
+async def upload(
+    node: Node, chunks: AsyncIterator[bytes], *, filename: str, media_type: str, actor: str
+) -> Upload:
+    """Encrypt one uploaded file into a blob while it streams in; record it (audited)."""
+    limit = node.config.limits.max_attachment_bytes
+    key = new_key()
+    writer = BlobWriter(key)
+    temp = blob_dir(node) / f".upload-{secrets.token_hex(8)}"
+    handle = await asyncio.to_thread(temp.open, "xb")
+    try:
+        async for chunk in chunks:
+            if writer.size + len(chunk) > limit:
+                raise TooLarge(f"an attachment may have at most {limit} bytes")
+            await asyncio.to_thread(handle.write, writer.write(chunk))
+        await asyncio.to_thread(handle.write, writer.finish())
+        await asyncio.to_thread(_sync_close, handle)
+        entry = ManifestEntry(
+            id=secrets.token_hex(12),
+            filename=safe_filename(filename or "attachment"),
+            media_type=media_type,
+            size=writer.size,
+            sha256=writer.plain_sha256.hexdigest(),
+            blob_sha256=writer.blob_sha256.hexdigest(),
+            blob_size=writer.blob_size,
+            key=key,
+        )
+        await asyncio.to_thread(os.replace, temp, blob_path(node, entry.blob_sha256))
+    except BaseException:
+        handle.close()
+        await asyncio.to_thread(temp.unlink, True)  # nothing half-written stays behind
+        raise
+    now = node.clock.now()
+
+    def save(conn: sqlite3.Connection) -> None:
+        with transaction(conn):
+            store.record(conn, node.vault, entry, owner=actor, now=now)
+            audit.append(conn, at=now, authority=node.me, action="attachment_uploaded",
+                         actor=actor, attachment_id=entry.id, sha256=entry.sha256,
+                         size=entry.size)  # fmt: skip
+
+    await node.db.run(save)
+    log.info("attachment_uploaded", attachment_id=entry.id, size=entry.size)
+    return Upload(entry.id, entry.filename, entry.media_type, entry.size, entry.sha256)
+
+
+def _sync_close(handle: IO[bytes]) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+    handle.close()
+
+
+async def unsent(node: Node, ids: list[str], *, owner: str) -> list[Upload]:
+    """The owner's own uploads among ``ids`` not sent yet (kept across a form's retries)."""
+    if not ids:
+        return []
+    rows = await node.db.run(lambda c: store.unsent(c, ids, owner=owner))
+    return [Upload(**row) for row in rows]
+
+
+# --- from a peer -------------------------------------------------------------------
+
+
+async def store_blob(
+    node: Node, expected: str, chunks: AsyncIterator[bytes], *, size_hint: int | None
+) -> int:
+    """Keep a blob a peer sends before its message, checked against its name while it
+    streams; returns its size (0 when it was here already: idempotent)."""
+    target = blob_path(node, expected)
+    limit = node.config.limits.max_attachment_bytes * 2 + BLOB_OVERHEAD
+    if size_hint is not None and size_hint > limit:
+        raise TooLarge("blob is larger than this node accepts")
+    if await asyncio.to_thread(target.exists):
+        return 0
+    digest, size = hashlib.sha256(), 0
+    temp = blob_dir(node) / f".peer-{secrets.token_hex(8)}"
+    handle = await asyncio.to_thread(temp.open, "xb")
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge("blob is larger than this node accepts")
+            digest.update(chunk)
+            await asyncio.to_thread(handle.write, chunk)
+        if digest.hexdigest() != expected:
+            raise Malformed("blob does not match its SHA-256")
+        await asyncio.to_thread(_sync_close, handle)
+        await asyncio.to_thread(os.replace, temp, target)
+    except BaseException:
+        handle.close()
+        await asyncio.to_thread(temp.unlink, True)
+        raise
+    return size
+
+
+@dataclass(frozen=True)
+class PendingBlob:
+    attachment_id: str
+    blob_sha256: str
+    blob_size: int
+
+
+async def to_upload(node: Node, msg_ids: list[str]) -> list[PendingBlob]:
+    """Blobs a peer still needs before these messages can be delivered."""
+    rows = await node.db.run(lambda c: store.to_upload(c, msg_ids))
+    return [PendingBlob(str(r["id"]), str(r["blob_sha256"]), int(r["blob_size"])) for r in rows]
+
+
+async def mark_uploaded(node: Node, attachment_id: str) -> None:
+    await node.db.run(lambda c: store.mark_uploaded(c, attachment_id))
+
+
+async def read_file(path: Path) -> AsyncIterator[bytes]:
+    handle = await asyncio.to_thread(path.open, "rb")
+    try:
+        while chunk := await asyncio.to_thread(handle.read, CHUNK * 4):
+            yield chunk
+    finally:
+        handle.close()
+
+
+# --- download ---------------------------------------------------------------------
+
+
+async def open_attachment(
+    node: Node, user: User, request_id: str, attachment_id: str
+) -> ManifestEntry:
+    """The attachment of a request the user may see; opening it is audited."""
+    from .requests import load_request
+
+    view = await load_request(node, user, request_id)
+    entry = next(
+        (
+            e
+            for message in view["messages"]
+            for e in attachments_of(message["content"])
+            if e.id == attachment_id
+        ),
+        None,
+    )
+    if entry is None:
+        raise NotFound("no such attachment")
+    now = node.clock.now()
+
+    def opened(conn: sqlite3.Connection) -> None:
+        with transaction(conn):
+            audit.append(conn, at=now, authority=node.me, action="attachment_opened",
+                         actor=user.username, request_id=request_id, attachment_id=entry.id,
+                         sha256=entry.sha256)  # fmt: skip
+
+    await node.db.run(opened)
+    return entry
+
+
+async def plaintext(node: Node, entry: ManifestEntry) -> AsyncIterator[bytes]:
+    """The file decrypted as it streams; ``DecryptionFailed`` at the end if it does not
+    match its signed hash (the caller must then cut the connection)."""
+    reader = BlobReader(entry.key)
+    digest = hashlib.sha256()
+    async for piece in read_file(blob_path(node, entry.blob_sha256)):
+        plain = reader.feed(piece)
+        digest.update(plain)
+        yield plain
+    reader.close()
+    if digest.hexdigest() != entry.sha256:
+        raise DecryptionFailed("attachment does not match its signed hash")

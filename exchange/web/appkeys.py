@@ -1,0 +1,30 @@
+"""Every key of the node's aiohttp application and of its requests, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..core.rate_limit import ConnectionGate, RateLimiter
+from ..service.metrics import Metrics
+from ..service.node import Node
+from ..service.sessions import LoginGate, Sessions, User
+from ..workers.deadlines import DeadlineScheduler
+from ..workers.delivery import DeliveryWorker
+from ..workers.witness import Witness
+
+NODE_KEY = web.AppKey("node", Node)
+SESSIONS_KEY = web.AppKey("sessions", Sessions)
+LOGIN_GATE_KEY = web.AppKey("login_gate", LoginGate)
+# New and open connections per client address, before any authentication.
+GATE_KEY = web.AppKey("connection_gate", ConnectionGate)
+# Calls per authenticated peer (429 + Retry-After beyond it).
+PEER_LIMITER_KEY = web.AppKey("peer_limiter", RateLimiter)
+METRICS_KEY = web.AppKey("metrics", Metrics)
+TOKEN_KEY = web.AppKey("metrics_token", str)
+# The background workers, set once the node has started them.
+WORKER_KEY = web.AppKey("delivery_worker", DeliveryWorker)
+WITNESS_KEY = web.AppKey("witness", Witness)
+DEADLINES_KEY = web.AppKey("deadlines", DeadlineScheduler)
+
+USER_KEY = web.RequestKey("exchange_user", User)
+ALERTS_KEY = web.RequestKey("exchange_alerts", int)
