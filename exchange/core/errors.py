@@ -103,6 +103,12 @@ class Conflict(ExchangeError):
     code = "conflict"
 
 
+class UnsupportedMediaType(ExchangeError):
+    """The body is not of the media type the call takes (e.g. a login that is not JSON)."""
+
+    code = "unsupported_media_type"
+
+
 class InvalidRequest(ExchangeError):
     """A well-formed call with values that are not acceptable."""
 

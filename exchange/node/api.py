@@ -14,11 +14,20 @@ from aiohttp import web
 
 from ..core.canonical import format_time, loads_object
 from ..core.content import attachments_of
-from ..core.errors import InvalidRequest, Malformed, NotFound, TooLarge
+from ..core.errors import InvalidRequest, Malformed, NotFound, TooLarge, UnsupportedMediaType
 from ..store import audit as audit_store
 from ..store import requests as store
 from ..store.db import transaction
-from .auth import LOGIN_GATE_KEY, NODE_KEY, User, login, logout, requires, set_session_cookie
+from .auth import (
+    LOGIN_GATE_KEY,
+    NODE_KEY,
+    User,
+    check_same_site,
+    login,
+    logout,
+    requires,
+    set_session_cookie,
+)
 from .bodies import read_limited
 from .deadlines_api import annotate
 from .service import Node
@@ -60,6 +69,11 @@ def _fields(
 @routes.post("/api/login")
 async def api_login(request: web.Request) -> web.Response:
     node: Node = request.app[NODE_KEY]
+    check_same_site(request)
+    # A form on another site can post text/plain, urlencoded or multipart bodies
+    # without a CORS preflight, never application/json (a charset parameter is fine).
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("send the login as application/json")
     body = await read_json(request)
     _fields(body, ("username", "password"))
     token, csrf, user = await login(

@@ -2,9 +2,10 @@
 
 Session tokens are random 32-byte values; only their SHA-256 is stored.
 State-changing calls need ``X-CSRF-Token`` equal to the session's token
-(constant-time comparison). Repeated failed logins lock the username for
-a while (429 with Retry-After); ``LoginGate`` bounds login attempts per client
-address and the password checks running at once.
+(constant-time comparison); a login, which has no session yet, is refused
+when posted from another site (``check_same_site``). Repeated failed logins lock
+the username for a while (429 with Retry-After); ``LoginGate`` bounds login
+attempts per client address and the password checks running at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -32,7 +34,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class CsrfFailed(ExchangeError):
-    """A state-changing call without the session's CSRF token."""
+    """A state-changing call without the session's CSRF token, or a login posted
+    from another site (login CSRF)."""
 
     code = "csrf_failed"
 
@@ -182,6 +185,19 @@ async def current_user(node: Node, request: web.Request) -> User | None:
     user = User(row["username"], row["role"], row["csrf_token"])
     cache.put(token_hash, user, parse_time(row["expires_at"]), now)
     return user
+
+
+def check_same_site(request: web.Request) -> None:
+    """Refuse a login posted by a page of another site (login CSRF), for the UI's form
+    and the JSON API alike.
+
+    There is no session yet, so no CSRF token to compare: the browser's ``Origin`` is
+    the check. Browsers send it with every cross-site POST (``null`` from an opaque
+    context, refused too); a script that sends none is not a browser being abused.
+    """
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.host:
+        raise CsrfFailed("a login posted from another site is refused")
 
 
 def check_csrf(request: web.Request, user: User) -> None:

@@ -29,6 +29,7 @@ STATUS = {
     "conflict": 409,
     "replay": 409,
     "too_large": 413,
+    "unsupported_media_type": 415,
     "wrong_recipient": 421,
     "invalid_request": 422,
     "directory_rejected": 422,

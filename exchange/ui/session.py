@@ -11,7 +11,9 @@ from ..node.auth import (
     COOKIE,
     LOGIN_GATE_KEY,
     NODE_KEY,
+    CsrfFailed,
     User,
+    check_same_site,
     login,
     logout,
     set_session_cookie,
@@ -58,9 +60,9 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 @routes.post("/login")
 async def login_submit(request: web.Request) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
-    origin = request.headers.get("Origin")
-    if origin and urlsplit(origin).netloc != request.host:
-        # login CSRF: a form on another site posting our credentials form
+    try:
+        check_same_site(request)
+    except CsrfFailed:
         return render(
             request, "login.html", status=403, error="Cross-site login refused.", next="/"
         )
