@@ -40,6 +40,7 @@ from ..store import evidence as store
 from ..store.db import transaction
 from . import api
 from .auth import NODE_KEY, User, requires
+from .bodies import multipart_step
 from .peer import PEER_LIMITER_KEY
 from .peer_client import pinned
 from .service import Node
@@ -77,7 +78,7 @@ async def receive_upload(node: Node, part: aiohttp.BodyPartReader, actor: str) -
     temp = blob_dir(node) / f".upload-{secrets.token_hex(8)}"
     handle = await asyncio.to_thread(temp.open, "xb")
     try:
-        while chunk := await part.read_chunk(CHUNK):
+        while chunk := await multipart_step(part.read_chunk(CHUNK)):
             if writer.size + len(chunk) > limit:
                 raise TooLarge(f"an attachment may have at most {limit} bytes")
             await asyncio.to_thread(handle.write, writer.write(chunk))
@@ -127,8 +128,8 @@ async def api_upload(request: web.Request, user: User) -> web.Response:
         raise TooLarge(f"an attachment may have at most {limit} bytes")
     if not request.content_type.startswith("multipart/form-data"):
         raise Malformed("send the file as multipart/form-data with one part named 'file'")
-    reader = await request.multipart()
-    part = await reader.next()
+    reader = await multipart_step(request.multipart())
+    part = await multipart_step(reader.next())
     if not isinstance(part, aiohttp.BodyPartReader) or part.name != "file":
         raise Malformed("send the file as multipart/form-data with one part named 'file'")
     uploaded = await receive_upload(node, part, user.username)
