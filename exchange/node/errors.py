@@ -25,6 +25,7 @@ STATUS = {
     "expired_key": 403,
     "forbidden": 403,
     "csrf_failed": 403,
+    "wrong_party": 403,
     "not_found": 404,
     "conflict": 409,
     "replay": 409,
