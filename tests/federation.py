@@ -212,7 +212,8 @@ class ApiClient:
         raw: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        hdrs = {"X-CSRF-Token": self.csrf, **(headers or {})}
+        typed = {"Content-Type": "application/json"} if raw is None and body is not None else {}
+        hdrs = {"X-CSRF-Token": self.csrf, **typed, **(headers or {})}
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         async with self.session.request(
             method, self.member.url + path, data=data, headers=hdrs, ssl=self.ssl

@@ -97,10 +97,25 @@ class NotFound(ExchangeError):
     code = "not_found"
 
 
+class WrongParty(ExchangeError):
+    """A peer's acknowledgement, response or rejection refers to a request it may not
+    follow up: one it sent us itself, or one we sent to another authority. Only the
+    authority a request went to may answer it. Not retryable: the same message will
+    never be accepted (unlike ``not_found``, which a sender retries)."""
+
+    code = "wrong_party"
+
+
 class Conflict(ExchangeError):
     """The action does not fit the object's current state."""
 
     code = "conflict"
+
+
+class UnsupportedMediaType(ExchangeError):
+    """The body is not of the media type the call takes (e.g. a login that is not JSON)."""
+
+    code = "unsupported_media_type"
 
 
 class InvalidRequest(ExchangeError):

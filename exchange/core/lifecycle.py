@@ -9,14 +9,15 @@ Statuses of a request, on both sides:
 Messages can arrive out of order (a response may overtake a late receipt
 after a crash), so progress events move a request forward to the later
 status and never back; events that make no sense for the current status
-raise ``Conflict``.
+raise ``Conflict``. A peer's follow-up moves only a request we sent to that peer
+(``check_follow_up``).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from .errors import Conflict
+from .errors import Conflict, WrongParty
 
 
 class Status(StrEnum):
@@ -80,3 +81,13 @@ def transition(current: Status, event: Event) -> Status:
     if event is Event.CLOSE and current is Status.DRAFT:
         raise Conflict("a draft cannot be closed")
     return target if _RANK[target] > _RANK[current] else current
+
+
+def check_follow_up(*, direction: str, origin: str, counterpart: str, sender: str, me: str) -> None:
+    """Only the authority we wrote to may answer: a peer's acknowledgement, response or
+    rejection is accepted on a request this node sent (direction ``out``, origin ``me``)
+    to that peer (``counterpart == sender``); ``WrongParty`` otherwise."""
+    if direction != "out" or origin != me or counterpart != sender:
+        raise WrongParty(
+            "only the authority a request was sent to may acknowledge, answer or reject it"
+        )

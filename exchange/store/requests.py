@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from ..core.audit_entry import encode_entry
 from ..core.canonical import canonical_json, format_time, sha256_hex
 from ..core.errors import Conflict, ExchangeError, NotFound, Replay
-from ..core.lifecycle import Event, Status, transition
+from ..core.lifecycle import Event, Status, check_follow_up, transition
 from ..core.vault import Vault
 from . import audit
 from . import evidence as evidence_store
@@ -668,14 +668,22 @@ def _insert_incoming_request(
 
 
 def _thread_of(conn: sqlite3.Connection, me: str, message: IncomingMessage) -> dict[str, Any]:
+    """The request a peer's follow-up refers to, if that peer may follow it up."""
     ref = message.content["in_reply_to"]
     row = fetch_one(
         conn,
-        "SELECT * FROM requests WHERE origin = ? AND msg_id = ? AND counterpart = ?",
-        (ref["origin"], ref["msg_id"], message.sender),
+        "SELECT * FROM requests WHERE origin = ? AND msg_id = ?",
+        (ref["origin"], ref["msg_id"]),
     )
     if row is None:
         raise NotFound("the message refers to a request this node does not know")
+    check_follow_up(
+        direction=row["direction"],
+        origin=row["origin"],
+        counterpart=row["counterpart"],
+        sender=message.sender,
+        me=me,
+    )
     return row
 
 

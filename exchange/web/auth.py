@@ -1,14 +1,15 @@
 """The session cookie, CSRF tokens and the role check of the JSON API.
 
 State-changing calls need ``X-CSRF-Token`` equal to the session's token (constant-time
-comparison). Logins from another site are refused (login CSRF). Sessions themselves
-live in ``exchange.service.sessions``.
+comparison); a login, which has no session yet, is refused when posted from another
+site (``check_same_site``). Sessions themselves live in ``exchange.service.sessions``.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -23,7 +24,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class CsrfFailed(ExchangeError):
-    """A state-changing call without the session's CSRF token."""
+    """A state-changing call without the session's CSRF token, or a login posted
+    from another site (login CSRF)."""
 
     code = "csrf_failed"
 
@@ -36,6 +38,19 @@ async def logout(request: web.Request) -> None:
     token = request.cookies.get(COOKIE)
     if token:
         await request.app[SESSIONS_KEY].logout(token)
+
+
+def check_same_site(request: web.Request) -> None:
+    """Refuse a login posted by a page of another site (login CSRF), for the UI's form
+    and the JSON API alike.
+
+    There is no session yet, so no CSRF token to compare: the browser's ``Origin`` is
+    the check. Browsers send it with every cross-site POST (``null`` from an opaque
+    context, refused too); a script that sends none is not a browser being abused.
+    """
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.host:
+        raise CsrfFailed("a login posted from another site is refused")
 
 
 def check_csrf(request: web.Request, user: User) -> None:

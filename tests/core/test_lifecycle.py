@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from exchange.core.errors import Conflict
-from exchange.core.lifecycle import Event, Status, transition
+from exchange.core.errors import Conflict, WrongParty
+from exchange.core.lifecycle import Event, Status, check_follow_up, transition
 
 
 def test_forward_path() -> None:
@@ -48,3 +48,27 @@ def test_reject_and_expire() -> None:
     assert transition(Status.RECEIVED, Event.REJECT) is Status.REJECTED
     assert transition(Status.ACKNOWLEDGED, Event.REJECT) is Status.REJECTED
     assert transition(Status.QUEUED, Event.EXPIRE) is Status.EXPIRED
+
+
+def test_only_the_authority_a_request_went_to_may_follow_it_up() -> None:
+    me = "ES-CNA"
+    check_follow_up(direction="out", origin=me, counterpart="MA-CNA", sender="MA-CNA", me=me)
+
+
+@pytest.mark.parametrize(
+    ("direction", "origin", "counterpart", "sender"),
+    [
+        ("in", "MA-CNA", "MA-CNA", "MA-CNA"),  # a peer following up the request it sent us
+        ("out", "ES-CNA", "MA-CNA", "SN-CNA"),  # a third party, on a request we sent to MA
+        ("in", "MA-CNA", "MA-CNA", "SN-CNA"),  # a third party, on a request MA sent us
+        ("out", "MA-CNA", "MA-CNA", "MA-CNA"),  # outgoing, but not ours
+    ],
+)
+def test_any_other_party_is_refused(
+    direction: str, origin: str, counterpart: str, sender: str
+) -> None:
+    with pytest.raises(WrongParty) as refused:
+        check_follow_up(
+            direction=direction, origin=origin, counterpart=counterpart, sender=sender, me="ES-CNA"
+        )
+    assert refused.value.code == "wrong_party"

@@ -141,6 +141,47 @@ async def test_oversized_and_malformed_uploads_leave_nothing(fed: Federation) ->
         await investigator.close()
 
 
+# Multipart bodies aiohttp's reader cannot read, refused before a first part is
+# handed out: each must be a 400, never a 500.
+FILE_PART = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\n'
+UNREADABLE = {
+    "no boundary": ("multipart/form-data", FILE_PART + b"abc\r\n--x--\r\n"),
+    "boundary over 70 characters": ("multipart/form-data; boundary=" + "x" * 71, FILE_PART),
+    "boundary never found": ("multipart/form-data; boundary=x", b"no boundary anywhere"),
+    "nested part without boundary": (
+        "multipart/form-data; boundary=x",
+        b"--x\r\nContent-Type: multipart/mixed\r\n\r\n--x--\r\n",
+    ),
+    "overlong _charset_": (
+        "multipart/form-data; boundary=x",
+        b'--x\r\nContent-Disposition: form-data; name="_charset_"\r\n\r\n' + b"u" * 40,
+    ),
+}
+
+
+async def test_unreadable_multipart_is_malformed_and_leaves_nothing(fed: Federation) -> None:
+    es = fed["ES-CNA"]
+    investigator = await ApiClient(es).login("investigator")
+    cut_short = ("multipart/form-data; boundary=x", FILE_PART + b"y" * 200_000)
+    try:
+        answers = {}
+        for name, (content_type, body) in {**UNREADABLE, "cut short": cut_short}.items():
+            status, answer = await investigator.call(
+                "POST", "/api/attachments", raw=body, headers={"Content-Type": content_type}
+            )
+            answers[name] = (status, answer["error"]["code"])
+            assert answer["error"]["message"], name
+        assert answers == dict.fromkeys([*UNREADABLE, "cut short"], (400, "malformed"))
+        blobs = es.data / "blobs"
+        assert not blobs.exists() or list(blobs.iterdir()) == []
+        rows = await es.node.db.run(
+            lambda c: c.execute("SELECT COUNT(*) FROM attachments").fetchone()[0]
+        )
+        assert rows == 0
+    finally:
+        await investigator.close()
+
+
 async def test_a_message_waits_for_its_blob(fed: Federation) -> None:
     """A peer that gets the envelope before the blob answers not_found (retryable)."""
     entry = {"id": "a1", "filename": "f", "media_type": "text/plain", "size": 1,

@@ -12,12 +12,15 @@ from typing import Any
 import aiohttp
 import pytest
 
+from exchange.core.backoff import RETRYABLE_CODES
 from exchange.core.canonical import b64d, b64e, canonical_json
+from exchange.core.content import follow_up_content
 from exchange.core.envelope import seal
 from exchange.core.keys import SigningKeyPair
 from exchange.core.peer_auth import HEADER, sign_call
+from exchange.store import requests as request_store
 
-from ..federation import FAST_DELIVERY, Federation, peer_post
+from ..federation import FAST_DELIVERY, Federation, peer_post, wait_until
 
 CONTENT = {
     "kind": "information_request",
@@ -44,12 +47,13 @@ def envelope(
     msg_id: str = "msg-00000001",
     content: dict[str, Any] | None = None,
     key: SigningKeyPair | None = None,
+    msg_type: str = "request",
 ) -> bytes:
     now = fed.clock.now()
     node = fed[sender].node
     return seal(
         content or CONTENT,
-        msg_type="request",
+        msg_type=msg_type,
         msg_id=msg_id,
         sender_id=sender,
         sender_key=key or node.keys.current_signing(now),
@@ -218,3 +222,101 @@ async def test_a_peer_calling_too_often_gets_429(tmp_path: Path) -> None:
         assert (status, body["error"]["code"]) == (400, "malformed")
     finally:
         await fed.stop()
+
+
+FOLLOW_UPS = {
+    "acknowledgement": {},
+    "response": {"body": "Here is what you asked for.", "language": "en"},
+    "rejection": {"reason": "Not competent."},
+}
+
+
+def follow_up(
+    fed: Federation, sender: str, recipient: str, msg_type: str, ref: dict[str, str], msg_id: str
+) -> bytes:
+    """A follow-up sealed by ``sender`` with its own keys, over the real protocol."""
+    content = follow_up_content(msg_type, **ref, **FOLLOW_UPS[msg_type])
+    return envelope(fed, sender, recipient, msg_id, content, msg_type=msg_type)
+
+
+async def thread(fed: Federation, authority_id: str, origin: str, msg_id: str) -> dict[str, Any]:
+    """A request's row and timeline at ``authority_id``, found by its origin and msg_id."""
+
+    def read(conn: Any) -> dict[str, Any]:
+        (request_id,) = conn.execute(
+            "SELECT id FROM requests WHERE origin = ? AND msg_id = ?", (origin, msg_id)
+        ).fetchone()
+        row = request_store.get_request(conn, request_id)
+        return {**row, "timeline": request_store.timeline(conn, request_id)}
+
+    return await fed[authority_id].node.db.run(read)
+
+
+async def test_a_peer_cannot_follow_up_its_own_request(fed: Federation) -> None:
+    """ES sends MA a request, then acknowledges, answers or rejects it itself: MA refuses
+    each with wrong_party (403, not retryable) and nothing changes."""
+    status, _ = await peer_post(
+        fed, "ES-CNA", "MA-CNA", "/v1/envelopes", envelope(fed, msg_id="msg-own-000001")
+    )
+    assert status == 200
+    ref = {"origin": "ES-CNA", "msg_id": "msg-own-000001"}
+    before, request = await snapshot(fed, "MA-CNA"), await thread(fed, "MA-CNA", **ref)
+    assert request["direction"] == "in" and request["status"] == "received"
+    for n, msg_type in enumerate(FOLLOW_UPS):
+        body = follow_up(fed, "ES-CNA", "MA-CNA", msg_type, ref, f"msg-own-1{n:05}")
+        status, got = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", body)
+        assert (status, got.get("error", {}).get("code")) == (403, "wrong_party"), msg_type
+    assert "wrong_party" not in RETRYABLE_CODES
+    assert await thread(fed, "MA-CNA", **ref) == request  # status and timeline
+    assert await snapshot(fed, "MA-CNA") == before  # messages, events, audit log...
+    # in a transaction, as the delivery worker sends, beside a request that is accepted
+    for n, msg_type in enumerate(FOLLOW_UPS):
+        body = follow_up(fed, "ES-CNA", "MA-CNA", msg_type, ref, f"msg-own-2{n:05}")
+        good = envelope(fed, msg_id=f"msg-own-3{n:05}")
+        payload = json.dumps({"envelopes": [b64e(body), b64e(good)]}).encode()
+        status, got = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/transactions", payload)
+        refused, accepted = got["results"]
+        assert refused.get("error", {}).get("code") == "wrong_party", msg_type
+        assert refused["error"]["status"] == 403 and "receipt" in accepted
+    assert await thread(fed, "MA-CNA", **ref) == request
+    after = await snapshot(fed, "MA-CNA")
+    for table in ("requests", "messages", "events", "audit_entries"):
+        assert after[table] == before[table] + 3, table  # the three other requests only
+
+
+async def test_a_third_party_cannot_follow_up_a_request_sent_to_another(
+    fed: Federation,
+) -> None:
+    """MA sends ES a request; SN refers to it in an acknowledgement, response or
+    rejection: wrong_party, nothing changes. ES itself may still reject it."""
+    ma = fed["MA-CNA"].node
+    created = await ma.create_request(actor="investigator", to="ES-CNA", **CONTENT)
+    ref = {"origin": "MA-CNA", "msg_id": created["msg_id"]}
+
+    async def delivered() -> bool:
+        return (await thread(fed, "MA-CNA", **ref))["status"] == "delivered"
+
+    await wait_until(delivered, what="MA's request receipted by ES")
+    before, request = await snapshot(fed, "MA-CNA"), await thread(fed, "MA-CNA", **ref)
+    for n, msg_type in enumerate(FOLLOW_UPS):
+        body = follow_up(fed, "SN-CNA", "MA-CNA", msg_type, ref, f"msg-third-{n:05}")
+        status, got = await peer_post(fed, "SN-CNA", "MA-CNA", "/v1/envelopes", body)
+        assert (status, got.get("error", {}).get("code")) == (403, "wrong_party"), msg_type
+    assert await thread(fed, "MA-CNA", **ref) == request
+    assert await snapshot(fed, "MA-CNA") == before
+    # the authority the request went to may reject it
+    body = follow_up(fed, "ES-CNA", "MA-CNA", "rejection", ref, "msg-rightful-1")
+    status, _ = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", body)
+    assert status == 200
+    assert (await thread(fed, "MA-CNA", **ref))["status"] == "rejected"
+
+
+async def test_a_follow_up_to_an_unknown_request_is_still_not_found(fed: Federation) -> None:
+    """Retryable, as before: the sender may be ahead of what this node has stored."""
+    before = await snapshot(fed, "MA-CNA")
+    ref = {"origin": "MA-CNA", "msg_id": "msg-nowhere-01"}
+    body = follow_up(fed, "ES-CNA", "MA-CNA", "response", ref, "msg-nowhere-02")
+    status, got = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", body)
+    assert (status, got["error"]["code"]) == (404, "not_found")
+    assert "not_found" in RETRYABLE_CODES
+    assert await snapshot(fed, "MA-CNA") == before

@@ -21,7 +21,10 @@ async def test_stalled_clients_do_not_block_others(tmp_path: Path) -> None:
     try:
         for _ in range(50):
             _, writer = await asyncio.open_connection("127.0.0.1", es.port, ssl=context)
-            writer.write(b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
+            writer.write(
+                b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100000\r\n\r\n{"
+            )
             await writer.drain()
             stalled.append(writer)  # ...and never another byte
 

@@ -108,6 +108,83 @@ async def test_forms_need_the_session_csrf_token(fed: Federation) -> None:
         await browser.close()
 
 
+async def test_unreadable_multipart_forms_are_a_400_page(fed: Federation) -> None:
+    """A multipart form aiohttp cannot read (no boundary, a body that does not follow
+    it, one cut short) or a field that is not UTF-8 gets an error page with 400, not a
+    500, on every page that streams a form."""
+    from ..node.test_attachments import UNREADABLE
+
+    investigator, liaison = Browser(fed["ES-CNA"]), Browser(fed["ES-CNA"])
+    try:
+        await investigator.login("investigator")
+        await liaison.login("liaison")
+        pages = {}
+        for browser, path, home, field in [
+            (investigator, "/compose", "/compose", b"body"),
+            (liaison, "/requests/no-such-request/answer", "/inbox", b"body"),
+            (liaison, "/requests/no-such-request/reject", "/inbox", b"reason"),
+        ]:
+            _, html, _ = await browser.get(home)
+            token = b'--x\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+            token += browser.csrf(html).encode() + b"\r\n--x\r\nContent-Disposition: form-data; "
+            forms = {
+                **UNREADABLE,
+                "cut short": ("multipart/form-data; boundary=x",
+                              token + b'name="attachment"; filename="a"\r\n\r\n' + b"y" * 200_000),
+                "not UTF-8": ("multipart/form-data; boundary=x",
+                              token + b'name="' + field + b'"\r\n\r\n\xff\xfe\r\n--x--\r\n'),
+            }  # fmt: skip
+            for name, (content_type, body) in forms.items():
+                async with browser.session.post(
+                    browser.member.url + path,
+                    data=body,
+                    headers={"Content-Type": content_type},
+                    ssl=browser.ssl,
+                    allow_redirects=False,
+                ) as r:
+                    pages[path, name] = (r.status, r.content_type)
+        assert pages == dict.fromkeys(pages, (400, "text/html"))
+        assert len(pages) == 3 * (len(UNREADABLE) + 2)
+        count = await fed["ES-CNA"].node.db.run(
+            lambda c: c.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+        )
+        assert count == 0
+    finally:
+        await investigator.close()
+        await liaison.close()
+
+
+async def test_a_form_with_the_longest_boundary_is_read(fed: Federation) -> None:
+    """A boundary may have 70 characters: short fields (the CSRF token, the ids of
+    earlier uploads) are still read, in chunks no smaller than it."""
+    browser = Browser(fed["ES-CNA"])
+    try:
+        await browser.login("investigator")
+        _, html, _ = await browser.get("/compose")
+        boundary = b"b" * 70
+        fields = {
+            "csrf_token": browser.csrf(html), "uploaded": "no-such-upload", "to": "MA-CNA",
+            "kind": "information_request", "urgency": "urgent", "language": "en",
+            "subject": "Long boundary", "body": "Who owns the vessel?", "deadline": "",
+        }  # fmt: skip
+        body = b"".join(
+            b"--" + boundary + b'\r\nContent-Disposition: form-data; name="' + name.encode()
+            + b'"\r\n\r\n' + value.encode() + b"\r\n"
+            for name, value in fields.items()
+        ) + b"--" + boundary + b"--\r\n"  # fmt: skip
+        async with browser.session.post(
+            browser.member.url + "/compose",
+            data=body,
+            headers={"Content-Type": "multipart/form-data; boundary=" + boundary.decode()},
+            ssl=browser.ssl,
+            allow_redirects=False,
+        ) as r:
+            assert r.status == 303, await r.text()
+            assert str(r.headers["Location"]).startswith("/requests/")
+    finally:
+        await browser.close()
+
+
 async def test_sessions_expire_and_logout_ends_them(fed: Federation) -> None:
     assert isinstance(fed.clock, ManualClock)
     browser = Browser(fed["ES-CNA"])

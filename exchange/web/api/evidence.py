@@ -22,6 +22,7 @@ from ...service import evidence
 from ...service.sessions import User
 from ..appkeys import NODE_KEY
 from ..auth import requires
+from ..multipart import multipart_step
 
 log = structlog.get_logger("exchange.evidence")
 routes = web.RouteTableDef()
@@ -30,7 +31,7 @@ SAFE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "text/plai
 
 
 async def part_chunks(part: aiohttp.BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(CHUNK):
+    while chunk := await multipart_step(part.read_chunk(CHUNK)):
         yield chunk
 
 
@@ -55,8 +56,8 @@ async def api_upload(request: web.Request, user: User) -> web.Response:
         raise TooLarge(f"an attachment may have at most {limit} bytes")
     if not request.content_type.startswith("multipart/form-data"):
         raise Malformed("send the file as multipart/form-data with one part named 'file'")
-    reader = await request.multipart()
-    part = await reader.next()
+    reader = await multipart_step(request.multipart())
+    part = await multipart_step(reader.next())
     if not isinstance(part, aiohttp.BodyPartReader) or part.name != "file":
         raise Malformed("send the file as multipart/form-data with one part named 'file'")
     uploaded = await receive_upload(request, part, user)

@@ -21,10 +21,16 @@ def _op(
     ok: str = "200",
     params: list[dict[str, Any]] | None = None,
     auth: bool = True,
+    refusals: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    """``refusals``: error statuses of this operation beyond the common ones."""
     op: dict[str, Any] = {
         "summary": summary,
-        "responses": {ok: {"description": "OK", "content": {"application/json": {}}}, **_ERRORS},
+        "responses": {
+            ok: {"description": "OK", "content": {"application/json": {}}},
+            **_ERRORS,
+            **{code: _ERROR for code in refusals},
+        },
     }
     if body is not None:
         op["requestBody"] = {
@@ -106,9 +112,12 @@ OPENAPI: dict[str, Any] = {
     "paths": {
         "/api/login": {
             "post": _op(
-                "Log in: sets the session cookie, returns the CSRF token",
+                "Log in: sets the session cookie, returns the CSRF token. The body must be "
+                "application/json (415 unsupported_media_type) and an Origin of another "
+                "site is refused (403 csrf_failed): login CSRF",
                 body=_obj(["username", "password"]),
                 auth=False,
+                refusals=("415",),
             )
         },
         "/api/logout": {"post": _op("Log out")},

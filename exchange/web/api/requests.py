@@ -15,13 +15,13 @@ from aiohttp import web
 from ...core import roles
 from ...core.bodies import read_limited
 from ...core.canonical import format_time, loads_object
-from ...core.errors import Malformed, TooLarge
+from ...core.errors import Malformed, TooLarge, UnsupportedMediaType
 from ...core.roles import Role
 from ...service import requests
 from ...service.node import Node
 from ...service.sessions import User
 from ..appkeys import NODE_KEY, SESSIONS_KEY
-from ..auth import logout, requires, set_session_cookie
+from ..auth import check_same_site, logout, requires, set_session_cookie
 
 routes = web.RouteTableDef()
 
@@ -58,6 +58,11 @@ def _fields(
 @routes.post("/api/login")
 async def api_login(request: web.Request) -> web.Response:
     node: Node = request.app[NODE_KEY]
+    check_same_site(request)
+    # A form on another site can post text/plain, urlencoded or multipart bodies
+    # without a CORS preflight, never application/json (a charset parameter is fine).
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("send the login as application/json")
     body = await read_json(request)
     _fields(body, ("username", "password"))
     session = await request.app[SESSIONS_KEY].login(

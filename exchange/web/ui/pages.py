@@ -27,6 +27,7 @@ from ...service.sessions import User
 from ..api.evidence import receive_upload
 from ..appkeys import NODE_KEY
 from ..auth import current_user
+from ..multipart import multipart_step
 from .render import CSRF_MESSAGE, csrf_ok, error_page, language_of, page, render
 from .strings import translator
 
@@ -181,13 +182,13 @@ async def _read_form(
     """Stream a multipart form: text fields first (the CSRF token leads), then the
     files, each encrypted as it arrives. Files uploaded by an earlier try come back as
     ids. None when the CSRF token is missing or wrong (nothing was read beyond it)."""
-    reader = await request.multipart()
+    reader = await multipart_step(request.multipart())
     form = dict(EMPTY_FORM)
     uploads: list[evidence.Upload] = []
     earlier: list[str] = []
     limit = node.config.limits.max_api_body_bytes
     checked = False
-    while (part := await reader.next()) is not None:
+    while (part := await multipart_step(reader.next())) is not None:
         if not isinstance(part, aiohttp.BodyPartReader):
             raise Malformed("nested multipart forms are not accepted")
         if not checked:
@@ -202,17 +203,26 @@ async def _read_form(
         elif part.name in text_fields:
             form[str(part.name)] = (await _text(part, limit)).strip()
         else:
-            await part.release()
+            await multipart_step(part.release())
     if earlier:
         uploads = await evidence.unsent(node, earlier, owner=user.username) + uploads
     return form, uploads
 
 
 async def _text(part: aiohttp.BodyPartReader, limit: int) -> str:
-    data = await part.read_chunk(limit + 1)
-    if len(data) > limit or await part.read_chunk(1):
-        raise TooLarge(f"a form field is longer than {limit} bytes")
-    return data.decode("utf-8", errors="strict")
+    # Chunks of aiohttp's default size: a smaller read_chunk than the boundary's length
+    # fails an assertion in aiohttp, and a boundary may be 70 characters long.
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await multipart_step(part.read_chunk()):
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"a form field is longer than {limit} bytes")
+        chunks.append(chunk)
+    try:
+        return b"".join(chunks).decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise Malformed("a form field is not UTF-8 text") from None
 
 
 def _accepts(recipient: Authority, language: str) -> bool:

@@ -10,7 +10,7 @@ from ...core import roles
 from ...core.errors import NotFound, RateLimited, Unauthorized
 from ...service.sessions import User
 from ..appkeys import NODE_KEY, SESSIONS_KEY
-from ..auth import COOKIE, logout, set_session_cookie
+from ..auth import COOKIE, CsrfFailed, check_same_site, logout, set_session_cookie
 from .render import page, render
 from .strings import LANGUAGE_COOKIE, STRINGS
 
@@ -52,9 +52,9 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 @routes.post("/login")
 async def login_submit(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE_KEY]
-    origin = request.headers.get("Origin")
-    if origin and urlsplit(origin).netloc != request.host:
-        # login CSRF: a form on another site posting our credentials form
+    try:
+        check_same_site(request)
+    except CsrfFailed:
         return render(
             request, "login.html", status=403, error="Cross-site login refused.", next="/"
         )
