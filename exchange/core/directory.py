@@ -115,9 +115,6 @@ class Authority:
     def signing_key(self, key_id: str) -> PublicKey | None:
         return next((k for k in self.signing_keys if k.key_id == key_id), None)
 
-    def encryption_key(self, key_id: str) -> PublicKey | None:
-        return next((k for k in self.encryption_keys if k.key_id == key_id), None)
-
     def current_encryption_key(self, now: datetime) -> PublicKey | None:
         """The valid encryption key with the latest ``not_before`` (peers encrypt to it)."""
         valid = [k for k in self.encryption_keys if k.valid_at(now)]

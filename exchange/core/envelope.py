@@ -29,7 +29,6 @@ from .canonical import (
     format_time,
     loads_object,
     parse_time,
-    sha256,
     sha256_hex,
 )
 from .directory import Authority, Directory
@@ -256,10 +255,6 @@ def verify_evidence(
 ) -> None:
     """Third-party check that ``header.sender`` signed ``content`` for ``header.recipient``."""
     verify_signature(key.public, _inner_signing_input(header.to_json(), content), signature)
-
-
-def envelope_digest(data: bytes) -> bytes:
-    return sha256(data)
 
 
 def _outer_signing_input(header: dict[str, Any], ciphertext: bytes) -> bytes:

@@ -134,16 +134,6 @@ class RateLimited(ExchangeError):
         self.retry_after = retry_after
 
 
-class DeliveryFailed(ExchangeError):
-    """Sending to a peer failed; ``retryable`` says whether to try again later."""
-
-    code = "delivery_failed"
-
-    def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.retryable = retryable
-
-
 class StorageUnavailable(ExchangeError):
     """The node's disk is full or its database read-only: nothing was written; the
     caller may retry later (peers do, with backoff)."""

@@ -156,9 +156,6 @@ class KeyRing:
     def current_encryption(self, now: datetime) -> EncryptionKeyPair:
         return _newest_valid(self.encryption, now)
 
-    def signing_by_id(self, key_id: str) -> SigningKeyPair | None:
-        return next((k for k in self.signing if k.public.key_id == key_id), None)
-
     def encryption_by_id(self, key_id: str) -> EncryptionKeyPair | None:
         return next((k for k in self.encryption if k.public.key_id == key_id), None)
 

@@ -64,12 +64,6 @@ def save_keypair(keys_dir: Path, pair: SigningKeyPair | EncryptionKeyPair) -> Pa
     return path
 
 
-def save_keyring(keys_dir: Path, ring: KeyRing) -> None:
-    pairs: list[SigningKeyPair | EncryptionKeyPair] = [*ring.signing, *ring.encryption]
-    for pair in pairs:
-        save_keypair(keys_dir, pair)
-
-
 def load_keyring(keys_dir: Path) -> KeyRing:
     signing: list[SigningKeyPair] = []
     encryption: list[EncryptionKeyPair] = []

@@ -28,7 +28,6 @@ from .keyfiles import (
     load_or_create_audit_key,
     save_keypair,
     tls_fingerprint,
-    write_private,
 )
 
 KEY_VALIDITY = timedelta(days=365)
@@ -254,10 +253,6 @@ def add_user(
         )
     finally:
         db.close()
-
-
-def write_json_private(path: Path, value: Any) -> None:
-    write_private(path, (json.dumps(value, indent=2) + "\n").encode())
 
 
 def _audit(conn: Any, me: str, now: datetime, action: str, actor: str, **fields: Any) -> None:

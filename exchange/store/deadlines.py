@@ -261,11 +261,6 @@ def open_alert_count(conn: sqlite3.Connection, created_by: str | None = None) ->
     return int(conn.execute(sql + " AND r.created_by = ?", (created_by,)).fetchone()[0])
 
 
-def overdue_count(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT COUNT(*) FROM requests WHERE deadline_state = 'overdue'").fetchone()
-    return int(row[0])
-
-
 # --- webhook outbox ----------------------------------------------------------
 
 
