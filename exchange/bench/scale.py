@@ -35,6 +35,7 @@ FANOUT = 10
 
 async def _worker(root: Path, ids: list[str]) -> None:
     from ..node.runner import start_node
+    from ..service import requests
 
     running = [await start_node(load_config(root / a / "node.toml")) for a in ids]
     print("ready", flush=True)
@@ -43,7 +44,8 @@ async def _worker(root: Path, ids: list[str]) -> None:
     for node in (r.node for r in running):
         rng = random.Random(node.me)
         for peer in rng.sample([f"{c}-CNA" for c in everyone if f"{c}-CNA" != node.me], FANOUT):
-            await node.create_request(
+            await requests.create(
+                node,
                 actor="bench",
                 to=peer,
                 kind="information_request",

@@ -5,15 +5,42 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core import ids
 from ..core.content import attachments_of
-from ..core.errors import InvalidRequest, NotFound
+from ..core.errors import NotFound
 from ..core.roles import Role
 from ..store import audit as audit_store
 from ..store import requests as store
 from ..store.db import transaction
+from . import sealing
 from .deadlines import annotate
 from .node import Node
 from .sessions import User
+
+
+async def create(
+    node: Node,
+    *,
+    actor: str,
+    to: str,
+    kind: str,
+    urgency: str,
+    subject: str,
+    body: str,
+    language: str,
+    deadline: str | None = None,
+    attachments: list[str] | None = None,
+) -> dict[str, Any]:
+    now = node.clock.now()
+    form = {"to": to, "kind": kind, "urgency": urgency, "subject": subject, "body": body,
+            "language": language, "deadline": deadline}  # fmt: skip
+    request_id = ids.request_id()
+    sealed = await sealing.prepare_request(node, form, attachments or [], actor=actor, now=now)
+    new = store.NewRequest(
+        request_id, sealed.message, actor, now, sealed.attachment_ids, sealed.plan
+    )
+    await node.db.run_batched(node._create_batch, new)
+    return sealing.queued(node, request_id, sealed, urgency)
 
 
 async def visible(
@@ -84,20 +111,6 @@ def check_visible(row: dict[str, Any], user: User) -> None:
     if (user.role is Role.INVESTIGATOR or row["status"] == "draft") and not mine:
         # Same answer as for a missing request: do not reveal what exists.
         raise NotFound("no such request")
-
-
-async def follow_up(
-    node: Node, user: User, request_id: str, msg_type: str, fields: dict[str, Any]
-) -> dict[str, Any]:
-    """Acknowledge, answer or reject a received request (a response keeps its language)."""
-    row = await node.db.run(lambda c: store.get_request(c, request_id))
-    if msg_type == "response" and "language" not in fields:
-        fields = {**fields, "language": row["language"]}
-    if row["direction"] != "in":
-        raise InvalidRequest("only received requests can be acknowledged, answered or rejected")
-    return await node.follow_up(
-        actor=user.username, request_id=request_id, msg_type=msg_type, fields=fields
-    )
 
 
 async def close(node: Node, user: User, request_id: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import pytest
 
 from exchange.core.errors import NotFound
 from exchange.ops.provision import add_user
+from exchange.service import inbound
 
 from ..federation import FAST_DELIVERY, PASSWORD, ApiClient, Federation, wait_until
 
@@ -188,4 +189,4 @@ async def test_a_message_waits_for_its_blob(fed: Federation) -> None:
              "sha256": "0" * 64, "blob_sha256": "1" * 64, "blob_size": 60,
              "key": "A" * 43 + "="}  # fmt: skip
     with pytest.raises(NotFound):
-        fed["MA-CNA"].node.check_blobs({"attachments": [entry]})
+        inbound.check_blobs(fed["MA-CNA"].node, {"attachments": [entry]})

@@ -17,7 +17,7 @@ from ...core.bodies import read_limited
 from ...core.canonical import format_time, loads_object
 from ...core.errors import Malformed, TooLarge, UnsupportedMediaType
 from ...core.roles import Role
-from ...service import requests
+from ...service import drafts, follow_ups, requests
 from ...service.node import Node
 from ...service.sessions import User
 from ..appkeys import NODE_KEY, SESSIONS_KEY
@@ -142,7 +142,7 @@ async def api_create_request(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     body = await read_json(request)
     _fields(body, *REQUEST_FIELDS)
-    created = await node.create_request(actor=user.username, **body)
+    created = await requests.create(node, actor=user.username, **body)
     return web.json_response(created, status=201)
 
 
@@ -153,7 +153,7 @@ async def api_save_draft(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     body = await read_json(request)
     _fields(body, *REQUEST_FIELDS)
-    return web.json_response(await node.save_draft(actor=user.username, **body), status=201)
+    return web.json_response(await drafts.save(node, actor=user.username, **body), status=201)
 
 
 @routes.put("/api/drafts/{id}")
@@ -163,8 +163,8 @@ async def api_update_draft(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     body = await read_json(request)
     _fields(body, *REQUEST_FIELDS)
-    updated = await node.update_draft(
-        actor=user.username, request_id=request.match_info["id"], **body
+    updated = await drafts.update(
+        node, actor=user.username, request_id=request.match_info["id"], **body
     )
     return web.json_response(updated)
 
@@ -174,7 +174,7 @@ async def api_update_draft(request: web.Request, user: User) -> web.Response:
 async def api_discard_draft(request: web.Request, user: User) -> web.Response:
     """Delete one of the user's own drafts; the audit log keeps that it was discarded."""
     node: Node = request.app[NODE_KEY]
-    discarded = await node.discard_draft(actor=user.username, request_id=request.match_info["id"])
+    discarded = await drafts.discard(node, actor=user.username, request_id=request.match_info["id"])
     return web.json_response(discarded)
 
 
@@ -182,7 +182,7 @@ async def api_discard_draft(request: web.Request, user: User) -> web.Response:
 @requires(Role.INVESTIGATOR)
 async def api_send_draft(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
-    sent = await node.send_draft(actor=user.username, request_id=request.match_info["id"])
+    sent = await drafts.send(node, actor=user.username, request_id=request.match_info["id"])
     return web.json_response(sent)
 
 
@@ -237,7 +237,7 @@ async def _follow_up(
     body = await read_json(request) if request.can_read_body else {}
     _fields(body, required, optional)
     node, request_id = request.app[NODE_KEY], request.match_info["id"]
-    updated = await requests.follow_up(node, user, request_id, msg_type, body)
+    updated = await follow_ups.follow_up(node, user, request_id, msg_type, body)
     return web.json_response({"id": updated["id"], "status": updated["status"]})
 
 

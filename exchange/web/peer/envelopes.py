@@ -15,6 +15,7 @@ from ...core.bodies import read_limited
 from ...core.canonical import b64d, loads_object
 from ...core.errors import ExchangeError, Malformed, TooLarge
 from ...core.peer_auth import HEADER, verify_call
+from ...service import inbound
 from ...service.node import Node
 from ..appkeys import METRICS_KEY, NODE_KEY, PEER_LIMITER_KEY
 from ..errors import STATUS
@@ -49,7 +50,7 @@ async def post_envelope(request: web.Request) -> web.Response:
     caller, body = await authenticated_body(request, node.config.limits.max_envelope_bytes)
     counters = request.app[METRICS_KEY]
     try:
-        receipt = await node.accept_envelope(body, caller=caller)
+        receipt = await inbound.accept_envelope(node, body, caller=caller)
     except ExchangeError as exc:
         counters.rejections.labels(reason=exc.code).inc()
         raise
@@ -77,7 +78,7 @@ async def post_transaction(request: web.Request) -> web.Response:
             items.append(b64d(item, field="envelope"))
         except ExchangeError as exc:
             items.append(exc)
-    results = await node.accept_envelopes(items, caller=caller)
+    results = await inbound.accept_envelopes(node, items, caller=caller)
     parts: list[bytes] = []
     for result in results:
         if isinstance(result, bytes):

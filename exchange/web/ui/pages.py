@@ -21,7 +21,7 @@ from ...core.directory import KINDS, Authority
 from ...core.errors import ExchangeError, Malformed, TooLarge
 from ...core.lifecycle import Status
 from ...core.roles import START_PAGE, Role
-from ...service import evidence, requests
+from ...service import drafts, evidence, follow_ups, requests
 from ...service.node import Node
 from ...service.sessions import User
 from ..api.evidence import receive_upload
@@ -116,7 +116,7 @@ async def compose_page(request: web.Request, user: User) -> web.StreamResponse:
     draft_id = request.query.get("draft", "")
     uploaded: list[evidence.Upload] = []
     if draft_id:
-        saved = await node.read_own_draft(actor=user.username, request_id=draft_id)
+        saved = await drafts.read_own(node, actor=user.username, request_id=draft_id)
         form.update({k: str(saved.get(k) or "") for k in EMPTY_FORM})
         form["deadline"] = _deadline_field(saved.get("deadline"))
         form["draft_id"] = draft_id
@@ -151,7 +151,8 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
         deadline = _deadline(form["deadline"])
         attachments = [u.id for u in uploads]
         if draft_id:  # editing a draft: keep it, then send it if asked
-            await node.update_draft(
+            await drafts.update(
+                node,
                 actor=user.username,
                 request_id=draft_id,
                 deadline=deadline,
@@ -160,11 +161,11 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
             )
             created = {"id": draft_id}
             if not as_draft:
-                await node.send_draft(actor=user.username, request_id=draft_id)
+                await drafts.send(node, actor=user.username, request_id=draft_id)
         else:
-            save = node.save_draft if as_draft else node.create_request
+            save = drafts.save if as_draft else requests.create
             created = await save(
-                actor=user.username, deadline=deadline, attachments=attachments, **fields
+                node, actor=user.username, deadline=deadline, attachments=attachments, **fields
             )
     except ExchangeError as exc:
         return render(
@@ -370,7 +371,7 @@ async def follow_up_action(request: web.Request, user: User) -> web.StreamRespon
     else:
         posted = await request.post()
         fields = {name: str(posted.get(name, "")).strip() for name in names}
-    await requests.follow_up(node, user, request_id, msg_type, fields)
+    await follow_ups.follow_up(node, user, request_id, msg_type, fields)
     raise web.HTTPSeeOther(f"/requests/{quote(request_id)}?done=1")
 
 
@@ -378,7 +379,7 @@ async def follow_up_action(request: web.Request, user: User) -> web.StreamRespon
 @page(Role.INVESTIGATOR)
 async def send_action(request: web.Request, user: User) -> web.StreamResponse:
     request_id = request.match_info["id"]
-    await request.app[NODE_KEY].send_draft(actor=user.username, request_id=request_id)
+    await drafts.send(request.app[NODE_KEY], actor=user.username, request_id=request_id)
     raise web.HTTPSeeOther(f"/requests/{quote(request_id)}?done=1")
 
 
@@ -386,7 +387,7 @@ async def send_action(request: web.Request, user: User) -> web.StreamResponse:
 @page(Role.INVESTIGATOR)
 async def discard_action(request: web.Request, user: User) -> web.StreamResponse:
     request_id = request.match_info["id"]
-    await request.app[NODE_KEY].discard_draft(actor=user.username, request_id=request_id)
+    await drafts.discard(request.app[NODE_KEY], actor=user.username, request_id=request_id)
     raise web.HTTPSeeOther("/requests?done=1")
 
 

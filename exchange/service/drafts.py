@@ -1,0 +1,124 @@
+"""Drafts: a checked request kept at the node, its form sealed at rest, visible to its
+author only, who may replace it, discard it or send it (same request id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core import content as contents
+from ..core import ids
+from ..core.canonical import parse_time
+from ..core.errors import InvalidRequest, NotFound
+from ..store import requests as store
+from . import sealing
+from .node import Node
+
+
+def _checked_form(
+    node: Node, form: dict[str, str | None], attachments: list[str] | None
+) -> dict[str, Any]:
+    """A draft's form, checked as a request would be (sealed only when sent)."""
+    node.peer(str(form["to"]))
+    contents.request_content(
+        kind=str(form["kind"]),
+        urgency=str(form["urgency"]),
+        language=str(form["language"]),
+        subject=str(form["subject"]),
+        body=str(form["body"]),
+        deadline=None,
+        max_body_chars=node.config.limits.max_body_chars,
+    )
+    deadline = form.get("deadline")
+    if deadline:
+        parse_time(deadline, field="deadline")
+    return {**form, "attachments": list(attachments or [])}
+
+
+async def save(
+    node: Node, *, actor: str, attachments: list[str] | None = None, **form: str | None
+) -> dict[str, Any]:
+    """Keep a complete request without sending it (checked now, sealed when sent)."""
+    now = node.clock.now()
+    saved = _checked_form(node, form, attachments)
+    request_id = ids.request_id()
+    await node.db.run(
+        lambda c: store.save_draft(
+            c, node.vault, me=node.me, request_id=request_id, form=saved, actor=actor, now=now
+        )
+    )
+    return {"id": request_id, "status": "draft"}
+
+
+async def update(
+    node: Node,
+    *,
+    actor: str,
+    request_id: str,
+    attachments: list[str] | None = None,
+    **form: str | None,
+) -> dict[str, Any]:
+    """Replace the form of one of the actor's own drafts."""
+    now = node.clock.now()
+    saved = _checked_form(node, form, attachments)
+
+    def update(conn: Any) -> None:
+        _own(node, conn, actor, request_id)
+        store.update_draft(
+            conn, node.vault, me=node.me, request_id=request_id, form=saved, actor=actor,
+            now=now,
+        )  # fmt: skip
+
+    await node.db.run(update)
+    return {"id": request_id, "status": "draft"}
+
+
+async def discard(node: Node, *, actor: str, request_id: str) -> dict[str, Any]:
+    """Delete one of the actor's own drafts (nothing was ever sent)."""
+    now = node.clock.now()
+
+    def discard(conn: Any) -> None:
+        _own(node, conn, actor, request_id)
+        store.discard_draft(conn, me=node.me, request_id=request_id, actor=actor, now=now)
+
+    await node.db.run(discard)
+    return {"id": request_id, "status": "discarded"}
+
+
+async def read_own(node: Node, *, actor: str, request_id: str) -> dict[str, Any]:
+    """The form of one of the actor's own drafts (to edit or send it)."""
+
+    def load(conn: Any) -> dict[str, Any]:
+        _own(node, conn, actor, request_id)
+        return store.read_draft(conn, node.vault, request_id)
+
+    return await node.db.run(load)
+
+
+def _own(node: Node, conn: Any, actor: str, request_id: str) -> dict[str, Any]:
+    row = store.get_request(conn, request_id)
+    if row["created_by"] != actor:
+        raise NotFound("no such request")
+    if row["status"] != "draft":
+        raise InvalidRequest(f"the request is already {row['status']}")
+    return row
+
+
+async def send(node: Node, *, actor: str, request_id: str) -> dict[str, Any]:
+    now = node.clock.now()
+    saved = await read_own(node, actor=actor, request_id=request_id)
+    ids = list(saved.pop("attachments", []))
+    sealed = await sealing.prepare_request(node, saved, ids, actor=actor, now=now)
+    await node.db.run(
+        lambda c: store.send_draft(
+            c,
+            node.vault,
+            me=node.me,
+            request_id=request_id,
+            message=sealed.message,
+            actor=actor,
+            now=now,
+            attachment_ids=sealed.attachment_ids,
+            deadline_plan=sealed.plan,
+        )
+    )
+    return sealing.queued(node, request_id, sealed, str(saved["urgency"]))

@@ -1,0 +1,64 @@
+"""Follow-ups: our acknowledgement, response or rejection of a request we received,
+sealed back to the authority that sent it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from ..core import content as contents
+from ..core.errors import InvalidRequest
+from ..store import requests as store
+from . import sealing
+from .node import Node
+from .sessions import User
+
+log = structlog.get_logger("exchange.service")
+
+
+async def follow_up(
+    node: Node, user: User, request_id: str, msg_type: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Acknowledge, answer or reject a request we received (a response keeps the
+    request's language unless it names another)."""
+    actor = user.username
+    now = node.clock.now()
+    row = await node.db.run(lambda c: store.get_request(c, request_id))
+    if row["direction"] != "in":
+        raise InvalidRequest("only received requests can be acknowledged, answered or rejected")
+    fields = dict(fields)
+    if msg_type == "response" and "language" not in fields:
+        fields["language"] = row["language"]
+    wanted = fields.pop("attachments", None) or []
+    content = contents.follow_up_content(
+        msg_type, origin=row["origin"], msg_id=row["msg_id"], **fields
+    )
+    if wanted and msg_type != "response":
+        raise InvalidRequest("only a response can carry attachments")
+    ids = await sealing.with_attachments(node, content, wanted, owner=actor)
+    contents.validate(msg_type, content, max_body_chars=node.config.limits.max_body_chars)
+    message = sealing.seal_message(
+        node,
+        msg_type,
+        content,
+        recipient_id=row["counterpart"],
+        now=now,
+        emergency=row["urgency"] == "emergency",
+    )
+    await node.db.run(
+        lambda c: store.add_follow_up(
+            c,
+            node.vault,
+            me=node.me,
+            request_id=request_id,
+            message=message,
+            actor=actor,
+            now=now,
+            attachment_ids=ids,
+        )
+    )
+    log.info("follow_up_queued", request_id=request_id, type=msg_type)
+    node.wake_delivery()
+    node.wake_deadlines()
+    return await node.db.run(lambda c: store.get_request(c, request_id))

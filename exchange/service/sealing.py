@@ -1,0 +1,132 @@
+"""Sealing what we send: a request's fields checked and its deadline computed, the
+content signed and encrypted for its recipient only, attachments claimed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from ..core import content as contents
+from ..core import ids
+from ..core.canonical import format_time, parse_time, sha256_hex
+from ..core.deadlines import DeadlineFacts, initial_plan
+from ..core.envelope import seal
+from ..core.errors import InvalidRequest
+from ..store import evidence as evidence_store
+from ..store import requests as store
+from ..store.deadlines import NEVER
+from .node import Node
+
+log = structlog.get_logger("exchange.service")
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A request ready to store: the sealed message and what goes with it."""
+
+    message: store.OutgoingMessage
+    attachment_ids: list[str]
+    plan: tuple[str, str] | None
+    check_at: datetime | None
+
+
+async def prepare_request(
+    node: Node, form: dict[str, Any], attachments: list[str], *, actor: str, now: datetime
+) -> Sealed:
+    """Check a request's fields, compute its deadline and seal it for the recipient."""
+    recipient = node.peer(str(form["to"]))
+    urgency = str(form["urgency"])
+    deadline = form.get("deadline")
+    own_deadline = parse_time(deadline, field="deadline") if deadline else None
+    if own_deadline is not None and own_deadline <= now:
+        raise InvalidRequest("deadline must be in the future")
+    default = now + node.config.deadlines.get(urgency, node.config.deadlines["standard"])
+    effective = min(own_deadline, default) if own_deadline else default
+    content = contents.request_content(
+        kind=str(form["kind"]),
+        urgency=urgency,
+        language=str(form["language"]),
+        subject=str(form["subject"]),
+        body=str(form["body"]),
+        deadline=effective,
+        max_body_chars=node.config.limits.max_body_chars,
+    )
+    ids = await with_attachments(node, content, attachments, owner=actor)
+    message = seal_message(
+        node,
+        "request",
+        content,
+        recipient_id=recipient.authority_id,
+        now=now,
+        emergency=urgency == "emergency",
+    )
+    plan, check_at = deadline_plan(node, urgency, now, effective, now)
+    return Sealed(message, ids, plan, check_at)
+
+
+def queued(node: Node, request_id: str, sealed: Sealed, urgency: str) -> dict[str, Any]:
+    log.info(
+        "request_queued", request_id=request_id, peer=sealed.message.recipient, urgency=urgency
+    )
+    node.wake_delivery()
+    node.notice_deadline(sealed.check_at)
+    return {"id": request_id, "status": "queued", "msg_id": sealed.message.msg_id}
+
+
+async def with_attachments(
+    node: Node, content: dict[str, Any], ids: list[str], *, owner: str
+) -> list[str]:
+    """Put the manifest of the user's own unsent uploads into the content."""
+    if not ids:
+        return []
+    entries = await node.db.run(lambda c: evidence_store.claim(c, node.vault, ids, owner=owner))
+    content["attachments"] = [e.to_json() for e in entries]
+    return ids
+
+
+def deadline_plan(
+    node: Node, urgency: str, created_at: datetime, deadline: datetime | None, now: datetime
+) -> tuple[tuple[str, str] | None, datetime | None]:
+    """A new request's deadline state and next check, so no sweep must write now."""
+    if deadline is None:
+        return None, None
+    facts = DeadlineFacts(urgency, created_at, deadline)
+    state, check_at = initial_plan(facts, node.config.escalation.policy(), now)
+    return (state.value, format_time(check_at) if check_at else NEVER), check_at
+
+
+def seal_message(
+    node: Node,
+    msg_type: str,
+    content: dict[str, Any],
+    *,
+    recipient_id: str,
+    now: datetime,
+    emergency: bool = False,
+) -> store.OutgoingMessage:
+    recipient = node.peer(recipient_id)
+    msg_id = ids.message_id()
+    sealed = seal(
+        content,
+        msg_type=msg_type,
+        msg_id=msg_id,
+        sender_id=node.me,
+        sender_key=node.signing_key(now),
+        recipient=recipient,
+        now=now,
+    )
+    return store.OutgoingMessage(
+        msg_id=msg_id,
+        type=msg_type,
+        recipient=recipient_id,
+        created_at=now,
+        content=content,
+        envelope=sealed.data,
+        envelope_sha256=sha256_hex(sealed.data),
+        content_json=sealed.content_json,
+        expires_at=now + node.config.delivery.give_up_after,
+        emergency=emergency,
+    )
