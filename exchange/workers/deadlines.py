@@ -12,19 +12,17 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import datetime, timedelta
-from functools import partial
 
 import aiohttp
 import structlog
 
-from ..config import EscalationConfig
 from ..core.backoff import retry_delay
 from ..core.canonical import b64e
 from ..core.clock import ObservableClock
-from ..core.deadlines import DeadlinePolicy
 from ..runloop import wait_event
+from ..service import deadlines
 from ..service.node import Node
-from ..store import deadlines as store
+from ..store.deadlines import WebhookCall
 
 log = structlog.get_logger("exchange.deadlines")
 MAX_WAIT = 60.0  # look again at least this often (seconds), whatever the clock says
@@ -33,17 +31,12 @@ SIGNATURE_HEADER = "X-Exchange-Signature"
 AUTHORITY_HEADER = "X-Exchange-Authority"
 
 
-def policy_of(config: EscalationConfig) -> DeadlinePolicy:
-    return config.policy()
-
-
 class DeadlineScheduler:
     def __init__(
         self, node: Node, session: aiohttp.ClientSession, rng: random.Random | None = None
     ) -> None:
         self.node = node
         self.session = session
-        self.policy = policy_of(node.config.escalation)
         self.rng = rng or random.Random()  # noqa: S311 (retry jitter only)
         self._wake = asyncio.Event()
         self.last_swept_at: datetime | None = None  # the clock time the last sweep judged
@@ -82,15 +75,7 @@ class DeadlineScheduler:
     async def sweep(self) -> datetime | None:
         """Bring every deadline state up to now; returns when to look again."""
         now = self.node.clock.now()
-        result = await self.node.db.run(
-            partial(
-                store.sweep,
-                me=self.node.me,
-                policy=self.policy,
-                now=now,
-                webhooks=self.node.config.escalation.webhooks,
-            )
-        )
+        result = await deadlines.sweep(self.node, now)
         self.last_swept_at = now
         for item in result.escalated:
             log.warning(
@@ -107,11 +92,11 @@ class DeadlineScheduler:
     async def send_webhooks(self) -> datetime | None:
         """Deliver the webhook calls that are due; returns when the next one is."""
         now = self.node.clock.now()
-        calls = await self.node.db.run(partial(store.due_webhooks, now=now))
+        calls = await deadlines.due_webhooks(self.node, now)
         for call in calls:
             error = await self._post(call)
             if error is None:
-                await self.node.db.run(partial(store.webhook_done, call_id=call.id))
+                await deadlines.webhook_done(self.node, call.id)
                 log.info("webhook_delivered", call_id=call.id)
                 continue
             retry_at: datetime | None = None
@@ -123,13 +108,11 @@ class DeadlineScheduler:
                     rng=self.rng,
                 )
                 retry_at = now + delay
-            await self.node.db.run(
-                partial(store.webhook_failed, call_id=call.id, error=error, retry_at=retry_at)
-            )
+            await deadlines.webhook_failed(self.node, call.id, error=error, retry_at=retry_at)
             log.warning("webhook_failed", call_id=call.id, error=error, gave_up=retry_at is None)
-        return await self.node.db.run(store.next_webhook_at)
+        return await deadlines.next_webhook_at(self.node)
 
-    async def _post(self, call: store.WebhookCall) -> str | None:
+    async def _post(self, call: WebhookCall) -> str | None:
         key = self.node.signing_key(self.node.clock.now())
         headers = {
             "Content-Type": "application/json",

@@ -12,7 +12,6 @@ import asyncio
 import json
 import random
 from datetime import datetime, timedelta
-from functools import partial
 
 import aiohttp
 import structlog
@@ -22,10 +21,9 @@ from ..core.canonical import b64_json
 from ..core.errors import ExchangeError
 from ..core.receipt import parse_receipt, verify_receipt
 from ..runloop import wait_event
+from ..service import outbox
 from ..service.metrics import Metrics
 from ..service.node import Node
-from ..store import outbox
-from ..store import requests as store
 from .blobs import upload_blobs
 from .peer_client import call_peer
 
@@ -72,7 +70,7 @@ class DeliveryWorker:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def _start_due_peers(self) -> float:
-        due = await self.node.db.run(outbox.next_due)
+        due = await outbox.next_due(self.node)
         now = self.node.clock.now()
         wait = IDLE_WAIT
         for peer, at in due.items():
@@ -120,9 +118,7 @@ class DeliveryWorker:
         """Start one transaction of due envelopes not already in flight; False if none."""
         now = self.node.clock.now()
         size = self.node.config.delivery.batch_size
-        due = await self.node.db.run(
-            partial(outbox.due, peer=peer, now=now, limit=size + len(inflight))
-        )
+        due = await outbox.due(self.node, peer, now, size + len(inflight))
         batch = [item for item in due if item.msg_id not in inflight][:size]
         if not batch:
             return False
@@ -167,7 +163,7 @@ class DeliveryWorker:
         if self._failures.pop(peer, None):
             # The peer answers again: what waits for it is due now, not at the retry
             # times its outage set (up to backoff_max away).
-            await self.node.db.run(partial(outbox.due_now, peer=peer, now=now))
+            await outbox.due_now(self.node, peer, now)
         verified: list[tuple[outbox.Pending, bytes]] = []
         retry: list[str] = []
         roots: set[tuple[str, bytes, int, bytes]] = set()  # a batch signature checked once
@@ -236,10 +232,8 @@ class DeliveryWorker:
     ) -> None:
         """A transaction's receipts in one database job (all or none: on failure the
         envelopes stay pending, and the peer answers the retry with the same receipts)."""
-        me = self.node.me
-
         receipts = [(item.msg_id, raw) for item, raw in verified]
-        await self.node.db.run(lambda c: store.store_receipts(c, me=me, receipts=receipts, now=now))
+        await outbox.store_receipts(self.node, receipts, now)
         log.info(
             "delivered", peer=peer, count=len(verified), msg_ids=[i.msg_id for i, _ in verified]
         )
@@ -254,10 +248,7 @@ class DeliveryWorker:
             failures, initial=cfg.backoff_initial, maximum=cfg.backoff_max, rng=self.rng
         )
         at = now + delay
-        me = self.node.me
-        await self.node.db.run(
-            lambda c: outbox.retry_later(c, msg_ids, error=error, at=at, me=me, peer=peer, now=now)
-        )
+        await outbox.retry_later(self.node, peer, msg_ids, error=error, at=at, now=now)
         log.info(
             "delivery_retry_scheduled",
             peer=peer,
@@ -267,7 +258,5 @@ class DeliveryWorker:
         )
 
     async def _give_up(self, msg_id: str, error: str, now: datetime) -> None:
-        await self.node.db.run(
-            lambda c: outbox.expire(c, me=self.node.me, msg_id=msg_id, error=error, now=now)
-        )
+        await outbox.expire(self.node, msg_id, error=error, now=now)
         log.warning("delivery_abandoned", msg_id=msg_id, error=error)

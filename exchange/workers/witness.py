@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 
 import aiohttp
 import structlog
@@ -22,8 +21,8 @@ from ..core.directory import Authority
 from ..core.errors import ExchangeError
 from ..core.note import Checkpoint, cosign, parse_note
 from ..core.witness import Judgement, Seen, judge, open_checkpoint, witness_name_for
+from ..service import witness
 from ..service.node import Node
-from ..store import witness as witness_store
 from .peer_client import call_peer
 
 log = structlog.get_logger("exchange.witness")
@@ -70,7 +69,7 @@ class Witness:
         except ValueError as exc:
             raise ExchangeError(str(exc), code="bad_signature") from None
         peer_id = peer.authority_id
-        previous = await self.node.db.run(lambda c: witness_store.view(c, peer_id))
+        previous = await witness.last_view(self.node, peer_id)
         proof = None
         if previous is not None and checkpoint.size > previous.size:
             proof = await self._proof(peer, previous.size, checkpoint.size)
@@ -80,16 +79,8 @@ class Witness:
             await self._alert(peer_id, judgement, previous.note if previous else "", note_text)
             return judgement
         if judgement.verdict == "advance":
-            now = self.node.clock.now()
-            await self.node.db.run(
-                lambda c: witness_store.advance(
-                    c,
-                    peer=peer_id,
-                    size=checkpoint.size,
-                    root=checkpoint.root,
-                    note=note_text,
-                    now=now,
-                )
+            await witness.advance(
+                self.node, peer_id, size=checkpoint.size, root=checkpoint.root, note=note_text
             )
         await self._cosign(peer, checkpoint, note.text)
         return judgement
@@ -112,24 +103,9 @@ class Witness:
         await call_peer(self.node, self.session, peer, "POST", COSIGNATURE_PATH, body=body)
 
     async def _alert(self, peer: str, judgement: Judgement, old_note: str, new_note: str) -> None:
-        evidence = {"previous": old_note, "presented": new_note}
-        now = self.node.clock.now()
-
-        def store(c: sqlite3.Connection) -> bool:
-            if witness_store.alert_exists(c, peer, judgement.verdict, judgement.detail):
-                return False
-            witness_store.raise_alert(
-                c,
-                me=self.node.me,
-                peer=peer,
-                kind=judgement.verdict,
-                detail=judgement.detail,
-                evidence=evidence,
-                now=now,
-            )
-            return True
-
-        if await self.node.db.run(store):
+        if await witness.raise_alert(
+            self.node, peer, judgement, previous=old_note, presented=new_note
+        ):
             log.error("witness_alert", peer=peer, alert=judgement.verdict, detail=judgement.detail)
 
     async def run(self) -> None:

@@ -1,0 +1,51 @@
+"""What the delivery worker does to the database: which envelopes are due for which
+peer, their receipts stored, a retry scheduled, a message given up."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import partial
+
+from ..store import outbox as store
+from ..store import requests as requests_store
+from ..store.outbox import Pending
+from .node import Node
+
+__all__ = ["Pending", "due", "due_now", "expire", "next_due", "retry_later", "store_receipts"]
+
+
+async def next_due(node: Node) -> dict[str, datetime]:
+    """Each peer with something waiting, and when its next envelope is due."""
+    return await node.db.run(store.next_due)
+
+
+async def due(node: Node, peer: str, now: datetime, limit: int) -> list[Pending]:
+    """The peer's envelopes due now, emergencies first."""
+    return await node.db.run(partial(store.due, peer=peer, now=now, limit=limit))
+
+
+async def due_now(node: Node, peer: str, now: datetime) -> None:
+    """The peer answers again: what waits for it is due now, not at its retry times."""
+    await node.db.run(partial(store.due_now, peer=peer, now=now))
+
+
+async def store_receipts(node: Node, receipts: Sequence[tuple[str, bytes]], now: datetime) -> int:
+    """A transaction's verified receipts in one database job (all or none); returns
+    how many were new."""
+    return await node.db.run(
+        lambda c: requests_store.store_receipts(c, me=node.me, receipts=receipts, now=now)
+    )
+
+
+async def retry_later(
+    node: Node, peer: str, msg_ids: list[str], *, error: str, at: datetime, now: datetime
+) -> None:
+    await node.db.run(
+        lambda c: store.retry_later(c, msg_ids, error=error, at=at, me=node.me, peer=peer, now=now)
+    )
+
+
+async def expire(node: Node, msg_id: str, *, error: str, now: datetime) -> None:
+    """Give a message up (expired, or refused for good by the peer)."""
+    await node.db.run(lambda c: store.expire(c, me=node.me, msg_id=msg_id, error=error, now=now))
