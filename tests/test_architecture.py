@@ -186,7 +186,6 @@ def test_web_modules_never_touch_the_database() -> None:
     assert web_database_calls() == []
 
 
-@pytest.mark.xfail(strict=True, reason="store/requests.py is split next")
 def test_no_module_is_too_long_to_read() -> None:
     assert long_modules() == []
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from .errors import Conflict, WrongParty
+from .errors import Conflict, InvalidRequest, WrongParty
 
 
 class Status(StrEnum):
@@ -78,9 +78,18 @@ def transition(current: Status, event: Event) -> Status:
     if current is Status.CLOSED and event is not Event.DELIVER:
         raise Conflict("the request is closed")
     target = _TARGET[event]
-    if event is Event.CLOSE and current is Status.DRAFT:
-        raise Conflict("a draft cannot be closed")
+    if event is Event.CLOSE and current is not Status.ANSWERED:
+        raise Conflict(f"only answered requests can be closed; this one is {current}")
     return target if _RANK[target] > _RANK[current] else current
+
+
+def check_reply(direction: str, current: Status, event: Event) -> None:
+    """Our own acknowledgement, response or rejection: only of a request we received,
+    and an acknowledgement only while nothing else has happened to it."""
+    if direction != "in":
+        raise InvalidRequest("only received requests can be acknowledged, answered or rejected")
+    if event is Event.ACKNOWLEDGE and current is not Status.RECEIVED:
+        raise Conflict(f"the request is already {current}")
 
 
 def check_follow_up(*, direction: str, origin: str, counterpart: str, sender: str, me: str) -> None:

@@ -6,6 +6,7 @@ prosecutors and admins see all of them (``own_only``). Metadata only.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -14,6 +15,7 @@ from ..core.deadlines import DeadlineState
 from ..core.errors import Malformed
 from ..core.roles import Role
 from ..store import deadlines as store
+from ..store.rows import RequestRow
 from .node import Node
 from .sessions import User
 
@@ -70,12 +72,15 @@ async def open_alert_count(node: Node, user: User) -> int:
     return await node.db.run(lambda c: store.open_alert_count(c, own_only(user)))
 
 
-def annotate(node: Node, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
-    """Add the live ``deadline_state`` to request rows (for lists and pages)."""
+def live_state(node: Node, row: RequestRow, now: datetime) -> str | None:
+    """The deadline state of a request at ``now`` (None when it has no deadline)."""
+    return store.state_of(row, node.config.escalation.policy(), now)
+
+
+def annotate(node: Node, rows: list[RequestRow], now: datetime) -> list[RequestRow]:
+    """Request rows with their live ``deadline_state`` (for lists and pages)."""
     policy = node.config.escalation.policy()
-    for row in rows:
-        row["deadline_state"] = store.state_of(row, policy, now)
-    return rows
+    return [dataclasses.replace(r, deadline_state=store.state_of(r, policy, now)) for r in rows]
 
 
 # --- the scheduler's steps ------------------------------------------------------

@@ -3,15 +3,20 @@ author only, who may replace it, discard it or send it (same request id)."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from ..core import content as contents
 from ..core import ids
 from ..core.canonical import parse_time
 from ..core.errors import InvalidRequest, NotFound
+from ..core.lifecycle import Status
+from ..store import drafts as draft_store
 from ..store import requests as store
+from ..store.rows import RequestRow
 from . import sealing
 from .node import Node
+from .sealing import Outcome
 
 
 def _checked_form(
@@ -36,17 +41,17 @@ def _checked_form(
 
 async def save(
     node: Node, *, actor: str, attachments: list[str] | None = None, **form: str | None
-) -> dict[str, Any]:
+) -> Outcome:
     """Keep a complete request without sending it (checked now, sealed when sent)."""
     now = node.clock.now()
     saved = _checked_form(node, form, attachments)
     request_id = ids.request_id()
     await node.db.run(
-        lambda c: store.save_draft(
+        lambda c: draft_store.save_draft(
             c, node.vault, me=node.me, request_id=request_id, form=saved, actor=actor, now=now
         )
     )
-    return {"id": request_id, "status": "draft"}
+    return Outcome(request_id, "draft")
 
 
 async def update(
@@ -56,60 +61,60 @@ async def update(
     request_id: str,
     attachments: list[str] | None = None,
     **form: str | None,
-) -> dict[str, Any]:
+) -> Outcome:
     """Replace the form of one of the actor's own drafts."""
     now = node.clock.now()
     saved = _checked_form(node, form, attachments)
 
-    def update(conn: Any) -> None:
+    def update(conn: sqlite3.Connection) -> None:
         _own(node, conn, actor, request_id)
-        store.update_draft(
+        draft_store.update_draft(
             conn, node.vault, me=node.me, request_id=request_id, form=saved, actor=actor,
             now=now,
         )  # fmt: skip
 
     await node.db.run(update)
-    return {"id": request_id, "status": "draft"}
+    return Outcome(request_id, "draft")
 
 
-async def discard(node: Node, *, actor: str, request_id: str) -> dict[str, Any]:
+async def discard(node: Node, *, actor: str, request_id: str) -> Outcome:
     """Delete one of the actor's own drafts (nothing was ever sent)."""
     now = node.clock.now()
 
-    def discard(conn: Any) -> None:
+    def discard(conn: sqlite3.Connection) -> None:
         _own(node, conn, actor, request_id)
-        store.discard_draft(conn, me=node.me, request_id=request_id, actor=actor, now=now)
+        draft_store.discard_draft(conn, me=node.me, request_id=request_id, actor=actor, now=now)
 
     await node.db.run(discard)
-    return {"id": request_id, "status": "discarded"}
+    return Outcome(request_id, "discarded")
 
 
 async def read_own(node: Node, *, actor: str, request_id: str) -> dict[str, Any]:
     """The form of one of the actor's own drafts (to edit or send it)."""
 
-    def load(conn: Any) -> dict[str, Any]:
+    def load(conn: sqlite3.Connection) -> dict[str, Any]:
         _own(node, conn, actor, request_id)
-        return store.read_draft(conn, node.vault, request_id)
+        return draft_store.read_draft(conn, node.vault, request_id)
 
     return await node.db.run(load)
 
 
-def _own(node: Node, conn: Any, actor: str, request_id: str) -> dict[str, Any]:
-    row = store.get_request(conn, request_id)
-    if row["created_by"] != actor:
+def _own(node: Node, conn: sqlite3.Connection, actor: str, request_id: str) -> RequestRow:
+    row = store.request_row(conn, request_id)
+    if row.created_by != actor:
         raise NotFound("no such request")
-    if row["status"] != "draft":
-        raise InvalidRequest(f"the request is already {row['status']}")
+    if row.status is not Status.DRAFT:
+        raise InvalidRequest(f"the request is already {row.status}")
     return row
 
 
-async def send(node: Node, *, actor: str, request_id: str) -> dict[str, Any]:
+async def send(node: Node, *, actor: str, request_id: str) -> Outcome:
     now = node.clock.now()
     saved = await read_own(node, actor=actor, request_id=request_id)
     ids = list(saved.pop("attachments", []))
     sealed = await sealing.prepare_request(node, saved, ids, actor=actor, now=now)
     await node.db.run(
-        lambda c: store.send_draft(
+        lambda c: draft_store.send_draft(
             c,
             node.vault,
             me=node.me,

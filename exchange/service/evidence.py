@@ -207,8 +207,8 @@ async def open_attachment(
     entry = next(
         (
             e
-            for message in view["messages"]
-            for e in attachments_of(message["content"])
+            for message in view.messages
+            for e in attachments_of(message.content)
             if e.id == attachment_id
         ),
         None,

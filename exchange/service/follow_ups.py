@@ -9,7 +9,10 @@ import structlog
 
 from ..core import content as contents
 from ..core.errors import InvalidRequest
+from ..core.lifecycle import check_reply
 from ..store import requests as store
+from ..store.requests import FOLLOW_UP_EVENTS
+from ..store.rows import RequestRow
 from . import sealing
 from .node import Node
 from .sessions import User
@@ -19,21 +22,18 @@ log = structlog.get_logger("exchange.service")
 
 async def follow_up(
     node: Node, user: User, request_id: str, msg_type: str, fields: dict[str, Any]
-) -> dict[str, Any]:
+) -> RequestRow:
     """Acknowledge, answer or reject a request we received (a response keeps the
     request's language unless it names another)."""
     actor = user.username
     now = node.clock.now()
-    row = await node.db.run(lambda c: store.get_request(c, request_id))
-    if row["direction"] != "in":
-        raise InvalidRequest("only received requests can be acknowledged, answered or rejected")
+    row = await node.db.run(lambda c: store.request_row(c, request_id))
+    check_reply(row.direction, row.status, FOLLOW_UP_EVENTS[msg_type])
     fields = dict(fields)
     if msg_type == "response" and "language" not in fields:
-        fields["language"] = row["language"]
+        fields["language"] = row.language
     wanted = fields.pop("attachments", None) or []
-    content = contents.follow_up_content(
-        msg_type, origin=row["origin"], msg_id=row["msg_id"], **fields
-    )
+    content = contents.follow_up_content(msg_type, origin=row.origin, msg_id=row.msg_id, **fields)
     if wanted and msg_type != "response":
         raise InvalidRequest("only a response can carry attachments")
     ids = await sealing.with_attachments(node, content, wanted, owner=actor)
@@ -42,9 +42,9 @@ async def follow_up(
         node,
         msg_type,
         content,
-        recipient_id=row["counterpart"],
+        recipient_id=row.counterpart,
         now=now,
-        emergency=row["urgency"] == "emergency",
+        emergency=row.urgency == "emergency",
     )
     await node.db.run(
         lambda c: store.add_follow_up(
@@ -61,4 +61,4 @@ async def follow_up(
     log.info("follow_up_queued", request_id=request_id, type=msg_type)
     node.wake_delivery()
     node.wake_deadlines()
-    return await node.db.run(lambda c: store.get_request(c, request_id))
+    return await node.db.run(lambda c: store.request_row(c, request_id))

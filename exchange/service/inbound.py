@@ -15,7 +15,9 @@ from ..core.canonical import parse_time
 from ..core.envelope import Opened, open_
 from ..core.errors import ExchangeError, Malformed, NotFound, TooLarge, UnknownSender
 from ..core.receipt import issue_receipts
-from ..store import requests as store
+from ..store import inbound as inbound_store
+from ..store.inbound import Arrival
+from ..store.messages import IncomingMessage
 from . import sealing
 from .node import Node
 
@@ -65,7 +67,7 @@ async def accept_envelopes(
     ]
     arrivals = [arrival for _, arrival in accepted]
     stored = await node.db.run(
-        lambda c: store.receive_all(c, node.vault, me=node.me, arrivals=arrivals, now=now)
+        lambda c: inbound_store.receive_all(c, node.vault, me=node.me, arrivals=arrivals, now=now)
     )
     received = []
     for (position, arrival), outcome in zip(accepted, stored, strict=True):
@@ -99,10 +101,10 @@ def _open(node: Node, data: bytes, *, caller: str, now: datetime) -> Opened:
     return opened
 
 
-def _arrival(node: Node, opened: Opened, receipt: bytes, now: datetime) -> store.Arrival:
+def _arrival(node: Node, opened: Opened, receipt: bytes, now: datetime) -> Arrival:
     """An opened envelope with its signed receipt, ready to store."""
     header = opened.header
-    incoming = store.IncomingMessage(
+    incoming = IncomingMessage(
         msg_id=header.msg_id,
         type=header.type,
         sender=header.sender,
@@ -122,7 +124,7 @@ def _arrival(node: Node, opened: Opened, receipt: bytes, now: datetime) -> store
             parse_time(opened.content["deadline"]),
             now,
         )
-    return store.Arrival(incoming, ids.request_id(), plan, check_at)
+    return Arrival(incoming, ids.request_id(), plan, check_at)
 
 
 def check_blobs(node: Node, content: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import partial
 
 from ..store import outbox as store
-from ..store import requests as requests_store
+from ..store import receipts as receipt_store
 from ..store.outbox import Pending
 from .node import Node
 
@@ -34,7 +34,7 @@ async def store_receipts(node: Node, receipts: Sequence[tuple[str, bytes]], now:
     """A transaction's verified receipts in one database job (all or none); returns
     how many were new."""
     return await node.db.run(
-        lambda c: requests_store.store_receipts(c, me=node.me, receipts=receipts, now=now)
+        lambda c: receipt_store.store_receipts(c, me=node.me, receipts=receipts, now=now)
     )
 
 

@@ -16,18 +16,31 @@ from ..core.deadlines import DeadlineFacts, initial_plan
 from ..core.envelope import seal
 from ..core.errors import InvalidRequest
 from ..store import evidence as evidence_store
-from ..store import requests as store
 from ..store.deadlines import NEVER
+from ..store.messages import OutgoingMessage
 from .node import Node
 
 log = structlog.get_logger("exchange.service")
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What a user is told of a request they created, sent or saved."""
+
+    id: str
+    status: str
+    msg_id: str | None = None  # the sealed message's id, once there is one
+
+    def to_json(self) -> dict[str, str]:
+        shown = {"id": self.id, "status": self.status}
+        return shown | ({"msg_id": self.msg_id} if self.msg_id else {})
+
+
+@dataclass(frozen=True)
 class Sealed:
     """A request ready to store: the sealed message and what goes with it."""
 
-    message: store.OutgoingMessage
+    message: OutgoingMessage
     attachment_ids: list[str]
     plan: tuple[str, str] | None
     check_at: datetime | None
@@ -67,13 +80,14 @@ async def prepare_request(
     return Sealed(message, ids, plan, check_at)
 
 
-def queued(node: Node, request_id: str, sealed: Sealed, urgency: str) -> dict[str, Any]:
+def queued(node: Node, request_id: str, sealed: Sealed, urgency: str) -> Outcome:
+    """Tell the workers of a request just queued: delivery, and its deadline's clock."""
     log.info(
         "request_queued", request_id=request_id, peer=sealed.message.recipient, urgency=urgency
     )
     node.wake_delivery()
     node.notice_deadline(sealed.check_at)
-    return {"id": request_id, "status": "queued", "msg_id": sealed.message.msg_id}
+    return Outcome(request_id, "queued", sealed.message.msg_id)
 
 
 async def with_attachments(
@@ -106,7 +120,7 @@ def seal_message(
     recipient_id: str,
     now: datetime,
     emergency: bool = False,
-) -> store.OutgoingMessage:
+) -> OutgoingMessage:
     recipient = node.peer(recipient_id)
     msg_id = ids.message_id()
     sealed = seal(
@@ -118,7 +132,7 @@ def seal_message(
         recipient=recipient,
         now=now,
     )
-    return store.OutgoingMessage(
+    return OutgoingMessage(
         msg_id=msg_id,
         type=msg_type,
         recipient=recipient_id,

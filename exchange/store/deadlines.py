@@ -10,6 +10,7 @@ not recorded, and nothing recorded goes unannounced.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,8 +28,10 @@ from ..core.deadlines import (
     state_at,
     time_left,
 )
-from . import audit
+from ..core.lifecycle import Status
 from .db import fetch_all, transaction
+from .rows import RequestRow
+from .transitions import Change, Entry, apply
 
 TRACKED = "deadline IS NOT NULL AND status != 'expired'"
 NEVER = "9999-12-31T23:59:59.999999Z"  # check_at of a request whose state cannot change
@@ -51,7 +54,7 @@ class SweepResult:
     next_change: datetime | None
 
 
-def facts_of(row: dict[str, Any]) -> DeadlineFacts:
+def facts_of(row: Mapping[str, Any]) -> DeadlineFacts:
     answered = row["answered_at"] or row["rejected_at"]
     return DeadlineFacts(
         urgency=row["urgency"],
@@ -124,23 +127,21 @@ def _record(
     )
     if cursor.rowcount == 0:
         return False  # escalated before: once is enough
-    detail = {"kind": kind, "deadline": row["deadline"]}
-    conn.execute(
-        "INSERT INTO events (request_id, at, event, actor, detail) VALUES (?, ?, ?, ?, ?)",
-        (row["id"], format_time(now), "deadline_escalated", None, canonical_json(detail).decode()),
+    fields = {
+        "request_id": row["id"],
+        "peer": row["counterpart"],
+        "escalation": kind,
+        "urgency": row["urgency"],
+        "deadline": row["deadline"],
+    }
+    change = Change(
+        row["id"],
+        Status(row["status"]),
+        timeline="deadline_escalated",
+        detail={"kind": kind, "deadline": row["deadline"]},
+        entries=[Entry("deadline_escalated", "system", fields)],
     )
-    audit.append(
-        conn,
-        at=now,
-        authority=me,
-        action="deadline_escalated",
-        actor="system",
-        request_id=row["id"],
-        peer=row["counterpart"],
-        escalation=kind,
-        urgency=row["urgency"],
-        deadline=row["deadline"],
-    )
+    apply(conn, [change], me=me, now=now)
     body = canonical_json(
         {
             "event": "deadline_escalated",
@@ -220,11 +221,11 @@ def list_deadlines(
     return result[:limit]
 
 
-def state_of(row: dict[str, Any], policy: DeadlinePolicy, now: datetime) -> str | None:
-    """The live deadline state of a request row (None when it has no deadline)."""
-    if not row.get("deadline") or row["status"] == "expired":
+def state_of(row: RequestRow, policy: DeadlinePolicy, now: datetime) -> str | None:
+    """The live deadline state of a request (None when it has no deadline)."""
+    if not row.deadline or row.status is Status.EXPIRED:
         return None
-    return state_at(facts_of(row), policy, now).value
+    return state_at(facts_of(row.to_json()), policy, now).value
 
 
 def list_alerts(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 from ..core.canonical import format_time, parse_time
-from ..core.lifecycle import Event, Status, transition
+from ..core.lifecycle import Event, Status
 from . import audit
 from .db import fetch_all, fetch_one, transaction
+from .transitions import Change, Entry, apply
 
 
 @dataclass(frozen=True)
@@ -123,36 +123,27 @@ def expire(conn: sqlite3.Connection, *, me: str, msg_id: str, error: str, now: d
         )
         msg = fetch_one(
             conn,
-            "SELECT request_id, type, recipient FROM messages WHERE sender = ? AND msg_id = ?",
+            "SELECT m.request_id, m.type, m.recipient, r.status FROM messages m"
+            " JOIN requests r ON r.id = m.request_id WHERE m.sender = ? AND m.msg_id = ?",
             (me, msg_id),
         )
         if msg is None:
             return
-        row = fetch_one(conn, "SELECT id, status FROM requests WHERE id = ?", (msg["request_id"],))
-        if row is not None and msg["type"] == "request" and row["status"] == Status.QUEUED:
-            new = transition(Status(row["status"]), Event.EXPIRE)
-            conn.execute(
-                "UPDATE requests SET status = ?, updated_at = ? WHERE id = ?",
-                (new.value, format_time(now), row["id"]),
-            )
-        conn.execute(
-            "INSERT INTO events (request_id, at, event, actor, detail) VALUES (?, ?, ?, ?, ?)",
-            (
-                msg["request_id"],
-                format_time(now),
-                "delivery_failed",
-                None,
-                json.dumps({"error": error, "msg_id": msg_id}, sort_keys=True),
-            ),
+        fields = {
+            "request_id": msg["request_id"],
+            "msg_id": msg_id,
+            "peer": msg["recipient"],
+            "error": error,
+        }
+        change = Change(
+            msg["request_id"],
+            Status(msg["status"]),
+            # a request never delivered expires; a late one (already receipted, or a
+            # follow-up of ours) keeps its status, and the failure is recorded
+            Event.EXPIRE if msg["type"] == "request" else None,
+            timeline="delivery_failed",
+            detail={"error": error, "msg_id": msg_id},
+            entries=[Entry("request_expired", "system", fields)],
+            late_ok=True,
         )
-        audit.append(
-            conn,
-            at=now,
-            authority=me,
-            action="request_expired",
-            actor="system",
-            request_id=msg["request_id"],
-            msg_id=msg_id,
-            peer=msg["recipient"],
-            error=error,
-        )
+        apply(conn, [change], me=me, now=now)

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..core.canonical import format_time, parse_time
+from ..core.lifecycle import Status
 from ..core.retention import RetentionPolicy, due
-from . import audit
 from .db import fetch_all, transaction
+from .transitions import Change, Entry, apply
 
 
 @dataclass
@@ -71,16 +72,10 @@ def _erase_request(
         conn.execute(
             "UPDATE requests SET erased_at = ? WHERE id = ?", (format_time(now), request_id)
         )
-        audit.append(
-            conn,
-            at=now,
-            authority=me,
-            action="content_erased",
-            actor="retention",
-            request_id=request_id,
-            messages=len(messages),
-            files=files,
-        )
+        fields = {"request_id": request_id, "messages": len(messages), "files": files}
+        status = conn.execute("SELECT status FROM requests WHERE id = ?", (request_id,)).fetchone()
+        entries = [Entry("content_erased", "retention", fields)]
+        apply(conn, [Change(request_id, Status(status[0]), entries=entries)], me=me, now=now)
         result.messages += len(messages)
         result.attachments += files
 

@@ -19,6 +19,7 @@ from exchange.core.envelope import seal
 from exchange.core.keys import SigningKeyPair
 from exchange.core.peer_auth import HEADER, sign_call
 from exchange.service import requests
+from exchange.store import messages as message_store
 from exchange.store import requests as request_store
 
 from ..federation import FAST_DELIVERY, Federation, peer_post, wait_until
@@ -247,8 +248,9 @@ async def thread(fed: Federation, authority_id: str, origin: str, msg_id: str) -
         (request_id,) = conn.execute(
             "SELECT id FROM requests WHERE origin = ? AND msg_id = ?", (origin, msg_id)
         ).fetchone()
-        row = request_store.get_request(conn, request_id)
-        return {**row, "timeline": request_store.timeline(conn, request_id)}
+        row = request_store.request_row(conn, request_id).to_json()
+        timeline = [e.to_json() for e in message_store.timeline(conn, request_id)]
+        return {**row, "timeline": timeline}
 
     return await fed[authority_id].node.db.run(read)
 
@@ -292,7 +294,7 @@ async def test_a_third_party_cannot_follow_up_a_request_sent_to_another(
     rejection: wrong_party, nothing changes. ES itself may still reject it."""
     ma = fed["MA-CNA"].node
     created = await requests.create(ma, actor="investigator", to="ES-CNA", **CONTENT)
-    ref = {"origin": "MA-CNA", "msg_id": created["msg_id"]}
+    ref = {"origin": "MA-CNA", "msg_id": created.msg_id}
 
     async def delivered() -> bool:
         return (await thread(fed, "MA-CNA", **ref))["status"] == "delivered"

@@ -15,6 +15,8 @@ from exchange.core.vault import Vault, new_storage_key
 from exchange.store import audit
 from exchange.store import requests as store
 from exchange.store.db import migrate
+from exchange.store.messages import OutgoingMessage
+from exchange.store.receipts import store_receipts
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -30,7 +32,7 @@ def _send(conn: sqlite3.Connection, vault: Vault, n: int) -> list[tuple[str, str
     sent = []
     for i in range(n):
         msg_id, request_id = ids.message_id(), ids.request_id()
-        message = store.OutgoingMessage(
+        message = OutgoingMessage(
             msg_id=msg_id,
             type="request",
             recipient="MA-CNA",
@@ -59,11 +61,11 @@ def test_a_batch_is_recorded_once_in_order(tmp_path: Path) -> None:
     before = audit.size(conn)
     batch = [(m, _receipt(m)) for _, m in sent[:3]]
     later = NOW + timedelta(seconds=3)
-    assert store.store_receipts(conn, me="ES-CNA", receipts=batch, now=later) == 3
+    assert store_receipts(conn, me="ES-CNA", receipts=batch, now=later) == 3
     # again, with two new ones: only the new ones count and get entries
     batch = [(m, _receipt(m)) for _, m in sent]
-    assert store.store_receipts(conn, me="ES-CNA", receipts=batch, now=later) == 2
-    assert store.store_receipts(conn, me="ES-CNA", receipts=batch, now=later) == 0
+    assert store_receipts(conn, me="ES-CNA", receipts=batch, now=later) == 2
+    assert store_receipts(conn, me="ES-CNA", receipts=batch, now=later) == 0
 
     rows = conn.execute(
         "SELECT r.status, r.delivered_at, m.receipt, o.state, length(o.envelope)"
@@ -92,7 +94,7 @@ def test_an_unknown_message_fails_the_batch_and_changes_nothing(tmp_path: Path) 
     before = audit.size(conn)
     batch = [(sent[0][1], _receipt(sent[0][1])), ("never-sent-0001", b"{}")]
     with pytest.raises(NotFound):
-        store.store_receipts(conn, me="ES-CNA", receipts=batch, now=NOW)
+        store_receipts(conn, me="ES-CNA", receipts=batch, now=NOW)
     assert audit.size(conn) == before
     states = conn.execute("SELECT state, length(envelope) > 0 FROM outbox").fetchall()
     assert set(states) == {("pending", 1)}
@@ -105,7 +107,7 @@ def test_a_late_receipt_records_without_moving_a_rejected_request_back(tmp_path:
     (request_id, msg_id), (other_id, other_msg) = _send(conn, vault, 2)
     conn.execute("UPDATE requests SET status = 'rejected' WHERE id = ?", (request_id,))
     batch = [(msg_id, _receipt(msg_id)), (other_msg, _receipt(other_msg))]
-    assert store.store_receipts(conn, me="ES-CNA", receipts=batch, now=NOW) == 2
+    assert store_receipts(conn, me="ES-CNA", receipts=batch, now=NOW) == 2
     status = dict(conn.execute("SELECT id, status FROM requests").fetchall())
     assert status == {request_id: "rejected", other_id: "delivered"}
     conn.close()

@@ -143,7 +143,7 @@ async def api_create_request(request: web.Request, user: User) -> web.Response:
     body = await read_json(request)
     _fields(body, *REQUEST_FIELDS)
     created = await requests.create(node, actor=user.username, **body)
-    return web.json_response(created, status=201)
+    return web.json_response(created.to_json(), status=201)
 
 
 @routes.post("/api/drafts")
@@ -153,7 +153,8 @@ async def api_save_draft(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     body = await read_json(request)
     _fields(body, *REQUEST_FIELDS)
-    return web.json_response(await drafts.save(node, actor=user.username, **body), status=201)
+    saved = await drafts.save(node, actor=user.username, **body)
+    return web.json_response(saved.to_json(), status=201)
 
 
 @routes.put("/api/drafts/{id}")
@@ -166,7 +167,7 @@ async def api_update_draft(request: web.Request, user: User) -> web.Response:
     updated = await drafts.update(
         node, actor=user.username, request_id=request.match_info["id"], **body
     )
-    return web.json_response(updated)
+    return web.json_response(updated.to_json())
 
 
 @routes.delete("/api/drafts/{id}")
@@ -175,7 +176,7 @@ async def api_discard_draft(request: web.Request, user: User) -> web.Response:
     """Delete one of the user's own drafts; the audit log keeps that it was discarded."""
     node: Node = request.app[NODE_KEY]
     discarded = await drafts.discard(node, actor=user.username, request_id=request.match_info["id"])
-    return web.json_response(discarded)
+    return web.json_response(discarded.to_json())
 
 
 @routes.post("/api/requests/{id}/send")
@@ -183,7 +184,7 @@ async def api_discard_draft(request: web.Request, user: User) -> web.Response:
 async def api_send_draft(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     sent = await drafts.send(node, actor=user.username, request_id=request.match_info["id"])
-    return web.json_response(sent)
+    return web.json_response(sent.to_json())
 
 
 @routes.get("/api/requests")
@@ -193,20 +194,23 @@ async def api_list_requests(request: web.Request, user: User) -> web.Response:
     direction = request.query.get("direction")
     if direction not in (None, "in", "out"):
         raise Malformed("direction must be 'in' or 'out'")
-    return web.json_response({"requests": await requests.visible(node, user, direction)})
+    rows = await requests.visible(node, user, direction)
+    return web.json_response({"requests": [r.to_json() for r in rows]})
 
 
 @routes.get("/api/inbox")
 @requires(Role.LIAISON)
 async def api_inbox(request: web.Request, user: User) -> web.Response:
-    return web.json_response({"requests": await requests.inbox(request.app[NODE_KEY])})
+    rows = await requests.inbox(request.app[NODE_KEY])
+    return web.json_response({"requests": [r.to_json() for r in rows]})
 
 
 @routes.get("/api/requests/{id}")
 @requires(*roles.CONTENT)
 async def api_get_request(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
-    return web.json_response(await requests.open_request(node, user, request.match_info["id"]))
+    detail = await requests.open_request(node, user, request.match_info["id"])
+    return web.json_response(detail.to_json())
 
 
 @routes.post("/api/requests/{id}/acknowledge")
@@ -238,7 +242,7 @@ async def _follow_up(
     _fields(body, required, optional)
     node, request_id = request.app[NODE_KEY], request.match_info["id"]
     updated = await follow_ups.follow_up(node, user, request_id, msg_type, body)
-    return web.json_response({"id": updated["id"], "status": updated["status"]})
+    return web.json_response({"id": updated.id, "status": updated.status})
 
 
 @routes.get("/api/openapi.json")
@@ -253,4 +257,4 @@ async def api_openapi(request: web.Request) -> web.Response:
 async def api_close(request: web.Request, user: User) -> web.Response:
     """Close an answered request (investigators: their own sent ones; liaison: any)."""
     closed = await requests.close(request.app[NODE_KEY], user, request.match_info["id"])
-    return web.json_response({"id": closed["id"], "status": closed["status"]})
+    return web.json_response({"id": closed.id, "status": closed.status})

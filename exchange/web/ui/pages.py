@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiohttp
 from aiohttp import web
 
-from ...core.canonical import canonical_json, format_time, sha256_hex
+from ...core.canonical import format_time
 from ...core.content import REQUEST_KINDS, URGENCIES
 from ...core.directory import KINDS, Authority
 from ...core.errors import ExchangeError, Malformed, TooLarge
@@ -23,6 +23,7 @@ from ...core.lifecycle import Status
 from ...core.roles import START_PAGE, Role
 from ...service import drafts, evidence, follow_ups, requests
 from ...service.node import Node
+from ...service.sealing import Outcome
 from ...service.sessions import User
 from ..api.evidence import receive_upload
 from ..appkeys import NODE_KEY
@@ -159,7 +160,7 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
                 attachments=attachments,
                 **fields,
             )
-            created = {"id": draft_id}
+            created = Outcome(draft_id, "draft")
             if not as_draft:
                 await drafts.send(node, actor=user.username, request_id=draft_id)
         else:
@@ -171,7 +172,7 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
         return render(
             request, "compose.html", status=400, form=form, error=exc.message, warning="", **context
         )
-    raise web.HTTPSeeOther(f"/requests/{quote(created['id'])}?done=1")
+    raise web.HTTPSeeOther(f"/requests/{quote(created.id)}?done=1")
 
 
 TEXT_FIELDS = (*EMPTY_FORM, "confirm_language", "csrf_token", "action", "draft_id")
@@ -279,18 +280,18 @@ async def requests_page(request: web.Request, user: User) -> web.StreamResponse:
     rows = await requests.visible(node, user, direction, limit=1000)
     directory = node.directory.current
 
-    def keep(r: dict[str, Any]) -> bool:
-        if filters["peer"] and r["counterpart"] != filters["peer"]:
+    def keep(r: requests.RequestRow) -> bool:
+        if filters["peer"] and r.counterpart != filters["peer"]:
             return False
         if filters["country"]:
-            authority = directory.get(r["counterpart"]) if directory else None
+            authority = directory.get(r.counterpart) if directory else None
             if authority is None or authority.country != filters["country"]:
                 return False
-        if filters["status"] and r["status"] != filters["status"]:
+        if filters["status"] and r.status != filters["status"]:
             return False
-        if filters["urgency"] and r["urgency"] != filters["urgency"]:
+        if filters["urgency"] and r.urgency != filters["urgency"]:
             return False
-        return not (filters["overdue"] and r["deadline_state"] != "overdue")
+        return not (filters["overdue"] and r.deadline_state != "overdue")
 
     board = user.role == "liaison"
     return render(
@@ -326,25 +327,19 @@ async def inbox_page(request: web.Request, user: User) -> web.StreamResponse:
 async def request_page(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
     view = await requests.open_request(node, user, request.match_info["id"])
-    for message in view["messages"]:
-        receipt = message.get("receipt")
-        message["receipt_sha256"] = sha256_hex(_receipt_bytes(receipt)) if receipt else ""
     directory = node.directory.current
-    peer = directory.get(view["counterpart"]) if directory else None
+    peer = directory.get(view.row.counterpart) if directory else None
     return render(
         request,
         "request.html",
-        row=view,
-        messages=view["messages"],
-        timeline=view["timeline"],
+        row=view.row,
+        draft=view.draft,
+        messages=view.messages,
+        timeline=view.timeline,
         done=request.query.get("done") == "1",
         peer=peer,
         peer_time=local_time(peer, node.clock.now()) if peer else "",
     )
-
-
-def _receipt_bytes(receipt: dict[str, Any]) -> bytes:
-    return canonical_json(receipt)
 
 
 FOLLOW_UPS = {

@@ -1,0 +1,201 @@
+"""Drafts: a request saved, not sent: its form sealed at rest, nothing in the outbox,
+until it is sent with the same id (or discarded)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from ..core.canonical import canonical_json, format_time
+from ..core.errors import Conflict, NotFound
+from ..core.lifecycle import Event, Status
+from ..core.vault import Vault
+from . import audit
+from . import evidence as evidence_store
+from .db import fetch_one, transaction
+from .messages import OutgoingMessage
+from .requests import queue, request_row
+from .transitions import Change, Entry, apply
+
+
+def save_draft(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    *,
+    me: str,
+    request_id: str,
+    form: dict[str, Any],
+    actor: str,
+    now: datetime,
+) -> None:
+    """A request saved, not sent: its form sealed at rest, nothing in the outbox."""
+    key, ciphertext = vault.seal(canonical_json(form), record=f"draft:{request_id}")
+    with transaction(conn):
+        conn.execute(
+            """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind, urgency,
+               language, status, created_by, created_at, updated_at)
+               VALUES (?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                request_id,
+                me,
+                f"draft-{request_id}",
+                form["to"],
+                form["kind"],
+                form["urgency"],
+                form["language"],
+                Status.DRAFT.value,
+                actor,
+                format_time(now),
+                format_time(now),
+            ),
+        )
+        conn.execute(
+            "INSERT INTO drafts (request_id, content_key, content) VALUES (?, ?, ?)",
+            (request_id, key, ciphertext),
+        )
+        evidence_store.keep_for_draft(
+            conn, list(form.get("attachments") or []), owner=actor, draft_id=request_id
+        )
+        _draft_event(
+            conn, me, request_id, now, actor, "drafted", action="request_drafted", peer=form["to"]
+        )
+
+
+def _draft_event(
+    conn: sqlite3.Connection,
+    me: str,
+    request_id: str,
+    now: datetime,
+    actor: str,
+    event: str,
+    *,
+    action: str,
+    peer: str,
+) -> None:
+    """A draft's timeline event and its audit entry."""
+    fields = {"request_id": request_id, "peer": peer}
+    change = Change(
+        request_id,
+        Status.DRAFT,
+        timeline=event,
+        actor=actor,
+        entries=[Entry(action, actor, fields)],
+    )
+    apply(conn, [change], me=me, now=now)
+
+
+def update_draft(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    *,
+    me: str,
+    request_id: str,
+    form: dict[str, Any],
+    actor: str,
+    now: datetime,
+) -> None:
+    """Replace a draft's form (sealed anew) and the metadata the lists show."""
+    key, ciphertext = vault.seal(canonical_json(form), record=f"draft:{request_id}")
+    with transaction(conn):
+        row = request_row(conn, request_id)
+        if row.status is not Status.DRAFT:
+            raise Conflict(f"the request is already {row.status}")
+        conn.execute(
+            "UPDATE drafts SET content_key = ?, content = ? WHERE request_id = ?",
+            (key, ciphertext, request_id),
+        )
+        evidence_store.keep_for_draft(
+            conn, list(form.get("attachments") or []), owner=actor, draft_id=request_id
+        )
+        conn.execute(
+            """UPDATE requests SET counterpart = ?, kind = ?, urgency = ?, language = ?,
+               updated_at = ? WHERE id = ?""",
+            (form["to"], form["kind"], form["urgency"], form["language"], format_time(now),
+             request_id),
+        )  # fmt: skip
+        _draft_event(
+            conn, me, request_id, now, actor, "draft_updated", action="draft_updated",
+            peer=form["to"],
+        )  # fmt: skip
+
+
+def discard_draft(
+    conn: sqlite3.Connection, *, me: str, request_id: str, actor: str, now: datetime
+) -> None:
+    """Delete a draft that was never sent: its sealed form, timeline and row. The audit
+    log keeps that it existed and was discarded (ids only)."""
+    with transaction(conn):
+        row = request_row(conn, request_id)
+        if row.status is not Status.DRAFT:
+            raise Conflict(f"the request is already {row.status}: only drafts are discarded")
+        evidence_store.release_from_draft(conn, request_id)
+        conn.execute("DELETE FROM drafts WHERE request_id = ?", (request_id,))
+        conn.execute("DELETE FROM events WHERE request_id = ?", (request_id,))
+        conn.execute("DELETE FROM requests WHERE id = ?", (request_id,))
+        audit.append(
+            conn,
+            at=now,
+            authority=me,
+            action="draft_discarded",
+            actor=actor,
+            request_id=request_id,
+            peer=row.counterpart,
+        )
+
+
+def read_draft(conn: sqlite3.Connection, vault: Vault, request_id: str) -> dict[str, Any]:
+    row = fetch_one(conn, "SELECT * FROM drafts WHERE request_id = ?", (request_id,))
+    if row is None:
+        raise NotFound("no such draft")
+    plain = vault.open(row["content_key"], row["content"], record=f"draft:{request_id}")
+    form: dict[str, Any] = json.loads(plain)
+    return form
+
+
+def send_draft(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    *,
+    me: str,
+    request_id: str,
+    message: OutgoingMessage,
+    actor: str,
+    now: datetime,
+    attachment_ids: list[str] | tuple[str, ...] = (),
+    deadline_plan: tuple[str, str] | None = None,
+) -> None:
+    """The draft becomes the sealed request: same id, now queued (one transaction)."""
+    meta = message.content
+    with transaction(conn):
+        row = request_row(conn, request_id)
+        if row.status is not Status.DRAFT:
+            raise Conflict(f"the request is already {row.status}")
+        evidence_store.attach(
+            conn, list(attachment_ids), msg_id=message.msg_id, peer=message.recipient
+        )
+        evidence_store.release_from_draft(conn, request_id)
+        conn.execute("DELETE FROM drafts WHERE request_id = ?", (request_id,))
+        conn.execute(
+            """UPDATE requests SET msg_id = ?, counterpart = ?, kind = ?, urgency = ?,
+               language = ?, created_at = ?, deadline = ? WHERE id = ?""",
+            (
+                message.msg_id,
+                message.recipient,
+                meta["kind"],
+                meta["urgency"],
+                meta["language"],
+                format_time(now),
+                meta.get("deadline"),
+                request_id,
+            ),
+        )
+        # queued: its timeline events and audit entry are the new request's (queue())
+        apply(conn, [Change(request_id, row.status, Event.QUEUE)], me=me, now=now)
+        if deadline_plan is not None:
+            conn.execute(
+                "UPDATE requests SET deadline_state = ?, deadline_check_at = ? WHERE id = ?",
+                (*deadline_plan, request_id),
+            )
+        queue(conn, vault, me, request_id, message, actor, now)

@@ -1,0 +1,125 @@
+"""Messages of requests: ours (sealed, queued for a peer) and peers' (verified,
+receipted), their contents encrypted at rest under a key of their own."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..core.canonical import canonical_json, format_time
+from ..core.vault import Vault
+from .db import fetch_all
+from .rows import MessageView, TimelineEvent
+from .sql import insert_rows
+
+INSERT_MESSAGES = """INSERT INTO messages (request_id, sender, recipient, msg_id, type,
+    created_at, envelope_sha256, content_key, content, evidence, receipt) VALUES """
+INSERT_OUTBOX = """INSERT INTO outbox (msg_id, peer, envelope, envelope_sha256, state,
+    next_attempt_at, expires_at, emergency) VALUES """
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A sealed message of ours, ready to be stored and queued."""
+
+    msg_id: str
+    type: str
+    recipient: str
+    created_at: datetime
+    content: dict[str, Any]
+    envelope: bytes
+    envelope_sha256: str
+    expires_at: datetime
+    content_json: bytes | None = None  # canonical bytes of ``content``, when already made
+    emergency: bool = False  # leaves before the rest of the peer's backlog
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A verified, decrypted message from a peer, with the receipt we issued for it."""
+
+    msg_id: str
+    type: str
+    sender: str
+    created_at: datetime
+    content: dict[str, Any]
+    envelope_sha256: str
+    evidence: dict[str, Any]
+    receipt: bytes
+    content_json: bytes | None = None  # canonical bytes of ``content``, when already made
+
+
+def insert_outgoing(
+    conn: sqlite3.Connection, vault: Vault, me: str, request_id: str, message: OutgoingMessage
+) -> None:
+    """Our message and its outbox entry."""
+    insert_rows(
+        conn,
+        INSERT_MESSAGES,
+        [message_row(vault, request_id, me, message.recipient, message, None)],
+    )
+    insert_rows(conn, INSERT_OUTBOX, [outbox_row(message)])
+
+
+def outbox_row(message: OutgoingMessage) -> tuple[Any, ...]:
+    return (
+        message.msg_id, message.recipient, message.envelope, message.envelope_sha256,
+        "pending", format_time(message.created_at), format_time(message.expires_at),
+        int(message.emergency),
+    )  # fmt: skip
+
+
+def message_row(
+    vault: Vault,
+    request_id: str,
+    sender: str,
+    recipient: str,
+    message: OutgoingMessage | IncomingMessage,
+    receipt: bytes | None,
+) -> tuple[Any, ...]:
+    """A ``messages`` row: the content encrypted at rest under its own key."""
+    content_json = message.content_json or canonical_json(message.content)
+    key, ciphertext = vault.seal(content_json, record=f"message:{sender}:{message.msg_id}")
+    evidence = message.evidence if isinstance(message, IncomingMessage) else None
+    return (
+        request_id, sender, recipient, message.msg_id, message.type,
+        format_time(message.created_at), message.envelope_sha256, key, ciphertext,
+        json.dumps(evidence) if evidence else None, receipt.decode() if receipt else None,
+    )  # fmt: skip
+
+
+def timeline(conn: sqlite3.Connection, request_id: str) -> list[TimelineEvent]:
+    rows = fetch_all(
+        conn,
+        "SELECT at, event, actor, detail FROM events WHERE request_id = ? ORDER BY id",
+        (request_id,),
+    )
+    return [TimelineEvent.of(row) for row in rows]
+
+
+def messages(conn: sqlite3.Connection, vault: Vault, request_id: str) -> list[MessageView]:
+    """Messages of a request with their decrypted contents (callers check the role)."""
+    rows = fetch_all(conn, "SELECT * FROM messages WHERE request_id = ? ORDER BY id", (request_id,))
+    result = []
+    for row in rows:
+        record = f"message:{row['sender']}:{row['msg_id']}"
+        if row["content_key"] is None:  # erased by retention: the key is gone
+            content: dict[str, Any] = {"erased": True}
+        else:
+            content = json.loads(vault.open(row["content_key"], row["content"], record=record))
+        result.append(
+            MessageView(
+                msg_id=row["msg_id"],
+                type=row["type"],
+                sender=row["sender"],
+                recipient=row["recipient"],
+                created_at=row["created_at"],
+                envelope_sha256=row["envelope_sha256"],
+                content=content,
+                receipt=json.loads(row["receipt"]) if row["receipt"] else None,
+            )
+        )
+    return result

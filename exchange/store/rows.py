@@ -1,0 +1,90 @@
+"""Typed rows of the request tables, as the store hands them out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.canonical import canonical_json, sha256_hex
+from ..core.lifecycle import Status
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """One row of ``requests``: a request's metadata (never its contents)."""
+
+    id: str
+    origin: str
+    msg_id: str
+    direction: str  # "out": we sent it; "in": a peer sent it to us
+    counterpart: str
+    kind: str
+    urgency: str
+    language: str
+    status: Status
+    created_by: str | None
+    created_at: str
+    updated_at: str
+    deadline: str | None
+    delivered_at: str | None
+    acknowledged_at: str | None
+    answered_at: str | None
+    closed_at: str | None
+    rejected_at: str | None
+    deadline_state: str | None
+    deadline_check_at: str | None
+    erased_at: str | None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> RequestRow:
+        values = {f.name: row[f.name] for f in dataclasses.fields(cls)}
+        values["status"] = Status(values["status"])
+        return cls(**values)
+
+    def to_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+REQUEST_COLUMNS = ", ".join(f.name for f in dataclasses.fields(RequestRow))
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: str
+    event: str
+    actor: str | None
+    detail: dict[str, object]
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> TimelineEvent:
+        return cls(row["at"], row["event"], row["actor"], json.loads(row["detail"]))
+
+    def to_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """A message of a request with its decrypted content (callers check the role)."""
+
+    msg_id: str
+    type: str
+    sender: str
+    recipient: str
+    created_at: str
+    envelope_sha256: str
+    content: dict[str, Any]  # the sealed content: free-form JSON of its type
+    receipt: dict[str, Any] | None  # the signed receipt, as JSON
+    # what users see of its attachments (never their keys); set when it is shown
+    attachments: list[dict[str, object]] = dataclasses.field(default_factory=list)
+
+    @property
+    def receipt_sha256(self) -> str:
+        """The hash of the receipt's exact signed bytes (what the audit log names)."""
+        return sha256_hex(canonical_json(self.receipt)) if self.receipt else ""
+
+    def to_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
