@@ -8,16 +8,21 @@ never see request contents.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
+from ..core import cursor as cursors
 from ..core.canonical import format_time, loads_object
 from ..core.content import attachments_of
 from ..core.errors import InvalidRequest, Malformed, NotFound, TooLarge
 from ..store import audit as audit_store
+from ..store import request_lists
 from ..store import requests as store
 from ..store.db import transaction
+from ..store.request_lists import RequestFilter
 from .auth import LOGIN_GATE_KEY, NODE_KEY, User, login, logout, requires, set_session_cookie
 from .bodies import read_limited
 from .deadlines_api import annotate
@@ -184,39 +189,81 @@ async def api_send_draft(request: web.Request, user: User) -> web.Response:
     return web.json_response(sent)
 
 
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+
+
+def page_size(query: Mapping[str, str]) -> int:
+    """``limit``: rows per page, from 1 to 500 (more counts as 500); 100 when absent."""
+    text = query.get("limit")
+    if text is None:
+        return PAGE_SIZE
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
+        raise Malformed("limit must be a whole number from 1 to 500")
+    return min(int(text), MAX_PAGE_SIZE)
+
+
 @routes.get("/api/requests")
 @requires(*CONTENT_ROLES)
 async def api_list_requests(request: web.Request, user: User) -> web.Response:
+    """A page of the requests the user may see, newest first; ``next`` goes on."""
     node: Node = request.app[NODE_KEY]
-    direction = request.query.get("direction")
+    q = request.query
+    direction = q.get("direction")
     if direction not in (None, "in", "out"):
         raise Malformed("direction must be 'in' or 'out'")
-    return web.json_response({"requests": await visible_requests(node, user, direction)})
+    wanted = RequestFilter(direction=direction)
+    page = await visible_requests(node, user, wanted, cursor=q.get("cursor"), limit=page_size(q))
+    return web.json_response(page)
 
 
 async def visible_requests(
-    node: Node, user: User, direction: str | None, limit: int = 200
-) -> list[dict[str, Any]]:
-    """Request rows the user may see (investigators: their own sent ones), newest first."""
+    node: Node, user: User, wanted: RequestFilter, *, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    """A page of the request rows the user may see, newest first: ``{"requests",
+    "next"}``, ``next`` the cursor of the following page (None on the last).
+
+    The rules of ``_check_visible``, in the query's WHERE clause: investigators see
+    the requests they created (sent ones), and a draft is listed to its author only."""
+    after = _position(cursor, "requests")
+    author = None
     if user.role == "investigator":
-        direction = "out"
-    rows = await node.db.run(lambda c: store.list_requests(c, direction=direction, limit=limit))
-    if user.role == "investigator":
-        rows = [r for r in rows if r["created_by"] == user.username]
-    return annotate(rows, node, node.clock.now())
+        wanted, author = replace(wanted, direction="out"), user.username
+    page = await node.db.run(
+        lambda c: request_lists.newest_first(
+            c, wanted, drafts_of=user.username, author=author, after=after, limit=limit
+        )
+    )
+    return _listed(node, page, "requests")
 
 
 @routes.get("/api/inbox")
 @requires("liaison")
 async def api_inbox(request: web.Request, user: User) -> web.Response:
-    return web.json_response({"requests": await inbox(request.app[NODE_KEY])})
+    """A page of received requests, nearest deadline first; ``next`` goes on."""
+    q = request.query
+    page = await inbox(request.app[NODE_KEY], cursor=q.get("cursor"), limit=page_size(q))
+    return web.json_response(page)
 
 
-async def inbox(node: Node) -> list[dict[str, Any]]:
-    """Received requests, nearest deadline first."""
-    rows = await node.db.run(lambda c: store.list_requests(c, direction="in"))
-    rows.sort(key=lambda r: (r["deadline"] is None, r["deadline"] or "", r["created_at"]))
-    return annotate(rows, node, node.clock.now())
+async def inbox(node: Node, *, cursor: str | None, limit: int) -> dict[str, Any]:
+    """A page of received requests, nearest deadline first (those without one last):
+    ``{"requests", "next"}`` as ``visible_requests``."""
+    after = _position(cursor, "inbox")
+    page = await node.db.run(
+        lambda c: request_lists.nearest_deadline_first(c, after=after, limit=limit)
+    )
+    return _listed(node, page, "inbox")
+
+
+def _position(cursor: str | None, list_name: str) -> cursors.Position | None:
+    return cursors.decode(cursor, list_name) if cursor else None
+
+
+def _listed(node: Node, page: request_lists.Page, list_name: str) -> dict[str, Any]:
+    rows = annotate(page.rows, node, node.clock.now())
+    following = cursors.encode(list_name, page.after) if page.after is not None else None
+    return {"requests": rows, "next": following}
 
 
 @routes.get("/api/requests/{id}")

@@ -759,18 +759,6 @@ def get_request(conn: sqlite3.Connection, request_id: str) -> dict[str, Any]:
     return _request_row(conn, request_id)
 
 
-def list_requests(
-    conn: sqlite3.Connection, *, direction: str | None = None, limit: int = 200
-) -> list[dict[str, Any]]:
-    if direction is None:
-        return fetch_all(conn, "SELECT * FROM requests ORDER BY created_at DESC LIMIT ?", (limit,))
-    return fetch_all(
-        conn,
-        "SELECT * FROM requests WHERE direction = ? ORDER BY created_at DESC LIMIT ?",
-        (direction, limit),
-    )
-
-
 def timeline(conn: sqlite3.Connection, request_id: str) -> list[dict[str, Any]]:
     rows = fetch_all(
         conn,

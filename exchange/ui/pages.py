@@ -7,9 +7,10 @@ redirect (post/redirect/get), so a reload never sends twice.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
@@ -25,6 +26,7 @@ from ..node.auth import NODE_KEY, User, current_user
 from ..node.evidence import receive_upload
 from ..node.service import Node
 from ..store import evidence as evidence_store
+from ..store.request_lists import RequestFilter
 from .render import CSRF_MESSAGE, csrf_ok, error_page, language_of, page, render
 from .strings import translator
 
@@ -265,49 +267,75 @@ async def requests_page(request: web.Request, user: User) -> web.StreamResponse:
         "urgency": q.get("urgency", ""),
         "overdue": q.get("overdue", "") == "1",
     }
-    direction = filters["direction"] if filters["direction"] in ("in", "out") else None
-    rows = await api.visible_requests(node, user, direction, limit=1000)
-    directory = node.directory.current
-
-    def keep(r: dict[str, Any]) -> bool:
-        if filters["peer"] and r["counterpart"] != filters["peer"]:
-            return False
-        if filters["country"]:
-            authority = directory.get(r["counterpart"]) if directory else None
-            if authority is None or authority.country != filters["country"]:
-                return False
-        if filters["status"] and r["status"] != filters["status"]:
-            return False
-        if filters["urgency"] and r["urgency"] != filters["urgency"]:
-            return False
-        return not (filters["overdue"] and r["deadline_state"] != "overdue")
-
+    cursor = q.get("cursor") or None
+    listed = await api.visible_requests(
+        node, user, _wanted(node, filters), cursor=cursor, limit=api.PAGE_SIZE
+    )
     board = user.role == "liaison"
     return render(
         request,
         "requests.html",
-        rows=[r for r in rows if keep(r)],
+        rows=listed["requests"],
         board=board,
         filters=filters,
         statuses=STATUSES,
         urgencies=URGENCIES,
         title_key="board_title" if board else "requests_title",
+        pager=_pager("/requests", filters, cursor, listed["next"]),
+    )
+
+
+def _wanted(node: Node, filters: dict[str, Any]) -> RequestFilter:
+    """The board's filters, all applied in the query. A country is the authorities
+    the directory places in it (none without a directory); overdue is the live state
+    now, as the list shows it."""
+    peers = None
+    if filters["country"]:
+        directory = node.directory.current
+        listed = directory.authorities if directory else ()
+        peers = tuple(a.authority_id for a in listed if a.country == filters["country"])
+    return RequestFilter(
+        direction=filters["direction"] if filters["direction"] in ("in", "out") else None,
+        peer=filters["peer"] or None,
+        peers=peers,
+        status=filters["status"] or None,
+        urgency=filters["urgency"] or None,
+        overdue_at=node.clock.now() if filters["overdue"] else None,
+    )
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Links to the next page (same filters, the list's cursor) and, past the first
+    page, back to the first; empty when there is none."""
+
+    next_url: str
+    first_url: str
+
+
+def _pager(path: str, filters: dict[str, Any], cursor: str | None, following: str | None) -> Pager:
+    kept = {name: "1" if value is True else value for name, value in filters.items() if value}
+    return Pager(
+        next_url=f"{path}?{urlencode({**kept, 'cursor': following})}" if following else "",
+        first_url=f"{path}?{urlencode(kept)}".rstrip("?") if cursor else "",
     )
 
 
 @routes.get("/inbox")
 @page("liaison")
 async def inbox_page(request: web.Request, user: User) -> web.StreamResponse:
-    rows = await api.inbox(request.app[NODE_KEY])
+    cursor = request.query.get("cursor") or None
+    listed = await api.inbox(request.app[NODE_KEY], cursor=cursor, limit=api.PAGE_SIZE)
     return render(
         request,
         "requests.html",
-        rows=rows,
+        rows=listed["requests"],
         board=False,
         filters={},
         statuses=STATUSES,
         urgencies=URGENCIES,
         title_key="inbox_title",
+        pager=_pager("/inbox", {}, cursor, listed["next"]),
     )
 
 
