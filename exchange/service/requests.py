@@ -8,16 +8,19 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import cursor as cursors
 from ..core import ids
 from ..core.content import attachments_of
-from ..core.errors import NotFound
+from ..core.errors import Malformed, NotFound
 from ..core.lifecycle import Status
 from ..core.roles import Role
 from ..store import audit as audit_store
 from ..store import drafts as draft_store
 from ..store import messages as message_store
+from ..store import request_lists
 from ..store import requests as store
 from ..store.db import transaction
+from ..store.request_lists import RequestFilter
 from ..store.rows import MessageView, TimelineEvent
 from ..store.rows import RequestRow as RequestRow  # the row web pages render
 from . import sealing
@@ -53,23 +56,82 @@ async def create(
     return sealing.queued(node, request_id, sealed, urgency)
 
 
+PAGE_SIZE = 100  # rows of a list page, unless the caller asks for another number
+MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class RequestPage:
+    """One page of a list, and the cursor of the next page (None on the last)."""
+
+    rows: list[RequestRow]
+    next: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {"requests": [r.to_json() for r in self.rows], "next": self.next}
+
+
+def board_filter(
+    node: Node,
+    *,
+    direction: str | None = None,
+    peer: str | None = None,
+    country: str | None = None,
+    status: str | None = None,
+    urgency: str | None = None,
+    overdue: bool = False,
+) -> RequestFilter:
+    """A list's filters, all applied in the query. A country is the authorities the
+    directory places in it (none without a directory); overdue is the live state now,
+    as the list shows it."""
+    if direction not in (None, "in", "out"):
+        raise Malformed("direction must be 'in' or 'out'")
+    peers = None
+    if country:
+        directory = node.directory.current
+        listed = directory.authorities if directory else ()
+        peers = tuple(a.authority_id for a in listed if a.country == country)
+    return RequestFilter(
+        direction=direction,
+        peer=peer or None,
+        peers=peers,
+        status=status or None,
+        urgency=urgency or None,
+        overdue_at=node.clock.now() if overdue else None,
+    )
+
+
 async def visible(
-    node: Node, user: User, direction: str | None, limit: int = 200
-) -> list[RequestRow]:
-    """Request rows the user may see (investigators: their own sent ones), newest first."""
+    node: Node, user: User, wanted: RequestFilter, *, cursor: str | None, limit: int = PAGE_SIZE
+) -> RequestPage:
+    """A page of the requests the user may see, newest first.
+
+    The rules of ``check_visible``, in the query's WHERE clause: investigators see the
+    requests they created (sent ones), and a draft is listed to its author only."""
+    after = cursors.decode(cursor, "requests") if cursor else None
+    author = None
     if user.role is Role.INVESTIGATOR:
-        direction = "out"
-    rows = await node.db.run(lambda c: store.list_requests(c, direction=direction, limit=limit))
-    if user.role is Role.INVESTIGATOR:
-        rows = [r for r in rows if r.created_by == user.username]
-    return annotate(node, rows, node.clock.now())
+        wanted, author = dataclasses.replace(wanted, direction="out"), user.username
+    page = await node.db.run(
+        lambda c: request_lists.newest_first(
+            c, wanted, drafts_of=user.username, author=author, after=after, limit=limit
+        )
+    )
+    return _listed(node, page, "requests")
 
 
-async def inbox(node: Node) -> list[RequestRow]:
-    """Received requests, nearest deadline first."""
-    rows = await node.db.run(lambda c: store.list_requests(c, direction="in"))
-    rows.sort(key=lambda r: (r.deadline is None, r.deadline or "", r.created_at))
-    return annotate(node, rows, node.clock.now())
+async def inbox(node: Node, *, cursor: str | None, limit: int = PAGE_SIZE) -> RequestPage:
+    """A page of received requests, nearest deadline first (those without one last)."""
+    after = cursors.decode(cursor, "inbox") if cursor else None
+    page = await node.db.run(
+        lambda c: request_lists.nearest_deadline_first(c, after=after, limit=limit)
+    )
+    return _listed(node, page, "inbox")
+
+
+def _listed(node: Node, page: request_lists.Page, list_name: str) -> RequestPage:
+    following = cursors.encode(list_name, page.after) if page.after is not None else None
+    return RequestPage(annotate(node, page.rows, node.clock.now()), following)
 
 
 @dataclass(frozen=True)

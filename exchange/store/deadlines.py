@@ -34,6 +34,10 @@ from .rows import RequestRow
 from .transitions import Change, Entry, apply
 
 TRACKED = "deadline IS NOT NULL AND status != 'expired'"
+# The live state is ``overdue`` at the bound instant (as ``state_of`` judges it): tracked,
+# neither answered nor rejected, deadline passed. Times are fixed-width UTC text
+# (``format_time``), so they compare as text.
+OVERDUE_AT = f"{TRACKED} AND answered_at IS NULL AND rejected_at IS NULL AND deadline <= ?"
 NEVER = "9999-12-31T23:59:59.999999Z"  # check_at of a request whose state cannot change
 
 

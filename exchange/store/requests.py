@@ -18,7 +18,7 @@ from ..core.lifecycle import Event, Status, check_reply
 from ..core.vault import Vault
 from . import audit
 from . import evidence as evidence_store
-from .db import fetch_all, fetch_one, transaction
+from .db import fetch_one, transaction
 from .messages import (
     INSERT_MESSAGES,
     INSERT_OUTBOX,
@@ -239,18 +239,3 @@ def request_row(conn: sqlite3.Connection, request_id: str) -> RequestRow:
     if row is None:
         raise NotFound("no such request")
     return RequestRow.of(row)
-
-
-def list_requests(
-    conn: sqlite3.Connection, *, direction: str | None = None, limit: int = 200
-) -> list[RequestRow]:
-    select = f"SELECT {REQUEST_COLUMNS} FROM requests"  # noqa: S608 (fixed column names)
-    if direction is None:
-        rows = fetch_all(conn, select + " ORDER BY created_at DESC LIMIT ?", (limit,))
-    else:
-        rows = fetch_all(
-            conn,
-            select + " WHERE direction = ? ORDER BY created_at DESC LIMIT ?",
-            (direction, limit),
-        )
-    return [RequestRow.of(row) for row in rows]

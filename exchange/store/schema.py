@@ -202,4 +202,14 @@ MIGRATIONS: list[list[str]] = [
         """CREATE INDEX outbox_emergency ON outbox (peer, next_attempt_at)
            WHERE state = 'pending' AND emergency = 1""",
     ],
+    # 5: lists page through every row in their order (store/request_lists.py): one index
+    # per order, so a page is a range scan after the previous page's last key. Newest
+    # first: all requests, one direction, one investigator's; the inbox by deadline.
+    [
+        "CREATE INDEX requests_newest ON requests (created_at, id)",
+        "CREATE INDEX requests_direction_newest ON requests (direction, created_at, id)",
+        """CREATE INDEX requests_creator_newest
+           ON requests (created_by, direction, created_at, id)""",
+        "CREATE INDEX requests_inbox ON requests (direction, deadline, created_at, id)",
+    ],
 ]

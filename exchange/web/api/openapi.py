@@ -85,6 +85,35 @@ _Q = [
     {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
     for n in ("q", "country", "kind", "language", "limit")
 ]
+_PAGE_Q = [
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "description": "The `next` of the previous page, passed back unchanged (opaque); "
+        "absent for the first page. A cursor of another list, or altered, is refused "
+        "(400 malformed).",
+        "schema": {"type": "string", "maxLength": 400},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": "Rows per page: 100 by default, at most 500 (more counts as 500).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+    },
+]
+_PAGE_OK = {
+    "description": "One page; `next` is null on the last one",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RequestPage"}}},
+}
+
+
+def _paged(summary: str, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    op = _op(summary, params=[*(params or []), *_PAGE_Q])
+    op["responses"]["200"] = _PAGE_OK
+    return op
+
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -105,7 +134,18 @@ OPENAPI: dict[str, Any] = {
                         "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
                     }
                 },
-            }
+            },
+            "RequestPage": {
+                "type": "object",
+                "required": ["requests", "next"],
+                "properties": {
+                    "requests": {"type": "array", "items": {"type": "object"}},
+                    "next": {
+                        "type": ["string", "null"],
+                        "description": "Cursor of the following page; null on the last page",
+                    },
+                },
+            },
         },
     },
     "security": [{"session": [], "csrf": []}],
@@ -124,8 +164,9 @@ OPENAPI: dict[str, Any] = {
         "/api/me": {"get": _op("The logged-in user, role and CSRF token")},
         "/api/directory": {"get": _op("Search the competent-authority directory", params=_Q)},
         "/api/requests": {
-            "get": _op(
-                "Requests visible to the user (investigators: their own)",
+            "get": _paged(
+                "Requests visible to the user (investigators: their own), newest first, "
+                "a page at a time",
                 params=[
                     {
                         "name": "direction",
@@ -143,7 +184,9 @@ OPENAPI: dict[str, Any] = {
                 ok="201",
             ),
         },
-        "/api/inbox": {"get": _op("Received requests, nearest deadline first (liaison)")},
+        "/api/inbox": {
+            "get": _paged("Received requests, nearest deadline first, a page at a time (liaison)")
+        },
         "/api/requests/{id}": {
             "get": _op("A request with timeline, messages and receipts", params=_ID)
         },

@@ -8,6 +8,7 @@ never see request contents.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -187,22 +188,34 @@ async def api_send_draft(request: web.Request, user: User) -> web.Response:
     return web.json_response(sent.to_json())
 
 
+def page_size(query: Mapping[str, str]) -> int:
+    """``limit``: rows per page, from 1 to 500 (more counts as 500); 100 when absent."""
+    text = query.get("limit")
+    if text is None:
+        return requests.PAGE_SIZE
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
+        raise Malformed("limit must be a whole number from 1 to 500")
+    return min(int(text), requests.MAX_PAGE_SIZE)
+
+
 @routes.get("/api/requests")
 @requires(*roles.CONTENT)
 async def api_list_requests(request: web.Request, user: User) -> web.Response:
-    node: Node = request.app[NODE_KEY]
-    direction = request.query.get("direction")
-    if direction not in (None, "in", "out"):
-        raise Malformed("direction must be 'in' or 'out'")
-    rows = await requests.visible(node, user, direction)
-    return web.json_response({"requests": [r.to_json() for r in rows]})
+    """A page of the requests the user may see, newest first; ``next`` goes on."""
+    node = request.app[NODE_KEY]
+    q = request.query
+    wanted = requests.board_filter(node, direction=q.get("direction"))
+    page = await requests.visible(node, user, wanted, cursor=q.get("cursor"), limit=page_size(q))
+    return web.json_response(page.to_json())
 
 
 @routes.get("/api/inbox")
 @requires(Role.LIAISON)
 async def api_inbox(request: web.Request, user: User) -> web.Response:
-    rows = await requests.inbox(request.app[NODE_KEY])
-    return web.json_response({"requests": [r.to_json() for r in rows]})
+    """A page of received requests, nearest deadline first; ``next`` goes on."""
+    q = request.query
+    page = await requests.inbox(request.app[NODE_KEY], cursor=q.get("cursor"), limit=page_size(q))
+    return web.json_response(page.to_json())
 
 
 @routes.get("/api/requests/{id}")

@@ -7,9 +7,10 @@ redirect (post/redirect/get), so a reload never sends twice.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
@@ -268,57 +269,68 @@ STATUSES = tuple(s.value for s in Status if s is not Status.DRAFT)
 async def requests_page(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
     q = request.query
-    filters = {
-        "direction": q.get("direction", ""),
-        "peer": q.get("peer", ""),
-        "country": q.get("country", "").upper(),
-        "status": q.get("status", ""),
-        "urgency": q.get("urgency", ""),
-        "overdue": q.get("overdue", "") == "1",
-    }
-    direction = filters["direction"] if filters["direction"] in ("in", "out") else None
-    rows = await requests.visible(node, user, direction, limit=1000)
-    directory = node.directory.current
-
-    def keep(r: requests.RequestRow) -> bool:
-        if filters["peer"] and r.counterpart != filters["peer"]:
-            return False
-        if filters["country"]:
-            authority = directory.get(r.counterpart) if directory else None
-            if authority is None or authority.country != filters["country"]:
-                return False
-        if filters["status"] and r.status != filters["status"]:
-            return False
-        if filters["urgency"] and r.urgency != filters["urgency"]:
-            return False
-        return not (filters["overdue"] and r.deadline_state != "overdue")
-
-    board = user.role == "liaison"
+    direction = q.get("direction", "")
+    peer, country = q.get("peer", ""), q.get("country", "").upper()
+    status, urgency, overdue = q.get("status", ""), q.get("urgency", ""), q.get("overdue") == "1"
+    filters = {"direction": direction, "peer": peer, "country": country, "status": status,
+               "urgency": urgency, "overdue": overdue}  # fmt: skip
+    cursor = q.get("cursor") or None
+    wanted = requests.board_filter(
+        node,
+        direction=direction if direction in ("in", "out") else None,
+        peer=peer,
+        country=country,
+        status=status,
+        urgency=urgency,
+        overdue=overdue,
+    )
+    listed = await requests.visible(node, user, wanted, cursor=cursor)
+    board = user.role is Role.LIAISON
     return render(
         request,
         "requests.html",
-        rows=[r for r in rows if keep(r)],
+        rows=listed.rows,
         board=board,
         filters=filters,
         statuses=STATUSES,
         urgencies=URGENCIES,
         title_key="board_title" if board else "requests_title",
+        pager=_pager("/requests", filters, cursor, listed.next),
+    )
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Links to the next page (same filters, the list's cursor) and, past the first
+    page, back to the first; empty when there is none."""
+
+    next_url: str
+    first_url: str
+
+
+def _pager(path: str, filters: dict[str, Any], cursor: str | None, following: str | None) -> Pager:
+    kept = {name: "1" if value is True else value for name, value in filters.items() if value}
+    return Pager(
+        next_url=f"{path}?{urlencode({**kept, 'cursor': following})}" if following else "",
+        first_url=f"{path}?{urlencode(kept)}".rstrip("?") if cursor else "",
     )
 
 
 @routes.get("/inbox")
 @page(Role.LIAISON)
 async def inbox_page(request: web.Request, user: User) -> web.StreamResponse:
-    rows = await requests.inbox(request.app[NODE_KEY])
+    cursor = request.query.get("cursor") or None
+    listed = await requests.inbox(request.app[NODE_KEY], cursor=cursor)
     return render(
         request,
         "requests.html",
-        rows=rows,
+        rows=listed.rows,
         board=False,
         filters={},
         statuses=STATUSES,
         urgencies=URGENCIES,
         title_key="inbox_title",
+        pager=_pager("/inbox", {}, cursor, listed.next),
     )
 
 

@@ -88,6 +88,8 @@ EN: dict[str, str] = {
     "filter": "Filter",
     "created": "Created",
     "open": "Open",
+    "next_page": "Next page",
+    "first_page": "First page",
     "timeline": "Timeline",
     "messages": "Messages",
     "receipt": "Signed receipt",

@@ -78,6 +78,8 @@ AR: dict[str, str] = {
     "filter": "تصفية",
     "created": "تاريخ الإنشاء",
     "open": "فتح",
+    "next_page": "الصفحة التالية",
+    "first_page": "الصفحة الأولى",
     "timeline": "التسلسل الزمني",
     "messages": "الرسائل",
     "receipt": "إشعار استلام موقّع",

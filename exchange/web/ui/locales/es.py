@@ -81,6 +81,8 @@ ES: dict[str, str] = {
     "filter": "Filtrar",
     "created": "Creada",
     "open": "Abrir",
+    "next_page": "Página siguiente",
+    "first_page": "Primera página",
     "timeline": "Historial",
     "messages": "Mensajes",
     "receipt": "Acuse de recibo firmado",

@@ -81,6 +81,8 @@ FR: dict[str, str] = {
     "filter": "Filtrer",
     "created": "Créée",
     "open": "Ouvrir",
+    "next_page": "Page suivante",
+    "first_page": "Première page",
     "timeline": "Historique",
     "messages": "Messages",
     "receipt": "Accusé de réception signé",
