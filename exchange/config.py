@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .core.canonical import JsonObject
 from .core.deadlines import DeadlinePolicy
 from .core.directory import parse_operator_key
 from .core.errors import ExchangeError
@@ -139,7 +140,7 @@ class NodeConfig:
         return self.keys_dir / "tls.key"
 
 
-def settings_summary(config: NodeConfig) -> dict[str, Any]:
+def settings_summary(config: NodeConfig) -> JsonObject:
     """The effective settings as plain JSON values, by section (no secrets live here)."""
 
     def plain(value: Any) -> Any:
@@ -159,7 +160,7 @@ def settings_summary(config: NodeConfig) -> dict[str, Any]:
             return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return value
 
-    summary: dict[str, Any] = plain(config)
+    summary: JsonObject = plain(config)
     return summary
 
 
@@ -173,7 +174,7 @@ def load_config(path: Path) -> NodeConfig:
     return parse_config(raw, data_dir=path.parent.resolve())
 
 
-def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
+def parse_config(raw: JsonObject, *, data_dir: Path) -> NodeConfig:
     node = _table(raw, "node")
     directory = _table(raw, "directory")
     delivery = raw.get("delivery", {})
@@ -245,7 +246,7 @@ def parse_config(raw: dict[str, Any], *, data_dir: Path) -> NodeConfig:
     return config
 
 
-def _path(table: dict[str, Any], key: str, base: Path) -> Path | None:
+def _path(table: JsonObject, key: str, base: Path) -> Path | None:
     value = table.get(key)
     if value is None:
         return None
@@ -254,7 +255,7 @@ def _path(table: dict[str, Any], key: str, base: Path) -> Path | None:
     return base / value
 
 
-def _retention(raw: dict[str, Any]) -> RetentionPolicy:
+def _retention(raw: JsonObject) -> RetentionPolicy:
     open_days = raw.get("open_days")
     if open_days is not None and (not isinstance(open_days, int) or open_days <= 0):
         raise ConfigError("[retention] open_days must be a positive number of days")
@@ -266,7 +267,7 @@ def _retention(raw: dict[str, Any]) -> RetentionPolicy:
     )
 
 
-def _escalation(raw: dict[str, Any]) -> EscalationConfig:
+def _escalation(raw: JsonObject) -> EscalationConfig:
     fraction = _num(raw, "due_soon_fraction", 0.25)
     if not 0 < fraction < 1:
         raise ConfigError("[escalation] due_soon_fraction must be between 0 and 1")
@@ -308,28 +309,28 @@ refresh_seconds = 300
 """
 
 
-def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
+def _table(raw: JsonObject, name: str) -> JsonObject:
     value = raw.get(name)
     if not isinstance(value, dict):
         raise ConfigError(f"missing [{name}] table")
     return value
 
 
-def _str(table: dict[str, Any], key: str, default: str | None = None) -> str:
+def _str(table: JsonObject, key: str, default: str | None = None) -> str:
     value = table.get(key, default)
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{key} must be a non-empty string")
     return value
 
 
-def _int(table: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+def _int(table: JsonObject, key: str, default: int, low: int, high: int) -> int:
     value = table.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise ConfigError(f"{key} must be an integer between {low} and {high}")
     return value
 
 
-def _num(table: dict[str, Any], key: str, default: float) -> float:
+def _num(table: JsonObject, key: str, default: float) -> float:
     value = table.get(key, default)
     if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
         raise ConfigError(f"{key} must be a positive number")

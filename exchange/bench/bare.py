@@ -9,11 +9,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from ..core.canonical import JsonObject
 from ..node.app import server_ssl_context
 from ..ops.keyfiles import create_tls_certificate, tls_fingerprint
 from ..runloop import new_loop
@@ -93,7 +93,7 @@ async def _lean_client(
             await conn.close()
 
 
-def run(n: int, concurrency: int, size: int) -> dict[str, Any]:
+def run(n: int, concurrency: int, size: int) -> JsonObject:
     from .processes import wait_healthy
 
     body = json.dumps({"subject": "Benchmark request", "body": "x" * size}).encode()

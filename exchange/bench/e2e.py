@@ -12,12 +12,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from ..core.canonical import parse_time
+from ..core.canonical import JsonObject, parse_time
 from ..runloop import run as run_loop
 from ..workers.peer_client import pinned
 from .client import Connection, post_head
@@ -35,7 +34,7 @@ pipeline = {PIPELINE}
 """
 
 
-def payload(size: int) -> dict[str, Any]:
+def payload(size: int) -> JsonObject:
     return {
         "to": "MA-CNA",
         "kind": "information_request",
@@ -110,7 +109,7 @@ def _latencies(rows: list[tuple[str, str]]) -> list[float]:
 
 async def _run(
     a: BenchNode, b: BenchNode, n: int, concurrency: int, size: int, offered_rps: float | None
-) -> dict[str, Any]:
+) -> JsonObject:
     jar = aiohttp.CookieJar(unsafe=True)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(cookie_jar=jar, connector=connector) as session:
@@ -165,7 +164,7 @@ def _start(node: BenchNode, root: Path) -> subprocess.Popen[bytes]:
     return spawn(args, root / f"{node.authority_id}.log")
 
 
-def run(n: int, concurrency: int, size: int, work: Path | None = None) -> dict[str, Any]:
+def run(n: int, concurrency: int, size: int, work: Path | None = None) -> JsonObject:
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         root = Path(tmp)
         a, b = provision(root, ["ES-CNA", "MA-CNA"], extra_config=CONFIG)
@@ -265,7 +264,7 @@ async def _after_outage(a: BenchNode, b: BenchNode, size: int) -> dict[str, floa
 
 
 async def _create_id(
-    session: aiohttp.ClientSession, node: BenchNode, csrf: str, body: dict[str, Any]
+    session: aiohttp.ClientSession, node: BenchNode, csrf: str, body: JsonObject
 ) -> str:
     async with session.post(
         node.url + "/api/requests",

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..core.canonical import JsonObject
 from . import audit_bench, bare, directory_bench, e2e, primitives, scale
 
 TARGETS = {
@@ -23,7 +24,7 @@ TARGETS = {
 }
 
 
-def machine() -> dict[str, Any]:
+def machine() -> JsonObject:
     return {
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
@@ -34,13 +35,13 @@ def machine() -> dict[str, Any]:
 
 def run_all(
     *, requests: int, concurrency: int, size: int, audit_entries: int, progress: Any
-) -> dict[str, Any]:
-    result: dict[str, Any] = {
+) -> JsonObject:
+    result: JsonObject = {
         "machine": machine(),
         "payload_bytes": size,
         "concurrency": concurrency,
     }
-    steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+    steps: list[tuple[str, Callable[[], JsonObject]]] = [
         ("primitives", lambda: primitives.run(size)),
         ("end-to-end exchange", lambda: e2e.run(requests, concurrency, size)),
         ("bare HTTPS transport", lambda: bare.run(requests, concurrency, size)),
@@ -64,7 +65,7 @@ def _met(value: float, op: str, bound: float) -> bool:
     return value >= bound if op == ">=" else value < bound
 
 
-def table(result: dict[str, Any]) -> str:
+def table(result: JsonObject) -> str:
     lines = [f"machine: {result['machine']}"]
     for key, value in result.items():
         if key in ("machine", "targets_met"):

@@ -11,9 +11,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from ..config import load_config
+from ..core.canonical import JsonObject
 from ..logs import configure_logging
 from ..runloop import run as run_loop
 from .local_federation import provision
@@ -73,7 +73,7 @@ async def _worker(root: Path, ids: list[str]) -> None:
         await r.stop()
 
 
-def run(workers: int = 4) -> dict[str, Any]:
+def run(workers: int = 4) -> JsonObject:
     ids = [f"{c}-CNA" for c in UN_MEMBERS]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -11,9 +11,9 @@ import json
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from ..config import load_config
+from ..core.canonical import JsonObject
 from ..core.clock import SystemClock
 from ..core.directory import Directory, format_operator_key, sign_directory
 from ..core.keys import SigningKeyPair
@@ -60,7 +60,7 @@ AUTHORITIES = (
 )
 
 
-def prepare(data: Path, port_base: int) -> dict[str, Any]:
+def prepare(data: Path, port_base: int) -> JsonObject:
     """Create or refresh the demo federation's files; return the contents of demo.json."""
     clock = SystemClock()
     now = clock.now()

@@ -8,9 +8,8 @@ Merkle leaf is computed over exactly these bytes.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from .canonical import canonical_json, format_time, loads_object
+from .canonical import JsonObject, canonical_json, format_time, loads_object
 from .errors import Malformed
 
 ACTIONS = frozenset(
@@ -55,7 +54,7 @@ FORBIDDEN_FIELDS = frozenset(
 
 
 def encode_entry(
-    *, at: datetime, authority: str, action: str, actor: str, fields: dict[str, Any]
+    *, at: datetime, authority: str, action: str, actor: str, fields: JsonObject
 ) -> bytes:
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
@@ -71,7 +70,7 @@ def encode_entry(
     )
 
 
-def decode_entry(data: bytes) -> dict[str, Any]:
+def decode_entry(data: bytes) -> JsonObject:
     entry = loads_object(data)
     if entry.get("v") != 1 or entry.get("action") not in ACTIONS:
         raise Malformed("not an audit entry")

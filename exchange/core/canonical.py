@@ -20,6 +20,12 @@ import rfc8785
 
 from .errors import Malformed
 
+JsonObject = dict[str, Any]
+"""A JSON object as parsed, or about to be serialised: free-form by nature (a message's
+content, a signed document, an API body, a TOML table, a report), so its fields are
+checked where they are read (``core/content.py`` validates every message type
+strictly). Not for rows of the database: those are frozen dataclasses (``store/``)."""
+
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
@@ -130,7 +136,7 @@ def parse_time(text: object, *, field: str = "time") -> datetime:
         raise Malformed(f"{field} is not a valid time") from exc
 
 
-def loads_object(data: bytes, *, max_depth: int = 16) -> dict[str, Any]:
+def loads_object(data: bytes, *, max_depth: int = 16) -> JsonObject:
     """Parse JSON bytes that must hold an object, with a nesting-depth bound."""
     try:
         value = json.loads(data)

@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from .canonical import format_time, parse_time
+from .canonical import JsonObject, format_time, parse_time
 from .errors import Malformed
 from .evidence import ManifestEntry, parse_manifest
 
@@ -36,7 +36,7 @@ def request_content(
     body: str,
     deadline: datetime | None,
     max_body_chars: int,
-) -> dict[str, Any]:
+) -> JsonObject:
     content = {
         "kind": kind,
         "urgency": urgency,
@@ -49,11 +49,11 @@ def request_content(
     return content
 
 
-def follow_up_content(msg_type: str, *, origin: str, msg_id: str, **fields: Any) -> dict[str, Any]:
+def follow_up_content(msg_type: str, *, origin: str, msg_id: str, **fields: Any) -> JsonObject:
     return {"in_reply_to": {"origin": origin, "msg_id": msg_id}, **fields}
 
 
-def validate(msg_type: str, content: dict[str, Any], *, max_body_chars: int) -> None:
+def validate(msg_type: str, content: JsonObject, *, max_body_chars: int) -> None:
     """Raise ``Malformed`` naming the first field that is not acceptable."""
     if msg_type == "request":
         _exact(content, {"kind", "urgency", "language", "subject", "body", "deadline"}, ATTACHABLE)
@@ -79,34 +79,32 @@ def validate(msg_type: str, content: dict[str, Any], *, max_body_chars: int) -> 
         raise Malformed("unknown message type")
 
 
-def _exact(
-    content: dict[str, Any], fields: set[str], optional: frozenset[str] = frozenset()
-) -> None:
+def _exact(content: JsonObject, fields: set[str], optional: frozenset[str] = frozenset()) -> None:
     if not fields <= set(content) <= fields | optional:
         raise Malformed("content must have exactly the fields " + ", ".join(sorted(fields)))
     if "attachments" in content:
         parse_manifest(content["attachments"], max_size=MAX_ATTACHMENT_BYTES)
 
 
-def attachments_of(content: dict[str, Any]) -> list[ManifestEntry]:
+def attachments_of(content: JsonObject) -> list[ManifestEntry]:
     """The attachments a message carries (an empty list when it has none)."""
     if "attachments" not in content:
         return []
     return parse_manifest(content["attachments"], max_size=MAX_ATTACHMENT_BYTES)
 
 
-def _choice(content: dict[str, Any], name: str, allowed: tuple[str, ...]) -> None:
+def _choice(content: JsonObject, name: str, allowed: tuple[str, ...]) -> None:
     if content.get(name) not in allowed:
         raise Malformed(f"{name} must be one of {', '.join(allowed)}")
 
 
-def _language(content: dict[str, Any]) -> None:
+def _language(content: JsonObject) -> None:
     value = content.get("language")
     if not isinstance(value, str) or len(value) > 35 or not LANGUAGE_RE.match(value):
         raise Malformed("language must be a BCP 47 tag such as 'es' or 'fr-MA'")
 
 
-def _text(content: dict[str, Any], name: str, limit: int, *, allow_empty: bool) -> None:
+def _text(content: JsonObject, name: str, limit: int, *, allow_empty: bool) -> None:
     value = content.get(name)
     if not isinstance(value, str):
         raise Malformed(f"{name} must be text")
@@ -116,7 +114,7 @@ def _text(content: dict[str, Any], name: str, limit: int, *, allow_empty: bool) 
         raise Malformed(f"{name} is longer than {limit} characters")
 
 
-def _reply_to(content: dict[str, Any]) -> None:
+def _reply_to(content: JsonObject) -> None:
     ref = content.get("in_reply_to")
     if (
         not isinstance(ref, dict)

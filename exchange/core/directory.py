@@ -15,10 +15,9 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .canonical import b64d, b64e, canonical_json, format_time, parse_time
+from .canonical import JsonObject, b64d, b64e, canonical_json, format_time, parse_time
 from .errors import BadSignature, DirectoryRejected, Malformed, NotFound
 from .keys import KEY_LENGTH, PublicKey, SigningKeyPair, verify_signature
 
@@ -70,7 +69,7 @@ class UrgentProcedure:
     text: str
     max_response_hours: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {"text": self.text, "max_response_hours": self.max_response_hours}
 
     @classmethod
@@ -120,7 +119,7 @@ class Authority:
         valid = [k for k in self.encryption_keys if k.valid_at(now)]
         return max(valid, key=lambda k: k.not_before) if valid else None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "authority_id": self.authority_id,
             "country": self.country,
@@ -212,7 +211,7 @@ class Directory:
         rest = tuple(a for a in self.authorities if a.authority_id != authority_id)
         return replace(self, authorities=rest)
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> JsonObject:
         return {
             "v": VERSION,
             "serial": self.serial,
@@ -261,7 +260,7 @@ def format_operator_key(public: bytes) -> str:
     return "ed25519:" + b64e(public)
 
 
-def _signing_input(payload: dict[str, Any]) -> bytes:
+def _signing_input(payload: JsonObject) -> bytes:
     return canonical_json({"ctx": CTX, "directory": payload})
 
 
@@ -322,9 +321,7 @@ def verify_directory(
     return directory
 
 
-def _check_signatures(
-    signatures: object, payload: dict[str, Any], pinned: tuple[bytes, ...]
-) -> None:
+def _check_signatures(signatures: object, payload: JsonObject, pinned: tuple[bytes, ...]) -> None:
     if not isinstance(signatures, list) or not 1 <= len(signatures) <= 8:
         raise DirectoryRejected("signatures must be a list of 1 to 8")
     message: bytes | None = None

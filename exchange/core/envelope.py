@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from .canonical import (
+    JsonObject,
     b64_json,
     b64d,
     canonical_json,
@@ -77,7 +77,7 @@ class Header:
     recipient_key_id: str
     created_at: datetime
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "v": VERSION,
             "type": self.type,
@@ -129,7 +129,7 @@ class Opened:
     """A verified, decrypted envelope."""
 
     header: Header
-    content: dict[str, Any]
+    content: JsonObject
     envelope_sha256: str
     # The sender's signature over header and content: evidence a third party can check
     # with ``verify_evidence`` once it holds the decrypted message and the directory.
@@ -138,7 +138,7 @@ class Opened:
 
 
 def seal(
-    content: dict[str, Any],
+    content: JsonObject,
     *,
     msg_type: str,
     msg_id: str,
@@ -250,20 +250,18 @@ def sender_public_key(directory: Directory, header: Header) -> PublicKey:
     return key
 
 
-def verify_evidence(
-    header: Header, content: dict[str, Any], signature: bytes, key: PublicKey
-) -> None:
+def verify_evidence(header: Header, content: JsonObject, signature: bytes, key: PublicKey) -> None:
     """Third-party check that ``header.sender`` signed ``content`` for ``header.recipient``."""
     verify_signature(key.public, _inner_signing_input(header.to_json(), content), signature)
 
 
-def _outer_signing_input(header: dict[str, Any], ciphertext: bytes) -> bytes:
+def _outer_signing_input(header: JsonObject, ciphertext: bytes) -> bytes:
     return canonical_json(
         {"ctx": _OUTER_CTX, "header": header, "ciphertext_sha256": sha256_hex(ciphertext)}
     )
 
 
-def _inner_signing_input(header: dict[str, Any], content: dict[str, Any]) -> bytes:
+def _inner_signing_input(header: JsonObject, content: JsonObject) -> bytes:
     return _inner_signing_bytes(canonical_json(header), canonical_json(content))
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import nacl.bindings as sodium
 import nacl.exceptions
 
-from .canonical import b64d, b64e
+from .canonical import JsonObject, b64d, b64e
 from .errors import DecryptionFailed, Malformed
 
 CHUNK = 64 * 1024
@@ -149,7 +149,7 @@ class ManifestEntry:
     blob_size: int
     key: bytes
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "id": self.id,
             "filename": self.filename,
@@ -161,7 +161,7 @@ class ManifestEntry:
             "key": b64e(self.key),
         }
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> JsonObject:
         """What users see: never the key."""
         return {k: v for k, v in self.to_json().items() if k not in ("key", "blob_size")}
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import nacl.exceptions
 import nacl.public
 import nacl.signing
 
-from .canonical import b64d, b64e, format_time, parse_time
+from .canonical import JsonObject, b64d, b64e, format_time, parse_time
 from .errors import BadSignature, DecryptionFailed, ExpiredKey, Malformed
 
 Alg = Literal["ed25519", "x25519"]
@@ -46,7 +46,7 @@ class PublicKey:
         if not self.valid_at(moment):
             raise ExpiredKey(f"key {self.key_id} is not valid at {format_time(moment)}")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "key_id": self.key_id,
             "alg": self.alg,

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
-from .canonical import b64d, b64e, canonical_json, format_time, loads_object, parse_time
+from .canonical import JsonObject, b64d, b64e, canonical_json, format_time, loads_object, parse_time
 from .directory import Directory
 from .errors import BadSignature, Malformed, UnknownSender
 from .keys import SigningKeyPair, verify_signature
@@ -45,7 +44,7 @@ class Batch:
     path: tuple[bytes, ...]
     root: bytes
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "index": self.index,
             "size": self.size,
@@ -65,7 +64,7 @@ class Receipt:
     signature: bytes
     batch: Batch | None = None
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> JsonObject:
         return {
             "v": 1,
             "msg_id": self.msg_id,
@@ -79,7 +78,7 @@ class Receipt:
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_json())
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         doc = {"receipt": self.body(), "signature": b64e(self.signature)}
         if self.batch is not None:
             doc["batch"] = self.batch.to_json()
@@ -132,7 +131,7 @@ def issue_receipts(
     ]
 
 
-def parse_receipt(data: bytes | dict[str, Any]) -> Receipt:
+def parse_receipt(data: bytes | JsonObject) -> Receipt:
     obj = loads_object(data) if isinstance(data, bytes) else data
     body = obj.get("receipt")
     keys = set(obj)
@@ -222,7 +221,7 @@ def verify_receipt(
         verified_roots.add(seen)
 
 
-def _signing_input(body: dict[str, Any]) -> bytes:
+def _signing_input(body: JsonObject) -> bytes:
     return canonical_json({"ctx": _CTX, "receipt": body})
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from ..config import NodeConfig
+from ..core.canonical import JsonObject
 from ..core.clock import Clock
 from ..store import retention as store
 from ..store.db import Database
@@ -21,7 +21,7 @@ log = structlog.get_logger("exchange.retention")
 
 def run_pass(
     db: Database, config: NodeConfig, clock: Clock, *, dry_run: bool = False
-) -> dict[str, Any]:
+) -> JsonObject:
     now = clock.now()
     result = db.run_sync(
         lambda c: store.erase(

@@ -6,29 +6,21 @@ import asyncio
 import re
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
-from ..core.canonical import format_time
+from ..core.canonical import JsonObject, format_time
 from ..core.errors import InvalidRequest, Malformed
 from ..core.passwords import hash_password
 from ..core.roles import ALL, Role
 from ..ops.keyfiles import load_keyring
 from ..ops.provision import rotate_keys
 from ..store import peers, users
+from ..store.peers import PeerStatus
 from ..store.users import UserRow
 from .node import Node
 from .sessions import Sessions, User
 
 USERNAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MIN_PASSWORD = 12
-
-
-@dataclass(frozen=True)
-class PeerStatus:
-    peer: str
-    backlog: int
-    reachable: str  # "yes", "no" or "unknown"
-    last_error: str | None
 
 
 @dataclass(frozen=True)
@@ -43,7 +35,7 @@ class DirectoryStatus:
 class Overview:
     users: list[UserRow]
     peers: list[PeerStatus]
-    keys: list[dict[str, Any]]
+    keys: list[JsonObject]
     directory: DirectoryStatus | None
 
 
@@ -52,8 +44,7 @@ async def overview(node: Node) -> Overview:
     directory = node.directory.current
 
     def read(c: sqlite3.Connection) -> tuple[list[UserRow], list[PeerStatus], str | None]:
-        found = [PeerStatus(**p) for p in peers.status(c)]
-        return users.active_users(c), found, peers.directory_loaded_at(c)
+        return users.active_users(c), peers.status(c), peers.directory_loaded_at(c)
 
     active, found, loaded_at = await node.db.run(read)
     listed = {p.peer for p in found}

@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
 from ..core.audit_entry import decode_entry
-from ..core.canonical import b64e
+from ..core.canonical import JsonObject, b64e
 from ..core.errors import BadSignature, Malformed, NotFound
 from ..core.merkle import consistency_proof, inclusion_proof, root
 from ..core.note import add_signatures, format_vkey, parse_note, parse_vkey, verify_cosignature
@@ -23,6 +22,7 @@ from ..ops.audit_check import open_read_only, verify_database
 from ..store import audit, checkpoints
 from ..store import witness as witness_store
 from ..store.checkpoints import StoredCheckpoint
+from ..store.witness import WitnessAlert
 from .node import Node
 
 log = structlog.get_logger("exchange.checkpoint")
@@ -118,7 +118,7 @@ class Entry:
 
     index: int
     leaf: bytes
-    entry: dict[str, Any]
+    entry: JsonObject
 
     def to_json(self) -> dict[str, object]:
         return {"index": self.index, "leaf": b64e(self.leaf), "entry": self.entry}
@@ -230,7 +230,7 @@ async def checkpoint_status(node: Node) -> CheckpointStatus:
     return await node.db.run(work)
 
 
-async def witness_alerts(node: Node) -> list[dict[str, Any]]:
+async def witness_alerts(node: Node) -> list[WitnessAlert]:
     return await node.db.run(witness_store.alerts)
 
 
@@ -243,7 +243,7 @@ class LogPage:
     end: int
     entries: list[Entry]
     status: CheckpointStatus
-    alerts: list[dict[str, Any]]
+    alerts: list[WitnessAlert]
 
 
 async def log_page(node: Node, wanted: int, page: int) -> LogPage:
@@ -260,12 +260,12 @@ async def log_page(node: Node, wanted: int, page: int) -> LogPage:
     return await node.db.run(read)
 
 
-async def verify_now(node: Node) -> dict[str, Any]:
+async def verify_now(node: Node) -> JsonObject:
     """The auditor's whole-log check over this node's database file, through its own
     read-only connection on its own thread: the node keeps writing meanwhile."""
     directory = node.directory.current
 
-    def work() -> dict[str, Any]:
+    def work() -> JsonObject:
         conn = open_read_only(node.config.database)
         try:
             return verify_database(conn, authority_id=node.me, directory=directory).to_json()
@@ -275,11 +275,11 @@ async def verify_now(node: Node) -> dict[str, Any]:
     return await asyncio.to_thread(work)
 
 
-async def bundle(node: Node) -> dict[str, Any]:
+async def bundle(node: Node) -> JsonObject:
     """Everything needed to verify the log elsewhere: every entry's exact bytes, every
     signed checkpoint and cosignature, and the log's verifier key (no contents exist)."""
 
-    def work(c: sqlite3.Connection) -> dict[str, Any]:
+    def work(c: sqlite3.Connection) -> JsonObject:
         size = audit.size(c)
         return {
             "authority_id": node.me,
@@ -294,7 +294,7 @@ async def bundle(node: Node) -> dict[str, Any]:
                 {"size": size_, "witness": w, "line": line, "signed_at": t}
                 for size_, w, line, t in checkpoints.all_cosignatures(c)
             ],
-            "witness_alerts": witness_store.alerts(c),
+            "witness_alerts": [a.to_json() for a in witness_store.alerts(c)],
         }
 
     return await node.db.run(work)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 from ..core.deadlines import DeadlineState
 from ..core.errors import Malformed
@@ -41,7 +40,7 @@ async def deadlines(
     state: str | None = None,
     urgency: str | None = None,
     peer: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[store.DeadlineRow]:
     """Tracked requests sorted by time left; filters: state, urgency, peer."""
     state = _choice("state", state, STATES)
     urgency = _choice("urgency", urgency, URGENCIES)
@@ -61,7 +60,7 @@ async def deadlines(
     )
 
 
-async def alerts(node: Node, user: User, *, open_only: bool = True) -> list[dict[str, Any]]:
+async def alerts(node: Node, user: User, *, open_only: bool = True) -> list[store.AlertRow]:
     """Escalations (due soon, overdue, unacknowledged), newest first."""
     return await node.db.run(
         lambda c: store.list_alerts(c, created_by=own_only(user), open_only=open_only)

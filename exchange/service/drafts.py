@@ -4,11 +4,10 @@ author only, who may replace it, discard it or send it (same request id)."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
 from ..core import content as contents
 from ..core import ids
-from ..core.canonical import parse_time
+from ..core.canonical import JsonObject, parse_time
 from ..core.errors import InvalidRequest, NotFound
 from ..core.lifecycle import Status
 from ..store import drafts as draft_store
@@ -21,7 +20,7 @@ from .sealing import Outcome
 
 def _checked_form(
     node: Node, form: dict[str, str | None], attachments: list[str] | None
-) -> dict[str, Any]:
+) -> JsonObject:
     """A draft's form, checked as a request would be (sealed only when sent)."""
     node.peer(str(form["to"]))
     contents.request_content(
@@ -89,10 +88,10 @@ async def discard(node: Node, *, actor: str, request_id: str) -> Outcome:
     return Outcome(request_id, "discarded")
 
 
-async def read_own(node: Node, *, actor: str, request_id: str) -> dict[str, Any]:
+async def read_own(node: Node, *, actor: str, request_id: str) -> JsonObject:
     """The form of one of the actor's own drafts (to edit or send it)."""
 
-    def load(conn: sqlite3.Connection) -> dict[str, Any]:
+    def load(conn: sqlite3.Connection) -> JsonObject:
         _own(node, conn, actor, request_id)
         return draft_store.read_draft(conn, node.vault, request_id)
 

@@ -15,7 +15,6 @@ import re
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -27,6 +26,8 @@ from ..core.evidence import CHUNK, BlobReader, BlobWriter, ManifestEntry, new_ke
 from ..store import audit
 from ..store import evidence as store
 from ..store.db import transaction
+from ..store.evidence import PendingBlob
+from ..store.evidence import Upload as Upload  # what web pages show of a file
 from .node import Node
 from .sessions import User
 
@@ -52,26 +53,6 @@ def media_type_of(header: str | None) -> str:
     """A Content-Type header's media type, if it is a plain one."""
     media = (header or "").split(";")[0].strip().lower()
     return media if MEDIA_TYPE.match(media) else "application/octet-stream"
-
-
-@dataclass(frozen=True)
-class Upload:
-    """What the uploader is told of a stored file (never its key or blob name)."""
-
-    id: str
-    filename: str
-    media_type: str
-    size: int
-    sha256: str
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "filename": self.filename,
-            "media_type": self.media_type,
-            "size": self.size,
-            "sha256": self.sha256,
-        }
 
 
 async def upload(
@@ -129,8 +110,7 @@ async def unsent(node: Node, ids: list[str], *, owner: str) -> list[Upload]:
     """The owner's own uploads among ``ids`` not sent yet (kept across a form's retries)."""
     if not ids:
         return []
-    rows = await node.db.run(lambda c: store.unsent(c, ids, owner=owner))
-    return [Upload(**row) for row in rows]
+    return await node.db.run(lambda c: store.unsent(c, ids, owner=owner))
 
 
 # --- from a peer -------------------------------------------------------------------
@@ -168,17 +148,9 @@ async def store_blob(
     return size
 
 
-@dataclass(frozen=True)
-class PendingBlob:
-    attachment_id: str
-    blob_sha256: str
-    blob_size: int
-
-
 async def to_upload(node: Node, msg_ids: list[str]) -> list[PendingBlob]:
     """Blobs a peer still needs before these messages can be delivered."""
-    rows = await node.db.run(lambda c: store.to_upload(c, msg_ids))
-    return [PendingBlob(str(r["id"]), str(r["blob_sha256"]), int(r["blob_size"])) for r in rows]
+    return await node.db.run(lambda c: store.to_upload(c, msg_ids))
 
 
 async def mark_uploaded(node: Node, attachment_id: str) -> None:

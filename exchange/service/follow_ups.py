@@ -3,11 +3,10 @@ sealed back to the authority that sent it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 
 from ..core import content as contents
+from ..core.canonical import JsonObject
 from ..core.errors import InvalidRequest
 from ..core.lifecycle import check_reply
 from ..store import requests as store
@@ -21,7 +20,7 @@ log = structlog.get_logger("exchange.service")
 
 
 async def follow_up(
-    node: Node, user: User, request_id: str, msg_type: str, fields: dict[str, Any]
+    node: Node, user: User, request_id: str, msg_type: str, fields: JsonObject
 ) -> RequestRow:
     """Acknowledge, answer or reject a request we received (a response keeps the
     request's language unless it names another)."""

@@ -5,13 +5,12 @@ signature."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import structlog
 
 from ..core import content as contents
 from ..core import ids
-from ..core.canonical import parse_time
+from ..core.canonical import JsonObject, parse_time
 from ..core.envelope import Opened, open_
 from ..core.errors import ExchangeError, Malformed, NotFound, TooLarge, UnknownSender
 from ..core.receipt import issue_receipts
@@ -127,7 +126,7 @@ def _arrival(node: Node, opened: Opened, receipt: bytes, now: datetime) -> Arriv
     return Arrival(incoming, ids.request_id(), plan, check_at)
 
 
-def check_blobs(node: Node, content: dict[str, Any]) -> None:
+def check_blobs(node: Node, content: JsonObject) -> None:
     """Before accepting a message: every blob it names is here, whole (else retry)."""
     limit = node.config.limits.max_attachment_bytes
     for entry in contents.attachments_of(content):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 from ..core import cursor as cursors
 from ..core import ids
+from ..core.canonical import JsonObject
 from ..core.content import attachments_of
 from ..core.errors import Malformed, NotFound
 from ..core.lifecycle import Status
@@ -141,7 +141,7 @@ class RequestDetail:
     row: RequestRow
     timeline: list[TimelineEvent]
     messages: list[MessageView]
-    draft: dict[str, Any] | None = None  # the saved form, for a draft
+    draft: JsonObject | None = None  # the saved form, for a draft
 
     def to_json(self) -> dict[str, object]:
         shown: dict[str, object] = {

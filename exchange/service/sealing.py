@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import structlog
 
 from ..core import content as contents
 from ..core import ids
-from ..core.canonical import format_time, parse_time, sha256_hex
+from ..core.canonical import JsonObject, format_time, parse_time, sha256_hex
 from ..core.deadlines import DeadlineFacts, initial_plan
 from ..core.envelope import seal
 from ..core.errors import InvalidRequest
@@ -47,7 +46,7 @@ class Sealed:
 
 
 async def prepare_request(
-    node: Node, form: dict[str, Any], attachments: list[str], *, actor: str, now: datetime
+    node: Node, form: JsonObject, attachments: list[str], *, actor: str, now: datetime
 ) -> Sealed:
     """Check a request's fields, compute its deadline and seal it for the recipient."""
     recipient = node.peer(str(form["to"]))
@@ -91,7 +90,7 @@ def queued(node: Node, request_id: str, sealed: Sealed, urgency: str) -> Outcome
 
 
 async def with_attachments(
-    node: Node, content: dict[str, Any], ids: list[str], *, owner: str
+    node: Node, content: JsonObject, ids: list[str], *, owner: str
 ) -> list[str]:
     """Put the manifest of the user's own unsent uploads into the content."""
     if not ids:
@@ -115,7 +114,7 @@ def deadline_plan(
 def seal_message(
     node: Node,
     msg_type: str,
-    content: dict[str, Any],
+    content: JsonObject,
     *,
     recipient_id: str,
     now: datetime,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,48 @@ class Escalated:
     direction: str
     counterpart: str
     deadline: str
+
+
+@dataclass(frozen=True)
+class DeadlineRow:
+    """A tracked request's deadline as lists show it (metadata only)."""
+
+    request_id: str
+    direction: str
+    counterpart: str
+    kind: str
+    urgency: str
+    status: str
+    created_by: str | None
+    created_at: str
+    deadline: str
+    due_soon_at: str
+    acknowledged_at: str | None
+    answered_at: str | None  # answered or rejected
+    state: str
+    seconds_left: int
+    time_left: str
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """An escalation with the metadata of its request (no contents)."""
+
+    id: int
+    at: str
+    kind: str
+    request_id: str
+    deadline: str
+    direction: str
+    counterpart: str
+    urgency: str
+    status: str
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -181,7 +223,7 @@ def list_deadlines(
     peer: str | None = None,
     created_by: str | None = None,
     limit: int = 500,
-) -> list[dict[str, Any]]:
+) -> list[DeadlineRow]:
     """Tracked requests with their live state, open ones first by time left."""
     where, params = [TRACKED], []
     for column, value in (("urgency", urgency), ("counterpart", peer), ("created_by", created_by)):
@@ -203,25 +245,25 @@ def list_deadlines(
             continue
         left = time_left(facts, now)
         result.append(
-            {
-                "request_id": row["id"],
-                "direction": row["direction"],
-                "counterpart": row["counterpart"],
-                "kind": row["kind"],
-                "urgency": row["urgency"],
-                "status": row["status"],
-                "created_by": row["created_by"],
-                "created_at": row["created_at"],
-                "deadline": row["deadline"],
-                "due_soon_at": format_time(due_soon_at(facts, policy)),
-                "acknowledged_at": row["acknowledged_at"],
-                "answered_at": row["answered_at"] or row["rejected_at"],
-                "state": current.value,
-                "seconds_left": int(left.total_seconds()),
-                "time_left": describe(left),
-            }
+            DeadlineRow(
+                request_id=row["id"],
+                direction=row["direction"],
+                counterpart=row["counterpart"],
+                kind=row["kind"],
+                urgency=row["urgency"],
+                status=row["status"],
+                created_by=row["created_by"],
+                created_at=row["created_at"],
+                deadline=row["deadline"],
+                due_soon_at=format_time(due_soon_at(facts, policy)),
+                acknowledged_at=row["acknowledged_at"],
+                answered_at=row["answered_at"] or row["rejected_at"],
+                state=current.value,
+                seconds_left=int(left.total_seconds()),
+                time_left=describe(left),
+            )
         )
-    result.sort(key=lambda r: (DeadlineState(r["state"]) not in OPEN_STATES, r["seconds_left"]))
+    result.sort(key=lambda r: (DeadlineState(r.state) not in OPEN_STATES, r.seconds_left))
     return result[:limit]
 
 
@@ -238,7 +280,7 @@ def list_alerts(
     created_by: str | None = None,
     open_only: bool = True,
     limit: int = 200,
-) -> list[dict[str, Any]]:
+) -> list[AlertRow]:
     """Escalations, newest first, with the metadata of their request (no contents)."""
     where = ["1 = 1"]
     params: list[Any] = []
@@ -252,7 +294,7 @@ def list_alerts(
     columns = "e.id, e.at, e.kind, e.request_id, e.deadline, r.direction, r.counterpart, r.urgency"
     joined = "deadline_escalations e JOIN requests r ON r.id = e.request_id"
     sql = f"SELECT {columns}, r.status FROM {joined} WHERE {clause} ORDER BY e.id DESC LIMIT ?"  # noqa: S608
-    return fetch_all(conn, sql, tuple(params))
+    return [AlertRow(**row) for row in fetch_all(conn, sql, tuple(params))]
 
 
 def open_alert_count(conn: sqlite3.Connection, created_by: str | None = None) -> int:

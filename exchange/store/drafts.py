@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime
-from typing import Any
 
-from ..core.canonical import canonical_json, format_time
+from ..core.canonical import JsonObject, canonical_json, format_time
 from ..core.errors import Conflict, NotFound
 from ..core.lifecycle import Event, Status
 from ..core.vault import Vault
@@ -26,7 +25,7 @@ def save_draft(
     *,
     me: str,
     request_id: str,
-    form: dict[str, Any],
+    form: JsonObject,
     actor: str,
     now: datetime,
 ) -> None:
@@ -92,7 +91,7 @@ def update_draft(
     *,
     me: str,
     request_id: str,
-    form: dict[str, Any],
+    form: JsonObject,
     actor: str,
     now: datetime,
 ) -> None:
@@ -145,12 +144,12 @@ def discard_draft(
         )
 
 
-def read_draft(conn: sqlite3.Connection, vault: Vault, request_id: str) -> dict[str, Any]:
+def read_draft(conn: sqlite3.Connection, vault: Vault, request_id: str) -> JsonObject:
     row = fetch_one(conn, "SELECT * FROM drafts WHERE request_id = ?", (request_id,))
     if row is None:
         raise NotFound("no such draft")
     plain = vault.open(row["content_key"], row["content"], record=f"draft:{request_id}")
-    form: dict[str, Any] = json.loads(plain)
+    form: JsonObject = json.loads(plain)
     return form
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -92,7 +94,30 @@ def attach(conn: sqlite3.Connection, ids: list[str], *, msg_id: str, peer: str) 
             raise NotFound(f"attachment {attachment_id!r} was already sent")
 
 
-def to_upload(conn: sqlite3.Connection, msg_ids: list[str]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class PendingBlob:
+    """A blob the peer needs before the message that names it."""
+
+    attachment_id: str
+    blob_sha256: str
+    blob_size: int
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What the uploader is told of a stored file (never its key or blob name)."""
+
+    id: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def to_upload(conn: sqlite3.Connection, msg_ids: list[str]) -> list[PendingBlob]:
     """Blobs the peer still needs before these messages can be delivered."""
     if not msg_ids:
         return []
@@ -101,14 +126,15 @@ def to_upload(conn: sqlite3.Connection, msg_ids: list[str]) -> list[dict[str, An
         "SELECT id, blob_sha256, blob_size FROM attachments"  # noqa: S608 (placeholders only)
         f" WHERE uploaded = 0 AND msg_id IN ({marks})"
     )
-    return fetch_all(conn, sql, tuple(msg_ids))
+    rows = fetch_all(conn, sql, tuple(msg_ids))
+    return [PendingBlob(row["id"], row["blob_sha256"], int(row["blob_size"])) for row in rows]
 
 
 def mark_uploaded(conn: sqlite3.Connection, attachment_id: str) -> None:
     conn.execute("UPDATE attachments SET uploaded = 1 WHERE id = ?", (attachment_id,))
 
 
-def _entry(row: dict[str, Any], key: bytes) -> ManifestEntry:
+def _entry(row: Mapping[str, Any], key: bytes) -> ManifestEntry:
     return ManifestEntry(
         id=row["id"],
         filename=row["filename"],
@@ -121,7 +147,7 @@ def _entry(row: dict[str, Any], key: bytes) -> ManifestEntry:
     )
 
 
-def unsent(conn: sqlite3.Connection, ids: list[str], *, owner: str) -> list[dict[str, Any]]:
+def unsent(conn: sqlite3.Connection, ids: list[str], *, owner: str) -> list[Upload]:
     """Public facts of the owner's uploads not yet sent (kept across a form's retries)."""
     found = []
     for attachment_id in ids[:MAX_ATTACHMENTS]:
@@ -132,7 +158,7 @@ def unsent(conn: sqlite3.Connection, ids: list[str], *, owner: str) -> list[dict
             (attachment_id, owner),
         )
         if row is not None:
-            found.append(row)
+            found.append(Upload(**row))
     return found
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..core.canonical import canonical_json, format_time
+from ..core.canonical import JsonObject, canonical_json, format_time
 from ..core.vault import Vault
 from .db import fetch_all
 from .rows import MessageView, TimelineEvent
@@ -29,7 +29,7 @@ class OutgoingMessage:
     type: str
     recipient: str
     created_at: datetime
-    content: dict[str, Any]
+    content: JsonObject
     envelope: bytes
     envelope_sha256: str
     expires_at: datetime
@@ -45,9 +45,9 @@ class IncomingMessage:
     type: str
     sender: str
     created_at: datetime
-    content: dict[str, Any]
+    content: JsonObject
     envelope_sha256: str
-    evidence: dict[str, Any]
+    evidence: JsonObject
     receipt: bytes
     content_json: bytes | None = None  # canonical bytes of ``content``, when already made
 
@@ -107,7 +107,7 @@ def messages(conn: sqlite3.Connection, vault: Vault, request_id: str) -> list[Me
     for row in rows:
         record = f"message:{row['sender']}:{row['msg_id']}"
         if row["content_key"] is None:  # erased by retention: the key is gone
-            content: dict[str, Any] = {"erased": True}
+            content: JsonObject = {"erased": True}
         else:
             content = json.loads(vault.open(row["content_key"], row["content"], record=record))
         result.append(

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from dataclasses import dataclass
 
 
-def status(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class PeerStatus:
+    peer: str
+    backlog: int
+    reachable: str  # "yes", "no" or "unknown"
+    last_error: str | None
+
+
+def status(conn: sqlite3.Connection) -> list[PeerStatus]:
     """Per peer: messages waiting, and whether the last attempt reached it.
 
     A peer is "yes" reachable when messages to it were receipted and nothing waits
@@ -25,14 +33,7 @@ def status(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     result = []
     for peer, backlog, failing, delivered, last_error in rows:
         reachable = "no" if failing else ("yes" if delivered else "unknown")
-        result.append(
-            {
-                "peer": str(peer),
-                "backlog": int(backlog or 0),
-                "reachable": reachable,
-                "last_error": last_error,
-            }
-        )
+        result.append(PeerStatus(str(peer), int(backlog or 0), reachable, last_error))
     return result
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.canonical import canonical_json, sha256_hex
+from ..core.canonical import JsonObject, canonical_json, sha256_hex
 from ..core.lifecycle import Status
 
 
@@ -76,8 +76,8 @@ class MessageView:
     recipient: str
     created_at: str
     envelope_sha256: str
-    content: dict[str, Any]  # the sealed content: free-form JSON of its type
-    receipt: dict[str, Any] | None  # the signed receipt, as JSON
+    content: JsonObject  # the sealed content: free-form JSON of its type
+    receipt: JsonObject | None  # the signed receipt, as JSON
     # what users see of its attachments (never their keys); set when it is shown
     attachments: list[dict[str, object]] = dataclasses.field(default_factory=list)
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime
-from typing import Any
 
-from ..core.canonical import canonical_json, format_time, sha256_hex
+from ..core.canonical import JsonObject, canonical_json, format_time, sha256_hex
 from . import audit
 from .db import fetch_one, transaction
 
 
 def record_settings(
-    conn: sqlite3.Connection, *, me: str, settings: dict[str, Any], actor: str, now: datetime
+    conn: sqlite3.Connection, *, me: str, settings: JsonObject, actor: str, now: datetime
 ) -> list[str] | None:
     """Store ``settings``; return the changed top-level sections (None: first run or same)."""
     text = canonical_json(settings).decode()

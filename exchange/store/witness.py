@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
 from ..core.canonical import format_time
 from . import audit
@@ -55,7 +54,7 @@ def raise_alert(
     peer: str,
     kind: str,
     detail: str,
-    evidence: dict[str, Any],
+    evidence: dict[str, str],
     now: datetime,
 ) -> int:
     """Store the alert with the evidence (both notes) and its entry in our own log."""
@@ -76,15 +75,28 @@ def raise_alert(
         return int(cursor.lastrowid or 0)
 
 
-def alerts(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class WitnessAlert:
+    """A peer's log seen to fork or shrink, with both signed notes as evidence."""
+
+    id: int
+    peer: str
+    kind: str
+    detail: str
+    evidence: dict[str, str]  # {"previous": note, "presented": note}
+    at: str
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def alerts(conn: sqlite3.Connection, limit: int = 200) -> list[WitnessAlert]:
     rows = fetch_all(
         conn,
         "SELECT id, peer, kind, detail, evidence, at FROM witness_alerts ORDER BY id DESC LIMIT ?",
         (limit,),
     )
-    for row in rows:
-        row["evidence"] = json.loads(row["evidence"])
-    return rows
+    return [WitnessAlert(**{**row, "evidence": json.loads(row["evidence"])}) for row in rows]
 
 
 def alert_exists(conn: sqlite3.Connection, peer: str, kind: str, detail: str) -> bool:

@@ -52,7 +52,8 @@ async def api_checkpoint(request: web.Request, user: User) -> web.Response:
 @requires(Role.AUDITOR, Role.ADMIN)
 async def api_alerts(request: web.Request, user: User) -> web.Response:
     node = request.app[NODE_KEY]
-    return web.json_response({"alerts": await audit.witness_alerts(node)})
+    alerts = await audit.witness_alerts(node)
+    return web.json_response({"alerts": [a.to_json() for a in alerts]})
 
 
 @routes.post("/api/audit/verify")

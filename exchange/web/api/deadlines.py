@@ -26,7 +26,8 @@ async def api_deadlines(request: web.Request, user: User) -> web.Response:
     rows = await deadlines.deadlines(
         node, user, state=q.get("state"), urgency=q.get("urgency"), peer=q.get("peer")
     )
-    return web.json_response({"now": node.clock.now().isoformat(), "deadlines": rows})
+    shown = [r.to_json() for r in rows]
+    return web.json_response({"now": node.clock.now().isoformat(), "deadlines": shown})
 
 
 @routes.get("/api/alerts")
@@ -35,4 +36,4 @@ async def api_alerts(request: web.Request, user: User) -> web.Response:
     """Escalations (due soon, overdue, unacknowledged); ``?all=1`` includes settled ones."""
     everything = request.query.get("all") in ("1", "true")
     rows = await deadlines.alerts(request.app[NODE_KEY], user, open_only=not everything)
-    return web.json_response({"alerts": rows})
+    return web.json_response({"alerts": [r.to_json() for r in rows]})

@@ -5,7 +5,7 @@ A test checks that every ``/api`` route of the app is described here.
 
 from __future__ import annotations
 
-from typing import Any
+from ...core.canonical import JsonObject
 
 _ERROR = {
     "description": "Refused: body is {error: {code, message}}",
@@ -17,14 +17,14 @@ _ERRORS = {code: _ERROR for code in ("400", "401", "403", "404", "409", "413", "
 def _op(
     summary: str,
     *,
-    body: dict[str, Any] | None = None,
+    body: JsonObject | None = None,
     ok: str = "200",
-    params: list[dict[str, Any]] | None = None,
+    params: list[JsonObject] | None = None,
     auth: bool = True,
     refusals: tuple[str, ...] = (),
-) -> dict[str, Any]:
+) -> JsonObject:
     """``refusals``: error statuses of this operation beyond the common ones."""
-    op: dict[str, Any] = {
+    op: JsonObject = {
         "summary": summary,
         "responses": {
             ok: {"description": "OK", "content": {"application/json": {}}},
@@ -44,7 +44,7 @@ def _op(
     return op
 
 
-def _obj(required: list[str], optional: list[str] | None = None) -> dict[str, Any]:
+def _obj(required: list[str], optional: list[str] | None = None) -> JsonObject:
     names = required + (optional or [])
     return {
         "type": "object",
@@ -57,12 +57,12 @@ def _obj(required: list[str], optional: list[str] | None = None) -> dict[str, An
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
-def _with_attachments(schema: dict[str, Any]) -> dict[str, Any]:
+def _with_attachments(schema: JsonObject) -> JsonObject:
     ids = {"type": "array", "maxItems": 20, "items": {"type": "string", "maxLength": 64}}
     return {**schema, "properties": {**schema["properties"], "attachments": ids}}
 
 
-def _query(*names: str, enums: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+def _query(*names: str, enums: dict[str, list[str]] | None = None) -> list[JsonObject]:
     return [
         {
             "name": n,
@@ -109,13 +109,13 @@ _PAGE_OK = {
 }
 
 
-def _paged(summary: str, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _paged(summary: str, params: list[JsonObject] | None = None) -> JsonObject:
     op = _op(summary, params=[*(params or []), *_PAGE_Q])
     op["responses"]["200"] = _PAGE_OK
     return op
 
 
-OPENAPI: dict[str, Any] = {
+OPENAPI: JsonObject = {
     "openapi": "3.1.0",
     "info": {"title": "Exchange node local API", "version": "1"},
     "components": {

@@ -9,13 +9,12 @@ never see request contents.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from aiohttp import web
 
 from ...core import roles
 from ...core.bodies import read_limited
-from ...core.canonical import format_time, loads_object
+from ...core.canonical import JsonObject, format_time, loads_object
 from ...core.errors import Malformed, TooLarge, UnsupportedMediaType
 from ...core.roles import Role
 from ...service import drafts, follow_ups, requests
@@ -27,7 +26,7 @@ from ..auth import check_same_site, logout, requires, set_session_cookie
 routes = web.RouteTableDef()
 
 
-async def read_json(request: web.Request) -> dict[str, Any]:
+async def read_json(request: web.Request) -> JsonObject:
     node: Node = request.app[NODE_KEY]
     limit = node.config.limits.max_api_body_bytes
     if request.content_length is not None and request.content_length > limit:
@@ -36,9 +35,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return loads_object(data)
 
 
-def _fields(
-    body: dict[str, Any], required: tuple[str, ...], optional: tuple[str, ...] = ()
-) -> None:
+def _fields(body: JsonObject, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> None:
     missing = [name for name in required if name not in body]
     if missing:
         raise Malformed(f"missing field(s): {', '.join(missing)}")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
+from ...core.canonical import JsonObject
 from ...core.errors import Malformed
 from ...core.roles import ALL, Role
 from ...service import admin, audit
@@ -30,7 +29,7 @@ async def audit_verify(request: web.Request, user: User) -> web.StreamResponse:
     return await _audit(request, verify=await audit.verify_now(request.app[NODE_KEY]))
 
 
-async def _audit(request: web.Request, verify: dict[str, Any] | None) -> web.Response:
+async def _audit(request: web.Request, verify: JsonObject | None) -> web.Response:
     try:
         wanted = int(request.query.get("start", "-1"))
     except ValueError as exc:
