@@ -150,6 +150,20 @@ def web_database_calls() -> list[str]:
     return found
 
 
+def sql_outside_the_store() -> list[str]:
+    """Statements run outside ``store/`` (the bench, a measuring harness, reads its
+    figures straight from the database files it made)."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if relative.startswith(("store/", "bench/")):
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\.execute(many)?\(|\b(SELECT|INSERT|UPDATE|DELETE|PRAGMA) ", line):
+                found.append(f"{relative}:{number}: {line.strip()}")
+    return found
+
+
 def long_modules() -> list[str]:
     found = []
     for path in PACKAGE.rglob("*.py"):
@@ -184,6 +198,10 @@ def test_web_modules_never_touch_the_database() -> None:
     assert web_database_calls() == []
 
 
+def test_sql_stays_in_the_store() -> None:
+    assert sql_outside_the_store() == []
+
+
 def test_no_module_is_too_long_to_read() -> None:
     assert long_modules() == []
 
@@ -199,5 +217,6 @@ if __name__ == "__main__":
     print("upward imports:", *upward(edges), sep="\n  ")
     print("database calls in web modules:", len(web_database_calls()))
     print(*web_database_calls(), sep="\n  ")
+    print("SQL outside store/:", sql_outside_the_store())
     print("modules over", MAX_LINES, "lines:", long_modules())
     print("dict[str, Any]:", any_dicts())

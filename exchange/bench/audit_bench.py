@@ -16,9 +16,10 @@ from ..core.keys import SigningKeyPair
 from ..core.merkle import consistency_proof, inclusion_proof, root
 from ..core.note import format_vkey
 from ..core.witness import origin_for, sign_checkpoint
-from ..ops.audit_check import open_read_only, verify_database
+from ..ops.audit_check import verify_database
 from ..store import audit, checkpoints
 from ..store.db import Database, transaction
+from ..store.snapshots import open_read_only
 
 AUTHORITY = "ES-CNA"
 

@@ -19,21 +19,16 @@ from ..core.directory import Directory, verify_directory
 from ..core.errors import ExchangeError
 from ..core.note import Verifier, parse_vkey
 from ..core.witness import log_verifier, witness_name_for
-from ..store import audit, checkpoints
-
-
-def open_read_only(database: Path) -> sqlite3.Connection:
-    if not database.exists():
-        raise ExchangeError(f"no database at {database}", code="not_found")
-    return sqlite3.connect(f"file:{database}?mode=ro", uri=True, check_same_thread=False)
+from ..store import audit, checkpoints, directory_cache
+from ..store.snapshots import open_read_only
 
 
 def held_directory(conn: sqlite3.Connection, operator_keys: tuple[bytes, ...]) -> Directory | None:
-    row = conn.execute("SELECT document FROM directory_state WHERE id = 1").fetchone()
-    if row is None:
+    document = directory_cache.held_document(conn)
+    if document is None:
         return None
     return verify_directory(
-        bytes(row[0]), pinned_operator_keys=operator_keys, now=datetime.now(UTC), check_time=False
+        document, pinned_operator_keys=operator_keys, now=datetime.now(UTC), check_time=False
     )
 
 

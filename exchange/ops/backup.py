@@ -17,6 +17,7 @@ from pathlib import Path
 from ..config import load_config
 from ..core.audit_verify import Report
 from ..core.errors import ExchangeError
+from ..store import snapshots
 from .audit_check import held_directory, verify_database
 
 
@@ -25,31 +26,31 @@ def backup(data: Path, out: Path) -> int:
     config = load_config(data / "node.toml")
     if out.exists():
         raise ExchangeError(f"{out} exists: refusing to overwrite a backup", code="conflict")
-    source = sqlite3.connect(f"file:{config.database}?mode=ro", uri=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".backup-")
-    os.close(fd)
-    try:
-        target = sqlite3.connect(tmp)
-        try:
-            source.backup(target, pages=1024)
-            target.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            target.close()
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        source.close()
+    _replace_with_copy(config.database, out, pages=1024)
     return out.stat().st_size
 
 
-def check_backup(path: Path, *, authority_id: str, operator_keys: tuple[bytes, ...]) -> Report:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def _replace_with_copy(source: Path, target: Path, *, pages: int = -1) -> None:
+    """A consistent copy of ``source`` put in place as ``target`` (0600) at once: a
+    crash leaves either the old file or the whole new one."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".copy-")
+    os.close(fd)
+    Path(tmp).unlink()  # the copy makes its own file
     try:
-        row = conn.execute("PRAGMA integrity_check").fetchone()
-        if row is None or row[0] != "ok":
+        snapshots.copy(source, Path(tmp), pages=pages)
+        os.chmod(tmp, 0o600)
+        for suffix in ("-wal", "-shm"):
+            Path(str(target) + suffix).unlink(missing_ok=True)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_backup(path: Path, *, authority_id: str, operator_keys: tuple[bytes, ...]) -> Report:
+    conn = snapshots.open_read_only(path)
+    try:
+        if not snapshots.integrity_ok(conn):
             raise ExchangeError(f"{path} fails SQLite's integrity check", code="malformed")
         directory = held_directory(conn, operator_keys)
         return verify_database(conn, authority_id=authority_id, directory=directory)
@@ -72,21 +73,5 @@ def restore(backup_file: Path, data: Path, *, force: bool = False) -> Report:
     target = config.database
     if target.exists() and not force:
         raise ExchangeError(f"{target} exists: pass --force to replace it", code="conflict")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".restore-")
-    os.close(fd)
-    try:
-        source = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
-        dest = sqlite3.connect(tmp)
-        try:
-            source.backup(dest)
-        finally:
-            dest.close()
-            source.close()
-        os.chmod(tmp, 0o600)
-        for suffix in ("-wal", "-shm"):
-            Path(str(target) + suffix).unlink(missing_ok=True)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _replace_with_copy(backup_file, target)
     return report

@@ -18,10 +18,11 @@ from ..core.errors import BadSignature, Malformed, NotFound
 from ..core.merkle import consistency_proof, inclusion_proof, root
 from ..core.note import add_signatures, format_vkey, parse_note, parse_vkey, verify_cosignature
 from ..core.witness import origin_for, sign_checkpoint, witness_name_for
-from ..ops.audit_check import open_read_only, verify_database
+from ..ops.audit_check import verify_database
 from ..store import audit, checkpoints
 from ..store import witness as witness_store
 from ..store.checkpoints import StoredCheckpoint
+from ..store.snapshots import open_read_only
 from ..store.witness import WitnessAlert
 from .node import Node
 

@@ -46,3 +46,9 @@ def record_rejection(
             reason=reason,
             document_sha256=sha256_hex(document),
         )
+
+
+def held_document(conn: sqlite3.Connection) -> bytes | None:
+    """The last good directory document, as the node stored it."""
+    row = conn.execute("SELECT document FROM directory_state WHERE id = 1").fetchone()
+    return bytes(row[0]) if row is not None else None
