@@ -36,6 +36,7 @@ FANOUT = 10
 async def _worker(root: Path, ids: list[str]) -> None:
     from ..node.runner import start_node
     from ..service import requests
+    from ..service.forms import RequestForm
 
     running = [await start_node(load_config(root / a / "node.toml")) for a in ids]
     print("ready", flush=True)
@@ -44,9 +45,7 @@ async def _worker(root: Path, ids: list[str]) -> None:
     for node in (r.node for r in running):
         rng = random.Random(node.me)
         for peer in rng.sample([f"{c}-CNA" for c in everyone if f"{c}-CNA" != node.me], FANOUT):
-            await requests.create(
-                node,
-                actor="bench",
+            form = RequestForm(
                 to=peer,
                 kind="information_request",
                 urgency="urgent",
@@ -54,6 +53,7 @@ async def _worker(root: Path, ids: list[str]) -> None:
                 body="Who operates the boat?",
                 language="en",
             )
+            await requests.create(node, actor="bench", form=form)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 300
     while loop.time() < deadline:

@@ -5,45 +5,23 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..core import content as contents
 from ..core import ids
-from ..core.canonical import JsonObject, parse_time
 from ..core.errors import InvalidRequest, NotFound
 from ..core.lifecycle import Status
 from ..store import drafts as draft_store
 from ..store import requests as store
 from ..store.rows import RequestRow
 from . import sealing
+from .forms import RequestForm
 from .node import Node
 from .sealing import Outcome
 
 
-def _checked_form(
-    node: Node, form: dict[str, str | None], attachments: list[str] | None
-) -> JsonObject:
-    """A draft's form, checked as a request would be (sealed only when sent)."""
-    node.peer(str(form["to"]))
-    contents.request_content(
-        kind=str(form["kind"]),
-        urgency=str(form["urgency"]),
-        language=str(form["language"]),
-        subject=str(form["subject"]),
-        body=str(form["body"]),
-        deadline=None,
-        max_body_chars=node.config.limits.max_body_chars,
-    )
-    deadline = form.get("deadline")
-    if deadline:
-        parse_time(deadline, field="deadline")
-    return {**form, "attachments": list(attachments or [])}
-
-
-async def save(
-    node: Node, *, actor: str, attachments: list[str] | None = None, **form: str | None
-) -> Outcome:
+async def save(node: Node, *, actor: str, form: RequestForm) -> Outcome:
     """Keep a complete request without sending it (checked now, sealed when sent)."""
     now = node.clock.now()
-    saved = _checked_form(node, form, attachments)
+    form.check(node)
+    saved = form.to_json()
     request_id = ids.request_id()
     await node.db.run(
         lambda c: draft_store.save_draft(
@@ -58,12 +36,12 @@ async def update(
     *,
     actor: str,
     request_id: str,
-    attachments: list[str] | None = None,
-    **form: str | None,
+    form: RequestForm,
 ) -> Outcome:
     """Replace the form of one of the actor's own drafts."""
     now = node.clock.now()
-    saved = _checked_form(node, form, attachments)
+    form.check(node)
+    saved = form.to_json()
 
     def update(conn: sqlite3.Connection) -> None:
         _own(node, conn, actor, request_id)
@@ -88,12 +66,12 @@ async def discard(node: Node, *, actor: str, request_id: str) -> Outcome:
     return Outcome(request_id, "discarded")
 
 
-async def read_own(node: Node, *, actor: str, request_id: str) -> JsonObject:
+async def read_own(node: Node, *, actor: str, request_id: str) -> RequestForm:
     """The form of one of the actor's own drafts (to edit or send it)."""
 
-    def load(conn: sqlite3.Connection) -> JsonObject:
+    def load(conn: sqlite3.Connection) -> RequestForm:
         _own(node, conn, actor, request_id)
-        return draft_store.read_draft(conn, node.vault, request_id)
+        return RequestForm.of(draft_store.read_draft(conn, node.vault, request_id))
 
     return await node.db.run(load)
 
@@ -110,8 +88,7 @@ def _own(node: Node, conn: sqlite3.Connection, actor: str, request_id: str) -> R
 async def send(node: Node, *, actor: str, request_id: str) -> Outcome:
     now = node.clock.now()
     saved = await read_own(node, actor=actor, request_id=request_id)
-    ids = list(saved.pop("attachments", []))
-    sealed = await sealing.prepare_request(node, saved, ids, actor=actor, now=now)
+    sealed = await sealing.prepare_request(node, saved, actor=actor, now=now)
     await node.db.run(
         lambda c: draft_store.send_draft(
             c,
@@ -125,4 +102,4 @@ async def send(node: Node, *, actor: str, request_id: str) -> Outcome:
             deadline_plan=sealed.plan,
         )
     )
-    return sealing.queued(node, request_id, sealed, str(saved["urgency"]))
+    return sealing.queued(node, request_id, sealed, saved.urgency)

@@ -25,35 +25,22 @@ from ..store.rows import MessageView, TimelineEvent
 from ..store.rows import RequestRow as RequestRow  # the row web pages render
 from . import sealing
 from .deadlines import annotate, live_state
+from .forms import RequestForm
 from .node import Node
 from .sessions import User
 
 
-async def create(
-    node: Node,
-    *,
-    actor: str,
-    to: str,
-    kind: str,
-    urgency: str,
-    subject: str,
-    body: str,
-    language: str,
-    deadline: str | None = None,
-    attachments: list[str] | None = None,
-) -> sealing.Outcome:
+async def create(node: Node, *, actor: str, form: RequestForm) -> sealing.Outcome:
     """Check, seal and queue a new request for its recipient (stored with others queued
     at the same moment, in one transaction)."""
     now = node.clock.now()
-    form = {"to": to, "kind": kind, "urgency": urgency, "subject": subject, "body": body,
-            "language": language, "deadline": deadline}  # fmt: skip
     request_id = ids.request_id()
-    sealed = await sealing.prepare_request(node, form, attachments or [], actor=actor, now=now)
+    sealed = await sealing.prepare_request(node, form, actor=actor, now=now)
     new = store.NewRequest(
         request_id, sealed.message, actor, now, sealed.attachment_ids, sealed.plan
     )
     await node.db.run_batched(node._create_batch, new)
-    return sealing.queued(node, request_id, sealed, urgency)
+    return sealing.queued(node, request_id, sealed, form.urgency)
 
 
 PAGE_SIZE = 100  # rows of a list page, unless the caller asks for another number

@@ -17,6 +17,7 @@ from ..core.errors import InvalidRequest
 from ..store import evidence as evidence_store
 from ..store.deadlines import NEVER
 from ..store.messages import OutgoingMessage
+from .forms import RequestForm
 from .node import Node
 
 log = structlog.get_logger("exchange.service")
@@ -45,28 +46,25 @@ class Sealed:
     check_at: datetime | None
 
 
-async def prepare_request(
-    node: Node, form: JsonObject, attachments: list[str], *, actor: str, now: datetime
-) -> Sealed:
+async def prepare_request(node: Node, form: RequestForm, *, actor: str, now: datetime) -> Sealed:
     """Check a request's fields, compute its deadline and seal it for the recipient."""
-    recipient = node.peer(str(form["to"]))
-    urgency = str(form["urgency"])
-    deadline = form.get("deadline")
-    own_deadline = parse_time(deadline, field="deadline") if deadline else None
+    recipient = node.peer(form.to)
+    urgency = form.urgency
+    own_deadline = parse_time(form.deadline, field="deadline") if form.deadline else None
     if own_deadline is not None and own_deadline <= now:
         raise InvalidRequest("deadline must be in the future")
     default = now + node.config.deadlines.get(urgency, node.config.deadlines["standard"])
     effective = min(own_deadline, default) if own_deadline else default
     content = contents.request_content(
-        kind=str(form["kind"]),
+        kind=form.kind,
         urgency=urgency,
-        language=str(form["language"]),
-        subject=str(form["subject"]),
-        body=str(form["body"]),
+        language=form.language,
+        subject=form.subject,
+        body=form.body,
         deadline=effective,
         max_body_chars=node.config.limits.max_body_chars,
     )
-    ids = await with_attachments(node, content, attachments, owner=actor)
+    ids = await with_attachments(node, content, list(form.attachments), owner=actor)
     message = seal_message(
         node,
         "request",

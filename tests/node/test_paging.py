@@ -17,6 +17,7 @@ import pytest
 
 from exchange.core.canonical import format_time
 from exchange.service import drafts, requests
+from exchange.service.forms import RequestForm
 from exchange.store import inbound as store
 
 from ..federation import ApiClient, Federation, Member
@@ -118,13 +119,16 @@ async def test_an_investigator_sees_all_their_requests_behind_newer_ones(
 ) -> None:
     node = fed["ES-CNA"].node
     own = await asyncio.gather(
-        *(requests.create(node, actor="investigator", **FORM) for _ in range(30))
+        *(requests.create(node, actor="investigator", form=RequestForm(**FORM)) for _ in range(30))
     )
     theirs = await asyncio.gather(
-        *(requests.create(node, actor="colleague", **FORM) for _ in range(250))
+        *(requests.create(node, actor="colleague", form=RequestForm(**FORM)) for _ in range(250))
     )
-    draft = await drafts.save(node, actor="investigator", **FORM)
-    await drafts.save(node, actor="colleague", **FORM)  # listed to its author only
+    form = RequestForm(**FORM)
+    draft = await drafts.save(node, actor="investigator", form=form)
+    await drafts.save(
+        node, actor="colleague", form=RequestForm(**FORM)
+    )  # listed to its author only
     investigator = await ApiClient(fed["ES-CNA"]).login("investigator")
     liaison = await ApiClient(fed["ES-CNA"]).login("liaison")
     try:

@@ -19,6 +19,7 @@ from exchange.core.envelope import seal
 from exchange.core.keys import SigningKeyPair
 from exchange.core.peer_auth import HEADER, sign_call
 from exchange.service import requests
+from exchange.service.forms import RequestForm
 from exchange.store import messages as message_store
 from exchange.store import requests as request_store
 
@@ -293,7 +294,8 @@ async def test_a_third_party_cannot_follow_up_a_request_sent_to_another(
     """MA sends ES a request; SN refers to it in an acknowledgement, response or
     rejection: wrong_party, nothing changes. ES itself may still reject it."""
     ma = fed["MA-CNA"].node
-    created = await requests.create(ma, actor="investigator", to="ES-CNA", **CONTENT)
+    form = RequestForm(to="ES-CNA", **CONTENT)
+    created = await requests.create(ma, actor="investigator", form=form)
     ref = {"origin": "MA-CNA", "msg_id": created.msg_id}
 
     async def delivered() -> bool:

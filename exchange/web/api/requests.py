@@ -18,6 +18,7 @@ from ...core.canonical import JsonObject, format_time, loads_object
 from ...core.errors import Malformed, TooLarge, UnsupportedMediaType
 from ...core.roles import Role
 from ...service import drafts, follow_ups, requests
+from ...service.forms import RequestForm
 from ...service.node import Node
 from ...service.sessions import User
 from ..appkeys import NODE_KEY, SESSIONS_KEY
@@ -128,19 +129,11 @@ async def api_directory(request: web.Request, user: User) -> web.Response:
     )
 
 
-REQUEST_FIELDS = (
-    ("to", "kind", "urgency", "subject", "body", "language"),
-    ("deadline", "attachments"),
-)
-
-
 @routes.post("/api/requests")
 @requires(Role.INVESTIGATOR)
 async def api_create_request(request: web.Request, user: User) -> web.Response:
-    node: Node = request.app[NODE_KEY]
-    body = await read_json(request)
-    _fields(body, *REQUEST_FIELDS)
-    created = await requests.create(node, actor=user.username, **body)
+    form = RequestForm.of(await read_json(request))
+    created = await requests.create(request.app[NODE_KEY], actor=user.username, form=form)
     return web.json_response(created.to_json(), status=201)
 
 
@@ -148,10 +141,8 @@ async def api_create_request(request: web.Request, user: User) -> web.Response:
 @requires(Role.INVESTIGATOR)
 async def api_save_draft(request: web.Request, user: User) -> web.Response:
     """Save a request without sending it: status draft, nothing leaves the node."""
-    node: Node = request.app[NODE_KEY]
-    body = await read_json(request)
-    _fields(body, *REQUEST_FIELDS)
-    saved = await drafts.save(node, actor=user.username, **body)
+    form = RequestForm.of(await read_json(request))
+    saved = await drafts.save(request.app[NODE_KEY], actor=user.username, form=form)
     return web.json_response(saved.to_json(), status=201)
 
 
@@ -159,11 +150,9 @@ async def api_save_draft(request: web.Request, user: User) -> web.Response:
 @requires(Role.INVESTIGATOR)
 async def api_update_draft(request: web.Request, user: User) -> web.Response:
     """Replace the form of one of the user's own drafts."""
-    node: Node = request.app[NODE_KEY]
-    body = await read_json(request)
-    _fields(body, *REQUEST_FIELDS)
+    form = RequestForm.of(await read_json(request))
     updated = await drafts.update(
-        node, actor=user.username, request_id=request.match_info["id"], **body
+        request.app[NODE_KEY], actor=user.username, request_id=request.match_info["id"], form=form
     )
     return web.json_response(updated.to_json())
 

@@ -22,7 +22,8 @@ from ...core.directory import KINDS, Authority
 from ...core.errors import ExchangeError, Malformed, TooLarge
 from ...core.lifecycle import Status
 from ...core.roles import START_PAGE, Role
-from ...service import drafts, evidence, follow_ups, requests
+from ...service import drafts, evidence, follow_ups, forms, requests
+from ...service.forms import RequestForm
 from ...service.node import Node
 from ...service.sealing import Outcome
 from ...service.sessions import User
@@ -119,12 +120,11 @@ async def compose_page(request: web.Request, user: User) -> web.StreamResponse:
     uploaded: list[evidence.Upload] = []
     if draft_id:
         saved = await drafts.read_own(node, actor=user.username, request_id=draft_id)
-        form.update({k: str(saved.get(k) or "") for k in EMPTY_FORM})
-        form["deadline"] = _deadline_field(saved.get("deadline"))
+        form.update({k: str(v or "") for k, v in saved.to_json().items() if k in EMPTY_FORM})
+        form["deadline"] = _deadline_field(saved.deadline)
         form["draft_id"] = draft_id
-        ids = [str(i) for i in saved.get("attachments") or []]
-        if ids:
-            uploaded = await evidence.unsent(node, ids, owner=user.username)
+        if saved.attachments:
+            uploaded = await evidence.unsent(node, list(saved.attachments), owner=user.username)
     context = _compose_context(node, form)
     context["uploaded"] = uploaded
     return render(request, "compose.html", form=form, error="", warning="", **context)
@@ -146,29 +146,22 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
     if recipient is not None and not _accepts(recipient, form["language"]) and not confirmed:
         warning = _t_warning(recipient, form["language"], language_of(request))
         return render(request, "compose.html", form=form, error="", warning=warning, **context)
-    fields = {k: form[k] for k in ("to", "kind", "urgency", "subject", "body", "language")}
     as_draft = form.get("action") == "draft"
     draft_id = form.get("draft_id", "")
     try:
-        deadline = _deadline(form["deadline"])
-        attachments = [u.id for u in uploads]
+        fields = {k: form[k] for k in forms.TEXT_FIELDS}
+        attachments = tuple(u.id for u in uploads)
+        wanted = RequestForm(
+            **fields, deadline=_deadline(form["deadline"]), attachments=attachments
+        )
         if draft_id:  # editing a draft: keep it, then send it if asked
-            await drafts.update(
-                node,
-                actor=user.username,
-                request_id=draft_id,
-                deadline=deadline,
-                attachments=attachments,
-                **fields,
-            )
+            await drafts.update(node, actor=user.username, request_id=draft_id, form=wanted)
             created = Outcome(draft_id, "draft")
             if not as_draft:
                 await drafts.send(node, actor=user.username, request_id=draft_id)
         else:
             save = drafts.save if as_draft else requests.create
-            created = await save(
-                node, actor=user.username, deadline=deadline, attachments=attachments, **fields
-            )
+            created = await save(node, actor=user.username, form=wanted)
     except ExchangeError as exc:
         return render(
             request, "compose.html", status=400, form=form, error=exc.message, warning="", **context
