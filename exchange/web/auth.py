@@ -15,8 +15,8 @@ from aiohttp import web
 
 from ..core.errors import ExchangeError, Forbidden, Unauthorized
 from ..core.roles import Role
-from ..service.sessions import User
-from .appkeys import SESSIONS_KEY
+from ..service.sessions import Session, User
+from .appkeys import NODE_KEY, SESSIONS_KEY
 
 COOKIE = "exchange_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -86,7 +86,23 @@ def requires(
     return wrap
 
 
-def set_session_cookie(response: web.Response, token: str, *, secure: bool, max_age: int) -> None:
+async def log_in(request: web.Request, username: str, password: str) -> Session:
+    """Check the password (``Sessions.login``: throttled, audited): the JSON API and the
+    login page both come here, after ``check_same_site``."""
+    return await request.app[SESSIONS_KEY].login(
+        username, password, client=request.remote or "unknown"
+    )
+
+
+def give_cookie(request: web.Request, response: web.StreamResponse, session: Session) -> None:
+    """The session's cookie: HTTP only, same site, for the session's lifetime."""
+    lifetime = request.app[NODE_KEY].config.session.lifetime
     response.set_cookie(
-        COOKIE, token, httponly=True, samesite="Strict", secure=secure, max_age=max_age, path="/"
+        COOKIE,
+        session.token,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        max_age=int(lifetime.total_seconds()),
+        path="/",
     )

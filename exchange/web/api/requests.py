@@ -21,8 +21,8 @@ from ...service import drafts, follow_ups, requests
 from ...service.forms import RequestForm
 from ...service.node import Node
 from ...service.sessions import User
-from ..appkeys import NODE_KEY, SESSIONS_KEY
-from ..auth import check_same_site, logout, requires, set_session_cookie
+from ..appkeys import NODE_KEY
+from ..auth import check_same_site, give_cookie, log_in, logout, requires
 
 routes = web.RouteTableDef()
 
@@ -56,7 +56,6 @@ def _fields(body: JsonObject, required: tuple[str, ...], optional: tuple[str, ..
 
 @routes.post("/api/login")
 async def api_login(request: web.Request) -> web.Response:
-    node: Node = request.app[NODE_KEY]
     check_same_site(request)
     # A form on another site can post text/plain, urlencoded or multipart bodies
     # without a CORS preflight, never application/json (a charset parameter is fine).
@@ -64,19 +63,12 @@ async def api_login(request: web.Request) -> web.Response:
         raise UnsupportedMediaType("send the login as application/json")
     body = await read_json(request)
     _fields(body, ("username", "password"))
-    session = await request.app[SESSIONS_KEY].login(
-        body["username"], body["password"], client=request.remote or "unknown"
-    )
+    session = await log_in(request, body["username"], body["password"])
     user = session.user
     response = web.json_response(
         {"csrf_token": user.csrf_token, "username": user.username, "role": user.role}
     )
-    set_session_cookie(
-        response,
-        session.token,
-        secure=request.secure,
-        max_age=int(node.config.session.lifetime.total_seconds()),
-    )
+    give_cookie(request, response, session)
     return response
 
 

@@ -10,9 +10,9 @@ import structlog
 from aiohttp import web
 
 from ...core.evidence import CHUNK
-from ...core.peer_auth import HEADER, verify_call
 from ...service import evidence
-from ..appkeys import NODE_KEY, PEER_LIMITER_KEY
+from ..appkeys import NODE_KEY
+from .envelopes import authenticate
 
 log = structlog.get_logger("exchange.evidence")
 routes = web.RouteTableDef()
@@ -28,16 +28,7 @@ async def put_blob(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     expected = request.match_info["sha256"]
     evidence.blob_path(node, expected)  # a well-formed name before anything else
-    caller = verify_call(
-        request.headers.get(HEADER),
-        method=request.method,
-        path=request.path_qs,
-        me=node.me,
-        body_sha256=expected,
-        directory=node.directory.require(),
-        now=node.clock.now(),
-    )
-    request.app[PEER_LIMITER_KEY].take(caller, node.clock.now())
+    caller = authenticate(request, body_sha256=expected)
     size = await evidence.store_blob(
         node, expected, _body(request), size_hint=request.content_length
     )

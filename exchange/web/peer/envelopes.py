@@ -25,22 +25,30 @@ routes = web.RouteTableDef()
 
 
 async def authenticated_body(request: web.Request, limit: int) -> tuple[str, bytes]:
-    node: Node = request.app[NODE_KEY]
+    """The calling peer and the body it signed (read whole, under ``limit``)."""
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"body is larger than {limit} bytes")
     body = await read_limited(request.content, limit)
+    return authenticate(request, body=body), body
+
+
+def authenticate(request: web.Request, *, body: bytes = b"", body_sha256: str | None = None) -> str:
+    """The peer whose ``X-Exchange-Auth`` signs this call (its body, or the hash of a
+    body still to stream), within its rate limit."""
+    node = request.app[NODE_KEY]
     caller = verify_call(
         request.headers.get(HEADER),
         method=request.method,
         path=request.path_qs,
         me=node.me,
         body=body,
+        body_sha256=body_sha256,
         directory=node.directory.require(),
         now=node.clock.now(),
     )
     structlog.contextvars.bind_contextvars(peer=caller)
     request.app[PEER_LIMITER_KEY].take(caller, node.clock.now())
-    return caller, body
+    return caller
 
 
 @routes.post("/v1/envelopes")

@@ -9,8 +9,7 @@ from aiohttp import web
 from ...core import roles
 from ...core.errors import NotFound, RateLimited, Unauthorized
 from ...service.sessions import User
-from ..appkeys import NODE_KEY, SESSIONS_KEY
-from ..auth import COOKIE, CsrfFailed, check_same_site, logout, set_session_cookie
+from ..auth import COOKIE, CsrfFailed, check_same_site, give_cookie, log_in, logout
 from .render import page, render
 from .strings import LANGUAGE_COOKIE, STRINGS
 
@@ -51,7 +50,6 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/login")
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    node = request.app[NODE_KEY]
     try:
         check_same_site(request)
     except CsrfFailed:
@@ -61,24 +59,17 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     target = _safe_next(str(form.get("next", "/")))
     try:
-        session = await request.app[SESSIONS_KEY].login(
-            str(form.get("username", "")),
-            str(form.get("password", "")),
-            client=request.remote or "unknown",
+        session = await log_in(
+            request, str(form.get("username", "")), str(form.get("password", ""))
         )
     except RateLimited as exc:
-        response = render(request, "login.html", status=429, error=exc.message, next=target)
-        response.headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
-        return response
+        refused = render(request, "login.html", status=429, error=exc.message, next=target)
+        refused.headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+        return refused
     except Unauthorized as exc:
         return render(request, "login.html", status=401, error=exc.message, next=target)
     response = web.HTTPSeeOther(target)
-    set_session_cookie(
-        response,
-        session.token,
-        secure=request.secure,
-        max_age=int(node.config.session.lifetime.total_seconds()),
-    )
+    give_cookie(request, response, session)
     raise response
 
 
