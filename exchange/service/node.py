@@ -8,22 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import structlog
-
 from ..config import NodeConfig
 from ..core.clock import Clock
 from ..core.directory import Authority
-from ..core.errors import (
-    InvalidRequest,
-    NotFound,
-)
+from ..core.errors import InvalidRequest, NotFound
 from ..core.keys import KeyRing, SigningKeyPair
 from ..core.vault import Vault
 from ..store import requests as store
 from ..store.db import Database
 from .directory import DirectoryHolder
-
-log = structlog.get_logger("exchange.service")
 
 
 @dataclass
@@ -45,7 +38,7 @@ class Node:
     def __post_init__(self) -> None:
         # One object, so that creates queued together are stored by one call
         # (Database.run_batched merges the items of the same batch function).
-        self._create_batch = functools.partial(
+        self.create_batch = functools.partial(
             store.create_requests, vault=self.vault, me=self.config.authority_id
         )
 
@@ -72,8 +65,6 @@ class Node:
             if usable:
                 return max(usable, key=lambda k: k.public.not_before)
         return self.keys.current_signing(now)
-
-    # --- outgoing -------------------------------------------------------------
 
     def peer(self, authority_id: str) -> Authority:
         """A peer authority of the directory (never this node itself)."""

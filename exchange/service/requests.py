@@ -39,7 +39,7 @@ async def create(node: Node, *, actor: str, form: RequestForm) -> sealing.Outcom
     new = store.NewRequest(
         request_id, sealed.message, actor, now, sealed.attachment_ids, sealed.plan
     )
-    await node.db.run_batched(node._create_batch, new)
+    await node.db.run_batched(node.create_batch, new)
     return sealing.queued(node, request_id, sealed, form.urgency)
 
 
