@@ -26,6 +26,7 @@ from ..store.rows import RequestRow as RequestRow  # the row web pages render
 from . import sealing
 from .deadlines import annotate, live_state
 from .node import Node
+from .paging import PAGE_SIZE
 from .sessions import User
 
 
@@ -54,10 +55,6 @@ async def create(
     )
     await node.db.run_batched(node._create_batch, new)
     return sealing.queued(node, request_id, sealed, urgency)
-
-
-PAGE_SIZE = 100  # rows of a list page, unless the caller asks for another number
-MAX_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True)
