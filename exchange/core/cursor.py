@@ -1,18 +1,25 @@
-"""Cursors: where the next page of a list of requests starts, opaque to clients.
+"""Cursors: where the next page of a list starts, opaque to clients.
 
 A page ends with a cursor holding the sort key of its last row, as canonical JSON in
 URL-safe base64 without padding; the next page starts strictly after that key
-(keyset pagination, ``exchange.store.request_lists``). Decoded, a cursor of the
-inbox reads ``{"after":["2026-01-02T09:00:00.000000Z","2026-01-01T08:30:00.000000Z",
+(keyset pagination, ``exchange.store.request_lists``, ``store.deadlines``,
+``store.witness``). Decoded, a cursor of the inbox reads
+``{"after":["2026-01-02T09:00:00.000000Z","2026-01-01T08:30:00.000000Z",
 "0190c6c2-..."],"list":"inbox","v":1}``.
 
-Bound to its list: ``list`` names the order it is a position in (``requests``: newest
-first, ``[created_at, id]``; ``inbox``: nearest deadline first, ``[deadline or null,
-created_at, id]``), and a cursor of one list is refused by another, since a position
-in one order means nothing in the other. It is not bound to a list's filters
-(direction, peer, status...) nor to the user: every filter of a list keeps its order,
-so a position stays meaningful, and changing a filter between pages goes on from the
-same place.
+Bound to its list: ``list`` names the order it is a position in, and a cursor of one
+list is refused by another, since a position in one order means nothing in the other:
+
+* ``requests``: newest first, ``[created_at, id]``;
+* ``inbox``: nearest deadline first, ``[deadline or null, created_at, id]``;
+* ``deadlines``: open requests first by deadline, then settled ones by the time they
+  had left when answered, ``[deadline, answered_at or null, id]`` (null while open);
+* ``alerts`` (deadline escalations) and ``witness_alerts``: newest first, ``[id]``,
+  the row's integer id.
+
+It is not bound to a list's filters (direction, peer, status, state...) nor to the
+user: every filter of a list keeps its order, so a position stays meaningful, and
+changing a filter between pages goes on from the same place.
 
 Not signed: a cursor grants nothing. Who sees which rows is decided by the query's
 WHERE clause on every page, so a cursor edited into another well-formed position only
@@ -34,20 +41,24 @@ from collections.abc import Sequence
 from .canonical import canonical_json, parse_time
 from .errors import Malformed
 
-Position = tuple[str | None, ...]
+Position = tuple[str | int | None, ...]
 """A row's sort key in its list's order (see ``SHAPES``)."""
 
 VERSION = 1
 MAX_CHARS = 400  # a cursor is ~200 characters; anything much longer is not one
+MAX_SERIAL = 2**53 - 1  # an integer id, as far as JSON carries integers exactly
 SHAPES: dict[str, tuple[str, ...]] = {
     "requests": ("time", "id"),
     "inbox": ("time_or_null", "time", "id"),
+    "deadlines": ("time", "time_or_null", "id"),
+    "alerts": ("serial",),
+    "witness_alerts": ("serial",),
 }
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,99}")  # request ids are UUID strings
 
 
-def encode(list_name: str, after: Sequence[str | None]) -> str:
+def encode(list_name: str, after: Sequence[str | int | None]) -> str:
     """The cursor of the position ``after`` in ``list_name``."""
     position = tuple(after)
     if not _fits(list_name, position):
@@ -88,6 +99,8 @@ def _fits(list_name: str, position: tuple[object, ...]) -> bool:
 def _is(kind: str, value: object) -> bool:
     if value is None:
         return kind == "time_or_null"
+    if kind == "serial":  # an INTEGER PRIMARY KEY: from 1 up (not a bool, not a float)
+        return type(value) is int and 1 <= value <= MAX_SERIAL
     if not isinstance(value, str):
         return False
     if kind == "id":

@@ -25,6 +25,7 @@ from ..store.checkpoints import StoredCheckpoint
 from ..store.snapshots import open_read_only
 from ..store.witness import WitnessAlert
 from .node import Node
+from .paging import PAGE_SIZE, Listed, listed, position
 
 log = structlog.get_logger("exchange.checkpoint")
 TREE_CHUNK = 1024  # tree nodes per database job (~2 ms)
@@ -231,8 +232,13 @@ async def checkpoint_status(node: Node) -> CheckpointStatus:
     return await node.db.run(work)
 
 
-async def witness_alerts(node: Node) -> list[WitnessAlert]:
-    return await node.db.run(witness_store.alerts)
+async def witness_alerts(
+    node: Node, *, cursor: str | None = None, limit: int = PAGE_SIZE
+) -> Listed[WitnessAlert]:
+    """A page of the forks and shrunk logs seen in peers, newest first."""
+    after = position(cursor, "witness_alerts")
+    page = await node.db.run(lambda c: witness_store.newest_alerts(c, after=after, limit=limit))
+    return listed(page, "witness_alerts")
 
 
 @dataclass(frozen=True)
@@ -244,19 +250,23 @@ class LogPage:
     end: int
     entries: list[Entry]
     status: CheckpointStatus
-    alerts: list[WitnessAlert]
+    alerts: Listed[WitnessAlert]  # a page of them, newest first
 
 
-async def log_page(node: Node, wanted: int, page: int) -> LogPage:
-    """Entries ``wanted`` to ``wanted + page`` (the newest page when out of range)."""
+async def log_page(
+    node: Node, wanted: int, page: int, *, alerts_cursor: str | None = None
+) -> LogPage:
+    """Entries ``wanted`` to ``wanted + page`` (the newest page when out of range), and
+    a page of witness alerts (after ``alerts_cursor``)."""
     status = await checkpoint_status(node)
+    alerts = await witness_alerts(node, cursor=alerts_cursor)
 
     def read(c: sqlite3.Connection) -> LogPage:
         size = audit.size(c)
         start = wanted if 0 <= wanted < size else max(size - page, 0)
         end = min(start + page, size)
         found = [Entry(i, raw, decode_entry(raw)) for i, raw in audit.entries(c, start, end)]
-        return LogPage(size, start, end, found[::-1], status, witness_store.alerts(c))
+        return LogPage(size, start, end, found[::-1], status, alerts)
 
     return await node.db.run(read)
 
@@ -295,7 +305,7 @@ async def bundle(node: Node) -> JsonObject:
                 {"size": size_, "witness": w, "line": line, "signed_at": t}
                 for size_, w, line, t in checkpoints.all_cosignatures(c)
             ],
-            "witness_alerts": [a.to_json() for a in witness_store.alerts(c)],
+            "witness_alerts": [a.to_json() for a in witness_store.all_alerts(c)],
         }
 
     return await node.db.run(work)

@@ -13,9 +13,11 @@ from functools import partial
 from ..core.deadlines import DeadlineState
 from ..core.errors import Malformed
 from ..core.roles import Role
+from ..store import deadline_lists as lists
 from ..store import deadlines as store
 from ..store.rows import RequestRow
 from .node import Node
+from .paging import PAGE_SIZE, Listed, listed, position
 from .sessions import User
 
 URGENCIES = ("emergency", "urgent", "standard")
@@ -40,31 +42,41 @@ async def deadlines(
     state: str | None = None,
     urgency: str | None = None,
     peer: str | None = None,
-) -> list[store.DeadlineRow]:
-    """Tracked requests sorted by time left; filters: state, urgency, peer."""
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> Listed[store.DeadlineRow]:
+    """A page of tracked requests with their live state: open ones first by time left,
+    then the settled ones by the time they had left when answered (ties by id);
+    filters: state, urgency, peer (store/deadline_lists.py)."""
     state = _choice("state", state, STATES)
     urgency = _choice("urgency", urgency, URGENCIES)
     if peer is not None and len(peer) > 64:
         raise Malformed("peer must be an authority id")
-    now = node.clock.now()
-    return await node.db.run(
-        lambda c: store.list_deadlines(
-            c,
-            policy=node.config.escalation.policy(),
-            now=now,
-            state=state,
-            urgency=urgency,
-            peer=peer or None,
-            created_by=own_only(user),
+    after = position(cursor, "deadlines")
+    wanted = lists.DeadlineFilter(state, urgency, peer or None, own_only(user))
+    policy, now = node.config.escalation.policy(), node.clock.now()
+    page = await node.db.run(
+        lambda c: lists.by_time_left(c, wanted, policy=policy, now=now, after=after, limit=limit)
+    )
+    return listed(page, "deadlines")
+
+
+async def alerts(
+    node: Node,
+    user: User,
+    *,
+    open_only: bool = True,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> Listed[store.AlertRow]:
+    """A page of escalations (due soon, overdue, unacknowledged), newest first."""
+    after = position(cursor, "alerts")
+    page = await node.db.run(
+        lambda c: lists.newest_alerts(
+            c, created_by=own_only(user), open_only=open_only, after=after, limit=limit
         )
     )
-
-
-async def alerts(node: Node, user: User, *, open_only: bool = True) -> list[store.AlertRow]:
-    """Escalations (due soon, overdue, unacknowledged), newest first."""
-    return await node.db.run(
-        lambda c: store.list_alerts(c, created_by=own_only(user), open_only=open_only)
-    )
+    return listed(page, "alerts")
 
 
 async def open_alert_count(node: Node, user: User) -> int:

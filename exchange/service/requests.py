@@ -27,6 +27,7 @@ from . import sealing
 from .deadlines import annotate, live_state
 from .forms import RequestForm
 from .node import Node
+from .paging import PAGE_SIZE
 from .sessions import User
 
 
@@ -41,10 +42,6 @@ async def create(node: Node, *, actor: str, form: RequestForm) -> sealing.Outcom
     )
     await node.db.run_batched(node.create_batch, new)
     return sealing.queued(node, request_id, sealed, form.urgency)
-
-
-PAGE_SIZE = 100  # rows of a list page, unless the caller asks for another number
-MAX_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,11 @@ from typing import Any
 
 from ..core.canonical import canonical_json, format_time, parse_time
 from ..core.deadlines import (
-    OPEN_STATES,
     DeadlineFacts,
     DeadlinePolicy,
-    DeadlineState,
-    describe,
-    due_soon_at,
     escalations_at,
     next_change,
     state_at,
-    time_left,
 )
 from ..core.lifecycle import Status
 from .db import fetch_all, transaction
@@ -213,88 +208,11 @@ def _record(
 # --- reads -----------------------------------------------------------------
 
 
-def list_deadlines(
-    conn: sqlite3.Connection,
-    *,
-    policy: DeadlinePolicy,
-    now: datetime,
-    state: str | None = None,
-    urgency: str | None = None,
-    peer: str | None = None,
-    created_by: str | None = None,
-    limit: int = 500,
-) -> list[DeadlineRow]:
-    """Tracked requests with their live state, open ones first by time left."""
-    where, params = [TRACKED], []
-    for column, value in (("urgency", urgency), ("counterpart", peer), ("created_by", created_by)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    columns = (
-        "id, direction, counterpart, kind, urgency, status, created_by, created_at,"
-        " deadline, acknowledged_at, answered_at, rejected_at"
-    )
-    clause = " AND ".join(where)  # fixed column names; values are bound parameters
-    sql = f"SELECT {columns} FROM requests WHERE {clause}"  # noqa: S608
-    rows = fetch_all(conn, sql, tuple(params))
-    result = []
-    for row in rows:
-        facts = facts_of(row)
-        current = state_at(facts, policy, now)
-        if state is not None and current.value != state:
-            continue
-        left = time_left(facts, now)
-        result.append(
-            DeadlineRow(
-                request_id=row["id"],
-                direction=row["direction"],
-                counterpart=row["counterpart"],
-                kind=row["kind"],
-                urgency=row["urgency"],
-                status=row["status"],
-                created_by=row["created_by"],
-                created_at=row["created_at"],
-                deadline=row["deadline"],
-                due_soon_at=format_time(due_soon_at(facts, policy)),
-                acknowledged_at=row["acknowledged_at"],
-                answered_at=row["answered_at"] or row["rejected_at"],
-                state=current.value,
-                seconds_left=int(left.total_seconds()),
-                time_left=describe(left),
-            )
-        )
-    result.sort(key=lambda r: (DeadlineState(r.state) not in OPEN_STATES, r.seconds_left))
-    return result[:limit]
-
-
 def state_of(row: RequestRow, policy: DeadlinePolicy, now: datetime) -> str | None:
     """The live deadline state of a request (None when it has no deadline)."""
     if not row.deadline or row.status is Status.EXPIRED:
         return None
     return state_at(facts_of(row.to_json()), policy, now).value
-
-
-def list_alerts(
-    conn: sqlite3.Connection,
-    *,
-    created_by: str | None = None,
-    open_only: bool = True,
-    limit: int = 200,
-) -> list[AlertRow]:
-    """Escalations, newest first, with the metadata of their request (no contents)."""
-    where = ["1 = 1"]
-    params: list[Any] = []
-    if created_by is not None:
-        where.append("r.created_by = ?")
-        params.append(created_by)
-    if open_only:
-        where.append("r.answered_at IS NULL AND r.rejected_at IS NULL AND r.status != 'expired'")
-    params.append(limit)
-    clause = " AND ".join(where)  # fixed clauses; values are bound parameters
-    columns = "e.id, e.at, e.kind, e.request_id, e.deadline, r.direction, r.counterpart, r.urgency"
-    joined = "deadline_escalations e JOIN requests r ON r.id = e.request_id"
-    sql = f"SELECT {columns}, r.status FROM {joined} WHERE {clause} ORDER BY e.id DESC LIMIT ?"  # noqa: S608
-    return [AlertRow(**row) for row in fetch_all(conn, sql, tuple(params))]
 
 
 def open_alert_count(conn: sqlite3.Connection, created_by: str | None = None) -> int:

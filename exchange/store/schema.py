@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+# Migration 6's settled part: the time a settled request had left when answered, in
+# microseconds (part of a released migration: never edit; store/deadlines.MARGIN).
+_MARGIN = """((CAST(strftime('%s', substr(deadline, 1, 19)) AS INTEGER)
+      - CAST(strftime('%s', substr(COALESCE(answered_at, rejected_at), 1, 19)) AS INTEGER))
+      * 1000000 + CAST(substr(deadline, 21, 6) AS INTEGER)
+      - CAST(substr(COALESCE(answered_at, rejected_at), 21, 6) AS INTEGER))"""
+_SETTLED = """deadline IS NOT NULL AND status != 'expired'
+           AND (answered_at IS NOT NULL OR rejected_at IS NOT NULL)"""
+
 MIGRATIONS: list[list[str]] = [
     # 1: requests, messages, outbox, users, sessions, directory, audit log.
     [
@@ -211,5 +220,22 @@ MIGRATIONS: list[list[str]] = [
         """CREATE INDEX requests_creator_newest
            ON requests (created_by, direction, created_at, id)""",
         "CREATE INDEX requests_inbox ON requests (direction, deadline, created_at, id)",
+    ],
+    # 6: the deadlines list pages through every tracked request (store/deadlines.py,
+    # by_time_left): the open ones by deadline, the settled ones by the time they had
+    # left when answered (deadline minus answer in microseconds: store/deadlines.MARGIN,
+    # the very expression, or SQLite does not use the index); all, and one creator's.
+    # Partial indexes: only tracked requests, in the part they belong to.
+    [
+        """CREATE INDEX requests_deadlines_open ON requests (deadline, id)
+           WHERE deadline IS NOT NULL AND status != 'expired'
+           AND answered_at IS NULL AND rejected_at IS NULL""",
+        """CREATE INDEX requests_creator_deadlines_open ON requests (created_by, deadline, id)
+           WHERE deadline IS NOT NULL AND status != 'expired'
+           AND answered_at IS NULL AND rejected_at IS NULL""",
+        f"""CREATE INDEX requests_deadlines_settled ON requests ({_MARGIN}, id)
+           WHERE {_SETTLED}""",
+        f"""CREATE INDEX requests_creator_deadlines_settled
+           ON requests (created_by, {_MARGIN}, id) WHERE {_SETTLED}""",
     ],
 ]

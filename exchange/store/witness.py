@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from ..core.canonical import format_time
+from ..core.cursor import Position
 from . import audit
 from .db import fetch_all, fetch_one, transaction
+from .paging import Page, page_of
 
 
 @dataclass(frozen=True)
@@ -90,13 +94,30 @@ class WitnessAlert:
         return asdict(self)
 
 
-def alerts(conn: sqlite3.Connection, limit: int = 200) -> list[WitnessAlert]:
-    rows = fetch_all(
-        conn,
-        "SELECT id, peer, kind, detail, evidence, at FROM witness_alerts ORDER BY id DESC LIMIT ?",
-        (limit,),
-    )
-    return [WitnessAlert(**{**row, "evidence": json.loads(row["evidence"])}) for row in rows]
+_ALERTS = "SELECT id, peer, kind, detail, evidence, at FROM witness_alerts"
+
+
+def newest_alerts(
+    conn: sqlite3.Connection, *, after: Position | None, limit: int
+) -> Page[WitnessAlert]:
+    """A page of alerts, newest first, after the ``(id,)`` key ``after`` (keyset:
+    a range of the table's integer key)."""
+    if after is None:
+        rows = fetch_all(conn, f"{_ALERTS} ORDER BY id DESC LIMIT ?", (limit + 1,))
+    else:
+        rows = fetch_all(
+            conn, f"{_ALERTS} WHERE id < ? ORDER BY id DESC LIMIT ?", (after[0], limit + 1)
+        )
+    return page_of([_alert(row) for row in rows], limit, lambda alert: (alert.id,))
+
+
+def all_alerts(conn: sqlite3.Connection) -> list[WitnessAlert]:
+    """Every alert, newest first (the audit bundle: the auditor's whole evidence)."""
+    return [_alert(row) for row in fetch_all(conn, f"{_ALERTS} ORDER BY id DESC")]
+
+
+def _alert(row: Mapping[str, Any]) -> WitnessAlert:
+    return WitnessAlert(**{**row, "evidence": json.loads(row["evidence"])})
 
 
 def alert_exists(conn: sqlite3.Connection, peer: str, kind: str, detail: str) -> bool:

@@ -12,7 +12,7 @@ from ...service import audit
 from ...service.sessions import User
 from ..appkeys import NODE_KEY
 from ..auth import requires
-from ..params import int_param
+from ..params import int_param, page_size
 
 routes = web.RouteTableDef()
 MAX_ENTRIES_PER_CALL = 1000
@@ -51,9 +51,12 @@ async def api_checkpoint(request: web.Request, user: User) -> web.Response:
 @routes.get("/api/audit/alerts")
 @requires(Role.AUDITOR, Role.ADMIN)
 async def api_alerts(request: web.Request, user: User) -> web.Response:
-    node = request.app[NODE_KEY]
-    alerts = await audit.witness_alerts(node)
-    return web.json_response({"alerts": [a.to_json() for a in alerts]})
+    """A page of witness alerts, newest first; ``next`` goes on."""
+    q = request.query
+    page = await audit.witness_alerts(
+        request.app[NODE_KEY], cursor=q.get("cursor"), limit=page_size(q)
+    )
+    return web.json_response({"alerts": [a.to_json() for a in page.rows], "next": page.next})
 
 
 @routes.post("/api/audit/verify")

@@ -13,6 +13,7 @@ from ...service import deadlines
 from ...service.sessions import User
 from ..appkeys import NODE_KEY
 from ..auth import requires
+from ..params import page_size
 
 routes = web.RouteTableDef()
 
@@ -20,20 +21,35 @@ routes = web.RouteTableDef()
 @routes.get("/api/deadlines")
 @requires(*roles.DEADLINES)
 async def api_deadlines(request: web.Request, user: User) -> web.Response:
-    """Tracked requests sorted by time left; filters: state, urgency, peer."""
+    """A page of tracked requests, open ones first by time left; filters: state,
+    urgency, peer; ``next`` goes on."""
     node = request.app[NODE_KEY]
     q = request.query
-    rows = await deadlines.deadlines(
-        node, user, state=q.get("state"), urgency=q.get("urgency"), peer=q.get("peer")
+    page = await deadlines.deadlines(
+        node,
+        user,
+        state=q.get("state"),
+        urgency=q.get("urgency"),
+        peer=q.get("peer"),
+        cursor=q.get("cursor"),
+        limit=page_size(q),
     )
-    shown = [r.to_json() for r in rows]
-    return web.json_response({"now": node.clock.now().isoformat(), "deadlines": shown})
+    shown = [r.to_json() for r in page.rows]
+    now = node.clock.now().isoformat()
+    return web.json_response({"now": now, "deadlines": shown, "next": page.next})
 
 
 @routes.get("/api/alerts")
 @requires(*roles.DEADLINES)
 async def api_alerts(request: web.Request, user: User) -> web.Response:
-    """Escalations (due soon, overdue, unacknowledged); ``?all=1`` includes settled ones."""
-    everything = request.query.get("all") in ("1", "true")
-    rows = await deadlines.alerts(request.app[NODE_KEY], user, open_only=not everything)
-    return web.json_response({"alerts": [r.to_json() for r in rows]})
+    """A page of escalations (due soon, overdue, unacknowledged), newest first;
+    ``?all=1`` includes settled ones; ``next`` goes on."""
+    q = request.query
+    page = await deadlines.alerts(
+        request.app[NODE_KEY],
+        user,
+        open_only=q.get("all") not in ("1", "true"),
+        cursor=q.get("cursor"),
+        limit=page_size(q),
+    )
+    return web.json_response({"alerts": [r.to_json() for r in page.rows], "next": page.next})

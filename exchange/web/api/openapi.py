@@ -103,16 +103,35 @@ _PAGE_Q = [
         "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
     },
 ]
-_PAGE_OK = {
-    "description": "One page; `next` is null on the last one",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RequestPage"}}},
-}
 
 
-def _paged(summary: str, params: list[JsonObject] | None = None) -> JsonObject:
+def _paged(
+    summary: str, params: list[JsonObject] | None = None, page: str = "RequestPage"
+) -> JsonObject:
+    """A list a page at a time: ``cursor`` and ``limit``, answered with ``page``."""
     op = _op(summary, params=[*(params or []), *_PAGE_Q])
-    op["responses"]["200"] = _PAGE_OK
+    op["responses"]["200"] = {
+        "description": "One page; `next` is null on the last one",
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{page}"}}},
+    }
     return op
+
+
+def _page_schema(key: str, *also: str) -> JsonObject:
+    """A page of a list: its rows under ``key``, and the cursor of the next page."""
+    properties: JsonObject = {name: {"type": "string"} for name in also}
+    return {
+        "type": "object",
+        "required": [*also, key, "next"],
+        "properties": {
+            **properties,
+            key: {"type": "array", "items": {"type": "object"}},
+            "next": {
+                "type": ["string", "null"],
+                "description": "Cursor of the following page; null on the last page",
+            },
+        },
+    }
 
 
 OPENAPI: JsonObject = {
@@ -135,17 +154,9 @@ OPENAPI: JsonObject = {
                     }
                 },
             },
-            "RequestPage": {
-                "type": "object",
-                "required": ["requests", "next"],
-                "properties": {
-                    "requests": {"type": "array", "items": {"type": "object"}},
-                    "next": {
-                        "type": ["string", "null"],
-                        "description": "Cursor of the following page; null on the last page",
-                    },
-                },
-            },
+            "RequestPage": _page_schema("requests"),
+            "DeadlinePage": _page_schema("deadlines", "now"),
+            "AlertPage": _page_schema("alerts"),
         },
     },
     "security": [{"session": [], "csrf": []}],
@@ -261,12 +272,20 @@ OPENAPI: JsonObject = {
         "/api/requests/{id}/send": {"post": _op("Seal and send a draft", params=_ID)},
         "/api/requests/{id}/close": {"post": _op("Close an answered request", params=_ID)},
         "/api/deadlines": {
-            "get": _op(
-                "Tracked requests sorted by time left (investigators: their own)",
+            "get": _paged(
+                "Tracked requests (investigators: their own), open ones first by time left, "
+                "then the settled ones by the time they had left; a page at a time",
                 params=_query("state", "urgency", "peer", enums=_DEADLINE_ENUMS),
+                page="DeadlinePage",
             )
         },
-        "/api/alerts": {"get": _op("Deadline escalations, newest first", params=_query("all"))},
+        "/api/alerts": {
+            "get": _paged(
+                "Deadline escalations, newest first, a page at a time",
+                params=_query("all"),
+                page="AlertPage",
+            )
+        },
         "/api/stats": {"get": _op("Cooperation statistics per peer or country", params=_STATS_Q)},
         "/api/stats.csv": {"get": _op("The same statistics as CSV", params=_STATS_Q)},
         "/api/stats.svg": {"get": _op("A chart of time to answer (SVG)", params=_STATS_Q)},
@@ -277,7 +296,13 @@ OPENAPI: JsonObject = {
             "get": _op("Inclusion proof of an entry in a tree size", params=_query("index", "size"))
         },
         "/api/audit/checkpoint": {"get": _op("Latest signed checkpoint with its cosignatures")},
-        "/api/audit/alerts": {"get": _op("Witness alerts: forks and shrunk logs seen in peers")},
+        "/api/audit/alerts": {
+            "get": _paged(
+                "Witness alerts: forks and shrunk logs seen in peers, newest first, "
+                "a page at a time",
+                page="AlertPage",
+            )
+        },
         "/api/audit/verify": {"post": _op("Verify the whole audit log now")},
         "/api/audit/bundle": {
             "get": _op("Export entries, checkpoints and cosignatures to verify elsewhere")

@@ -8,8 +8,6 @@ never see request contents.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from aiohttp import web
 
 from ...core import roles
@@ -23,6 +21,7 @@ from ...service.node import Node
 from ...service.sessions import User
 from ..appkeys import NODE_KEY
 from ..auth import check_same_site, give_cookie, log_in, logout, requires
+from ..params import page_size
 
 routes = web.RouteTableDef()
 
@@ -164,16 +163,6 @@ async def api_send_draft(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     sent = await drafts.send(node, actor=user.username, request_id=request.match_info["id"])
     return web.json_response(sent.to_json())
-
-
-def page_size(query: Mapping[str, str]) -> int:
-    """``limit``: rows per page, from 1 to 500 (more counts as 500); 100 when absent."""
-    text = query.get("limit")
-    if text is None:
-        return requests.PAGE_SIZE
-    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
-        raise Malformed("limit must be a whole number from 1 to 500")
-    return min(int(text), requests.MAX_PAGE_SIZE)
 
 
 @routes.get("/api/requests")

@@ -10,7 +10,7 @@ from ...core.roles import ALL, Role
 from ...service import admin, audit
 from ...service.sessions import User
 from ..appkeys import NODE_KEY, SESSIONS_KEY
-from .render import page, render
+from .render import page, pager, render
 
 routes = web.RouteTableDef()
 PAGE = 50
@@ -34,7 +34,9 @@ async def _audit(request: web.Request, verify: JsonObject | None) -> web.Respons
         wanted = int(request.query.get("start", "-1"))
     except ValueError as exc:
         raise Malformed("start must be an integer") from exc
-    found = await audit.log_page(request.app[NODE_KEY], wanted, PAGE)
+    alerts_cursor = request.query.get("cursor") or None
+    found = await audit.log_page(request.app[NODE_KEY], wanted, PAGE, alerts_cursor=alerts_cursor)
+    kept = {"start": request.query.get("start", "")}  # the entries shown stay
     return render(
         request,
         "audit.html",
@@ -46,7 +48,8 @@ async def _audit(request: web.Request, verify: JsonObject | None) -> web.Respons
         entries=found.entries,
         checkpoint=found.status.latest,
         cosigned=found.status.cosigned,
-        alerts=found.alerts,
+        alerts=found.alerts.rows,
+        alerts_pager=pager("/audit", kept, alerts_cursor, found.alerts.next),
     )
 
 

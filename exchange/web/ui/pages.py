@@ -7,10 +7,9 @@ redirect (post/redirect/get), so a reload never sends twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
@@ -31,7 +30,7 @@ from ..api.evidence import receive_upload
 from ..appkeys import NODE_KEY
 from ..auth import current_user
 from ..multipart import multipart_step
-from .render import CSRF_MESSAGE, csrf_ok, error_page, language_of, page, render
+from .render import CSRF_MESSAGE, csrf_ok, error_page, language_of, page, pager, render
 from .strings import translator
 
 routes = web.RouteTableDef()
@@ -288,24 +287,7 @@ async def requests_page(request: web.Request, user: User) -> web.StreamResponse:
         statuses=STATUSES,
         urgencies=URGENCIES,
         title_key="board_title" if board else "requests_title",
-        pager=_pager("/requests", filters, cursor, listed.next),
-    )
-
-
-@dataclass(frozen=True)
-class Pager:
-    """Links to the next page (same filters, the list's cursor) and, past the first
-    page, back to the first; empty when there is none."""
-
-    next_url: str
-    first_url: str
-
-
-def _pager(path: str, filters: dict[str, Any], cursor: str | None, following: str | None) -> Pager:
-    kept = {name: "1" if value is True else value for name, value in filters.items() if value}
-    return Pager(
-        next_url=f"{path}?{urlencode({**kept, 'cursor': following})}" if following else "",
-        first_url=f"{path}?{urlencode(kept)}".rstrip("?") if cursor else "",
+        pager=pager("/requests", filters, cursor, listed.next),
     )
 
 
@@ -323,7 +305,7 @@ async def inbox_page(request: web.Request, user: User) -> web.StreamResponse:
         statuses=STATUSES,
         urgencies=URGENCIES,
         title_key="inbox_title",
-        pager=_pager("/inbox", {}, cursor, listed.next),
+        pager=pager("/inbox", {}, cursor, listed.next),
     )
 
 

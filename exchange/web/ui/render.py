@@ -4,17 +4,19 @@
 a role not in ``roles`` → a 403 page; a POST without the session's CSRF token
 (hidden form field, compared in constant time) → a 403 page. Refusals from the
 service (``ExchangeError``) become an error page with the same status the JSON
-API would use. ``render(request, template, **context)`` fills ``base.html``.
+API would use. ``render(request, template, **context)`` fills ``base.html``;
+``pager(...)`` gives a list page its "next page" and "first page" links.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import jinja2
 from aiohttp import web
@@ -163,6 +165,25 @@ def page(*roles: Role, multipart: bool = False) -> Callable[[PageHandler], Guard
         return guarded
 
     return wrap
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Links to the next page (same filters, the list's cursor) and, past the first
+    page, back to the first; empty when there is none."""
+
+    next_url: str
+    first_url: str
+
+
+def pager(path: str, filters: dict[str, Any], cursor: str | None, following: str | None) -> Pager:
+    """The pager of a list page at ``path`` showing the page after ``cursor`` (None:
+    the first), whose next page is ``following`` (None: the last)."""
+    kept = {name: "1" if value is True else value for name, value in filters.items() if value}
+    return Pager(
+        next_url=f"{path}?{urlencode({**kept, 'cursor': following})}" if following else "",
+        first_url=f"{path}?{urlencode(kept)}".rstrip("?") if cursor else "",
+    )
 
 
 def when(value: str | None) -> dict[str, str] | None:

@@ -14,7 +14,7 @@ from ...service import deadlines
 from ...service.sessions import User
 from ..api import stats as stats_api
 from ..appkeys import NODE_KEY
-from .render import page, render
+from .render import page, pager, render
 
 routes = web.RouteTableDef()
 
@@ -24,22 +24,34 @@ routes = web.RouteTableDef()
 async def deadlines_page(request: web.Request, user: User) -> web.StreamResponse:
     q = request.query
     filters = {k: q.get(k, "") for k in ("state", "urgency", "peer")}
-    rows = await deadlines.deadlines(request.app[NODE_KEY], user, **filters)
+    cursor = q.get("cursor") or None
+    listed = await deadlines.deadlines(
+        request.app[NODE_KEY],
+        user,
+        state=filters["state"],
+        urgency=filters["urgency"],
+        peer=filters["peer"],
+        cursor=cursor,
+    )
     return render(
         request,
         "deadlines.html",
-        rows=rows,
+        rows=listed.rows,
         filters=filters,
         states=deadlines.STATES,
         urgencies=URGENCIES,
+        pager=pager("/deadlines", filters, cursor, listed.next),
     )
 
 
 @routes.get("/alerts")
 @page(*roles.DEADLINES)
 async def alerts_page(request: web.Request, user: User) -> web.StreamResponse:
-    alerts = await deadlines.alerts(request.app[NODE_KEY], user)
-    return render(request, "alerts.html", alerts=alerts)
+    cursor = request.query.get("cursor") or None
+    listed = await deadlines.alerts(request.app[NODE_KEY], user, cursor=cursor)
+    return render(
+        request, "alerts.html", alerts=listed.rows, pager=pager("/alerts", {}, cursor, listed.next)
+    )
 
 
 def _hours(seconds: float | None) -> str:
