@@ -7,7 +7,6 @@ import dataclasses
 import sqlite3
 from dataclasses import dataclass
 
-from ..core import cursor as cursors
 from ..core import ids
 from ..core.canonical import JsonObject
 from ..core.content import attachments_of
@@ -20,6 +19,7 @@ from ..store import messages as message_store
 from ..store import request_lists
 from ..store import requests as store
 from ..store.db import transaction
+from ..store.paging import Page
 from ..store.request_lists import RequestFilter
 from ..store.rows import MessageView, TimelineEvent
 from ..store.rows import RequestRow as RequestRow  # the row web pages render
@@ -27,7 +27,7 @@ from . import sealing
 from .deadlines import annotate, live_state
 from .forms import RequestForm
 from .node import Node
-from .paging import PAGE_SIZE
+from .paging import PAGE_SIZE, Listed, listed, position
 from .sessions import User
 
 
@@ -44,15 +44,7 @@ async def create(node: Node, *, actor: str, form: RequestForm) -> sealing.Outcom
     return sealing.queued(node, request_id, sealed, form.urgency)
 
 
-@dataclass(frozen=True)
-class RequestPage:
-    """One page of a list, and the cursor of the next page (None on the last)."""
-
-    rows: list[RequestRow]
-    next: str | None
-
-    def to_json(self) -> dict[str, object]:
-        return {"requests": [r.to_json() for r in self.rows], "next": self.next}
+RequestPage = Listed[RequestRow]
 
 
 def board_filter(
@@ -92,7 +84,7 @@ async def visible(
 
     The rules of ``check_visible``, in the query's WHERE clause: investigators see the
     requests they created (sent ones), and a draft is listed to its author only."""
-    after = cursors.decode(cursor, "requests") if cursor else None
+    after = position(cursor, "requests")
     author = None
     if user.role is Role.INVESTIGATOR:
         wanted, author = dataclasses.replace(wanted, direction="out"), user.username
@@ -106,16 +98,16 @@ async def visible(
 
 async def inbox(node: Node, *, cursor: str | None, limit: int = PAGE_SIZE) -> RequestPage:
     """A page of received requests, nearest deadline first (those without one last)."""
-    after = cursors.decode(cursor, "inbox") if cursor else None
+    after = position(cursor, "inbox")
     page = await node.db.run(
         lambda c: request_lists.nearest_deadline_first(c, after=after, limit=limit)
     )
     return _listed(node, page, "inbox")
 
 
-def _listed(node: Node, page: request_lists.Page, list_name: str) -> RequestPage:
-    following = cursors.encode(list_name, page.after) if page.after is not None else None
-    return RequestPage(annotate(node, page.rows, node.clock.now()), following)
+def _listed(node: Node, page: Page[RequestRow], list_name: str) -> RequestPage:
+    shown = listed(page, list_name)
+    return Listed(annotate(node, shown.rows, node.clock.now()), shown.next)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from ..core.canonical import format_time
 from ..core.cursor import Position
 from .db import fetch_all
 from .deadlines import OVERDUE_AT
+from .paging import Page, page_of
 from .rows import REQUEST_COLUMNS, RequestRow
 
 
@@ -43,14 +44,6 @@ class RequestFilter:
     overdue_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class Page:
-    """Rows of one page, and the sort key of its last row when more rows follow."""
-
-    rows: list[RequestRow]
-    after: Position | None
-
-
 def newest_first(
     conn: sqlite3.Connection,
     wanted: RequestFilter,
@@ -59,7 +52,7 @@ def newest_first(
     author: str | None,
     after: Position | None,
     limit: int,
-) -> Page:
+) -> Page[RequestRow]:
     """A page of requests, newest first, after the ``(created_at, id)`` key ``after``.
 
     A draft is listed to its author (``drafts_of``) only; ``author``: only the
@@ -97,7 +90,9 @@ _WITH_DEADLINE = " AND deadline IS NOT NULL{after} ORDER BY deadline, created_at
 _WITHOUT_DEADLINE = " AND deadline IS NULL{after} ORDER BY created_at, id LIMIT ?"
 
 
-def nearest_deadline_first(conn: sqlite3.Connection, *, after: Position | None, limit: int) -> Page:
+def nearest_deadline_first(
+    conn: sqlite3.Connection, *, after: Position | None, limit: int
+) -> Page[RequestRow]:
     """A page of received requests, nearest deadline first, after the
     ``(deadline or None, created_at, id)`` key ``after``."""
     rows: list[dict[str, Any]] = []
@@ -115,9 +110,7 @@ def nearest_deadline_first(conn: sqlite3.Connection, *, after: Position | None, 
     return _page(rows, limit, lambda row: (row.deadline, row.created_at, row.id))
 
 
-def _page(found: list[dict[str, Any]], limit: int, key: Callable[[RequestRow], Position]) -> Page:
-    rows = [RequestRow.of(row) for row in found[: limit + 1]]
-    if len(rows) <= limit:
-        return Page(rows, None)
-    shown = rows[:limit]
-    return Page(shown, key(shown[-1]))
+def _page(
+    found: list[dict[str, Any]], limit: int, key: Callable[[RequestRow], Position]
+) -> Page[RequestRow]:
+    return page_of([RequestRow.of(row) for row in found[: limit + 1]], limit, key)

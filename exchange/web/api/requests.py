@@ -173,7 +173,7 @@ async def api_list_requests(request: web.Request, user: User) -> web.Response:
     q = request.query
     wanted = requests.board_filter(node, direction=q.get("direction"))
     page = await requests.visible(node, user, wanted, cursor=q.get("cursor"), limit=page_size(q))
-    return web.json_response(page.to_json())
+    return web.json_response({"requests": [r.to_json() for r in page.rows], "next": page.next})
 
 
 @routes.get("/api/inbox")
@@ -182,7 +182,7 @@ async def api_inbox(request: web.Request, user: User) -> web.Response:
     """A page of received requests, nearest deadline first; ``next`` goes on."""
     q = request.query
     page = await requests.inbox(request.app[NODE_KEY], cursor=q.get("cursor"), limit=page_size(q))
-    return web.json_response(page.to_json())
+    return web.json_response({"requests": [r.to_json() for r in page.rows], "next": page.next})
 
 
 @routes.get("/api/requests/{id}")
