@@ -24,7 +24,7 @@ async def save(node: Node, *, actor: str, form: RequestForm) -> Outcome:
     saved = form.to_json()
     request_id = ids.request_id()
     await node.db.run(
-        lambda c: draft_store.save_draft(
+        lambda c: draft_store.keep_draft(
             c, node.vault, me=node.me, request_id=request_id, form=saved, actor=actor, now=now
         )
     )
@@ -45,9 +45,9 @@ async def update(
 
     def update(conn: sqlite3.Connection) -> None:
         _own(node, conn, actor, request_id)
-        draft_store.update_draft(
+        draft_store.keep_draft(
             conn, node.vault, me=node.me, request_id=request_id, form=saved, actor=actor,
-            now=now,
+            now=now, replace=True,
         )  # fmt: skip
 
     await node.db.run(update)

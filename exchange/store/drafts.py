@@ -19,7 +19,7 @@ from .requests import queue, request_row
 from .transitions import Change, Entry, apply
 
 
-def save_draft(
+def keep_draft(
     conn: sqlite3.Connection,
     vault: Vault,
     *,
@@ -28,96 +28,53 @@ def save_draft(
     form: JsonObject,
     actor: str,
     now: datetime,
+    replace: bool = False,
 ) -> None:
-    """A request saved, not sent: its form sealed at rest, nothing in the outbox."""
+    """A request saved, not sent: its form sealed at rest, nothing in the outbox. With
+    ``replace``, a draft's form sealed anew, and the metadata the lists show updated."""
     key, ciphertext = vault.seal(canonical_json(form), record=f"draft:{request_id}")
+    meta = (form["to"], form["kind"], form["urgency"], form["language"])
     with transaction(conn):
-        conn.execute(
-            """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind, urgency,
-               language, status, created_by, created_at, updated_at)
-               VALUES (?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (
-                request_id,
-                me,
-                f"draft-{request_id}",
-                form["to"],
-                form["kind"],
-                form["urgency"],
-                form["language"],
-                Status.DRAFT.value,
-                actor,
-                format_time(now),
-                format_time(now),
-            ),
-        )
-        conn.execute(
-            "INSERT INTO drafts (request_id, content_key, content) VALUES (?, ?, ?)",
-            (request_id, key, ciphertext),
-        )
+        if replace:
+            row = request_row(conn, request_id)
+            if row.status is not Status.DRAFT:
+                raise Conflict(f"the request is already {row.status}")
+            conn.execute(
+                "UPDATE drafts SET content_key = ?, content = ? WHERE request_id = ?",
+                (key, ciphertext, request_id),
+            )
+            conn.execute(
+                """UPDATE requests SET counterpart = ?, kind = ?, urgency = ?, language = ?,
+                   updated_at = ? WHERE id = ?""",
+                (*meta, format_time(now), request_id),
+            )
+        else:
+            conn.execute(
+                """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind,
+                   urgency, language, status, created_by, created_at, updated_at)
+                   VALUES (?, ?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (request_id, me, f"draft-{request_id}", *meta, Status.DRAFT.value, actor,
+                 format_time(now), format_time(now)),
+            )  # fmt: skip
+            conn.execute(
+                "INSERT INTO drafts (request_id, content_key, content) VALUES (?, ?, ?)",
+                (request_id, key, ciphertext),
+            )
         evidence_store.keep_for_draft(
             conn, list(form.get("attachments") or []), owner=actor, draft_id=request_id
         )
-        _draft_event(
-            conn, me, request_id, now, actor, "drafted", action="request_drafted", peer=form["to"]
+        event, action = (
+            ("draft_updated", "draft_updated") if replace else ("drafted", "request_drafted")
         )
-
-
-def _draft_event(
-    conn: sqlite3.Connection,
-    me: str,
-    request_id: str,
-    now: datetime,
-    actor: str,
-    event: str,
-    *,
-    action: str,
-    peer: str,
-) -> None:
-    """A draft's timeline event and its audit entry."""
-    fields = {"request_id": request_id, "peer": peer}
-    change = Change(
-        request_id,
-        Status.DRAFT,
-        timeline=event,
-        actor=actor,
-        entries=[Entry(action, actor, fields)],
-    )
-    apply(conn, [change], me=me, now=now)
-
-
-def update_draft(
-    conn: sqlite3.Connection,
-    vault: Vault,
-    *,
-    me: str,
-    request_id: str,
-    form: JsonObject,
-    actor: str,
-    now: datetime,
-) -> None:
-    """Replace a draft's form (sealed anew) and the metadata the lists show."""
-    key, ciphertext = vault.seal(canonical_json(form), record=f"draft:{request_id}")
-    with transaction(conn):
-        row = request_row(conn, request_id)
-        if row.status is not Status.DRAFT:
-            raise Conflict(f"the request is already {row.status}")
-        conn.execute(
-            "UPDATE drafts SET content_key = ?, content = ? WHERE request_id = ?",
-            (key, ciphertext, request_id),
+        fields = {"request_id": request_id, "peer": form["to"]}
+        change = Change(
+            request_id,
+            Status.DRAFT,
+            timeline=event,
+            actor=actor,
+            entries=[Entry(action, actor, fields)],
         )
-        evidence_store.keep_for_draft(
-            conn, list(form.get("attachments") or []), owner=actor, draft_id=request_id
-        )
-        conn.execute(
-            """UPDATE requests SET counterpart = ?, kind = ?, urgency = ?, language = ?,
-               updated_at = ? WHERE id = ?""",
-            (form["to"], form["kind"], form["urgency"], form["language"], format_time(now),
-             request_id),
-        )  # fmt: skip
-        _draft_event(
-            conn, me, request_id, now, actor, "draft_updated", action="draft_updated",
-            peer=form["to"],
-        )  # fmt: skip
+        apply(conn, [change], me=me, now=now)
 
 
 def discard_draft(

@@ -72,7 +72,7 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connectio
     for i, author in enumerate(("inv-a", "inv-b", "inv-a")):
         form = {"to": "ES-CNA", "kind": "information_request", "urgency": "urgent",
                 "language": "en", "subject": "Draft", "body": "", "attachments": []}  # fmt: skip
-        drafts.save_draft(
+        drafts.keep_draft(
             conn, vault, me=ME, request_id=ids.request_id(), form=form, actor=author,
             now=NOW - timedelta(days=1, minutes=i),
         )  # fmt: skip
