@@ -83,6 +83,12 @@ def transition(current: Status, event: Event) -> Status:
     return target if _RANK[target] > _RANK[current] else current
 
 
+def check_draft(current: Status) -> None:
+    """Only a draft is edited, sent or discarded: nothing has left the node yet."""
+    if current is not Status.DRAFT:
+        raise InvalidRequest(f"the request is already {current}: only a draft can change")
+
+
 def check_reply(direction: str, current: Status, event: Event) -> None:
     """Our own acknowledgement, response or rejection: only of a request we received,
     and an acknowledgement only while nothing else has happened to it."""

@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlite3
 
 from ..core import ids
-from ..core.errors import InvalidRequest, NotFound
-from ..core.lifecycle import Status
+from ..core.errors import NotFound
+from ..core.lifecycle import check_draft
 from ..store import drafts as draft_store
 from ..store import requests as store
 from ..store.rows import RequestRow
@@ -80,8 +80,7 @@ def _own(node: Node, conn: sqlite3.Connection, actor: str, request_id: str) -> R
     row = store.request_row(conn, request_id)
     if row.created_by != actor:
         raise NotFound("no such request")
-    if row.status is not Status.DRAFT:
-        raise InvalidRequest(f"the request is already {row.status}")
+    check_draft(row.status)
     return row
 
 

@@ -8,8 +8,8 @@ import sqlite3
 from datetime import datetime
 
 from ..core.canonical import JsonObject, canonical_json, format_time
-from ..core.errors import Conflict, NotFound
-from ..core.lifecycle import Event, Status
+from ..core.errors import NotFound
+from ..core.lifecycle import Event, Status, check_draft
 from ..core.vault import Vault
 from . import audit
 from . import evidence as evidence_store
@@ -37,8 +37,7 @@ def keep_draft(
     with transaction(conn):
         if replace:
             row = request_row(conn, request_id)
-            if row.status is not Status.DRAFT:
-                raise Conflict(f"the request is already {row.status}")
+            check_draft(row.status)
             conn.execute(
                 "UPDATE drafts SET content_key = ?, content = ? WHERE request_id = ?",
                 (key, ciphertext, request_id),
@@ -84,8 +83,7 @@ def discard_draft(
     log keeps that it existed and was discarded (ids only)."""
     with transaction(conn):
         row = request_row(conn, request_id)
-        if row.status is not Status.DRAFT:
-            raise Conflict(f"the request is already {row.status}: only drafts are discarded")
+        check_draft(row.status)
         evidence_store.release_from_draft(conn, request_id)
         conn.execute("DELETE FROM drafts WHERE request_id = ?", (request_id,))
         conn.execute("DELETE FROM events WHERE request_id = ?", (request_id,))
@@ -126,8 +124,7 @@ def send_draft(
     meta = message.content
     with transaction(conn):
         row = request_row(conn, request_id)
-        if row.status is not Status.DRAFT:
-            raise Conflict(f"the request is already {row.status}")
+        check_draft(row.status)
         evidence_store.attach(
             conn, list(attachment_ids), msg_id=message.msg_id, peer=message.recipient
         )

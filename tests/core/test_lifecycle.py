@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from exchange.core.errors import Conflict, WrongParty
-from exchange.core.lifecycle import Event, Status, check_follow_up, transition
+from exchange.core.errors import Conflict, InvalidRequest, WrongParty
+from exchange.core.lifecycle import Event, Status, check_draft, check_follow_up, transition
 
 
 def test_forward_path() -> None:
@@ -72,3 +72,11 @@ def test_any_other_party_is_refused(
             direction=direction, origin=origin, counterpart=counterpart, sender=sender, me="ES-CNA"
         )
     assert refused.value.code == "wrong_party"
+
+
+def test_only_a_draft_changes() -> None:
+    check_draft(Status.DRAFT)
+    for status in Status:
+        if status is not Status.DRAFT:
+            with pytest.raises(InvalidRequest):
+                check_draft(status)
