@@ -3,7 +3,9 @@
 JSON is canonicalised with RFC 8785 (JCS) through the ``rfc8785`` package;
 times are RFC 3339 UTC strings with exactly six fractional digits and a
 ``Z`` so that one instant has exactly one spelling; binary values are
-standard base64 with padding.
+standard base64 with padding and zero padding bits. What a peer sends must be
+these exact bytes (``loads_canonical``, strict ``b64d``): one message, one
+spelling, one hash.
 """
 
 from __future__ import annotations
@@ -106,13 +108,18 @@ def b64e(data: bytes) -> str:
 
 
 def b64d(text: object, *, field: str = "value", length: int | None = None) -> bytes:
-    """Strict base64 decode: rejects non-strings, bad padding, stray characters."""
+    """Strict base64 decode: rejects non-strings, bad padding, stray characters, and
+    any spelling but the canonical one (non-zero padding bits decode to the same
+    bytes, so decoding then encoding must give back the same text)."""
     if not isinstance(text, str):
         raise Malformed(f"{field} must be a base64 string")
     try:
-        data = base64.b64decode(text.encode("ascii"), validate=True)
+        raw = text.encode("ascii")
+        data = base64.b64decode(raw, validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise Malformed(f"{field} is not valid base64") from exc
+    if base64.b64encode(data) != raw:
+        raise Malformed(f"{field} is not canonical base64")
     if length is not None and len(data) != length:
         raise Malformed(f"{field} must be {length} bytes")
     return data
@@ -146,6 +153,19 @@ def loads_object(data: bytes, *, max_depth: int = 16) -> JsonObject:
         raise Malformed("body must be a JSON object")
     if _depth(value) > max_depth:
         raise Malformed("JSON nesting is too deep")
+    return value
+
+
+def loads_canonical(data: bytes, *, max_depth: int = 16, what: str = "body") -> JsonObject:
+    """Parse JSON bytes that must be exactly ``canonical_json`` of the object they hold.
+
+    Whitespace, another key order, ``1.0`` for ``1``, duplicate keys or another escape
+    all parse to the same object but are other bytes, with another hash: refused, so
+    a signed structure has one spelling and one SHA-256.
+    """
+    value = loads_object(data, max_depth=max_depth)
+    if canonical_json(value) != data:
+        raise Malformed(f"{what} bytes are not canonical JSON (RFC 8785)")
     return value
 
 

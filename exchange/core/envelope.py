@@ -3,7 +3,7 @@
 See docs/PROTOCOL.md. ``seal`` builds an envelope; ``open_`` checks it in
 this order and fails with one stable code at the first problem:
 
-1. size (``too_large``) and shape (``malformed``);
+1. size (``too_large``), canonical bytes and shape (``malformed``);
 2. addressed to us (``wrong_recipient``), sender and its key in the
    directory (``unknown_sender``), sender key valid now (``expired_key``);
 3. the outer signature over header and ciphertext (``bad_signature``),
@@ -27,6 +27,7 @@ from .canonical import (
     canonical_json,
     canonical_members,
     format_time,
+    loads_canonical,
     loads_object,
     parse_time,
     sha256_hex,
@@ -192,7 +193,7 @@ def parse_header(
     """Shape checks only: header, ciphertext, outer signature. No trust implied."""
     if len(data) > max_bytes:
         raise TooLarge(f"envelope is larger than {max_bytes} bytes")
-    obj = loads_object(data, max_depth=8)
+    obj = loads_canonical(data, max_depth=8, what="envelope")
     if set(obj) != {"v", "header", "ciphertext", "signature"} or obj["v"] != VERSION:
         raise Malformed("envelope must be {v: 1, header, ciphertext, signature}")
     header = Header.from_json(obj["header"])

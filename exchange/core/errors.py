@@ -79,6 +79,13 @@ class DirectoryRejected(ExchangeError):
     code = "directory_rejected"
 
 
+class UnsupportedVersion(ExchangeError):
+    """The input is of a protocol version this node no longer (or does not yet) speak,
+    e.g. a peer call signed the v1 way: refused, never read as the current version."""
+
+    code = "unsupported_version"
+
+
 class Unauthorized(ExchangeError):
     """No valid session or peer authentication."""
 

@@ -13,7 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from .canonical import JsonObject, b64d, b64e, canonical_json, format_time, loads_object, parse_time
+from .canonical import (
+    JsonObject,
+    b64d,
+    b64e,
+    canonical_json,
+    format_time,
+    loads_canonical,
+    parse_time,
+)
 from .directory import Directory
 from .errors import BadSignature, Malformed, UnknownSender
 from .keys import SigningKeyPair, verify_signature
@@ -132,7 +140,9 @@ def issue_receipts(
 
 
 def parse_receipt(data: bytes | JsonObject) -> Receipt:
-    obj = loads_object(data) if isinstance(data, bytes) else data
+    """A receipt from its bytes, which must be canonical, or from the object a
+    canonical document held (its base64 is checked canonical here either way)."""
+    obj = loads_canonical(data, what="receipt") if isinstance(data, bytes) else data
     body = obj.get("receipt")
     keys = set(obj)
     if (

@@ -17,6 +17,7 @@ from aiohttp import web
 from ..config import ConfigError, NodeConfig
 from ..core.clock import Clock, SystemClock
 from ..core.keys import KeyRing, SigningKeyPair
+from ..core.peer_auth import NonceCache
 from ..core.rate_limit import ConnectionGate, RateLimiter
 from ..core.vault import Vault
 from ..ops.keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
@@ -33,6 +34,7 @@ from ..web.appkeys import (
     LOGIN_GATE_KEY,
     METRICS_KEY,
     NODE_KEY,
+    NONCES_KEY,
     PEER_LIMITER_KEY,
     SESSIONS_KEY,
     TOKEN_KEY,
@@ -105,6 +107,7 @@ def create_app(
     app[PEER_LIMITER_KEY] = RateLimiter(
         per_minute=limits.peer_calls_per_minute, burst=limits.peer_burst
     )
+    app[NONCES_KEY] = NonceCache()
     app[METRICS_KEY] = Metrics()
     if config.metrics_token_file is not None:
         try:

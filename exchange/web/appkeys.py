@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..core.peer_auth import NonceCache
 from ..core.rate_limit import ConnectionGate, RateLimiter
 from ..service.metrics import Metrics
 from ..service.node import Node
@@ -19,6 +20,8 @@ LOGIN_GATE_KEY = web.AppKey("login_gate", LoginGate)
 GATE_KEY = web.AppKey("connection_gate", ConnectionGate)
 # Calls per authenticated peer (429 + Retry-After beyond it).
 PEER_LIMITER_KEY = web.AppKey("peer_limiter", RateLimiter)
+# The nonces of each peer's calls within the clock-skew window (a second use: replay).
+NONCES_KEY = web.AppKey("peer_nonces", NonceCache)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 TOKEN_KEY = web.AppKey("metrics_token", str)
 # The background workers, set once the node has started them.

@@ -19,6 +19,7 @@ STATUS = {
     "decryption_failed": 400,
     "bad_note": 400,
     "bad_proof": 400,
+    "unsupported_version": 400,
     "unauthorized": 401,
     "bad_signature": 403,
     "unknown_sender": 403,

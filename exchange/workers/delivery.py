@@ -9,7 +9,6 @@ One dead peer never slows the others: each peer drains in its own task.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from datetime import datetime, timedelta
 
@@ -17,7 +16,7 @@ import aiohttp
 import structlog
 
 from ..core.backoff import RETRYABLE_CODES, retry_delay
-from ..core.canonical import b64_json
+from ..core.canonical import b64_json, loads_canonical
 from ..core.errors import ExchangeError
 from ..core.receipt import parse_receipt, verify_receipt
 from ..runloop import wait_event
@@ -192,7 +191,8 @@ class DeliveryWorker:
         answer = await call_peer(
             self.node, self.session, authority, "POST", TRANSACTIONS_PATH, body=body
         )
-        payload = json.loads(answer)
+        # canonical bytes only, as the peer accepts from us: a receipt has one spelling
+        payload = loads_canonical(answer, max_depth=8, what="transaction answer")
         results = payload.get("results") if isinstance(payload, dict) else None
         if not isinstance(results, list) or len(results) != len(batch):
             raise ValueError("peer answered with a malformed transaction result")

@@ -192,7 +192,7 @@ async def test_duplicate_gets_same_receipt_and_replay_is_refused(fed: Federation
 async def test_transaction_batch_results_per_envelope(fed: Federation) -> None:
     good = envelope(fed, msg_id="msg-batch-0001")
     bad = envelope(fed, recipient="SN-CNA", msg_id="msg-batch-0002")
-    payload = json.dumps({"envelopes": [b64e(good), b64e(bad), "%%%"]}).encode()
+    payload = canonical_json({"envelopes": [b64e(good), b64e(bad), "%%%"]})
     status, body = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/transactions", payload)
     assert status == 200
     results = body["results"]
@@ -201,8 +201,8 @@ async def test_transaction_batch_results_per_envelope(fed: Federation) -> None:
     assert results[2]["error"]["code"] == "malformed"
     for bad_body, code in [
         (b"{}", "malformed"),
-        (b'{"envelopes": []}', "malformed"),
-        (json.dumps({"envelopes": ["AA=="] * 101}).encode(), "too_large"),
+        (b'{"envelopes":[]}', "malformed"),
+        (canonical_json({"envelopes": ["AA=="] * 101}), "too_large"),
     ]:
         status, body = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/transactions", bad_body)
         assert body["error"]["code"] == code
@@ -277,7 +277,7 @@ async def test_a_peer_cannot_follow_up_its_own_request(fed: Federation) -> None:
     for n, msg_type in enumerate(FOLLOW_UPS):
         body = follow_up(fed, "ES-CNA", "MA-CNA", msg_type, ref, f"msg-own-2{n:05}")
         good = envelope(fed, msg_id=f"msg-own-3{n:05}")
-        payload = json.dumps({"envelopes": [b64e(body), b64e(good)]}).encode()
+        payload = canonical_json({"envelopes": [b64e(body), b64e(good)]})
         status, got = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/transactions", payload)
         refused, accepted = got["results"]
         assert refused.get("error", {}).get("code") == "wrong_party", msg_type

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...core.canonical import b64e, loads_object
+from ...core.canonical import b64e, loads_canonical
 from ...core.errors import Malformed
 from ...service import audit
 from ..appkeys import NODE_KEY
@@ -37,7 +37,7 @@ async def peer_cosignature(request: web.Request) -> web.Response:
     """``{"size": N, "cosignature": "— exchange/XX/witness base64"}`` from a witness."""
     node = request.app[NODE_KEY]
     caller, body = await authenticated_body(request, MAX_COSIGNATURE_BYTES)
-    doc = loads_object(body, max_depth=2)
+    doc = loads_canonical(body, max_depth=2, what="cosignature body")
     size, line = doc.get("size"), doc.get("cosignature")
     if (
         set(doc) != {"size", "cosignature"}

@@ -1,23 +1,22 @@
 """Peer-facing endpoints (``/v1/...``): other nodes deliver envelopes here.
 
-Every call is authenticated with ``X-Exchange-Auth`` against the directory
-before its body is parsed (see ``exchange.core.peer_auth``).
+Every call's ``X-Exchange-Auth`` is checked against the directory and the nonces
+seen before its body is read, and its signature over the body before the body is
+parsed (see ``exchange.core.peer_auth``); bodies must be canonical JSON.
 """
 
 from __future__ import annotations
-
-import json
 
 import structlog
 from aiohttp import web
 
 from ...core.bodies import read_limited
-from ...core.canonical import b64d, loads_object
+from ...core.canonical import b64d, canonical_json, loads_canonical, sha256_hex
 from ...core.errors import ExchangeError, Malformed, TooLarge
-from ...core.peer_auth import HEADER, verify_call
+from ...core.peer_auth import HEADER, CallAuth, check_header, verify_body
 from ...service import inbound
 from ...service.node import Node
-from ..appkeys import METRICS_KEY, NODE_KEY, PEER_LIMITER_KEY
+from ..appkeys import METRICS_KEY, NODE_KEY, NONCES_KEY, PEER_LIMITER_KEY
 from ..errors import STATUS
 
 log = structlog.get_logger("exchange.peer")
@@ -25,30 +24,46 @@ routes = web.RouteTableDef()
 
 
 async def authenticated_body(request: web.Request, limit: int) -> tuple[str, bytes]:
-    """The calling peer and the body it signed (read whole, under ``limit``)."""
+    """The calling peer and the body it signed: the header is checked before a byte
+    of the body is read, then the body (whole, under ``limit``) against the signature."""
+    auth = check_auth(request)
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"body is larger than {limit} bytes")
     body = await read_limited(request.content, limit)
-    return authenticate(request, body=body), body
+    return accept_call(request, auth, sha256_hex(body)), body
 
 
-def authenticate(request: web.Request, *, body: bytes = b"", body_sha256: str | None = None) -> str:
-    """The peer whose ``X-Exchange-Auth`` signs this call (its body, or the hash of a
-    body still to stream), within its rate limit."""
+def authenticate(request: web.Request, *, body_sha256: str) -> str:
+    """The peer whose ``X-Exchange-Auth`` signs this call and the hash of a body still
+    to stream (checked against it while it streams)."""
+    return accept_call(request, check_auth(request), body_sha256)
+
+
+def check_auth(request: web.Request) -> CallAuth:
+    """Everything that needs no body: the header, its sender, key and time, and a nonce
+    not seen before. A call that fails here is answered with its body unread."""
     node = request.app[NODE_KEY]
-    caller = verify_call(
+    auth = check_header(
         request.headers.get(HEADER),
         method=request.method,
         path=request.path_qs,
         me=node.me,
-        body=body,
-        body_sha256=body_sha256,
         directory=node.directory.require(),
         now=node.clock.now(),
     )
-    structlog.contextvars.bind_contextvars(peer=caller)
-    request.app[PEER_LIMITER_KEY].take(caller, node.clock.now())
-    return caller
+    request.app[NONCES_KEY].check(auth)
+    return auth
+
+
+def accept_call(request: web.Request, auth: CallAuth, body_sha256: str) -> str:
+    """The signature over the body's hash; then the nonce is remembered (a second use is
+    a ``replay``) and the call counts against the peer's rate limit."""
+    verify_body(auth, body_sha256)
+    now = request.app[NODE_KEY].clock.now()
+    request.app[NONCES_KEY].remember(auth, now)
+    structlog.contextvars.bind_contextvars(peer=auth.sender)
+    request.app[PEER_LIMITER_KEY].take(auth.sender, now)
+    return auth.sender
 
 
 @routes.post("/v1/envelopes")
@@ -72,7 +87,7 @@ async def post_transaction(request: web.Request) -> web.Response:
     node: Node = request.app[NODE_KEY]
     limits = node.config.limits
     caller, body = await authenticated_body(request, transaction_limit(node))
-    doc = loads_object(body, max_depth=4)
+    doc = loads_canonical(body, max_depth=4, what="transaction body")
     envelopes = doc.get("envelopes")
     if set(doc) != {"envelopes"} or not isinstance(envelopes, list) or not envelopes:
         raise Malformed('body must be {"envelopes": [base64 envelope, ...]}')
@@ -97,8 +112,8 @@ async def post_transaction(request: web.Request) -> web.Response:
             log.info("envelope_rejected", code=result.code)
             status = STATUS.get(result.code, 400)
             error = {"code": result.code, "message": result.message, "status": status}
-            parts.append(json.dumps({"error": error}).encode())
-    body = b'{"results":[' + b",".join(parts) + b"]}"
+            parts.append(canonical_json({"error": error}))
+    body = b'{"results":[' + b",".join(parts) + b"]}"  # canonical: the sender checks
     return web.Response(body=body, content_type="application/json")
 
 
