@@ -20,6 +20,10 @@ from .keys import SigningKeyPair, verify_signature
 
 HEADER = "X-Exchange-Auth"
 MAX_SKEW = timedelta(minutes=5)
+# How long before its arrival a peer's follow-up may have been signed: the clock skew
+# allowance plus a delivery held up by an outage (the default [delivery]
+# give_up_after), so an answer queued while we were unreachable is not lost.
+MAX_TRANSIT = timedelta(hours=72) + MAX_SKEW
 _CTX = "exchange/http/v1"
 
 
