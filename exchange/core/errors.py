@@ -113,6 +113,14 @@ class WrongParty(ExchangeError):
     code = "wrong_party"
 
 
+class BadTime(ExchangeError):
+    """A peer's signed time is not one we can record: a follow-up timed before the
+    request it answers, or too long before (or after) it reached this node. Not
+    retryable: the same signed bytes will always carry the same time."""
+
+    code = "bad_time"
+
+
 class Conflict(ExchangeError):
     """The action does not fit the object's current state."""
 

@@ -15,9 +15,11 @@ raise ``Conflict``. A peer's follow-up moves only a request we sent to that peer
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
-from .errors import Conflict, InvalidRequest, WrongParty
+from .errors import BadTime, Conflict, InvalidRequest, WrongParty
+from .peer_auth import MAX_SKEW, MAX_TRANSIT
 
 
 class Status(StrEnum):
@@ -106,3 +108,18 @@ def check_follow_up(*, direction: str, origin: str, counterpart: str, sender: st
         raise WrongParty(
             "only the authority a request was sent to may acknowledge, answer or reject it"
         )
+
+
+def check_follow_up_time(
+    *, signed_at: datetime, request_at: datetime, arrived_at: datetime
+) -> None:
+    """A peer's follow-up carries a time we can keep beside our own: not before the
+    request it answers (``request_at``, the time we signed it), not more than
+    ``MAX_TRANSIT`` before it reached us, not more than ``MAX_SKEW`` after; ``BadTime``
+    otherwise. Deadlines count from ``arrived_at`` whatever the peer signed."""
+    if signed_at < request_at:
+        raise BadTime("the follow-up is timed before the request it answers")
+    if signed_at < arrived_at - MAX_TRANSIT:
+        raise BadTime("the follow-up is timed too long before it arrived")
+    if signed_at > arrived_at + MAX_SKEW:
+        raise BadTime("the follow-up is timed in the future")

@@ -31,6 +31,10 @@ from .keys import PublicKey, SigningKeyPair, verify_signature
 HEADER = "X-Exchange-Auth"
 VERSION = 2
 MAX_SKEW = timedelta(minutes=5)
+# How long before its arrival a peer's follow-up may have been signed: the clock skew
+# allowance plus a delivery held up by an outage (the default [delivery]
+# give_up_after), so an answer queued while we were unreachable is not lost.
+MAX_TRANSIT = timedelta(hours=72) + MAX_SKEW
 MAX_HEADER_CHARS = 1024
 # Nonces remembered per peer; beyond it the oldest goes and calls no newer than it
 # are refused, so forgetting never lets a replay through.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import structlog
 
 from ..core import content as contents
-from ..core.canonical import JsonObject
+from ..core.canonical import JsonObject, parse_time
 from ..core.errors import InvalidRequest
 from ..core.lifecycle import check_reply
 from ..store import requests as store
@@ -42,7 +42,9 @@ async def follow_up(
         msg_type,
         content,
         recipient_id=row.counterpart,
-        now=now,
+        # never signed before the request it answers (a peer refuses that: bad_time),
+        # even when the requester's clock runs a little ahead of ours
+        now=max(now, parse_time(row.created_at)),
         emergency=row.urgency == "emergency",
     )
     await node.db.run(

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..core.canonical import format_time, sha256_hex
+from ..core.canonical import format_time, parse_time, sha256_hex
 from ..core.errors import ExchangeError, NotFound, Replay
-from ..core.lifecycle import Status, check_follow_up
+from ..core.lifecycle import Status, check_follow_up, check_follow_up_time
 from ..core.vault import Vault
 from . import evidence as evidence_store
 from .db import fetch_one, transaction
@@ -96,7 +96,7 @@ def receive(
             )
             status, event, action, name = Status.RECEIVED, None, "request_received", "received"
         else:
-            row = _thread_of(conn, me, message)
+            row = _thread_of(conn, me, message, arrived_at=now)
             request_id, status, event = row.id, row.status, FOLLOW_UP_EVENTS[message.type]
             action, name = "message_received", message.type
         kept = message_row(vault, request_id, message.sender, me, message, message.receipt)
@@ -120,9 +120,7 @@ def receive(
             actor=message.sender,
             detail={"msg_id": message.msg_id},
             entries=[Entry(action, message.sender, fields)],
-            # the time the peer signed, so that both nodes judge its deadline alike
-            moved_at=min(message.created_at, now),
-        )
+        )  # the status's time is our arrival: the peer's signed time stays in the message
         apply(conn, [change], me=me, now=now)
         return message.receipt
 
@@ -159,8 +157,11 @@ def _insert_incoming_request(
     return request_id
 
 
-def _thread_of(conn: sqlite3.Connection, me: str, message: IncomingMessage) -> RequestRow:
-    """The request a peer's follow-up refers to, if that peer may follow it up."""
+def _thread_of(
+    conn: sqlite3.Connection, me: str, message: IncomingMessage, *, arrived_at: datetime
+) -> RequestRow:
+    """The request a peer's follow-up refers to, if that peer may follow it up, at the
+    time it signed."""
     ref = message.content["in_reply_to"]
     found = fetch_one(
         conn,
@@ -176,5 +177,10 @@ def _thread_of(conn: sqlite3.Connection, me: str, message: IncomingMessage) -> R
         counterpart=row.counterpart,
         sender=message.sender,
         me=me,
+    )
+    check_follow_up_time(
+        signed_at=message.created_at,
+        request_at=parse_time(row.created_at),
+        arrived_at=arrived_at,
     )
     return row

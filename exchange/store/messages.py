@@ -110,6 +110,9 @@ def messages(conn: sqlite3.Connection, vault: Vault, request_id: str) -> list[Me
             content: JsonObject = {"erased": True}
         else:
             content = json.loads(vault.open(row["content_key"], row["content"], record=record))
+        receipt = json.loads(row["receipt"]) if row["receipt"] else None
+        # a peer's message (the only kind with evidence) arrived when our receipt says
+        arrived = receipt["receipt"]["received_at"] if receipt and row["evidence"] else None
         result.append(
             MessageView(
                 msg_id=row["msg_id"],
@@ -119,7 +122,8 @@ def messages(conn: sqlite3.Connection, vault: Vault, request_id: str) -> list[Me
                 created_at=row["created_at"],
                 envelope_sha256=row["envelope_sha256"],
                 content=content,
-                receipt=json.loads(row["receipt"]) if row["receipt"] else None,
+                receipt=receipt,
+                received_at=arrived,
             )
         )
     return result

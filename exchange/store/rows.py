@@ -78,6 +78,9 @@ class MessageView:
     envelope_sha256: str
     content: JsonObject  # the sealed content: free-form JSON of its type
     receipt: JsonObject | None  # the signed receipt, as JSON
+    # when a peer's message reached this node (the received_at of the receipt we signed):
+    # the time its deadline counts from; None for our own messages
+    received_at: str | None = None
     # what users see of its attachments (never their keys); set when it is shown
     attachments: list[dict[str, object]] = dataclasses.field(default_factory=list)
 

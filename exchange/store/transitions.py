@@ -52,8 +52,8 @@ class Change:
 
     ``event`` None records without moving the status. ``late_ok``: an event the status
     has already passed (a receipt after the answer, say) is recorded and moves nothing,
-    instead of being refused with ``Conflict``. ``moved_at`` is the time kept in the
-    status's time column (a peer's signed time for its follow-ups), ``now`` otherwise.
+    instead of being refused with ``Conflict``. The status's time column keeps ``now``:
+    for a peer's follow-up, the time it reached us (its signed time stays in the message).
     """
 
     request_id: str
@@ -64,7 +64,6 @@ class Change:
     detail: Mapping[str, object] = field(default_factory=dict)
     entries: Sequence[Entry] = ()
     late_ok: bool = False
-    moved_at: datetime | None = None
 
     def target(self) -> Status:
         if self.event is None:
@@ -86,12 +85,12 @@ def apply(
     if not conn.in_transaction:
         raise RuntimeError("a status changes inside the action's transaction")
     targets = [change.target() for change in changes]  # every rule checked before a write
-    moves: dict[tuple[Status, datetime], list[str]] = {}
+    moves: dict[Status, list[str]] = {}
     for change, new in zip(changes, targets, strict=True):
         if new is not change.status:
-            moves.setdefault((new, change.moved_at or now), []).append(change.request_id)
-    for (new, moved_at), request_ids in moves.items():
-        _write_status(conn, new, moved_at, request_ids)
+            moves.setdefault(new, []).append(change.request_id)
+    for new, request_ids in moves.items():
+        _write_status(conn, new, now, request_ids)
     at = format_time(now)
     insert_rows(
         conn,

@@ -17,8 +17,8 @@ import aiohttp
 import structlog
 
 from ..core.backoff import retry_delay
-from ..core.canonical import b64e
 from ..core.clock import ObservableClock
+from ..core.webhook import AUTHORITY_HEADER, SIGNATURE_HEADER, signature_header
 from ..runloop import wait_event
 from ..service import deadlines
 from ..service.node import Node
@@ -27,8 +27,6 @@ from ..store.deadlines import WebhookCall
 log = structlog.get_logger("exchange.deadlines")
 MAX_WAIT = 60.0  # look again at least this often (seconds), whatever the clock says
 WEBHOOK_ATTEMPTS = 12
-SIGNATURE_HEADER = "X-Exchange-Signature"
-AUTHORITY_HEADER = "X-Exchange-Authority"
 
 
 class DeadlineScheduler:
@@ -117,7 +115,7 @@ class DeadlineScheduler:
         headers = {
             "Content-Type": "application/json",
             AUTHORITY_HEADER: self.node.me,
-            SIGNATURE_HEADER: signature_header(key.public.key_id, key.sign(call.body)),
+            SIGNATURE_HEADER: signature_header(key, call.body),
         }
         timeout = aiohttp.ClientTimeout(
             total=self.node.config.escalation.webhook_timeout.total_seconds()
@@ -132,8 +130,3 @@ class DeadlineScheduler:
                 return f"http_{response.status}"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return type(exc).__name__
-
-
-def signature_header(key_id: str, signature: bytes) -> str:
-    """``ed25519 key_id=<id> sig=<base64>``: verify against the directory entry's key."""
-    return f"ed25519 key_id={key_id} sig={b64e(signature)}"

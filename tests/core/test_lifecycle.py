@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from exchange.core.errors import Conflict, InvalidRequest, WrongParty
-from exchange.core.lifecycle import Event, Status, check_draft, check_follow_up, transition
+from exchange.core.errors import BadTime, Conflict, InvalidRequest, WrongParty
+from exchange.core.lifecycle import (
+    Event,
+    Status,
+    check_draft,
+    check_follow_up,
+    check_follow_up_time,
+    transition,
+)
+from exchange.core.peer_auth import MAX_SKEW, MAX_TRANSIT
 
 
 def test_forward_path() -> None:
@@ -80,3 +90,16 @@ def test_only_a_draft_changes() -> None:
         if status is not Status.DRAFT:
             with pytest.raises(InvalidRequest):
                 check_draft(status)
+
+
+def test_a_follow_up_is_timed_between_its_request_and_its_arrival() -> None:
+    sent = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    arrived = sent + timedelta(days=4)
+    tick = timedelta(microseconds=1)
+    for signed in (arrived - MAX_TRANSIT, arrived, arrived + MAX_SKEW):
+        check_follow_up_time(signed_at=signed, request_at=sent, arrived_at=arrived)
+    for signed in (arrived - MAX_TRANSIT - tick, arrived + MAX_SKEW + tick):
+        with pytest.raises(BadTime):  # too long in transit; in the future
+            check_follow_up_time(signed_at=signed, request_at=sent, arrived_at=arrived)
+    with pytest.raises(BadTime):  # before the request it answers, though just sent
+        check_follow_up_time(signed_at=sent - tick, request_at=sent, arrived_at=sent)

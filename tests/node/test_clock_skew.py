@@ -64,7 +64,7 @@ async def test_a_few_minutes_of_skew_changes_nothing(tmp_path: Path) -> None:
         _, es_view = await investigator.call("GET", "/api/deadlines")
         _, ma_view = await liaison.call("GET", "/api/deadlines")
         assert es_view["deadlines"][0]["state"] == ma_view["deadlines"][0]["state"] == "met"
-        # the answer time at ES is MA's signed time, capped at ES's own clock
+        # the answer time at ES is its own arrival time, on ES's clock
         assert es_row[0][1] <= format_time(fed.clocks["ES-CNA"].now())  # never in ES's future
         for client in (investigator, liaison):
             await client.close()

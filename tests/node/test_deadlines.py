@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import nacl.exceptions
 import nacl.signing
 import pytest
 from aiohttp import web
 
 from exchange.core.canonical import b64d
 from exchange.core.clock import ManualClock
+from exchange.core.webhook import verify_webhook
 from exchange.web.appkeys import DEADLINES_KEY
 
 from ..federation import FAST_DELIVERY, ApiClient, Federation, Member, free_port, wait_until
@@ -224,10 +226,13 @@ async def test_deadlines_move_on_time_on_both_nodes(tmp_path: Any, receiver: Rec
         for headers, body in receiver.calls:
             authority = directory.get(headers["X-Exchange-Authority"])
             assert authority is not None
-            alg, key_id, sig = headers["X-Exchange-Signature"].split(" ")
+            header = headers["X-Exchange-Signature"]
+            alg, key_id, sig = header.split(" ")
             assert alg == "ed25519"
+            verify_webhook(header, body, authority)  # JCS({ctx: webhook, body_sha256})
             key = next(k for k in authority.signing_keys if k.key_id == key_id.split("=", 1)[1])
-            nacl.signing.VerifyKey(key.public).verify(body, b64d(sig.split("=", 1)[1], field="sig"))
+            with pytest.raises(nacl.exceptions.BadSignatureError):  # not over the bare body
+                nacl.signing.VerifyKey(key.public).verify(body, b64d(sig.split("=", 1)[1]))
             assert b"Nador" not in body and b"Nour" not in body  # metadata only
 
         # the API: sorted by time left, filters, alerts per role

@@ -95,6 +95,8 @@ EN: dict[str, str] = {
     "receipt": "Signed receipt",
     "receipt_hash": "Receipt SHA-256",
     "no_receipt": "No receipt yet",
+    "signed_at": "signed by the sender",
+    "arrived_here": "arrived here (deadlines count from this time)",
     "acknowledge": "Acknowledge",
     "answer": "Answer",
     "answer_text": "Answer",

@@ -85,6 +85,8 @@ AR: dict[str, str] = {
     "receipt": "إشعار استلام موقّع",
     "receipt_hash": "بصمة SHA-256 للإشعار",
     "no_receipt": "لا يوجد إشعار استلام بعد",
+    "signed_at": "وقّعه المرسل",
+    "arrived_here": "وصل إلى هنا (تُحسب المهل من هذا الوقت)",
     "acknowledge": "الإقرار بالاستلام",
     "answer": "الرد",
     "answer_text": "الرد",

@@ -88,6 +88,8 @@ ES: dict[str, str] = {
     "receipt": "Acuse de recibo firmado",
     "receipt_hash": "SHA-256 del acuse",
     "no_receipt": "Aún sin acuse de recibo",
+    "signed_at": "firmado por el remitente",
+    "arrived_here": "llegó aquí (los plazos cuentan desde esta hora)",
     "acknowledge": "Acusar recibo",
     "answer": "Responder",
     "answer_text": "Respuesta",

@@ -88,6 +88,8 @@ FR: dict[str, str] = {
     "receipt": "Accusé de réception signé",
     "receipt_hash": "SHA-256 de l'accusé",
     "no_receipt": "Pas encore d'accusé de réception",
+    "signed_at": "signé par l'expéditeur",
+    "arrived_here": "arrivé ici (les délais comptent à partir de cette heure)",
     "acknowledge": "Accuser réception",
     "answer": "Répondre",
     "answer_text": "Réponse",
