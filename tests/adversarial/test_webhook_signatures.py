@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exchange.core.canonical import b64d, b64e, canonical_json
+from exchange.core.canonical import b64d, b64e, canonical_json, sha256_hex
 from exchange.core.directory import Directory
 from exchange.core.errors import BadSignature, ExchangeError
 from exchange.core.keys import verify_signature
-from exchange.core.peer_auth import sign_call, verify_call
+from exchange.core.peer_auth import check_header, sign_call, verify_body
 from exchange.core.receipt import issue_receipt
 from exchange.core.webhook import CTX, signature_header, signing_input, verify_webhook
 
@@ -73,10 +73,11 @@ def test_a_webhook_signature_is_not_valid_as_a_peer_call() -> None:
     replayed = genuine.rsplit("sig=", 1)[0] + "sig=" + sig
     assert b64d(sig) != b64d(genuine.rsplit("sig=", 1)[1])
     with pytest.raises(ExchangeError) as refused:
-        verify_call(
-            replayed, method="POST", path="/v1/envelopes", me="MA-CNA", body=BODY,
+        auth = check_header(
+            replayed, method="POST", path="/v1/envelopes", me="MA-CNA",
             directory=directory, now=NOW,
         )  # fmt: skip
+        verify_body(auth, sha256_hex(BODY))
     assert refused.value.code == "bad_signature"
     # and the genuine call's signature is no webhook signature either
     as_webhook = f"ed25519 key_id={key.public.key_id} sig={genuine.rsplit('sig=', 1)[1]}"
