@@ -15,12 +15,12 @@ from exchange.core.audit_entry import decode_entry
 from exchange.core.canonical import sha256_hex
 from exchange.core.directory import sign_directory
 
-from ..federation import Federation
+from ..federation import ApiClient, Federation
 
 
 @pytest.fixture
 async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
-    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA", "SN-CNA"], users=False)
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA", "SN-CNA"])
     await fed.start("ES-CNA")
     yield fed
     await fed.stop()
@@ -73,3 +73,12 @@ async def test_same_serial_other_bytes_keeps_the_first_and_raises_one_alert_per_
     await fed.start("ES-CNA")
     assert fed["ES-CNA"].node.directory.require().get("SN-CNA") is not None
     assert len(await equivocation_entries(fed)) == 2
+
+    # shown to the admin, counted in /metrics
+    admin = await ApiClient(fed["ES-CNA"]).login("admin")
+    _, page = await admin.call("GET", "/admin")
+    assert "Equivocation alerts" in page.decode()
+    assert sha256_hex(other)[:16] in page.decode()
+    _, metrics = await admin.call("GET", "/metrics")
+    assert "exchange_directory_equivocations 2.0" in metrics.decode().splitlines()
+    await admin.close()

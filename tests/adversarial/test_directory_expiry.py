@@ -161,3 +161,38 @@ async def test_after_a_restart_an_expired_cache_still_refuses_an_older_serial(
     status, body = await es.call("POST", "/api/requests", REQUEST)
     assert (status, body["error"]["code"]) == (503, "directory_expired")
     await es.close()
+
+
+def gauge(text: str, name: str) -> float:
+    line = next(x for x in text.splitlines() if x.startswith(name + " "))
+    return float(line.split()[1])
+
+
+async def test_the_admin_page_and_metrics_warn_at_three_quarters_and_a_day_left(
+    fed: Federation,
+) -> None:
+    document = fed.publish(valid=timedelta(days=8))  # 75 % is at 6 days, 24 h left at 7
+    for member in fed.members.values():
+        await member.node.directory.update(document)
+    expected = [
+        (timedelta(days=1), None),
+        (timedelta(days=5, hours=1), "75 %"),
+        (timedelta(days=1), "less than 24 hours"),
+        (timedelta(days=1), "has expired"),
+    ]
+    for step, warning in expected:
+        advance(fed, step)
+        admin = await ApiClient(fed["ES-CNA"]).login("admin")
+        status, page = await admin.call("GET", "/admin")
+        assert status == 200
+        notices = [w for w in ("75 %", "less than 24 hours", "has expired") if w in page.decode()]
+        assert notices == ([warning] if warning else []), step
+        _, metrics = await admin.call("GET", "/metrics")
+        text = metrics.decode()
+        life = fed["ES-CNA"].node.directory.lifetime()
+        assert life is not None
+        assert gauge(text, "exchange_directory_seconds_left") == life.seconds_left
+        assert gauge(text, "exchange_directory_lifetime_used") == pytest.approx(life.used)
+        await admin.close()
+    assert gauge(text, "exchange_directory_lifetime_used") > 1
+    assert gauge(text, "exchange_directory_equivocations") == 0
