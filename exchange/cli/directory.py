@@ -5,7 +5,9 @@ The operator keeps an unsigned *draft* (the directory payload as JSON),
 adds or updates entries from the ``authority.json`` each node's
 ``exchange init`` writes, and signs it into the document nodes fetch. Each
 signing increases the serial, so nodes accept the new document and refuse
-the old one.
+the old one; the serial the operator key last signed is kept next to it
+(``ops/operator_state.py``), so a serial is never signed twice, even into a new
+``--out`` file.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..core.directory import (
 from ..core.directory_search import DirectoryIndex
 from ..core.errors import DirectoryRejected, Malformed
 from ..ops.keyfiles import create_operator_key, load_operator_key
+from ..ops.operator_state import next_serial, record_signed
 
 
 def register(sub: Any) -> None:
@@ -149,13 +152,15 @@ def cmd_sign(args: argparse.Namespace) -> int:
     previous = _load_any(args.out).serial if args.out.exists() else 0
     now = datetime.now(UTC)
     directory = Directory(
-        max(draft.serial, previous + 1),
+        next_serial(args.key, wanted=max(draft.serial, previous + 1)),
         now,
         now + timedelta(days=args.valid_days),
         draft.authorities,
     )
     operators = [load_operator_key(path) for path in args.key]
-    args.out.write_bytes(sign_directory(directory, *operators))
+    document = sign_directory(directory, *operators)
+    record_signed(args.key, serial=directory.serial, document=document, now=now)
+    args.out.write_bytes(document)
     _write_draft(args.draft, directory)
     print(
         f"signed serial {directory.serial} with {len(directory.authorities)} entries, "

@@ -31,6 +31,7 @@ ACTIONS = frozenset(
         "deadline_escalated",
         "directory_updated",
         "directory_rejected",
+        "directory_equivocation",
         "key_rotated",
         "user_added",
         "user_removed",

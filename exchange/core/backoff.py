@@ -20,7 +20,15 @@ def retry_delay(
 
 
 # Error codes a peer may answer with that can heal by themselves (its directory
-# is older than ours, it does not know the thread yet, it is overloaded).
+# is older than ours, it does not know the thread yet, it is overloaded, its
+# directory expired and waits for a fresh one).
 RETRYABLE_CODES = frozenset(
-    {"unknown_sender", "not_found", "rate_limited", "unavailable", "internal_error"}
+    {
+        "unknown_sender",
+        "not_found",
+        "rate_limited",
+        "unavailable",
+        "internal_error",
+        "directory_expired",
+    }
 )

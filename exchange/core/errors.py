@@ -86,6 +86,15 @@ class UnsupportedVersion(ExchangeError):
     code = "unsupported_version"
 
 
+class DirectoryExpired(ExchangeError):
+    """The directory this node holds has expired and no fresh one could be installed:
+    no envelope goes in or out until one is (removals and revocations must not be
+    frozen by blocking the directory URL). Retryable: it heals when the directory is
+    refreshed."""
+
+    code = "directory_expired"
+
+
 class Unauthorized(ExchangeError):
     """No valid session or peer authentication."""
 

@@ -13,7 +13,8 @@ from ..core.passwords import hash_password
 from ..core.roles import ALL, Role
 from ..ops.keyfiles import load_keyring
 from ..ops.provision import rotate_keys
-from ..store import peers, users
+from ..store import directory_cache, peers, users
+from ..store.directory_cache import EquivocationAlert
 from ..store.peers import PeerStatus
 from ..store.users import UserRow
 from .node import Node
@@ -29,6 +30,7 @@ class DirectoryStatus:
     expires_at: str
     loaded_at: str | None
     entries: int
+    freshness: str = "fresh"  # core.directory_freshness.Freshness: the warning to show
 
 
 @dataclass(frozen=True)
@@ -37,16 +39,22 @@ class Overview:
     peers: list[PeerStatus]
     keys: list[JsonObject]
     directory: DirectoryStatus | None
+    equivocations: list[EquivocationAlert]
 
 
 async def overview(node: Node) -> Overview:
-    """Active users, every peer of the directory with its backlog, our keys."""
+    """Active users, every peer of the directory with its backlog, our keys, the
+    directory's lifetime warning and its equivocation alerts."""
     directory = node.directory.current
 
-    def read(c: sqlite3.Connection) -> tuple[list[UserRow], list[PeerStatus], str | None]:
-        return users.active_users(c), peers.status(c), peers.directory_loaded_at(c)
+    def read(
+        c: sqlite3.Connection,
+    ) -> tuple[list[UserRow], list[PeerStatus], str | None, list[EquivocationAlert]]:
+        loaded = peers.directory_loaded_at(c)
+        return users.active_users(c), peers.status(c), loaded, directory_cache.equivocations(c)
 
-    active, found, loaded_at = await node.db.run(read)
+    active, found, loaded_at, equivocations = await node.db.run(read)
+    life = node.directory.lifetime()
     listed = {p.peer for p in found}
     for authority in directory.authorities if directory else ():
         if authority.authority_id not in listed and authority.authority_id != node.me:
@@ -58,10 +66,11 @@ async def overview(node: Node) -> Overview:
             format_time(directory.expires_at),
             loaded_at,
             len(directory.authorities),
+            life.state if life else "fresh",
         )
     keys = [k.public.to_json() for k in node.keys.signing]
     keys += [k.public.to_json() for k in node.keys.encryption]
-    return Overview(active, sorted(found, key=lambda p: p.peer), keys, status)
+    return Overview(active, sorted(found, key=lambda p: p.peer), keys, status, equivocations)
 
 
 async def add_user(node: Node, actor: User, *, username: str, role: str, password: str) -> None:

@@ -1,15 +1,20 @@
 """The node's view of the directory: verify every update, refuse rollbacks and
-expired documents, keep the last good one when an update is bad. Fetching the
+expired documents, keep the last good one when an update is bad, and stop
+exchanging once it has expired (fail closed). The highest serial ever held is
+persisted with its document and survives restarts; the same serial with other
+bytes is an equivocation, kept as proof and raised as an alert. Fetching the
 document is ``exchange.workers.directory``'s."""
 
 from __future__ import annotations
 
 import structlog
 
+from ..core.canonical import format_time, sha256_hex
 from ..core.clock import Clock
 from ..core.directory import Directory, verify_directory
+from ..core.directory_freshness import Lifetime, SerialVerdict, judge_serial, lifetime
 from ..core.directory_search import DirectoryIndex
-from ..core.errors import DirectoryRejected, ExchangeError
+from ..core.errors import DirectoryExpired, DirectoryRejected, ExchangeError
 from ..store import directory_cache
 from ..store.db import Database
 
@@ -32,9 +37,24 @@ class DirectoryHolder:
         self.clock = clock
         self.current: Directory | None = None
         self.index: DirectoryIndex | None = None
-        self.document_sha256: str | None = None
+        # the highest serial ever held and its bytes (persisted: the rollback floor)
+        self.held_serial: int | None = None
+        self.held_document: bytes | None = None
 
     def require(self) -> Directory:
+        """The directory to exchange under: refused once it has expired (by our Clock)."""
+        directory = self.held()
+        if directory.expires_at <= self.clock.now():
+            raise DirectoryExpired(
+                f"the directory (serial {directory.serial}) expired at "
+                f"{format_time(directory.expires_at)}; nothing is sent or accepted "
+                "until a fresh one is installed"
+            )
+        return directory
+
+    def held(self) -> Directory:
+        """The directory held, expired or not: for reading (search, pages), never for
+        exchanging."""
         if self.current is None:
             raise DirectoryUnavailable("no valid directory loaded")
         return self.current
@@ -44,26 +64,49 @@ class DirectoryHolder:
         assert self.index is not None
         return self.index
 
+    def held_index(self) -> DirectoryIndex:
+        self.held()
+        assert self.index is not None
+        return self.index
+
+    def lifetime(self) -> Lifetime | None:
+        """How far through its lifetime the directory held is (None without one)."""
+        if self.current is None:
+            return None
+        return lifetime(
+            issued_at=self.current.issued_at,
+            expires_at=self.current.expires_at,
+            now=self.clock.now(),
+        )
+
     async def load_cached(self) -> None:
+        """Install the stored document; its serial stays the floor even when the
+        document has expired (then it is held for reading only) or no longer verifies."""
         cached = await self.db.run(directory_cache.load)
         if cached is None:
             return
+        self.held_serial, self.held_document = cached.serial, cached.document
         try:
-            self._install(
-                verify_directory(
-                    cached[1], pinned_operator_keys=self.operator_keys, now=self.clock.now()
-                )
+            directory = verify_directory(
+                cached.document,
+                pinned_operator_keys=self.operator_keys,
+                now=self.clock.now(),
+                check_time=False,  # an expired one is held, and require() refuses it
             )
         except DirectoryRejected as exc:
-            log.warning("cached_directory_unusable", reason=exc.message)
+            log.warning("cached_directory_unusable", reason=exc.message, serial=cached.serial)
+            return
+        self._install(directory)
 
     async def update(self, document: bytes) -> bool:
         """Verify and install ``document``; True if it replaced what we held."""
         now = self.clock.now()
-        held = self.current.serial if self.current else None
         try:
             directory = verify_directory(
-                document, pinned_operator_keys=self.operator_keys, now=now, held_serial=held
+                document,
+                pinned_operator_keys=self.operator_keys,
+                now=now,
+                held_serial=self.held_serial,
             )
         except DirectoryRejected as exc:
             reason = exc.message[:200]
@@ -74,16 +117,45 @@ class DirectoryHolder:
                 )
             )
             raise
-        if self.current is not None and directory.serial == self.current.serial:
+        held_sha256 = sha256_hex(self.held_document) if self.held_document else None
+        verdict = judge_serial(
+            held_serial=self.held_serial,
+            held_sha256=held_sha256,
+            serial=directory.serial,
+            sha256=sha256_hex(document),
+        )
+        if verdict is SerialVerdict.EQUIVOCATION:
+            await self._equivocation(directory.serial, document)
+        if verdict is not SerialVerdict.NEWER:
             return False
         await self.db.run(
             lambda c: directory_cache.save(
                 c, me=self.me, serial=directory.serial, document=document, now=now
             )
         )
+        self.held_serial, self.held_document = directory.serial, document
         self._install(directory)
         log.info("directory_updated", serial=directory.serial, entries=len(directory.authorities))
         return True
+
+    async def _equivocation(self, serial: int, document: bytes) -> None:
+        """Two validly signed documents with one serial: keep the first, keep both as
+        proof, alert once per distinct document."""
+        held = self.held_document
+        assert held is not None
+        now = self.clock.now()
+        recorded = await self.db.run(
+            lambda c: directory_cache.record_equivocation(
+                c, me=self.me, serial=serial, held=held, seen=document, now=now
+            )
+        )
+        if recorded:
+            log.error(
+                "directory_equivocation",
+                serial=serial,
+                held_sha256=sha256_hex(held),
+                seen_sha256=sha256_hex(document),
+            )
 
     def _install(self, directory: Directory) -> None:
         self.current = directory

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..store import directory_cache
 from ..store import metrics as store
 from .node import Node
 
@@ -92,9 +93,29 @@ class Metrics:
             ["peer"],
             registry=self.registry,
         )
+        self.directory_left = Gauge(
+            "exchange_directory_seconds_left",
+            "Seconds until the directory held expires (negative once expired)",
+            registry=self.registry,
+        )
+        self.directory_used = Gauge(
+            "exchange_directory_lifetime_used",
+            "Fraction of the directory's lifetime used (warn at 0.75, refuse at 1)",
+            registry=self.registry,
+        )
+        self.equivocations = Gauge(
+            "exchange_directory_equivocations",
+            "Directory documents seen with a held serial but other bytes",
+            registry=self.registry,
+        )
         self.registry.register(self.database)
 
     async def render(self, node: Node) -> bytes:
         """The text exposition, with the database's figures read now."""
         self.database.snapshot = await node.db.run(store.snapshot)
+        self.equivocations.set(await node.db.run(directory_cache.equivocation_count))
+        life = node.directory.lifetime()
+        if life is not None:
+            self.directory_left.set(life.seconds_left)
+            self.directory_used.set(life.used)
         return bytes(generate_latest(self.registry))

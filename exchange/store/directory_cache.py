@@ -1,18 +1,42 @@
-"""The last good directory document this node accepted (survives restarts)."""
+"""The last good directory document this node accepted (survives restarts), which is
+also the highest serial it ever held: a lower one is never accepted, even when that
+document has expired or no longer verifies. And the equivocations it saw."""
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 
-from ..core.canonical import format_time, sha256_hex
+from ..core.canonical import format_time, parse_time, sha256_hex
 from . import audit
 from .db import transaction
 
 
-def load(conn: sqlite3.Connection) -> tuple[int, bytes] | None:
-    row = conn.execute("SELECT serial, document FROM directory_state WHERE id = 1").fetchone()
-    return (int(row[0]), bytes(row[1])) if row else None
+@dataclass(frozen=True)
+class HeldDirectory:
+    serial: int
+    document: bytes
+    sha256: str
+    loaded_at: datetime
+
+
+@dataclass(frozen=True)
+class EquivocationAlert:
+    serial: int
+    held_sha256: str
+    seen_sha256: str
+    at: str
+
+
+def load(conn: sqlite3.Connection) -> HeldDirectory | None:
+    row = conn.execute(
+        "SELECT serial, document, loaded_at FROM directory_state WHERE id = 1"
+    ).fetchone()
+    if row is None:
+        return None
+    document = bytes(row[1])
+    return HeldDirectory(int(row[0]), document, sha256_hex(document), parse_time(row[2]))
 
 
 def save(conn: sqlite3.Connection, *, me: str, serial: int, document: bytes, now: datetime) -> None:
@@ -52,3 +76,50 @@ def held_document(conn: sqlite3.Connection) -> bytes | None:
     """The last good directory document, as the node stored it."""
     row = conn.execute("SELECT document FROM directory_state WHERE id = 1").fetchone()
     return bytes(row[0]) if row is not None else None
+
+
+def record_equivocation(
+    conn: sqlite3.Connection,
+    *,
+    me: str,
+    serial: int,
+    held: bytes,
+    seen: bytes,
+    now: datetime,
+) -> bool:
+    """Keep both documents as proof and audit it; False if this very document was
+    already recorded (one alert per distinct document)."""
+    held_sha256, seen_sha256 = sha256_hex(held), sha256_hex(seen)
+    with transaction(conn):
+        inserted = conn.execute(
+            """INSERT OR IGNORE INTO directory_alerts
+               (serial, held_sha256, seen_sha256, held_document, seen_document, at)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (serial, held_sha256, seen_sha256, held, seen, format_time(now)),
+        ).rowcount
+        if inserted:
+            audit.append(
+                conn,
+                at=now,
+                authority=me,
+                action="directory_equivocation",
+                actor="system",
+                serial=serial,
+                held_sha256=held_sha256,
+                seen_sha256=seen_sha256,
+            )
+    return bool(inserted)
+
+
+def equivocations(conn: sqlite3.Connection, limit: int = 50) -> list[EquivocationAlert]:
+    """The newest equivocation alerts (metadata; the documents stay in the table)."""
+    rows = conn.execute(
+        "SELECT serial, held_sha256, seen_sha256, at FROM directory_alerts"
+        " ORDER BY id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [EquivocationAlert(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+
+def equivocation_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM directory_alerts").fetchone()[0])

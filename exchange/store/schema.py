@@ -238,4 +238,19 @@ MIGRATIONS: list[list[str]] = [
         f"""CREATE INDEX requests_creator_deadlines_settled
            ON requests (created_by, {_MARGIN}, id) WHERE {_SETTLED}""",
     ],
+    # 7: the directory equivocations this node saw: a validly signed document with the
+    # serial it already holds but other bytes. Both documents are kept as proof; one
+    # row per distinct document (store/directory_cache.record_equivocation).
+    [
+        """CREATE TABLE directory_alerts (
+            id INTEGER PRIMARY KEY,
+            serial INTEGER NOT NULL,
+            held_sha256 TEXT NOT NULL,
+            seen_sha256 TEXT NOT NULL,
+            held_document BLOB NOT NULL,
+            seen_document BLOB NOT NULL,
+            at TEXT NOT NULL,
+            UNIQUE (serial, seen_sha256)
+        )""",
+    ],
 ]

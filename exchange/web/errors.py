@@ -38,6 +38,7 @@ STATUS = {
     "directory_rejected": 422,
     "rate_limited": 429,
     "unavailable": 503,
+    "directory_expired": 503,
 }
 
 log = structlog.get_logger("exchange.http")

@@ -99,12 +99,12 @@ async def api_me(request: web.Request, user: User) -> web.Response:
 async def api_directory(request: web.Request, user: User) -> web.Response:
     node: Node = request.app[NODE_KEY]
     q = request.query
-    directory = node.directory.require()
+    directory = node.directory.held()
     try:
         limit = min(int(q.get("limit", "50")), 500)
     except ValueError as exc:
         raise Malformed("limit must be an integer") from exc
-    found = node.directory.require_index().search(
+    found = node.directory.held_index().search(
         q.get("q", ""),
         country=q.get("country") or None,
         kind=q.get("kind") or None,

@@ -66,6 +66,7 @@ async def admin_page(request: web.Request, user: User) -> web.StreamResponse:
         keys=state.keys,
         roles=ALL,
         directory=state.directory,
+        equivocations=state.equivocations,
     )
 
 

@@ -57,7 +57,7 @@ async def home(request: web.Request) -> web.StreamResponse:
 async def directory_page(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
     q = request.query
-    found = node.directory.require_index().search(
+    found = node.directory.held_index().search(
         q.get("q", ""),
         country=(q.get("country") or "").upper() or None,
         kind=q.get("kind") or None,

@@ -203,6 +203,16 @@ EN: dict[str, str] = {
     "authority_liaison": "Liaison",
     "directory_entries": "Entries",
     "no_directory": "No directory loaded.",
+    "directory_ageing": (
+        "The directory has used 75 % of its lifetime: ask the operator for a new one."
+    ),
+    "directory_ending": (
+        "The directory expires in less than 24 hours: check that the node can fetch a new one."
+    ),
+    "directory_expired": (
+        "The directory has expired: nothing is sent or accepted until a new one is installed."
+    ),
+    "directory_equivocations": "Equivocation alerts: two directories signed with the same serial",
     "cosigned_size": "Cosigned tree size {size}:",
     "audit_action": "Action",
     "audit_actor": "Actor",

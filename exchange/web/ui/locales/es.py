@@ -199,6 +199,18 @@ ES: dict[str, str] = {
     "authority_liaison": "Enlace",
     "directory_entries": "Entradas",
     "no_directory": "No hay directorio cargado.",
+    "directory_ageing": (
+        "El directorio ha consumido el 75 % de su validez: pida uno nuevo al operador."
+    ),
+    "directory_ending": (
+        "El directorio caduca en menos de 24 horas: compruebe que el nodo puede obtener uno nuevo."
+    ),
+    "directory_expired": (
+        "El directorio ha caducado: no se envía ni se acepta nada hasta que se instale uno nuevo."
+    ),
+    "directory_equivocations": (
+        "Alertas de equivocación: dos directorios firmados con el mismo número de serie"
+    ),
     "cosigned_size": "Árbol cofirmado de tamaño {size}:",
     "audit_action": "Acción",
     "audit_actor": "Autor",

@@ -199,6 +199,19 @@ FR: dict[str, str] = {
     "authority_liaison": "Liaison",
     "directory_entries": "Entrées",
     "no_directory": "Aucun annuaire chargé.",
+    "directory_ageing": (
+        "L'annuaire a utilisé 75 % de sa durée de validité : demandez-en un nouveau à l'opérateur."
+    ),
+    "directory_ending": (
+        "L'annuaire expire dans moins de 24 heures : vérifiez "
+        "que le nœud peut en obtenir un nouveau."
+    ),
+    "directory_expired": (
+        "L'annuaire a expiré : rien n'est envoyé ni accepté tant qu'un nouveau n'est pas installé."
+    ),
+    "directory_equivocations": (
+        "Alertes d'équivoque : deux annuaires signés avec le même numéro de série"
+    ),
     "cosigned_size": "Arbre cosigné de taille {size} :",
     "audit_action": "Action",
     "audit_actor": "Auteur",
