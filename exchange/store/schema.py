@@ -238,4 +238,18 @@ MIGRATIONS: list[list[str]] = [
         f"""CREATE INDEX requests_creator_deadlines_settled
            ON requests (created_by, {_MARGIN}, id) WHERE {_SETTLED}""",
     ],
+    # 7: the signed refusals peers answered our envelopes with (workers/delivery.py):
+    # kept once per message and code, however often a retried one is refused again
+    [
+        """CREATE TABLE refusals (
+            id INTEGER PRIMARY KEY,
+            msg_id TEXT NOT NULL,
+            peer TEXT NOT NULL,
+            code TEXT NOT NULL,
+            refused_at TEXT NOT NULL,
+            refusal TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            UNIQUE (msg_id, code)
+        )""",
+    ],
 ]
