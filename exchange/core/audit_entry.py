@@ -19,6 +19,7 @@ ACTIONS = frozenset(
         "request_sent",
         "request_delivered",
         "delivery_failed",
+        "delivery_refused",
         "request_received",
         "request_opened",
         "request_acknowledged",

@@ -1,9 +1,11 @@
 """Envelopes from peers: each verified (outer signature before decryption), decrypted,
-checked, receipted and stored exactly once; a transaction's receipts share one
-signature."""
+checked and stored exactly once, then receipted; a transaction's receipts share one
+signature. An envelope of the calling peer that is refused gets a signed refusal."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -13,7 +15,9 @@ from ..core import ids
 from ..core.canonical import JsonObject, parse_time
 from ..core.envelope import Opened, open_
 from ..core.errors import ExchangeError, Malformed, NotFound, TooLarge, UnknownSender
+from ..core.keys import SigningKeyPair
 from ..core.receipt import issue_receipts
+from ..core.refusal import issue_refusal
 from ..store import inbound as inbound_store
 from ..store.inbound import Arrival
 from ..store.messages import IncomingMessage
@@ -23,67 +27,74 @@ from .node import Node
 log = structlog.get_logger("exchange.service")
 
 
-async def accept_envelope(node: Node, data: bytes, *, caller: str) -> bytes:
-    """Verify, decrypt and store one envelope exactly once; return the signed receipt."""
-    (result,) = await accept_envelopes(node, [data], caller=caller)
-    if isinstance(result, ExchangeError):
-        raise result
-    return result
+@dataclass(frozen=True)
+class Refused:
+    """An envelope refused: the error, and the refusal signed by this node when the
+    envelope was authenticated as the caller's (None for bytes we cannot attribute)."""
+
+    error: ExchangeError
+    refusal: bytes | None = None
 
 
 async def accept_envelopes(
-    node: Node, envelopes: list[bytes | ExchangeError], *, caller: str
-) -> list[bytes | ExchangeError]:
+    node: Node, envelopes: Sequence[bytes | ExchangeError], *, caller: str
+) -> list[bytes | Refused]:
     """A transaction's envelopes: each verified, decrypted and stored exactly once.
 
-    One result per envelope, in order: the signed receipt, or the error that
-    refused that envelope alone (an item may arrive as an error already, e.g.
-    bad base64). The accepted ones are stored in one database job.
+    One result per envelope, in order: the signed receipt, or the refusal of that
+    envelope alone (an item may arrive as an error already, e.g. bad base64). The
+    accepted ones are stored in one database job, which then signs the receipts of
+    those it stored, and only of those (``store.inbound.receive_all``).
     """
     now = node.clock.now()
-    results: list[bytes | ExchangeError] = []
+    key = node.signing_key(now)
+    results: list[bytes | Refused] = []
     opened: list[tuple[int, Opened]] = []
     for data in envelopes:
         try:
             if isinstance(data, ExchangeError):
                 raise data
-            opened.append((len(results), _open(node, data, caller=caller, now=now)))
-            results.append(b"")  # filled in once stored
+            envelope = _open(node, data, caller=caller, now=now)
         except ExchangeError as exc:
-            results.append(exc)
-    # One signature for the transaction's receipts (a batch: core/receipt.py).
-    receipts = []
-    if opened:
-        receipts = issue_receipts(
-            [(o.header.msg_id, o.header.sender, o.envelope_sha256) for _, o in opened],
-            recipient=node.me,
-            received_at=now,
-            key=node.signing_key(now),
-        )
-    accepted = [
-        (position, _arrival(node, o, receipt.to_bytes(), now))
-        for (position, o), receipt in zip(opened, receipts, strict=True)
-    ]
-    arrivals = [arrival for _, arrival in accepted]
+            results.append(Refused(exc))  # not attributable to the caller: unsigned
+            continue
+        try:
+            _check(node, envelope)
+        except ExchangeError as exc:
+            results.append(_refuse(node, envelope, exc, now, key))
+            continue
+        opened.append((len(results), envelope))
+        results.append(b"")  # filled in once stored
+    arrivals = [_arrival(node, o, now) for _, o in opened]
+
+    def issue(messages: Sequence[IncomingMessage]) -> list[bytes]:
+        fields = [(m.msg_id, m.sender, m.envelope_sha256) for m in messages]
+        signed = issue_receipts(fields, recipient=node.me, received_at=now, key=key)
+        return [receipt.to_bytes() for receipt in signed]
+
     stored = await node.db.run(
-        lambda c: inbound_store.receive_all(c, node.vault, me=node.me, arrivals=arrivals, now=now)
+        lambda c: inbound_store.receive_all(
+            c, node.vault, me=node.me, arrivals=arrivals, now=now, issue=issue
+        )
     )
     received = []
-    for (position, arrival), outcome in zip(accepted, stored, strict=True):
+    for (position, envelope), arrival, outcome in zip(opened, arrivals, stored, strict=True):
+        if isinstance(outcome, ExchangeError):
+            results[position] = _refuse(node, envelope, outcome, now, key)
+            continue
         results[position] = outcome
-        if isinstance(outcome, bytes):
-            received.append(arrival.message.msg_id)
-            if arrival.message.type == "request":
-                node.notice_deadline(arrival.check_at)
-            else:
-                node.wake_deadlines()  # an acknowledgement or answer may stop a clock
+        received.append(arrival.message.msg_id)
+        if arrival.message.type == "request":
+            node.notice_deadline(arrival.check_at)
+        else:
+            node.wake_deadlines()  # an acknowledgement or answer may stop a clock
     if received:
         log.info("envelopes_accepted", peer=caller, count=len(received), msg_ids=received)
     return results
 
 
 def _open(node: Node, data: bytes, *, caller: str, now: datetime) -> Opened:
-    """Open and check one envelope (nothing stored yet)."""
+    """Open one envelope of the caller's (both signatures verified; nothing stored)."""
     opened = open_(
         data,
         directory=node.directory.require(),
@@ -92,16 +103,38 @@ def _open(node: Node, data: bytes, *, caller: str, now: datetime) -> Opened:
         now=now,
         max_bytes=node.config.limits.max_envelope_bytes,
     )
-    header = opened.header
-    if header.sender != caller:
+    if opened.header.sender != caller:
         raise UnknownSender("the envelope's sender is not the calling peer")
-    contents.validate(header.type, opened.content, max_body_chars=node.config.limits.max_body_chars)
-    check_blobs(node, opened.content)
     return opened
 
 
-def _arrival(node: Node, opened: Opened, receipt: bytes, now: datetime) -> Arrival:
-    """An opened envelope with its signed receipt, ready to store."""
+def _check(node: Node, opened: Opened) -> None:
+    """An opened envelope's content and attachments, before it is stored."""
+    limit = node.config.limits.max_body_chars
+    contents.validate(opened.header.type, opened.content, max_body_chars=limit)
+    check_blobs(node, opened.content)
+
+
+def _refuse(
+    node: Node, opened: Opened, error: ExchangeError, now: datetime, key: SigningKeyPair
+) -> Refused:
+    """The caller's envelope refused, with this node's signed refusal (its code, the
+    envelope's hash and ids, the time)."""
+    header = opened.header
+    refusal = issue_refusal(
+        code=error.code,
+        msg_id=header.msg_id,
+        sender=header.sender,
+        recipient=node.me,
+        envelope_sha256=opened.envelope_sha256,
+        refused_at=now,
+        key=key,
+    )
+    return Refused(error, refusal.to_bytes())
+
+
+def _arrival(node: Node, opened: Opened, now: datetime) -> Arrival:
+    """An opened envelope, ready to store."""
     header = opened.header
     incoming = IncomingMessage(
         msg_id=header.msg_id,
@@ -111,7 +144,6 @@ def _arrival(node: Node, opened: Opened, receipt: bytes, now: datetime) -> Arriv
         content=opened.content,
         envelope_sha256=opened.envelope_sha256,
         evidence={"header": header.to_json(), "signature": opened.evidence_signature.hex()},
-        receipt=receipt,
         content_json=opened.content_json,
     )
     plan, check_at = None, None

@@ -9,10 +9,22 @@ from functools import partial
 
 from ..store import outbox as store
 from ..store import receipts as receipt_store
+from ..store import refusals as refusal_store
 from ..store.outbox import Pending
+from ..store.refusals import PeerRefusal
 from .node import Node
 
-__all__ = ["Pending", "due", "due_now", "expire", "next_due", "retry_later", "store_receipts"]
+__all__ = [
+    "PeerRefusal",
+    "Pending",
+    "due",
+    "due_now",
+    "expire",
+    "next_due",
+    "retry_later",
+    "store_receipts",
+    "store_refusals",
+]
 
 
 async def next_due(node: Node) -> dict[str, datetime]:
@@ -35,6 +47,13 @@ async def store_receipts(node: Node, receipts: Sequence[tuple[str, bytes]], now:
     how many were new."""
     return await node.db.run(
         lambda c: receipt_store.store_receipts(c, me=node.me, receipts=receipts, now=now)
+    )
+
+
+async def store_refusals(node: Node, refusals: Sequence[PeerRefusal], now: datetime) -> int:
+    """A transaction's verified refusals in one database job; returns how many were new."""
+    return await node.db.run(
+        lambda c: refusal_store.store_refusals(c, me=node.me, refusals=refusals, now=now)
     )
 
 

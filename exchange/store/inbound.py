@@ -4,7 +4,7 @@ request we sent (only from the authority it went to)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +17,7 @@ from .db import fetch_one, transaction
 from .messages import INSERT_MESSAGES, IncomingMessage, message_row
 from .requests import FOLLOW_UP_EVENTS
 from .rows import REQUEST_COLUMNS, RequestRow
-from .sql import insert_rows
+from .sql import chunks, insert_rows, marks
 from .transitions import Change, Entry, apply
 
 
@@ -32,6 +32,21 @@ class Arrival:
     check_at: datetime | None
 
 
+# Signs the receipts of the messages just stored, one per message, in order.
+IssueReceipts = Callable[[Sequence[IncomingMessage]], list[bytes]]
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A message stored in this job, still without its receipt: the audit entry that
+    names the receipt's hash waits for it."""
+
+    message: IncomingMessage
+    request_id: str
+    status: Status
+    action: str
+
+
 def receive_all(
     conn: sqlite3.Connection,
     vault: Vault,
@@ -39,30 +54,52 @@ def receive_all(
     me: str,
     arrivals: Sequence[Arrival],
     now: datetime,
+    issue: IssueReceipts,
 ) -> list[bytes | ExchangeError]:
-    """``receive`` for each arrival, in one transaction; each in its own savepoint, so a
-    refused one (a replay) changes nothing and the others are stored. A storage fault
-    fails them all."""
-    results: list[bytes | ExchangeError] = []
+    """Store each arrival exactly once, then receipt what was stored, in one transaction.
+
+    Storage decides first: each arrival in its own savepoint, so a refused one (a
+    replay, a follow-up of an unknown request or from the wrong party) changes nothing
+    and the others are stored. Then ``issue`` signs the receipts of the messages stored
+    now (one batch), and only of those: a refused envelope never has a receipt. A
+    duplicate of a message stored earlier gets the receipt issued the first time. The
+    receipts are written with their messages and audit entries before the commit. A
+    storage fault fails them all.
+    """
+    results: list[bytes | ExchangeError | _Stored | int] = []
     if not arrivals:
-        return results
+        return []
     with transaction(conn):
+        fresh: dict[tuple[str, str], int] = {}  # stored in this job: where, in ``results``
         for arrival in arrivals:
+            message = arrival.message
             try:
-                receipt = receive(
-                    conn,
-                    vault,
-                    me=me,
-                    message=arrival.message,
-                    new_request_id=arrival.new_request_id,
-                    now=now,
-                    deadline_plan=arrival.deadline_plan,
-                )
+                outcome = _store(conn, vault, me=me, arrival=arrival, now=now)
             except ExchangeError as exc:
                 results.append(exc)
-            else:
-                results.append(receipt)
-    return results
+                continue
+            if isinstance(outcome, _Stored):
+                fresh[(message.sender, message.msg_id)] = len(results)
+                results.append(outcome)
+            elif outcome:
+                results.append(outcome)
+            else:  # a duplicate of one stored in this job: it gets that one's receipt
+                results.append(fresh[(message.sender, message.msg_id)])
+        stored = [r for r in results if isinstance(r, _Stored)]
+        signed = issue([s.message for s in stored]) if stored else []
+        receipts = dict(zip(map(id, stored), signed, strict=True))
+        _record_receipts(conn, me=me, stored=stored, receipts=receipts, now=now)
+
+    def final(result: bytes | ExchangeError | _Stored | int) -> bytes | ExchangeError:
+        if isinstance(result, int):
+            result = results[result]
+        if isinstance(result, _Stored):
+            return receipts[id(result)]
+        if isinstance(result, int):
+            raise TypeError("a duplicate points at the message stored first")
+        return result
+
+    return [final(result) for result in results]
 
 
 def receive(
@@ -70,16 +107,28 @@ def receive(
     vault: Vault,
     *,
     me: str,
-    message: IncomingMessage,
-    new_request_id: str,
+    arrival: Arrival,
     now: datetime,
-    deadline_plan: tuple[str, str] | None = None,
+    issue: IssueReceipts,
 ) -> bytes:
-    """Store an accepted message exactly once; returns the receipt to answer with.
+    """Store one accepted message exactly once; returns the receipt to answer with.
 
     A duplicate (same sender, message id and envelope hash) changes nothing and
     gets the receipt issued the first time; the same id with other bytes is a replay.
     """
+    (result,) = receive_all(conn, vault, me=me, arrivals=[arrival], now=now, issue=issue)
+    if isinstance(result, ExchangeError):
+        raise result
+    return result
+
+
+def _store(
+    conn: sqlite3.Connection, vault: Vault, *, me: str, arrival: Arrival, now: datetime
+) -> _Stored | bytes:
+    """Store one message without its receipt, or find it stored already: its receipt
+    (empty when it was stored earlier in this job). Raises the refusal's error, having
+    changed nothing."""
+    message = arrival.message
     with transaction(conn):
         seen = fetch_one(
             conn,
@@ -89,29 +138,21 @@ def receive(
         if seen is not None:
             if seen["envelope_sha256"] != message.envelope_sha256:
                 raise Replay("this message id was already used for another envelope")
-            return str(seen["receipt"]).encode()
+            return str(seen["receipt"] or "").encode()
         if message.type == "request":
             request_id = _insert_incoming_request(
-                conn, me, message, new_request_id, now, deadline_plan
+                conn, me, message, arrival.new_request_id, now, arrival.deadline_plan
             )
             status, event, action, name = Status.RECEIVED, None, "request_received", "received"
         else:
             row = _thread_of(conn, me, message, arrived_at=now)
             request_id, status, event = row.id, row.status, FOLLOW_UP_EVENTS[message.type]
             action, name = "message_received", message.type
-        kept = message_row(vault, request_id, message.sender, me, message, message.receipt)
+        kept = message_row(vault, request_id, message.sender, me, message, None)
         insert_rows(conn, INSERT_MESSAGES, [kept])
         evidence_store.record_received(
             conn, vault, message.content, sender=message.sender, msg_id=message.msg_id, now=now
         )
-        fields = {
-            "request_id": request_id,
-            "msg_id": message.msg_id,
-            "type": message.type,
-            "peer": message.sender,
-            "envelope_sha256": message.envelope_sha256,
-            "receipt_sha256": sha256_hex(message.receipt),
-        }
         change = Change(
             request_id,
             status,
@@ -119,10 +160,51 @@ def receive(
             timeline=name,
             actor=message.sender,
             detail={"msg_id": message.msg_id},
-            entries=[Entry(action, message.sender, fields)],
         )  # the status's time is our arrival: the peer's signed time stays in the message
-        apply(conn, [change], me=me, now=now)
-        return message.receipt
+        (after,) = apply(conn, [change], me=me, now=now)
+        return _Stored(message, request_id, after, action)
+
+
+def _record_receipts(
+    conn: sqlite3.Connection,
+    *,
+    me: str,
+    stored: Sequence[_Stored],
+    receipts: dict[int, bytes],
+    now: datetime,
+) -> None:
+    """The receipts of the messages stored in this job, set-based, with the audit
+    entries that name them (recorded through ``apply``, moving no status)."""
+    rows = [(s.message.sender, s.message.msg_id, receipts[id(s)].decode()) for s in stored]
+    for part in chunks(rows):
+        sql = _SET_RECEIPTS.format(values=marks(len(part), width=3))
+        conn.execute(sql, [value for row in part for value in row])
+    changes = [
+        Change(
+            s.request_id,
+            s.status,
+            entries=[
+                Entry(
+                    s.action,
+                    s.message.sender,
+                    {
+                        "request_id": s.request_id,
+                        "msg_id": s.message.msg_id,
+                        "type": s.message.type,
+                        "peer": s.message.sender,
+                        "envelope_sha256": s.message.envelope_sha256,
+                        "receipt_sha256": sha256_hex(receipts[id(s)]),
+                    },
+                )
+            ],
+        )
+        for s in stored
+    ]
+    apply(conn, changes, me=me, now=now)
+
+
+_SET_RECEIPTS = """UPDATE messages SET receipt = v.column3
+    FROM (VALUES {values}) AS v WHERE messages.sender = v.column1 AND messages.msg_id = v.column2"""
 
 
 def _insert_incoming_request(

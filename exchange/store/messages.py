@@ -39,7 +39,8 @@ class OutgoingMessage:
 
 @dataclass(frozen=True)
 class IncomingMessage:
-    """A verified, decrypted message from a peer, with the receipt we issued for it."""
+    """A verified, decrypted message from a peer (its receipt is signed once it is
+    stored: ``store.inbound.receive_all``)."""
 
     msg_id: str
     type: str
@@ -48,7 +49,6 @@ class IncomingMessage:
     content: JsonObject
     envelope_sha256: str
     evidence: JsonObject
-    receipt: bytes
     content_json: bytes | None = None  # canonical bytes of ``content``, when already made
 
 

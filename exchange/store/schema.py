@@ -253,4 +253,18 @@ MIGRATIONS: list[list[str]] = [
             UNIQUE (serial, seen_sha256)
         )""",
     ],
+    # 8: the signed refusals peers answered our envelopes with (workers/delivery.py):
+    # kept once per message and code, however often a retried one is refused again
+    [
+        """CREATE TABLE refusals (
+            id INTEGER PRIMARY KEY,
+            msg_id TEXT NOT NULL,
+            peer TEXT NOT NULL,
+            code TEXT NOT NULL,
+            refused_at TEXT NOT NULL,
+            refusal TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            UNIQUE (msg_id, code)
+        )""",
+    ],
 ]

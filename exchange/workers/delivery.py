@@ -19,6 +19,7 @@ from ..core.backoff import RETRYABLE_CODES, retry_delay
 from ..core.canonical import b64_json, loads_canonical
 from ..core.errors import ExchangeError
 from ..core.receipt import parse_receipt, verify_receipt
+from ..core.refusal import parse_refusal, verify_refusal
 from ..runloop import wait_event
 from ..service import outbox
 from ..service.metrics import Metrics
@@ -164,18 +165,29 @@ class DeliveryWorker:
             # times its outage set (up to backoff_max away).
             await outbox.due_now(self.node, peer, now)
         verified: list[tuple[outbox.Pending, bytes]] = []
+        refused: list[outbox.PeerRefusal] = []
         retry: list[str] = []
+        give_up: list[tuple[str, str]] = []
         roots: set[tuple[str, bytes, int, bytes]] = set()  # a batch signature checked once
         for item, result in zip(live, results, strict=True):
-            code = self._check(peer, item, result, roots)
-            if isinstance(code, bytes):
-                verified.append((item, code))
-            elif code in RETRYABLE_CODES:
+            outcome = self._check(peer, item, result, roots)
+            if isinstance(outcome, bytes):
+                verified.append((item, outcome))
+                continue
+            code, refusal = outcome
+            if refusal is not None:
+                refused.append(refusal)
+            if code in RETRYABLE_CODES:
                 retry.append(item.msg_id)
             else:
-                await self._give_up(item.msg_id, code, now)
+                give_up.append((item.msg_id, code))
         if verified:
             await self._store_receipts(peer, verified, now)
+        if refused:
+            await outbox.store_refusals(self.node, refused, now)
+            log.info("delivery_refused", peer=peer, count=len(refused))
+        for msg_id, code in give_up:
+            await self._give_up(msg_id, code, now)
         if retry:
             await self._retry(peer, retry, "peer_asked_retry", now)
             return False
@@ -204,13 +216,17 @@ class DeliveryWorker:
         item: outbox.Pending,
         result: object,
         roots: set[tuple[str, bytes, int, bytes]],
-    ) -> bytes | str:
-        """The verified receipt's bytes, or the error code when there is none."""
+    ) -> bytes | tuple[str, outbox.PeerRefusal | None]:
+        """The verified receipt's bytes; or the error code, with the peer's verified
+        signed refusal when it sent one."""
         if not isinstance(result, dict):
-            return "malformed"
+            return "malformed", None
         if "error" in result:
             error = result["error"]
-            return str(error.get("code", "malformed")) if isinstance(error, dict) else "malformed"
+            code = str(error.get("code", "malformed")) if isinstance(error, dict) else "malformed"
+            if "refusal" not in result:
+                return code, None  # bytes the peer could not attribute to us, or an old peer
+            return self._check_refusal(peer, item, code, result["refusal"])
         try:
             receipt = parse_receipt(result.get("receipt", {}))
             verify_receipt(
@@ -224,8 +240,31 @@ class DeliveryWorker:
             )
         except ExchangeError as exc:
             log.warning("receipt_rejected", peer=peer, msg_id=item.msg_id, code=exc.code)
-            return "unknown_sender"  # retry: the peer may have rotated keys we do not know yet
+            return "unknown_sender", None  # retry: the peer may have rotated keys
         return receipt.to_bytes()
+
+    def _check_refusal(
+        self, peer: str, item: outbox.Pending, code: str, data: object
+    ) -> tuple[str, outbox.PeerRefusal | None]:
+        """A refusal that does not verify is no evidence: retried as a bad receipt is."""
+        try:
+            if not isinstance(data, dict):
+                raise ExchangeError("refusal must be an object", code="malformed")
+            refusal = parse_refusal(data)
+            verify_refusal(
+                refusal,
+                directory=self.node.directory.require(),
+                expected_code=code,
+                expected_msg_id=item.msg_id,
+                expected_sender=self.node.me,
+                expected_recipient=peer,
+                expected_envelope_sha256=item.envelope_sha256,
+            )
+        except ExchangeError as exc:
+            log.warning("refusal_rejected", peer=peer, msg_id=item.msg_id, code=exc.code)
+            return "unknown_sender", None
+        raw = refusal.to_bytes()
+        return code, outbox.PeerRefusal(item.msg_id, peer, code, refusal.refused_at, raw)
 
     async def _store_receipts(
         self, peer: str, verified: list[tuple[outbox.Pending, bytes]], now: datetime

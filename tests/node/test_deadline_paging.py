@@ -27,7 +27,7 @@ from exchange.store.db import fetch_all
 from exchange.store.deadlines import facts_of
 
 from ..federation import ApiClient, Federation, Member
-from ..store.request_rows import arrival, reply
+from ..store.request_rows import arrival, issue, reply
 from ..ui.test_page_security import Browser
 
 T0 = datetime.now(UTC).replace(microsecond=0)
@@ -60,7 +60,9 @@ async def _track(member: Member, count: int) -> None:
         for i in range(count)
     ]
     await node.db.run(
-        lambda c: inbound.receive_all(c, node.vault, me=node.me, arrivals=arrivals, now=now)
+        lambda c: inbound.receive_all(
+            c, node.vault, me=node.me, arrivals=arrivals, now=now, issue=issue
+        )
     )
     answered = [a for i, a in enumerate(arrivals) if i % 6 == 1]
     await _answer(member, [a.new_request_id for a in answered], now - H)

@@ -21,7 +21,7 @@ from exchange.service.forms import RequestForm
 from exchange.store import inbound as store
 
 from ..federation import ApiClient, Federation, Member
-from ..store.request_rows import arrival
+from ..store.request_rows import arrival, issue
 from ..ui.test_page_security import Browser
 
 FORM = {
@@ -61,7 +61,9 @@ async def _receive(member: Member, count: int) -> list[dict[str, Any]]:
             )
         )
     await node.db.run(
-        lambda c: store.receive_all(c, node.vault, me=node.me, arrivals=arrivals, now=now)
+        lambda c: store.receive_all(
+            c, node.vault, me=node.me, arrivals=arrivals, now=now, issue=issue
+        )
     )
     rows = [
         {

@@ -27,7 +27,7 @@ from exchange.store.deadlines import DeadlineRow, facts_of
 from exchange.store.paging import Page
 from exchange.store.rows import RequestRow
 
-from .request_rows import arrival, reply, sent
+from .request_rows import arrival, issue, reply, sent
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -80,7 +80,7 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connectio
         )
         for i in range(48)
     ]
-    inbound.receive_all(conn, vault, me=ME, arrivals=arrivals + late, now=NOW - 48 * H)
+    inbound.receive_all(conn, vault, me=ME, arrivals=arrivals + late, now=NOW - 48 * H, issue=issue)
     for i in range(40):
         at = NOW - 24 * H - timedelta(minutes=i // 3)
         message = sent(

@@ -27,7 +27,7 @@ from exchange.store.request_lists import (
 )
 from exchange.store.rows import RequestRow
 
-from .request_rows import arrival, reply, sent
+from .request_rows import arrival, issue, reply, sent
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 ME = "MA-CNA"
@@ -50,7 +50,9 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connectio
         )
         for i in range(120)
     ]
-    inbound.receive_all(conn, vault, me=ME, arrivals=arrivals, now=NOW - timedelta(days=3))
+    inbound.receive_all(
+        conn, vault, me=ME, arrivals=arrivals, now=NOW - timedelta(days=3), issue=issue
+    )
     for i, a in enumerate(arrivals[:60]):
         kind = ("acknowledgement", "response", "rejection", None)[i // 4 % 4]
         if kind is not None:

@@ -7,11 +7,13 @@ parsed (see ``exchange.core.peer_auth``); bodies must be canonical JSON.
 
 from __future__ import annotations
 
+import json
+
 import structlog
 from aiohttp import web
 
 from ...core.bodies import read_limited
-from ...core.canonical import b64d, canonical_json, loads_canonical, sha256_hex
+from ...core.canonical import JsonObject, b64d, canonical_json, loads_canonical, sha256_hex
 from ...core.errors import ExchangeError, Malformed, TooLarge
 from ...core.peer_auth import HEADER, CallAuth, check_header, verify_body
 from ...service import inbound
@@ -68,17 +70,33 @@ def accept_call(request: web.Request, auth: CallAuth, body_sha256: str) -> str:
 
 @routes.post("/v1/envelopes")
 async def post_envelope(request: web.Request) -> web.Response:
-    """One envelope in the body; 200 with the signed receipt, or a 4xx error code."""
+    """One envelope in the body; 200 with the signed receipt, or a 4xx error code (with
+    the signed refusal when the envelope was the caller's)."""
     node: Node = request.app[NODE_KEY]
     caller, body = await authenticated_body(request, node.config.limits.max_envelope_bytes)
     counters = request.app[METRICS_KEY]
-    try:
-        receipt = await inbound.accept_envelope(node, body, caller=caller)
-    except ExchangeError as exc:
-        counters.rejections.labels(reason=exc.code).inc()
-        raise
+    (result,) = await inbound.accept_envelopes(node, [body], caller=caller)
+    if isinstance(result, inbound.Refused):
+        counters.rejections.labels(reason=result.error.code).inc()
+        log.info("request_refused", path=request.path, code=result.error.code)
+        status = STATUS.get(result.error.code, 400)
+        response = web.Response(body=_refused(result), status=status)
+        response.content_type = "application/json"
+        response.headers["Cache-Control"] = "no-store"
+        return response
     counters.received.labels(peer=caller).inc()
-    return web.Response(body=receipt, content_type="application/json")
+    return web.Response(body=result, content_type="application/json")
+
+
+def _refused(refused: inbound.Refused, *, status: int | None = None) -> bytes:
+    """``{"error": {code, message[, status]}[, "refusal": signed refusal]}``."""
+    error: dict[str, object] = {"code": refused.error.code, "message": refused.error.message}
+    if status is not None:
+        error["status"] = status
+    answer: JsonObject = {"error": error}
+    if refused.refusal is not None:
+        answer["refusal"] = json.loads(refused.refusal)  # signed over its canonical bytes
+    return canonical_json(answer)  # canonical: the sender reads nothing else
 
 
 @routes.post("/v1/transactions")
@@ -108,11 +126,10 @@ async def post_transaction(request: web.Request) -> web.Response:
             counters.received.labels(peer=caller).inc()
             parts.append(b'{"receipt":' + result + b"}")  # the receipt is JSON already
         else:
-            counters.rejections.labels(reason=result.code).inc()
-            log.info("envelope_rejected", code=result.code)
-            status = STATUS.get(result.code, 400)
-            error = {"code": result.code, "message": result.message, "status": status}
-            parts.append(canonical_json({"error": error}))
+            code = result.error.code
+            counters.rejections.labels(reason=code).inc()
+            log.info("envelope_rejected", code=code)
+            parts.append(_refused(result, status=STATUS.get(code, 400)))
     body = b'{"results":[' + b",".join(parts) + b"]}"  # canonical: the sender checks
     return web.Response(body=body, content_type="application/json")
 
