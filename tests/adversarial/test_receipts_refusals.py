@@ -4,7 +4,6 @@ instead; an honest sender keeps a refusal and shows it."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +51,7 @@ def _forge(leaves: list[Receipt], index: int, signed: Receipt) -> tuple[Receipt,
 
 
 async def _post(fed: Federation, bodies: list[bytes]) -> list[dict[str, Any]]:
-    payload = json.dumps({"envelopes": [b64e(b) for b in bodies]}).encode()
+    payload = canonical_json({"envelopes": [b64e(b) for b in bodies]})
     status, got = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/transactions", payload)
     assert status == 200, got
     return list(got["results"])
