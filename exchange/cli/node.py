@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import load_config
+from ..core.canonical import format_time, parse_time
 from ..core.directory import KINDS
 from ..core.roles import ALL as ROLES
 from ..logs import configure_logging
@@ -22,6 +23,7 @@ from ..ops.provision import (
     add_user,
     init_node,
     prepare_tls_rotation,
+    revoke_key,
     rotate_keys,
 )
 from ..runloop import run as run_loop
@@ -63,11 +65,12 @@ def register(sub: Any) -> None:
     )
     p.set_defaults(handler=cmd_node)
 
-    keys = sub.add_parser("keys", help="show or rotate a node's keys").add_subparsers(
+    keys = sub.add_parser("keys", help="show, rotate or revoke a node's keys").add_subparsers(
         dest="keys_command", required=True, metavar="ACTION"
     )
     p = keys.add_parser(
-        "rotate", help="make new signing and encryption keys (old ones kept until expiry)"
+        "rotate",
+        help="make new signing and encryption keys (the old signing key becomes verify-only)",
     )
     p.add_argument("--data", required=True, type=Path)
     p.add_argument(
@@ -81,6 +84,17 @@ def register(sub: Any) -> None:
         help="with --tls: switch to the announced certificate (once peers have the directory)",
     )
     p.set_defaults(handler=cmd_keys_rotate)
+    p = keys.add_parser(
+        "revoke", help="revoke a stolen key: published as revoked, its private key deleted"
+    )
+    p.add_argument("key_id", metavar="KEY_ID", help="e.g. ed25519:3f9a0c1b2d3e4f50")
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument(
+        "--compromised-at",
+        metavar="TIME",
+        help="refuse what it signed from this UTC time on (e.g. 2026-03-01T08:00:00Z); default now",
+    )
+    p.set_defaults(handler=cmd_keys_revoke)
     p = keys.add_parser(
         "protect", help="protect the storage key with a passphrase (Argon2id); asked at start"
     )
@@ -195,6 +209,15 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    at = parse_time(args.compromised_at, field="--compromised-at") if args.compromised_at else None
+    public = revoke_key(args.data, args.key_id, compromised_at=at)
+    assert public.revoked_at is not None
+    print(f"key {public.key_id} revoked from {format_time(public.revoked_at)}; private key deleted")
+    print(f"send the updated {args.data / 'authority.json'} to the directory operator now")
+    return 0
+
+
 def _rotate_tls(data: Path, *, activate: bool) -> int:
     fingerprint = activate_tls_rotation(data) if activate else prepare_tls_rotation(data)
     if activate:
@@ -213,7 +236,8 @@ def _rotate_tls(data: Path, *, activate: bool) -> int:
 def cmd_keys_show(args: argparse.Namespace) -> int:
     ring = load_keyring(args.data / "keys")
     for p in [k.public for k in ring.signing] + [k.public for k in ring.encryption]:
-        print(f"{p.key_id}  {p.not_before:%Y-%m-%d} .. {p.not_after:%Y-%m-%d}")
+        retired = f"  verify-only since {p.retired_at:%Y-%m-%d %H:%M}" if p.retired_at else ""
+        print(f"{p.key_id}  {p.not_before:%Y-%m-%d} .. {p.not_after:%Y-%m-%d}{retired}")
     return 0
 
 

@@ -34,6 +34,8 @@ ACTIONS = frozenset(
         "directory_rejected",
         "directory_equivocation",
         "key_rotated",
+        "key_revoked",
+        "key_deleted",
         "user_added",
         "user_removed",
         "login_succeeded",

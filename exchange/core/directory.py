@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .canonical import JsonObject, b64d, b64e, canonical_json, format_time, parse_time
-from .errors import BadSignature, DirectoryRejected, Malformed, NotFound
+from .errors import BadSignature, DirectoryRejected, Malformed, NotFound, UnsupportedVersion
 from .keys import KEY_LENGTH, PublicKey, SigningKeyPair, verify_signature
 
 KINDS = (
@@ -29,8 +29,9 @@ KINDS = (
     "financial_intelligence_unit",
     "liaison",
 )
-CTX = "exchange/directory/v1"
-VERSION = 1
+# v2: keys may carry retired_at (verify-only) and revoked_at; a v1 reader would ignore them
+CTX = "exchange/directory/v2"
+VERSION = 2
 MAX_DIRECTORY_BYTES = 64 * 1024 * 1024
 MAX_AUTHORITIES = 100_000
 MAX_KEYS = 16
@@ -116,7 +117,7 @@ class Authority:
 
     def current_encryption_key(self, now: datetime) -> PublicKey | None:
         """The valid encryption key with the latest ``not_before`` (peers encrypt to it)."""
-        valid = [k for k in self.encryption_keys if k.valid_at(now)]
+        valid = [k for k in self.encryption_keys if k.valid_at(now) and k.signs_at(now)]
         return max(valid, key=lambda k: k.not_before) if valid else None
 
     def to_json(self) -> JsonObject:
@@ -249,6 +250,12 @@ class Directory:
         return cls(serial, issued_at, expires_at, tuple(authorities))
 
 
+class UnsupportedDirectoryVersion(DirectoryRejected, UnsupportedVersion):
+    """A directory document in a format this node does not read (refused, not misread)."""
+
+    code = "unsupported_version"
+
+
 def parse_operator_key(text: str) -> bytes:
     """``ed25519:<base64 public key>`` -> the 32 key bytes."""
     if not isinstance(text, str) or not text.startswith("ed25519:"):
@@ -301,6 +308,11 @@ def verify_directory(
     payload = outer["directory"]
     if not isinstance(payload, dict):
         raise DirectoryRejected("directory must be an object")
+    if payload.get("v") != VERSION:
+        raise UnsupportedDirectoryVersion(
+            f"directory version {str(payload.get('v'))[:8]} is not supported"
+            f" (this node reads version {VERSION})"
+        )
     _check_signatures(outer["signatures"], payload, pinned_operator_keys)
     try:
         directory = Directory.from_payload(payload)

@@ -216,6 +216,7 @@ def open_(
         raise WrongRecipient("envelope is addressed to another authority")
     sender_key = sender_public_key(directory, header)
     sender_key.require_valid_at(now)
+    sender_key.require_signs_at(header.created_at)
     if header.created_at > now + MAX_CLOCK_SKEW:
         raise Malformed("created_at is in the future")
     verify_signature(

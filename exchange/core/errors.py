@@ -61,6 +61,13 @@ class ExpiredKey(ExchangeError):
     code = "expired_key"
 
 
+class KeyRevoked(ExchangeError):
+    """The key was revoked (its private key is presumed stolen): nothing it signed
+    from the revocation time on is accepted. Not retryable."""
+
+    code = "key_revoked"
+
+
 class Replay(ExchangeError):
     """A message id was reused with different content (a plain duplicate is not an error)."""
 

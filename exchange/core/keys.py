@@ -18,11 +18,13 @@ import nacl.public
 import nacl.signing
 
 from .canonical import JsonObject, b64d, b64e, format_time, parse_time
-from .errors import BadSignature, DecryptionFailed, ExpiredKey, Malformed
+from .errors import BadSignature, DecryptionFailed, ExpiredKey, KeyRevoked, Malformed
 
 Alg = Literal["ed25519", "x25519"]
 KEY_LENGTH = 32
 SIGNATURE_LENGTH = 64
+_KEY_FIELDS = {"key_id", "alg", "public_key", "not_before", "not_after"}
+_KEY_MARKS = {"retired_at", "revoked_at"}
 
 
 def key_id_for(alg: Alg, public: bytes) -> str:
@@ -38,6 +40,10 @@ class PublicKey:
     public: bytes
     not_before: datetime
     not_after: datetime
+    # verify-only from this moment (replaced by a newer key at rotation)
+    retired_at: datetime | None = None
+    # presumed stolen from this moment: nothing signed from then on is accepted
+    revoked_at: datetime | None = None
 
     def valid_at(self, moment: datetime) -> bool:
         return self.not_before <= moment < self.not_after
@@ -46,19 +52,39 @@ class PublicKey:
         if not self.valid_at(moment):
             raise ExpiredKey(f"key {self.key_id} is not valid at {format_time(moment)}")
 
+    def signs_at(self, moment: datetime) -> bool:
+        """May this key make a signature dated ``moment`` (neither retired nor revoked)?"""
+        return not any(t is not None and moment >= t for t in (self.retired_at, self.revoked_at))
+
+    def require_signs_at(self, signed_at: datetime) -> None:
+        """A signature dated ``signed_at``: refused from the key's revocation
+        (``key_revoked``) or retirement (``expired_key``) on."""
+        if self.revoked_at is not None and signed_at >= self.revoked_at:
+            raise KeyRevoked(f"key {self.key_id} is revoked since {format_time(self.revoked_at)}")
+        if self.retired_at is not None and signed_at >= self.retired_at:
+            raise ExpiredKey(
+                f"key {self.key_id} is verify-only since {format_time(self.retired_at)}"
+            )
+
     def to_json(self) -> JsonObject:
+        marks = {"retired_at": self.retired_at, "revoked_at": self.revoked_at}
         return {
             "key_id": self.key_id,
             "alg": self.alg,
             "public_key": b64e(self.public),
             "not_before": format_time(self.not_before),
             "not_after": format_time(self.not_after),
-        }
+        } | {name: format_time(t) for name, t in marks.items() if t is not None}
 
     @classmethod
     def from_json(cls, data: object) -> PublicKey:
         if not isinstance(data, dict):
             raise Malformed("key must be an object")
+        unknown = sorted(set(data) - _KEY_FIELDS - _KEY_MARKS)
+        if unknown or not set(data) >= _KEY_FIELDS:
+            raise Malformed(
+                f"key must be {{{', '.join(sorted(_KEY_FIELDS))}}} (+ retired_at, revoked_at)"
+            )
         alg = data.get("alg")
         if alg not in ("ed25519", "x25519"):
             raise Malformed("key alg must be ed25519 or x25519")
@@ -70,7 +96,13 @@ class PublicKey:
         not_after = parse_time(data.get("not_after"), field="not_after")
         if not_after <= not_before:
             raise Malformed("key validity period is empty")
-        return cls(key_id, alg, public, not_before, not_after)
+        retired, revoked = (
+            parse_time(data[name], field=name) if name in data else None
+            for name in ("retired_at", "revoked_at")
+        )
+        if retired is not None and alg != "ed25519":
+            raise Malformed("only signing keys are retired (verify-only)")
+        return cls(key_id, alg, public, not_before, not_after, retired, revoked)
 
 
 def verify_signature(public: bytes, message: bytes, signature: bytes) -> None:

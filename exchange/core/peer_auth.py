@@ -109,6 +109,7 @@ def check_header(
         raise UnknownSender("calling authority or key is not in the directory")
     if not key.valid_at(now):
         raise ExpiredKey("calling key is expired")
+    key.require_signs_at(ts)  # a verify-only or revoked key signs no new calls
     if not _NONCE_RE.fullmatch(fields["nonce"]):
         raise Malformed("nonce must be 32 to 64 lowercase hex digits")
     signature = b64d(fields["sig"], field="sig", length=64)

@@ -214,6 +214,7 @@ def verify_receipt(
     if key is None:
         raise UnknownSender("receipt is signed with a key not in the directory")
     key.require_valid_at(receipt.received_at)
+    key.require_signs_at(receipt.received_at)
     batch = receipt.batch
     if batch is None:
         verify_signature(key.public, _signing_input(receipt.body()), receipt.signature)

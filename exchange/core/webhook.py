@@ -32,7 +32,8 @@ def signature_header(key: SigningKeyPair, body: bytes) -> str:
 
 def verify_webhook(header: str, body: bytes, authority: Authority) -> None:
     """Raise unless ``header`` is a webhook signature of ``body`` by one of the
-    authority's published signing keys (``malformed``, ``bad_signature``)."""
+    authority's published signing keys (``malformed``, ``bad_signature``,
+    ``expired_key`` for a verify-only key, ``key_revoked``)."""
     parts = header.split(" ")
     if len(parts) != 3 or parts[0] != "ed25519":
         raise Malformed("not an ed25519 webhook signature")
@@ -42,4 +43,7 @@ def verify_webhook(header: str, body: bytes, authority: Authority) -> None:
     key = authority.signing_key(key_id)
     if key is None:
         raise BadSignature("the webhook is signed by a key the directory does not publish")
+    # a webhook signature carries no signed time: a verify-only or revoked key is
+    # refused outright (expired_key, key_revoked)
+    key.require_signs_at(key.revoked_at or key.retired_at or key.not_after)
     verify_signature(key.public, signing_input(body), b64d(sig, field="sig"))

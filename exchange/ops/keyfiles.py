@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from cryptography import x509
@@ -22,7 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from ..core.canonical import b64d, b64e, format_time, parse_time
 from ..core.errors import ExchangeError
-from ..core.keys import EncryptionKeyPair, KeyRing, SigningKeyPair
+from ..core.keys import EncryptionKeyPair, KeyRing, PublicKey, SigningKeyPair
 from ..core.vault import (
     KEY_BYTES,
     is_protected,
@@ -58,10 +59,34 @@ def save_keypair(keys_dir: Path, pair: SigningKeyPair | EncryptionKeyPair) -> Pa
         "private_key": b64e(secret),
         "not_before": format_time(public.not_before),
         "not_after": format_time(public.not_after),
-    }
-    path = keys_dir / f"{kind}-{public.key_id.split(':')[1]}.json"
+    } | ({"retired_at": format_time(public.retired_at)} if public.retired_at else {})
+    path = key_path(keys_dir, public)
     write_private(path, json.dumps(doc, indent=2).encode())
     return path
+
+
+def key_path(keys_dir: Path, public: PublicKey) -> Path:
+    kind = "signing" if public.alg == "ed25519" else "encryption"
+    return keys_dir / f"{kind}-{public.key_id.split(':')[1]}.json"
+
+
+def save_revoked(keys_dir: Path, public: PublicKey) -> None:
+    """Keep the public half of a revoked key (``revoked-<id>.json``) so that it stays
+    published as revoked, then delete its private key file."""
+    path = keys_dir / f"revoked-{public.key_id.split(':')[1]}.json"
+    doc = {"kind": "revoked", "key": public.to_json()}
+    write_private(path, json.dumps(doc, indent=2).encode())
+    key_path(keys_dir, public).unlink(missing_ok=True)
+
+
+def load_revoked(keys_dir: Path) -> list[PublicKey]:
+    """The revoked keys recorded by ``save_revoked``, oldest first."""
+    found = []
+    for path in sorted(keys_dir.glob("revoked-*.json")):
+        doc = json.loads(path.read_text())
+        if doc.get("kind") == "revoked":
+            found.append(PublicKey.from_json(doc["key"]))
+    return sorted(found, key=lambda k: k.not_before)
 
 
 def load_keyring(keys_dir: Path) -> KeyRing:
@@ -74,7 +99,11 @@ def load_keyring(keys_dir: Path) -> KeyRing:
         secret = b64d(doc["private_key"], field="private_key", length=32)
         start, end = parse_time(doc["not_before"]), parse_time(doc["not_after"])
         if doc["kind"] == "signing":
-            signing.append(SigningKeyPair.from_seed(secret, start, end))
+            pair = SigningKeyPair.from_seed(secret, start, end)
+            if "retired_at" in doc:
+                retired = parse_time(doc["retired_at"])
+                pair = replace(pair, public=replace(pair.public, retired_at=retired))
+            signing.append(pair)
         elif doc["kind"] == "encryption":
             encryption.append(EncryptionKeyPair.from_private(secret, start, end))
     signing.sort(key=lambda k: k.public.not_before)

@@ -4,16 +4,18 @@ rotation, users. Used by the CLI, the demo and the tests."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..config import NodeConfig, load_config, render_config
+from ..core.canonical import format_time
 from ..core.clock import Clock, SystemClock
 from ..core.directory import Authority
-from ..core.errors import InvalidRequest
-from ..core.keys import EncryptionKeyPair, KeyRing, SigningKeyPair
+from ..core.errors import Conflict, InvalidRequest, NotFound
+from ..core.keys import EncryptionKeyPair, KeyRing, PublicKey, SigningKeyPair
 from ..core.note import format_vkey
 from ..core.passwords import hash_password
 from ..core.peer_auth import MAX_SKEW
@@ -24,13 +26,18 @@ from ..store.db import Database, transaction
 from .keyfiles import (
     create_storage_key,
     create_tls_certificate,
+    key_path,
     load_keyring,
     load_or_create_audit_key,
+    load_revoked,
     save_keypair,
+    save_revoked,
     tls_fingerprint,
 )
 
 KEY_VALIDITY = timedelta(days=365)
+# an expired private key is deleted this long after its not_after (nothing can use it)
+EXPIRED_KEY_GRACE = timedelta(days=1)
 # New keys are valid from a little before now, so that a peer whose clock is behind
 # ours (within the allowed skew) does not see them as not yet valid.
 CLOCK_ALLOWANCE = MAX_SKEW
@@ -103,6 +110,7 @@ def init_node(
 def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetime) -> Authority:
     """Write ``authority.json``: the entry the directory operator adds for this node."""
     ring = load_keyring(data / "keys")
+    revoked = [k for k in load_revoked(data / "keys") if k.not_after > now]
     audit_key = load_or_create_audit_key(data / "keys")
     authority = Authority.from_json(
         {
@@ -112,8 +120,12 @@ def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetim
             "kind": info.kind,
             "node_url": url,
             "tls_fingerprint": tls_fingerprint(data / "keys" / "tls.crt"),
-            "signing_keys": [k.to_json() for k in ring.public_signing(now)],
-            "encryption_keys": [k.to_json() for k in ring.public_encryption(now)],
+            "signing_keys": [
+                k.to_json() for k in [*ring.public_signing(now), *_of(revoked, "ed25519")]
+            ],
+            "encryption_keys": [
+                k.to_json() for k in [*ring.public_encryption(now), *_of(revoked, "x25519")]
+            ],
             "languages": list(info.languages),
             "legal_requirements": info.legal_requirements,
             "urgent_procedure": {
@@ -134,14 +146,24 @@ def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetim
     return authority
 
 
+def _of(keys: list[PublicKey], alg: str) -> list[PublicKey]:
+    return [k for k in keys if k.alg == alg]
+
+
 def read_public_info(data: Path) -> Authority:
     return Authority.from_json(json.loads((data / PUBLIC_INFO).read_text()))
 
 
 def rotate_keys(data: Path, *, clock: Clock | None = None) -> KeyRing:
-    """New signing and encryption keys; old ones stay until they expire."""
+    """New signing and encryption keys. The old signing keys are retired now: published
+    as verify-only (``retired_at``) for what they signed before; the node stops signing
+    with them once the directory publishes the new key. Old encryption keys stay until
+    they expire (envelopes sealed to them may still arrive)."""
     now = (clock or SystemClock()).now()
     config = load_config(data / "node.toml")
+    for old in load_keyring(config.keys_dir).signing:
+        if old.public.retired_at is None:
+            save_keypair(config.keys_dir, replace(old, public=replace(old.public, retired_at=now)))
     ring = load_keyring(config.keys_dir).rotated(now - CLOCK_ALLOWANCE, KEY_VALIDITY)
     save_keypair(config.keys_dir, ring.signing[-1])
     save_keypair(config.keys_dir, ring.encryption[-1])
@@ -164,6 +186,74 @@ def rotate_keys(data: Path, *, clock: Clock | None = None) -> KeyRing:
     finally:
         db.close()
     return ring
+
+
+def revoke_key(
+    data: Path, key_id: str, *, compromised_at: datetime | None = None, clock: Clock | None = None
+) -> PublicKey:
+    """Record ``key_id`` as revoked from ``compromised_at`` (default: now) in
+    ``authority.json`` and delete its private key file, both audited (``key_revoked``,
+    ``key_deleted``). The current key cannot be revoked: rotate first."""
+    now = (clock or SystemClock()).now()
+    config = load_config(data / "node.toml")
+    ring = load_keyring(config.keys_dir)
+    pairs: list[SigningKeyPair | EncryptionKeyPair] = [*ring.signing, *ring.encryption]
+    pair = next((p for p in pairs if p.public.key_id == key_id), None)
+    if pair is None:
+        if any(k.key_id == key_id for k in load_revoked(config.keys_dir)):
+            raise Conflict(f"key {key_id} is already revoked")
+        raise NotFound(f"this node holds no key {key_id}")
+    newest = [
+        ring.signing[-1] if ring.signing else None,
+        ring.encryption[-1] if ring.encryption else None,
+    ]
+    if pair in newest:
+        raise InvalidRequest(f"{key_id} is the current key: run `exchange keys rotate` first")
+    revoked_at = compromised_at or now
+    if revoked_at > now:
+        raise InvalidRequest("--compromised-at is in the future")
+    public = replace(pair.public, revoked_at=revoked_at)
+    save_revoked(config.keys_dir, public)
+    current = read_public_info(data)
+    write_public_info(data, info_from_authority(current), url=current.node_url, now=now)
+    db = Database(config.database)
+    try:
+        db.run_sync(lambda c: _audit_revocation(c, config.authority_id, now, public))
+    finally:
+        db.close()
+    return public
+
+
+def _audit_revocation(conn: Any, me: str, now: datetime, public: PublicKey) -> None:
+    assert public.revoked_at is not None
+    with transaction(conn):
+        at = format_time(public.revoked_at)
+        audit.append(
+            conn, at=now, authority=me, action="key_revoked", actor="admin",
+            key_id=public.key_id, revoked_at=at,
+        )  # fmt: skip
+        audit.append(
+            conn, at=now, authority=me, action="key_deleted", actor="admin",
+            key_id=public.key_id, reason="revoked",
+        )  # fmt: skip
+
+
+def _audit_deletion(conn: Any, *, me: str, now: datetime, key: PublicKey) -> None:
+    _audit(conn, me, now, "key_deleted", "system", key_id=key.key_id, reason="expired")
+
+
+def delete_expired_keys(db: Database, config: NodeConfig, clock: Clock) -> list[str]:
+    """Delete the private key files past their ``not_after`` plus a grace period (nothing
+    can be signed or opened with them any more), each audited as ``key_deleted``.
+    Returns the key ids deleted. The audit entry is written before the file goes."""
+    now = clock.now()
+    ring = load_keyring(config.keys_dir)
+    held = [p.public for p in ring.signing] + [p.public for p in ring.encryption]
+    expired = [k for k in held if k.not_after + EXPIRED_KEY_GRACE <= now]
+    for public in expired:
+        db.run_sync(partial(_audit_deletion, me=config.authority_id, now=now, key=public))
+        key_path(config.keys_dir, public).unlink(missing_ok=True)
+    return [k.key_id for k in expired]
 
 
 NEXT_TLS_CERT = "tls.next.crt"

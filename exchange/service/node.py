@@ -51,16 +51,18 @@ class Node:
 
         After ``exchange keys rotate`` the new key is used only once the directory
         publishes it; until then the previous key signs, so peers never see a key id
-        they cannot look up.
+        they cannot look up. A key the directory marks retired or revoked signs nothing.
         """
         directory = self.directory.current
         entry = directory.get(self.me) if directory else None
         if entry is not None:
-            published = {k.key_id for k in entry.signing_keys}
+            published = {k.key_id: k for k in entry.signing_keys}
             usable = [
                 k
                 for k in self.keys.signing
-                if k.public.key_id in published and k.public.valid_at(now)
+                if k.public.key_id in published
+                and k.public.valid_at(now)
+                and published[k.public.key_id].signs_at(now)
             ]
             if usable:
                 return max(usable, key=lambda k: k.public.not_before)

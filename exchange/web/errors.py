@@ -24,6 +24,7 @@ STATUS = {
     "bad_signature": 403,
     "unknown_sender": 403,
     "expired_key": 403,
+    "key_revoked": 403,
     "forbidden": 403,
     "csrf_failed": 403,
     "wrong_party": 403,

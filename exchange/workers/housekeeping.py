@@ -1,4 +1,5 @@
-"""Periodic housekeeping: the retention pass (daily) and expired sessions (hourly)."""
+"""Periodic housekeeping: the retention pass and expired private keys (daily), expired
+sessions (hourly)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 
 import structlog
 
+from ..ops.provision import delete_expired_keys
 from ..ops.retention import run_pass
 from ..service.node import Node
 from ..service.sessions import Sessions
@@ -21,7 +23,19 @@ async def retention_daily(node: Node) -> None:
             await asyncio.to_thread(run_pass, node.db, node.config, node.clock)
         except Exception:  # keep the node running; the next pass tries again
             log.exception("retention_pass_failed")
+        await expired_keys(node)
         await asyncio.sleep(node.config.retention_interval.total_seconds())
+
+
+async def expired_keys(node: Node) -> None:
+    """Delete private key files past their not_after (plus a grace), each audited."""
+    try:
+        deleted = await asyncio.to_thread(delete_expired_keys, node.db, node.config, node.clock)
+    except Exception:  # e.g. a read-only keys folder: the next pass tries again
+        log.exception("expired_key_deletion_failed")
+        return
+    for key_id in deleted:
+        log.info("expired_key_deleted", key_id=key_id)
 
 
 async def purge_sessions(sessions: Sessions) -> None:

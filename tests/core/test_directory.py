@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from exchange.core.canonical import b64e, canonical_json
 from exchange.core.directory import (
+    CTX,
     Authority,
     Directory,
     format_operator_key,
@@ -182,7 +183,7 @@ def test_a_bad_entry_makes_the_whole_document_unusable(
 ) -> None:
     payload = directory.payload()
     payload["authorities"][1]["kind"] = "army"
-    message = canonical_json({"ctx": "exchange/directory/v1", "directory": payload})
+    message = canonical_json({"ctx": CTX, "directory": payload})
     sig = {"key": format_operator_key(operator.public.public), "sig": b64e(operator.sign(message))}
     document = canonical_json({"directory": payload, "signatures": [sig]})
     with pytest.raises(DirectoryRejected, match=r"authority #1: kind must be one of"):
