@@ -45,7 +45,7 @@ def bench_authority(authority_id: str) -> tuple[Authority, SigningKeyPair, Encry
         contact_hours="24/7",
         timezone="UTC",
         urgent_procedure=UrgentProcedure("Call the duty desk.", 8),
-    )
+    ).self_signed(sk)
     return authority, sk, ek
 
 

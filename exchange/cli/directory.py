@@ -3,7 +3,8 @@ anyone's (verify, show, search).
 
 The operator keeps an unsigned *draft* (the directory payload as JSON),
 adds or updates entries from the ``authority.json`` each node's
-``exchange init`` writes, and signs it into the document nodes fetch. Each
+``exchange init`` writes (refusing one whose self-signature does not hold),
+and signs it into the document nodes fetch. Each
 signing increases the serial, so nodes accept the new document and refuse
 the old one; the serial the operator key last signed is kept next to it
 (``ops/operator_state.py``), so a serial is never signed twice, even into a new
@@ -126,12 +127,19 @@ def _write_draft(path: Path, directory: Directory) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    """Nothing is written unless every entry parses and its self-signature holds now
+    (the authority holds the private half of the key it publishes)."""
     directory = _read_draft(args.draft)
+    now = datetime.now(UTC)
     for entry_path in args.entries:
         try:
             authority = Authority.from_json(json.loads(entry_path.read_text()))
         except (ValueError, Malformed) as exc:
             raise Malformed(f"{entry_path}: {exc}") from None
+        try:
+            authority.check_self_signature(now)
+        except DirectoryRejected as exc:
+            raise DirectoryRejected(f"{entry_path}: {exc.message}; nothing written") from None
         verb = "updated" if directory.get(authority.authority_id) else "added"
         directory = directory.with_authority(authority)
         print(f"{verb} {authority.authority_id} ({authority.name})")
@@ -151,6 +159,11 @@ def cmd_sign(args: argparse.Namespace) -> int:
     draft = _load_any(args.draft)
     previous = _load_any(args.out).serial if args.out.exists() else 0
     now = datetime.now(UTC)
+    for authority in draft.authorities:  # before a serial is taken: nothing written
+        try:
+            authority.check_self_signature(now)
+        except DirectoryRejected as exc:
+            raise DirectoryRejected(f"{args.draft}: {exc.message}; nothing signed") from None
     directory = Directory(
         next_serial(args.key, wanted=max(draft.serial, previous + 1)),
         now,

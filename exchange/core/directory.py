@@ -4,7 +4,8 @@ Modelled on UNODC's SHERLOC directory of competent national authorities.
 The operator signs ``JCS({ctx, directory})`` with Ed25519; nodes pin the
 operator keys and accept a document only if a pinned key signed it, it is
 not older than the one they hold (no rollback), not expired and not issued
-in the future. Entries are parsed strictly: unknown fields, bad keys or
+in the future. Every entry must carry its authority's self-signature
+(``exchange.core.directory_entry``). Entries are parsed strictly: unknown fields, bad keys or
 malformed values make the whole document unusable (``DirectoryRejected``).
 Search lives in ``exchange.core.directory_search``.
 """
@@ -18,6 +19,12 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .canonical import JsonObject, b64d, b64e, canonical_json, format_time, parse_time
+from .directory_entry import (
+    EntrySignature,
+    EntrySignatureInvalid,
+    check_entry_signature,
+    sign_entry,
+)
 from .errors import BadSignature, DirectoryRejected, Malformed, NotFound, UnsupportedVersion
 from .keys import KEY_LENGTH, PublicKey, SigningKeyPair, verify_signature
 
@@ -60,6 +67,7 @@ _ENTRY_FIELDS = {
     "contact_hours",
     "timezone",
     "audit_vkey",
+    "self_signature",
 }
 
 
@@ -104,6 +112,9 @@ class Authority:
     # a certificate announced before the node serves it, so that peers accept it from
     # the moment it is switched on (TLS rotation without an outage)
     tls_fingerprint_next: str | None = None
+    # proof of possession: the authority's own signature over the rest of the entry
+    # (required in a directory; absent only while an entry is being built)
+    self_signature: EntrySignature | None = None
 
     @property
     def tls_pins(self) -> tuple[str, ...]:
@@ -121,6 +132,13 @@ class Authority:
         return max(valid, key=lambda k: k.not_before) if valid else None
 
     def to_json(self) -> JsonObject:
+        signature = self.self_signature
+        return self.unsigned_json() | (
+            {"self_signature": signature.to_json()} if signature is not None else {}
+        )
+
+    def unsigned_json(self) -> JsonObject:
+        """The entry without its self-signature: what the self-signature covers."""
         return {
             "authority_id": self.authority_id,
             "country": self.country,
@@ -140,12 +158,27 @@ class Authority:
             {"tls_fingerprint_next": self.tls_fingerprint_next} if self.tls_fingerprint_next else {}
         )
 
+    def self_signed(self, pair: SigningKeyPair) -> Authority:
+        """This entry, self-signed with ``pair`` (one of its own signing keys)."""
+        return replace(self, self_signature=sign_entry(self.unsigned_json(), pair))
+
+    def check_self_signature(self, at: datetime) -> None:
+        """Raise ``DirectoryRejected`` naming the entry unless it is self-signed by one
+        of its own signing keys that may sign at ``at`` (the directory's issue time)."""
+        try:
+            check_entry_signature(
+                self.unsigned_json(), self.self_signature, self.signing_keys, at=at
+            )
+        except EntrySignatureInvalid as exc:
+            raise DirectoryRejected(f"entry {self.authority_id} {exc}") from None
+
     @classmethod
     def from_json(cls, data: object) -> Authority:
         """Parse one entry strictly; raise ``Malformed`` naming the first bad field."""
         if not isinstance(data, dict):
             raise Malformed("authority entry must be an object")
-        missing = sorted(_ENTRY_FIELDS - set(data) - {"audit_vkey", "tls_fingerprint_next"})
+        optional = {"audit_vkey", "tls_fingerprint_next", "self_signature"}
+        missing = sorted(_ENTRY_FIELDS - set(data) - optional)
         if missing:
             raise Malformed(f"authority entry lacks {', '.join(missing)}")
         unknown = sorted(set(data) - _ENTRY_FIELDS)
@@ -164,6 +197,7 @@ class Authority:
         tls_next = data.get("tls_fingerprint_next")
         if tls_next is not None:
             tls_next = _match(tls_next, _FINGERPRINT, "tls_fingerprint_next")
+        signature = data.get("self_signature")
         return cls(
             authority_id=authority_id,
             country=country,
@@ -180,6 +214,7 @@ class Authority:
             timezone=_timezone(data["timezone"]),
             audit_vkey=audit_vkey,
             tls_fingerprint_next=tls_next,
+            self_signature=None if signature is None else EntrySignature.from_json(signature),
         )
 
 
@@ -211,6 +246,11 @@ class Directory:
             raise NotFound(f"{authority_id} is not in the directory")
         rest = tuple(a for a in self.authorities if a.authority_id != authority_id)
         return replace(self, authorities=rest)
+
+    def check_self_signatures(self) -> None:
+        """Every entry self-signed by a key of its own valid at ``issued_at``."""
+        for authority in self.authorities:
+            authority.check_self_signature(self.issued_at)
 
     def payload(self) -> JsonObject:
         return {
@@ -272,9 +312,12 @@ def _signing_input(payload: JsonObject) -> bytes:
 
 
 def sign_directory(directory: Directory, *operators: SigningKeyPair) -> bytes:
-    """The signed document (canonical JSON). Several operators may sign (key change)."""
+    """The signed document (canonical JSON). Several operators may sign (key change).
+    Raises ``DirectoryRejected`` if an entry's self-signature does not hold: nodes
+    would refuse the document."""
     if not operators:
         raise ValueError("at least one operator key signs a directory")
+    directory.check_self_signatures()
     payload = directory.payload()
     message = _signing_input(payload)
     signatures = [
@@ -318,6 +361,7 @@ def verify_directory(
         directory = Directory.from_payload(payload)
     except Malformed as exc:
         raise DirectoryRejected(f"malformed directory: {exc.message}") from None
+    directory.check_self_signatures()
     if held_serial is not None and directory.serial < held_serial:
         raise DirectoryRejected(
             f"rollback refused: serial {directory.serial} is older than held serial {held_serial}"

@@ -108,7 +108,8 @@ def init_node(
 
 
 def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetime) -> Authority:
-    """Write ``authority.json``: the entry the directory operator adds for this node."""
+    """Write ``authority.json``: the entry the directory operator adds for this node,
+    self-signed with the current signing key (proof that this node holds it)."""
     ring = load_keyring(data / "keys")
     revoked = [k for k in load_revoked(data / "keys") if k.not_after > now]
     audit_key = load_or_create_audit_key(data / "keys")
@@ -141,7 +142,7 @@ def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetim
             if (data / "keys" / NEXT_TLS_CERT).exists()
             else {}
         )
-    )
+    ).self_signed(ring.current_signing(now))
     (data / PUBLIC_INFO).write_text(json.dumps(authority.to_json(), indent=2) + "\n")
     return authority
 

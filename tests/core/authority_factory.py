@@ -36,5 +36,5 @@ def make_authority(
         urgent_procedure=UrgentProcedure("Call the duty desk.", 24),
         contact_hours="Mon-Fri 08:00-18:00",
         timezone="Europe/Madrid",
-    )
+    ).self_signed(sk)
     return authority, sk, ek
