@@ -10,7 +10,9 @@ import dataclasses
 from datetime import datetime
 from functools import partial
 
+from ..core.canonical import JsonObject, format_time
 from ..core.deadlines import DeadlineState
+from ..core.directory_freshness import Freshness
 from ..core.errors import Malformed
 from ..core.roles import Role
 from ..store import deadline_lists as lists
@@ -77,6 +79,22 @@ async def alerts(
         )
     )
     return listed(page, "alerts")
+
+
+def directory_warning(node: Node) -> JsonObject | None:
+    """The directory's lifetime warning shown beside the alerts (as on the admin page):
+    ``ageing`` (75 % used), ``ending`` (under 24 h left) or ``expired``; None while it
+    is fresh or none is held."""
+    life = node.directory.lifetime()
+    held = node.directory.current
+    if life is None or held is None or life.state is Freshness.FRESH:
+        return None
+    return {
+        "state": life.state.value,
+        "serial": held.serial,
+        "expires_at": format_time(held.expires_at),
+        "seconds_left": max(int(life.seconds_left), 0),
+    }
 
 
 async def open_alert_count(node: Node, user: User) -> int:

@@ -196,3 +196,31 @@ async def test_the_admin_page_and_metrics_warn_at_three_quarters_and_a_day_left(
         await admin.close()
     assert gauge(text, "exchange_directory_lifetime_used") > 1
     assert gauge(text, "exchange_directory_equivocations") == 0
+
+
+async def test_the_alerts_warn_about_the_directory_at_three_quarters_and_a_day_left(
+    fed: Federation,
+) -> None:
+    document = fed.publish(valid=timedelta(days=8))  # 75 % is at 6 days, 24 h left at 7
+    for member in fed.members.values():
+        await member.node.directory.update(document)
+    serial = fed["ES-CNA"].node.directory.require().serial
+    expected = [
+        (timedelta(days=1), None),
+        (timedelta(days=5, hours=1), "ageing"),
+        (timedelta(days=1), "ending"),
+        (timedelta(days=1), "expired"),
+    ]
+    for step, state in expected:
+        advance(fed, step)
+        for role in ("investigator", "liaison"):  # sessions do not outlive the days skipped
+            client = await ApiClient(fed["ES-CNA"]).login(role)
+            status, body = await client.call("GET", "/api/alerts")
+            await client.close()
+            assert status == 200
+            assert set(body) == {"alerts", "next", "directory"}
+            if state is None:
+                assert body["directory"] is None, step
+            else:
+                assert body["directory"]["state"] == state, step
+                assert body["directory"]["serial"] == serial

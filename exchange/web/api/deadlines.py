@@ -43,7 +43,8 @@ async def api_deadlines(request: web.Request, user: User) -> web.Response:
 @requires(*roles.DEADLINES)
 async def api_alerts(request: web.Request, user: User) -> web.Response:
     """A page of escalations (due soon, overdue, unacknowledged), newest first;
-    ``?all=1`` includes settled ones; ``next`` goes on."""
+    ``?all=1`` includes settled ones; ``next`` goes on; ``directory`` is the
+    directory's lifetime warning (null while fresh)."""
     q = request.query
     page = await deadlines.alerts(
         request.app[NODE_KEY],
@@ -52,4 +53,6 @@ async def api_alerts(request: web.Request, user: User) -> web.Response:
         cursor=q.get("cursor"),
         limit=page_size(q),
     )
-    return web.json_response({"alerts": [r.to_json() for r in page.rows], "next": page.next})
+    rows = [r.to_json() for r in page.rows]
+    warning = deadlines.directory_warning(request.app[NODE_KEY])
+    return web.json_response({"alerts": rows, "next": page.next, "directory": warning})

@@ -117,6 +117,20 @@ def _paged(
     return op
 
 
+_DIRECTORY_WARNING: JsonObject = {
+    "type": ["object", "null"],
+    "description": "The directory's lifetime warning, null while it is fresh: state"
+    " ageing (75 % of its lifetime used), ending (under 24 h left) or expired (nothing"
+    " is sent or accepted until a fresh directory is installed)",
+    "properties": {
+        "state": {"type": "string", "enum": ["ageing", "ending", "expired"]},
+        "serial": {"type": "integer"},
+        "expires_at": {"type": "string"},
+        "seconds_left": {"type": "integer"},
+    },
+}
+
+
 def _page_schema(key: str, *also: str) -> JsonObject:
     """A page of a list: its rows under ``key``, and the cursor of the next page."""
     properties: JsonObject = {name: {"type": "string"} for name in also}
@@ -156,7 +170,11 @@ OPENAPI: JsonObject = {
             },
             "RequestPage": _page_schema("requests"),
             "DeadlinePage": _page_schema("deadlines", "now"),
-            "AlertPage": _page_schema("alerts"),
+            "AlertPage": _page_schema("alerts")
+            | {
+                "properties": _page_schema("alerts")["properties"]
+                | {"directory": _DIRECTORY_WARNING}
+            },
         },
     },
     "security": [{"session": [], "csrf": []}],
