@@ -267,4 +267,13 @@ MIGRATIONS: list[list[str]] = [
             UNIQUE (msg_id, code)
         )""",
     ],
+    # 9: receipts prove content (receipt v2): each message keeps its evidence document
+    # (header, content, the sender's evidence signature), encrypted at rest under its
+    # own key like the content and erased with it; the outbox keeps the document's hash,
+    # which the peer's receipt must name (workers/delivery.py)
+    [
+        "ALTER TABLE messages ADD COLUMN evidence_key BLOB",
+        "ALTER TABLE messages ADD COLUMN evidence_doc BLOB",
+        "ALTER TABLE outbox ADD COLUMN evidence_sha256 TEXT",
+    ],
 ]
