@@ -276,4 +276,16 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE messages ADD COLUMN evidence_doc BLOB",
         "ALTER TABLE outbox ADD COLUMN evidence_sha256 TEXT",
     ],
+    # 10: every directory version ever installed, its signed document as received, in
+    # serial order (store/directory_cache.save), so a signature stays checkable against
+    # the keys valid at its time after they leave the directory; the held one to start
+    [
+        """CREATE TABLE directory_history (
+            serial INTEGER PRIMARY KEY,
+            document BLOB NOT NULL,
+            installed_at TEXT NOT NULL
+        )""",
+        """INSERT INTO directory_history (serial, document, installed_at)
+           SELECT serial, document, loaded_at FROM directory_state""",
+    ],
 ]
