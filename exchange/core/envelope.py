@@ -118,11 +118,14 @@ class Header:
 
 @dataclass(frozen=True)
 class SealedEnvelope:
-    """``seal``'s result: the envelope, and the canonical bytes of the content it carries
-    (the sender stores those, encrypted at rest, without encoding the content again)."""
+    """``seal``'s result: the envelope, the canonical bytes of the content it carries
+    (the sender stores those, encrypted at rest, without encoding the content again),
+    and the evidence document sealed inside (header, content, evidence signature),
+    whose hash the recipient's receipt must name."""
 
     data: bytes
     content_json: bytes
+    evidence_json: bytes
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,9 @@ class Opened:
     # with ``verify_evidence`` once it holds the decrypted message and the directory.
     evidence_signature: bytes
     content_json: bytes  # the content's canonical bytes, as signed
+    # The evidence document in its canonical bytes (what ``seal`` encrypted): its hash
+    # goes in the receipt, and a third party checks it with ``open_evidence``.
+    evidence_json: bytes
 
 
 def seal(
@@ -169,9 +175,7 @@ def seal(
     # tests check, at a third of the cost for a large request.
     header_bytes, content_bytes = canonical_json(header_json), canonical_json(content)
     evidence = sender_key.sign(_inner_signing_bytes(header_bytes, content_bytes))
-    inner = canonical_members(
-        {"header": header_bytes, "content": content_bytes, "signature": b64_json(evidence)}
-    )
+    inner = _evidence_document(header_bytes, content_bytes, evidence)
     ciphertext = seal_to(enc_key.public, inner)
     outer_sig = sender_key.sign(_outer_signing_input(header_json, ciphertext))
     data = canonical_members(
@@ -184,7 +188,7 @@ def seal(
     )
     if len(data) > MAX_ENVELOPE_BYTES:
         raise TooLarge(f"envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
-    return SealedEnvelope(data, content_bytes)
+    return SealedEnvelope(data, content_bytes, inner)
 
 
 def parse_header(
@@ -239,7 +243,8 @@ def open_(
     content_bytes = canonical_json(content)
     signed = _inner_signing_bytes(canonical_json(inner["header"]), content_bytes)
     verify_signature(sender_key.public, signed, evidence)
-    return Opened(header, content, sha256_hex(data), evidence, content_bytes)
+    document = _evidence_document(canonical_json(inner["header"]), content_bytes, evidence)
+    return Opened(header, content, sha256_hex(data), evidence, content_bytes, document)
 
 
 def sender_public_key(directory: Directory, header: Header) -> PublicKey:
@@ -255,6 +260,12 @@ def sender_public_key(directory: Directory, header: Header) -> PublicKey:
 def verify_evidence(header: Header, content: JsonObject, signature: bytes, key: PublicKey) -> None:
     """Third-party check that ``header.sender`` signed ``content`` for ``header.recipient``."""
     verify_signature(key.public, _inner_signing_input(header.to_json(), content), signature)
+
+
+def _evidence_document(header: bytes, content: bytes, signature: bytes) -> bytes:
+    return canonical_members(
+        {"header": header, "content": content, "signature": b64_json(signature)}
+    )
 
 
 def _outer_signing_input(header: JsonObject, ciphertext: bytes) -> bytes:

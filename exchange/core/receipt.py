@@ -1,5 +1,8 @@
 """Signed receipts: the receiving authority's non-repudiable proof that it
-accepted an envelope (message id, envelope hash, receive time, receiver).
+accepted an envelope (message id, envelope hash, receive time, receiver) and what
+it held once it opened it: the hash of the sender-signed evidence document (the
+decrypted inner document: header, content, evidence signature), which the sender
+computes from what it sealed, so a receipt for other content is refused.
 
 A receipt is signed alone, or, for the envelopes of one transaction, as a batch:
 the receiver signs once the root of an RFC 9162 Merkle tree over the receipts'
@@ -23,7 +26,7 @@ from .canonical import (
     parse_time,
 )
 from .directory import Directory
-from .errors import BadSignature, Malformed, UnknownSender
+from .errors import BadSignature, BadTime, Malformed, UnknownSender, UnsupportedVersion
 from .keys import SigningKeyPair, verify_signature
 from .merkle import (
     HASH_LENGTH,
@@ -34,12 +37,23 @@ from .merkle import (
     root,
     verify_inclusion,
 )
+from .peer_auth import MAX_SKEW
 
-_CTX = "exchange/receipt/v1"
-_BATCH_CTX = "exchange/receipt-batch/v1"
+VERSION = 2
+_CTX = "exchange/receipt/v2"
+_BATCH_CTX = "exchange/receipt-batch/v2"
 MAX_BATCH = 100_000
 _FIELDS = frozenset(
-    {"v", "msg_id", "sender", "recipient", "envelope_sha256", "received_at", "key_id"}
+    {
+        "v",
+        "msg_id",
+        "sender",
+        "recipient",
+        "envelope_sha256",
+        "evidence_sha256",
+        "received_at",
+        "key_id",
+    }
 )
 
 
@@ -67,6 +81,7 @@ class Receipt:
     sender: str
     recipient: str
     envelope_sha256: str
+    evidence_sha256: str
     received_at: datetime
     key_id: str
     signature: bytes
@@ -74,11 +89,12 @@ class Receipt:
 
     def body(self) -> JsonObject:
         return {
-            "v": 1,
+            "v": VERSION,
             "msg_id": self.msg_id,
             "sender": self.sender,
             "recipient": self.recipient,
             "envelope_sha256": self.envelope_sha256,
+            "evidence_sha256": self.evidence_sha256,
             "received_at": format_time(self.received_at),
             "key_id": self.key_id,
         }
@@ -99,26 +115,28 @@ def issue_receipt(
     sender: str,
     recipient: str,
     envelope_sha256: str,
+    evidence_sha256: str,
     received_at: datetime,
     key: SigningKeyPair,
 ) -> Receipt:
     """One receipt, signed alone."""
-    fields = [(msg_id, sender, envelope_sha256)]
+    fields = [(msg_id, sender, envelope_sha256, evidence_sha256)]
     return issue_receipts(fields, recipient=recipient, received_at=received_at, key=key)[0]
 
 
 def issue_receipts(
-    fields: list[tuple[str, str, str]],
+    fields: list[tuple[str, str, str, str]],
     *,
     recipient: str,
     received_at: datetime,
     key: SigningKeyPair,
 ) -> list[Receipt]:
-    """Receipts for ``(msg_id, sender, envelope_sha256)`` each: one alone is signed as
-    such; several are signed once, as a batch (see the module's docstring)."""
+    """Receipts for ``(msg_id, sender, envelope_sha256, evidence_sha256)`` each: one
+    alone is signed as such; several are signed once, as a batch (see the module's
+    docstring)."""
     unsigned = [
-        Receipt(msg_id, sender, recipient, digest, received_at, key.public.key_id, b"")
-        for msg_id, sender, digest in fields
+        Receipt(msg_id, sender, recipient, digest, evidence, received_at, key.public.key_id, b"")
+        for msg_id, sender, digest, evidence in fields
     ]
     if len(unsigned) == 1:
         (one,) = unsigned
@@ -145,15 +163,18 @@ def parse_receipt(data: bytes | JsonObject) -> Receipt:
     obj = loads_canonical(data, what="receipt") if isinstance(data, bytes) else data
     body = obj.get("receipt")
     keys = set(obj)
+    if isinstance(body, dict) and type(body.get("v")) is int and body["v"] != VERSION:
+        # a v1 receipt names no evidence document: never read as proof of content
+        raise UnsupportedVersion(f"receipt version {body['v']} is not spoken here (v{VERSION})")
     if (
         keys not in ({"receipt", "signature"}, {"receipt", "signature", "batch"})
         or not isinstance(body, dict)
         or set(body) != _FIELDS
     ):
         raise Malformed("receipt must be {receipt: {...}, signature[, batch]}")
-    if body["v"] != 1:
-        raise Malformed("unsupported receipt version")
-    for name in ("msg_id", "sender", "recipient", "envelope_sha256", "key_id"):
+    if type(body["v"]) is not int:
+        raise Malformed("receipt version must be a number")
+    for name in ("msg_id", "sender", "recipient", "envelope_sha256", "evidence_sha256", "key_id"):
         if not isinstance(body[name], str):
             raise Malformed(f"receipt {name} must be a string")
     return Receipt(
@@ -161,6 +182,7 @@ def parse_receipt(data: bytes | JsonObject) -> Receipt:
         sender=body["sender"],
         recipient=body["recipient"],
         envelope_sha256=body["envelope_sha256"],
+        evidence_sha256=body["evidence_sha256"],
         received_at=parse_time(body["received_at"], field="received_at"),
         key_id=body["key_id"],
         signature=b64d(obj["signature"], field="signature", length=64),
@@ -198,15 +220,29 @@ def verify_receipt(
     expected_sender: str,
     expected_recipient: str,
     expected_envelope_sha256: str,
+    expected_evidence_sha256: str,
     verified_roots: set[tuple[str, bytes, int, bytes]] | None = None,
 ) -> None:
-    """Check a receipt is for exactly this envelope and signed by the recipient.
+    """Check a receipt is for exactly this envelope and this evidence document (what
+    the recipient decrypted), and signed by the recipient.
 
     ``verified_roots`` remembers batch signatures already checked (the receipts of
     one transaction share one), so each is verified once.
     """
-    expected = (expected_msg_id, expected_sender, expected_recipient, expected_envelope_sha256)
-    got = (receipt.msg_id, receipt.sender, receipt.recipient, receipt.envelope_sha256)
+    expected = (
+        expected_msg_id,
+        expected_sender,
+        expected_recipient,
+        expected_envelope_sha256,
+        expected_evidence_sha256,
+    )
+    got = (
+        receipt.msg_id,
+        receipt.sender,
+        receipt.recipient,
+        receipt.envelope_sha256,
+        receipt.evidence_sha256,
+    )
     if got != expected:
         raise BadSignature("receipt does not match the envelope it answers")
     authority = directory.get(receipt.recipient)
@@ -230,6 +266,15 @@ def verify_receipt(
     verify_signature(key.public, _batch_signing_input(batch.root, batch.size), receipt.signature)
     if verified_roots is not None:
         verified_roots.add(seen)
+
+
+def check_signed_time(at: datetime, *, now: datetime, what: str) -> None:
+    """A receipt's ``received_at`` or a refusal's ``refused_at`` is the peer's word for
+    when our envelope reached it: we hold it to our own clock when its answer reaches
+    us, within the skew allowed between nodes (``MAX_SKEW``), so a receiver cannot
+    backdate or postdate what it acknowledged. ``BadTime`` otherwise."""
+    if abs(at - now) > MAX_SKEW:
+        raise BadTime(f"{what} is more than {MAX_SKEW} from the time it reached us")
 
 
 def _signing_input(body: JsonObject) -> bytes:

@@ -12,7 +12,7 @@ import structlog
 
 from ..core import content as contents
 from ..core import ids
-from ..core.canonical import JsonObject, parse_time
+from ..core.canonical import JsonObject, parse_time, sha256_hex
 from ..core.envelope import Opened, open_
 from ..core.errors import ExchangeError, Malformed, NotFound, TooLarge, UnknownSender
 from ..core.keys import SigningKeyPair
@@ -68,7 +68,10 @@ async def accept_envelopes(
     arrivals = [_arrival(node, o, now) for _, o in opened]
 
     def issue(messages: Sequence[IncomingMessage]) -> list[bytes]:
-        fields = [(m.msg_id, m.sender, m.envelope_sha256) for m in messages]
+        fields = [
+            (m.msg_id, m.sender, m.envelope_sha256, sha256_hex(m.evidence_json or b""))
+            for m in messages
+        ]
         signed = issue_receipts(fields, recipient=node.me, received_at=now, key=key)
         return [receipt.to_bytes() for receipt in signed]
 
@@ -145,6 +148,7 @@ def _arrival(node: Node, opened: Opened, now: datetime) -> Arrival:
         envelope_sha256=opened.envelope_sha256,
         evidence={"header": header.to_json(), "signature": opened.evidence_signature.hex()},
         content_json=opened.content_json,
+        evidence_json=opened.evidence_json,
     )
     plan, check_at = None, None
     if header.type == "request" and opened.content.get("deadline"):

@@ -138,6 +138,7 @@ def seal_message(
         envelope=sealed.data,
         envelope_sha256=sha256_hex(sealed.data),
         content_json=sealed.content_json,
+        evidence_json=sealed.evidence_json,
         expires_at=now + node.config.delivery.give_up_after,
         emergency=emergency,
     )

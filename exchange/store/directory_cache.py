@@ -1,6 +1,7 @@
 """The last good directory document this node accepted (survives restarts), which is
 also the highest serial it ever held: a lower one is never accepted, even when that
-document has expired or no longer verifies. And the equivocations it saw."""
+document has expired or no longer verifies. Every version it ever installed, kept in
+serial order (migration 10). And the equivocations it saw."""
 
 from __future__ import annotations
 
@@ -46,6 +47,12 @@ def save(conn: sqlite3.Connection, *, me: str, serial: int, document: bytes, now
                ON CONFLICT (id) DO UPDATE SET serial = ?, document = ?, loaded_at = ?""",
             (serial, document, format_time(now), serial, document, format_time(now)),
         )
+        # kept for good: old signatures are checked against the keys of their time
+        conn.execute(
+            "INSERT OR IGNORE INTO directory_history (serial, document, installed_at)"
+            " VALUES (?, ?, ?)",
+            (serial, document, format_time(now)),
+        )
         audit.append(
             conn,
             at=now,
@@ -55,6 +62,17 @@ def save(conn: sqlite3.Connection, *, me: str, serial: int, document: bytes, now
             serial=serial,
             document_sha256=sha256_hex(document),
         )
+
+
+def history(conn: sqlite3.Connection) -> list[HeldDirectory]:
+    """Every directory document installed here, as received, by serial."""
+    rows = conn.execute(
+        "SELECT serial, document, installed_at FROM directory_history ORDER BY serial"
+    ).fetchall()
+    return [
+        HeldDirectory(int(r[0]), bytes(r[1]), sha256_hex(bytes(r[1])), parse_time(r[2]))
+        for r in rows
+    ]
 
 
 def record_rejection(

@@ -9,16 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..core.canonical import JsonObject, canonical_json, format_time
+from ..core.canonical import JsonObject, canonical_json, format_time, sha256_hex
 from ..core.vault import Vault
 from .db import fetch_all
 from .rows import MessageView, TimelineEvent
 from .sql import insert_rows
 
 INSERT_MESSAGES = """INSERT INTO messages (request_id, sender, recipient, msg_id, type,
-    created_at, envelope_sha256, content_key, content, evidence, receipt) VALUES """
+    created_at, envelope_sha256, content_key, content, evidence, receipt, evidence_key,
+    evidence_doc) VALUES """
 INSERT_OUTBOX = """INSERT INTO outbox (msg_id, peer, envelope, envelope_sha256, state,
-    next_attempt_at, expires_at, emergency) VALUES """
+    next_attempt_at, expires_at, emergency, evidence_sha256) VALUES """
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class OutgoingMessage:
     expires_at: datetime
     content_json: bytes | None = None  # canonical bytes of ``content``, when already made
     emergency: bool = False  # leaves before the rest of the peer's backlog
+    # the evidence document sealed in the envelope: kept, and its hash checked in receipts
+    evidence_json: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class IncomingMessage:
     envelope_sha256: str
     evidence: JsonObject
     content_json: bytes | None = None  # canonical bytes of ``content``, when already made
+    evidence_json: bytes | None = None  # the decrypted evidence document, as our receipt names
 
 
 def insert_outgoing(
@@ -69,6 +73,7 @@ def outbox_row(message: OutgoingMessage) -> tuple[Any, ...]:
         message.msg_id, message.recipient, message.envelope, message.envelope_sha256,
         "pending", format_time(message.created_at), format_time(message.expires_at),
         int(message.emergency),
+        sha256_hex(message.evidence_json) if message.evidence_json is not None else None,
     )  # fmt: skip
 
 
@@ -84,11 +89,22 @@ def message_row(
     content_json = message.content_json or canonical_json(message.content)
     key, ciphertext = vault.seal(content_json, record=f"message:{sender}:{message.msg_id}")
     evidence = message.evidence if isinstance(message, IncomingMessage) else None
+    doc_key, doc = None, None
+    if message.evidence_json is not None:
+        doc_key, doc = vault.seal(
+            message.evidence_json, record=evidence_record(sender, message.msg_id)
+        )
     return (
         request_id, sender, recipient, message.msg_id, message.type,
         format_time(message.created_at), message.envelope_sha256, key, ciphertext,
         json.dumps(evidence) if evidence else None, receipt.decode() if receipt else None,
+        doc_key, doc,
     )  # fmt: skip
+
+
+def evidence_record(sender: str, msg_id: str) -> str:
+    """The vault record name (associated data) of a message's evidence document."""
+    return f"evidence:{sender}:{msg_id}"
 
 
 def timeline(conn: sqlite3.Connection, request_id: str) -> list[TimelineEvent]:

@@ -21,6 +21,9 @@ class Pending:
     envelope_sha256: str
     attempts: int
     expires_at: datetime
+    # the hash of the evidence document sealed inside, which the receipt must name
+    # (None for an envelope queued before migration 9: no receipt can prove it)
+    evidence_sha256: str | None = None
 
 
 def due(conn: sqlite3.Connection, peer: str, now: datetime, limit: int) -> list[Pending]:
@@ -41,12 +44,16 @@ def due(conn: sqlite3.Connection, peer: str, now: datetime, limit: int) -> list[
             r["envelope_sha256"],
             r["attempts"],
             parse_time(r["expires_at"]),
+            r["evidence_sha256"],
         )
         for r in rows
     ]
 
 
-_COLUMNS = "SELECT msg_id, peer, envelope, envelope_sha256, attempts, expires_at FROM outbox"
+_COLUMNS = (
+    "SELECT msg_id, peer, envelope, envelope_sha256, attempts, expires_at, evidence_sha256"
+    " FROM outbox"
+)
 _DUE_WHERE = "WHERE state = 'pending' AND peer = ? AND next_attempt_at <= ?"
 _ORDER = "ORDER BY next_attempt_at, msg_id LIMIT ?"
 # The planner would rather scan every due row of the peer for the few emergencies.

@@ -59,7 +59,8 @@ def _erase_request(
             conn, "SELECT sender, msg_id FROM messages WHERE request_id = ?", (request_id,)
         )
         conn.execute(
-            "UPDATE messages SET content_key = NULL, content = NULL WHERE request_id = ?",
+            "UPDATE messages SET content_key = NULL, content = NULL, evidence_key = NULL,"
+            " evidence_doc = NULL WHERE request_id = ?",
             (request_id,),
         )
         files = 0

@@ -267,4 +267,25 @@ MIGRATIONS: list[list[str]] = [
             UNIQUE (msg_id, code)
         )""",
     ],
+    # 9: receipts prove content (receipt v2): each message keeps its evidence document
+    # (header, content, the sender's evidence signature), encrypted at rest under its
+    # own key like the content and erased with it; the outbox keeps the document's hash,
+    # which the peer's receipt must name (workers/delivery.py)
+    [
+        "ALTER TABLE messages ADD COLUMN evidence_key BLOB",
+        "ALTER TABLE messages ADD COLUMN evidence_doc BLOB",
+        "ALTER TABLE outbox ADD COLUMN evidence_sha256 TEXT",
+    ],
+    # 10: every directory version ever installed, its signed document as received, in
+    # serial order (store/directory_cache.save), so a signature stays checkable against
+    # the keys valid at its time after they leave the directory; the held one to start
+    [
+        """CREATE TABLE directory_history (
+            serial INTEGER PRIMARY KEY,
+            document BLOB NOT NULL,
+            installed_at TEXT NOT NULL
+        )""",
+        """INSERT INTO directory_history (serial, document, installed_at)
+           SELECT serial, document, loaded_at FROM directory_state""",
+    ],
 ]

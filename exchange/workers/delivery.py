@@ -18,7 +18,7 @@ import structlog
 from ..core.backoff import RETRYABLE_CODES, retry_delay
 from ..core.canonical import b64_json, loads_canonical
 from ..core.errors import ExchangeError
-from ..core.receipt import parse_receipt, verify_receipt
+from ..core.receipt import check_signed_time, parse_receipt, verify_receipt
 from ..core.refusal import parse_refusal, verify_refusal
 from ..runloop import wait_event
 from ..service import outbox
@@ -228,6 +228,9 @@ class DeliveryWorker:
                 return code, None  # bytes the peer could not attribute to us, or an old peer
             return self._check_refusal(peer, item, code, result["refusal"])
         try:
+            if item.evidence_sha256 is None:
+                # sealed before receipts named content: no receipt can prove it (fail closed)
+                raise ExchangeError("no evidence hash for this envelope", code="malformed")
             receipt = parse_receipt(result.get("receipt", {}))
             verify_receipt(
                 receipt,
@@ -236,8 +239,10 @@ class DeliveryWorker:
                 expected_sender=self.node.me,
                 expected_recipient=peer,
                 expected_envelope_sha256=item.envelope_sha256,
+                expected_evidence_sha256=item.evidence_sha256,
                 verified_roots=roots,
             )
+            check_signed_time(receipt.received_at, now=self.node.clock.now(), what="received_at")
         except ExchangeError as exc:
             log.warning("receipt_rejected", peer=peer, msg_id=item.msg_id, code=exc.code)
             return "unknown_sender", None  # retry: the peer may have rotated keys
@@ -260,6 +265,7 @@ class DeliveryWorker:
                 expected_recipient=peer,
                 expected_envelope_sha256=item.envelope_sha256,
             )
+            check_signed_time(refusal.refused_at, now=self.node.clock.now(), what="refused_at")
         except ExchangeError as exc:
             log.warning("refusal_rejected", peer=peer, msg_id=item.msg_id, code=exc.code)
             return "unknown_sender", None

@@ -120,7 +120,7 @@ async def test_a_respelt_receipt_is_refused_by_the_sender(fed: Federation) -> No
     respelt = {
         "whitespace": json.dumps(got).encode(),
         "duplicate key": b'{"signature":"' + got["signature"].encode() + b'",' + receipt[1:],
-        "1.0 for 1": receipt.replace(b'"v":1', b'"v":1.0', 1),
+        "2.0 for 2": receipt.replace(b'"v":2', b'"v":2.0', 1),
     }
     for data in respelt.values():
         with pytest.raises(Malformed, match="canonical"):

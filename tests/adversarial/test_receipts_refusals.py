@@ -13,6 +13,7 @@ import pytest
 
 from exchange.core.audit_entry import decode_entry
 from exchange.core.canonical import b64e, canonical_json, sha256_hex
+from exchange.core.envelope import Opened, open_
 from exchange.core.errors import ExchangeError
 from exchange.core.merkle import MemoryHashStore, inclusion_proof, root
 from exchange.core.receipt import Batch, Receipt, parse_receipt, verify_receipt
@@ -31,9 +32,18 @@ async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
     await fed.stop()
 
 
-def _leaf(msg_id: str, data: bytes, received_at: datetime, key_id: str) -> Receipt:
-    """The receipt body a sender can compute for any envelope of its own."""
-    return Receipt(msg_id, "ES-CNA", "MA-CNA", sha256_hex(data), received_at, key_id, b"")
+def _leaf(fed: Federation, msg_id: str, data: bytes, received_at: datetime, key_id: str) -> Receipt:
+    """The receipt body a sender can compute for any envelope of its own (it knows the
+    evidence document it sealed: here opened again with the recipient's keys)."""
+    evidence = sha256_hex(_opened(fed, data).evidence_json)
+    return Receipt(msg_id, "ES-CNA", "MA-CNA", sha256_hex(data), evidence, received_at, key_id, b"")
+
+
+def _opened(fed: Federation, data: bytes) -> Opened:
+    ma = fed["MA-CNA"].node
+    return open_(
+        data, directory=ma.directory.require(), me="MA-CNA", keys=ma.keys, now=fed.clock.now()
+    )
 
 
 def _forge(leaves: list[Receipt], index: int, signed: Receipt) -> tuple[Receipt, bytes]:
@@ -91,6 +101,7 @@ async def test_receipts_only_for_what_was_stored(fed: Federation) -> None:
             expected_sender="ES-CNA",
             expected_recipient="MA-CNA",
             expected_envelope_sha256=sha256_hex(data),
+            expected_evidence_sha256=sha256_hex(_opened(fed, data).evidence_json),
             verified_roots=roots,
         )
     after = await snapshot(fed, "MA-CNA")
@@ -116,7 +127,7 @@ async def test_receipts_only_for_what_was_stored(fed: Federation) -> None:
     # in order, and tries to make a receipt of each refused envelope. The signed root
     # covers the stored envelopes alone, so no such receipt verifies.
     signed = receipts[0]
-    leaves = [_leaf(m, d, signed.received_at, signed.key_id) for m, d, _ in sent]
+    leaves = [_leaf(fed, m, d, signed.received_at, signed.key_id) for m, d, _ in sent]
     assert signed.batch is not None
     stored_only = [leaves[0], leaves[4]]
     assert _forge(stored_only, 0, signed)[1] == signed.batch.root  # the method is sound
@@ -133,6 +144,7 @@ async def test_receipts_only_for_what_was_stored(fed: Federation) -> None:
                 expected_sender="ES-CNA",
                 expected_recipient="MA-CNA",
                 expected_envelope_sha256=sha256_hex(data),
+                expected_evidence_sha256=forged.evidence_sha256,
             )
 
     # A replay never yields a second receipt for one msg_id.

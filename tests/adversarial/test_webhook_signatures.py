@@ -49,10 +49,11 @@ def test_another_signed_object_of_the_node_is_not_a_webhook() -> None:
         sender="MA-CNA",
         recipient="ES-CNA",
         envelope_sha256="00" * 32,
+        evidence_sha256="11" * 32,
         received_at=NOW,
         key=key,
     )
-    signed = canonical_json({"ctx": "exchange/receipt/v1", "receipt": receipt.body()})
+    signed = canonical_json({"ctx": "exchange/receipt/v2", "receipt": receipt.body()})
     verify_signature(key.public.public, signed, receipt.signature)  # a bare-body webhook
     forged = f"ed25519 key_id={key.public.key_id} sig={b64e(receipt.signature)}"
     with pytest.raises(BadSignature):

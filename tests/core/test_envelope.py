@@ -110,6 +110,8 @@ def test_envelope_and_inner_document_are_canonical(
     assert canonical_json(document) == inner and document["content"] == content
     opened = _open(data, parties, directory)
     assert opened.content_json == canonical_json(content)
+    # the evidence document the receipt names is the very inner document sealed
+    assert opened.evidence_json == inner
 
 
 def test_only_the_recipient_can_read(parties: dict[str, Party], directory: Directory) -> None:

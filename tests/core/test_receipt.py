@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from exchange.core.canonical import b64e
+from exchange.core.canonical import b64e, canonical_json
 from exchange.core.directory import Directory
-from exchange.core.errors import BadSignature, Malformed
+from exchange.core.errors import BadSignature, BadTime, Malformed, UnsupportedVersion
 from exchange.core.keys import SigningKeyPair
-from exchange.core.receipt import issue_receipts, parse_receipt, verify_receipt
+from exchange.core.peer_auth import MAX_SKEW
+from exchange.core.receipt import check_signed_time, issue_receipts, parse_receipt, verify_receipt
+from exchange.web.errors import STATUS
 
 from .authority_factory import make_authority
 
@@ -27,12 +29,12 @@ def parties() -> tuple[Directory, SigningKeyPair]:
     return directory, ma_key
 
 
-def _fields(n: int) -> list[tuple[str, str, str]]:
-    return [(f"msg-{i:04d}", "ES-CNA", f"{i:064x}") for i in range(n)]
+def _fields(n: int) -> list[tuple[str, str, str, str]]:
+    return [(f"msg-{i:04d}", "ES-CNA", f"{i:064x}", f"{i + 1:064x}") for i in range(n)]
 
 
 def _verify(directory: Directory, data: bytes, i: int, **kwargs: object) -> None:
-    msg_id, sender, digest = _fields(i + 1)[i]
+    msg_id, sender, digest, evidence = _fields(i + 1)[i]
     verify_receipt(
         parse_receipt(data),
         directory=directory,
@@ -40,6 +42,7 @@ def _verify(directory: Directory, data: bytes, i: int, **kwargs: object) -> None
         expected_sender=sender,
         expected_recipient="MA-CNA",
         expected_envelope_sha256=digest,
+        expected_evidence_sha256=evidence,
         **kwargs,  # type: ignore[arg-type]
     )
 
@@ -91,6 +94,7 @@ def test_tampered_batch_receipts_are_refused(parties: tuple[Directory, SigningKe
                 expected_sender="ES-CNA",
                 expected_recipient="MA-CNA",
                 expected_envelope_sha256=receipt.envelope_sha256,
+                expected_evidence_sha256=receipt.evidence_sha256,
             )
     # A cached root does not vouch for a receipt outside the tree.
     roots: set[tuple[str, bytes, int, bytes]] = set()
@@ -103,6 +107,7 @@ def test_tampered_batch_receipts_are_refused(parties: tuple[Directory, SigningKe
             expected_sender="ES-CNA",
             expected_recipient="MA-CNA",
             expected_envelope_sha256=good.envelope_sha256,
+            expected_evidence_sha256=good.evidence_sha256,
             verified_roots=roots,
         )
 
@@ -127,3 +132,50 @@ def test_malformed_batches_are_refused(
     doc = {**receipt.to_json(), "batch": batch}
     with pytest.raises(Malformed):
         parse_receipt(json.dumps(doc).encode())
+
+
+def test_a_receipt_for_other_content_is_refused(
+    parties: tuple[Directory, SigningKeyPair],
+) -> None:
+    """Receipt v2 names the evidence document the receiver decrypted: the same envelope
+    hash with another document's hash is not a receipt for what was sealed."""
+    directory, key = parties
+    (receipt,) = issue_receipts(_fields(1), recipient="MA-CNA", received_at=NOW, key=key)
+    _verify(directory, receipt.to_bytes(), 0)
+    other = issue_receipts(
+        [(*_fields(1)[0][:3], "f" * 64)], recipient="MA-CNA", received_at=NOW, key=key
+    )[0]
+    with pytest.raises(BadSignature):
+        _verify(directory, other.to_bytes(), 0)
+
+
+def test_a_v1_receipt_is_refused_as_unsupported(
+    parties: tuple[Directory, SigningKeyPair],
+) -> None:
+    """A v1 receipt (no evidence hash, signed under exchange/receipt/v1) is never read
+    as a v2 one: unsupported_version, 400."""
+    _, key = parties
+    (receipt,) = issue_receipts(_fields(1), recipient="MA-CNA", received_at=NOW, key=key)
+    body = {k: v for k, v in receipt.body().items() if k != "evidence_sha256"} | {"v": 1}
+    v1 = {"receipt": body, "signature": b64e(key.sign(canonical_json(
+        {"ctx": "exchange/receipt/v1", "receipt": body})))}  # fmt: skip
+    with pytest.raises(UnsupportedVersion) as caught:
+        parse_receipt(canonical_json(v1))
+    assert STATUS[caught.value.code] == 400
+    for version in (True, "2", 2.5):
+        with pytest.raises(Malformed):
+            parse_receipt(canonical_json({**v1, "receipt": {**receipt.body(), "v": version}}))
+
+
+@pytest.mark.parametrize(
+    ("offset", "ok"),
+    [(timedelta(0), True), (MAX_SKEW, True), (-MAX_SKEW, True),
+     (MAX_SKEW + timedelta(seconds=1), False), (-MAX_SKEW - timedelta(seconds=1), False),
+     (timedelta(days=-30), False)],
+)  # fmt: skip
+def test_a_received_at_is_held_to_the_senders_clock(offset: timedelta, ok: bool) -> None:
+    if ok:
+        check_signed_time(NOW + offset, now=NOW, what="received_at")
+        return
+    with pytest.raises(BadTime):
+        check_signed_time(NOW + offset, now=NOW, what="received_at")

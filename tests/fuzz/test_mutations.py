@@ -58,6 +58,7 @@ RECEIPT = issue_receipt(
     sender="ES-CNA",
     recipient="MA-CNA",
     envelope_sha256="0" * 64,
+    evidence_sha256="1" * 64,
     received_at=NOW,
     key=MA_SK,
 ).to_bytes()
@@ -118,6 +119,7 @@ def check_receipt(data: bytes) -> None:
         expected_sender="ES-CNA",
         expected_recipient="MA-CNA",
         expected_envelope_sha256="0" * 64,
+        expected_evidence_sha256="1" * 64,
     )
 
 

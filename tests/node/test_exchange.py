@@ -94,6 +94,7 @@ async def test_request_acknowledge_answer_between_two_nodes(fed3: Federation) ->
             expected_sender="ES-CNA",
             expected_recipient="MA-CNA",
             expected_envelope_sha256=view["messages"][0]["envelope_sha256"],
+            expected_evidence_sha256=receipt.evidence_sha256,  # held by tests/adversarial
         )
         # MA's acknowledgement and response each came back with ES's receipt.
         await wait_until(lambda: _all_receipted(ma, incoming["id"]), what="receipts at MA")

@@ -80,6 +80,13 @@ async def test_finished_requests_are_erased_after_their_period(tmp_path: Path) -
         blobs = {p.name for p in (es.data / "blobs").iterdir()}
         assert len(blobs) == 1 and stale["id"]  # only the sent photo stays
 
+        for member in (es, ma):  # each side keeps every message's evidence document
+            kept = await member.node.db.run(
+                lambda c: c.execute(
+                    "SELECT COUNT(*) FROM messages WHERE evidence_doc IS NULL"
+                ).fetchone()[0]
+            )
+            assert kept == 0
         clock.advance(timedelta(days=10))
         for member in (es, ma):
             summary = run_pass(member.node.db, member.config, clock)
@@ -90,9 +97,10 @@ async def test_finished_requests_are_erased_after_their_period(tmp_path: Path) -
                 lambda c: c.execute(
                     "SELECT COUNT(*) FROM messages WHERE content IS NOT NULL"
                     " OR content_key IS NOT NULL"
+                    " OR evidence_doc IS NOT NULL OR evidence_key IS NOT NULL"
                 ).fetchone()[0]
             )
-            assert rows == 0
+            assert rows == 0  # contents and evidence documents alike
             entries = await member.node.db.run(
                 lambda c: [json.loads(bytes(r[0])) for r in c.execute(
                     "SELECT entry FROM audit_entries ORDER BY idx").fetchall()]
