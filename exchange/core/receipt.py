@@ -268,13 +268,18 @@ def verify_receipt(
         verified_roots.add(seen)
 
 
-def check_signed_time(at: datetime, *, now: datetime, what: str) -> None:
+def check_signed_time(at: datetime, *, sent_at: datetime, now: datetime, what: str) -> None:
     """A receipt's ``received_at`` or a refusal's ``refused_at`` is the peer's word for
-    when our envelope reached it: we hold it to our own clock when its answer reaches
-    us, within the skew allowed between nodes (``MAX_SKEW``), so a receiver cannot
-    backdate or postdate what it acknowledged. ``BadTime`` otherwise."""
-    if abs(at - now) > MAX_SKEW:
-        raise BadTime(f"{what} is more than {MAX_SKEW} from the time it reached us")
+    when our envelope reached it. Held to our own clock, within the skew allowed between
+    nodes (``MAX_SKEW``): not before we sealed the envelope (``sent_at``), not after its
+    answer reached us (``now``), so a receiver cannot backdate or postdate what it
+    acknowledged. Not "within the skew of now": an answer lost on its way back is asked
+    for again, and the receiver answers with the receipt it issued the first time, whose
+    time is then rightly older. ``BadTime`` otherwise."""
+    if at < sent_at - MAX_SKEW:
+        raise BadTime(f"{what} is before the envelope was sealed")
+    if at > now + MAX_SKEW:
+        raise BadTime(f"{what} is later than the time its answer reached us")
 
 
 def _signing_input(body: JsonObject) -> bytes:

@@ -17,6 +17,7 @@ import structlog
 
 from ..core.backoff import RETRYABLE_CODES, retry_delay
 from ..core.canonical import b64_json, loads_canonical
+from ..core.envelope import parse_header
 from ..core.errors import ExchangeError
 from ..core.receipt import check_signed_time, parse_receipt, verify_receipt
 from ..core.refusal import parse_refusal, verify_refusal
@@ -242,7 +243,10 @@ class DeliveryWorker:
                 expected_evidence_sha256=item.evidence_sha256,
                 verified_roots=roots,
             )
-            check_signed_time(receipt.received_at, now=self.node.clock.now(), what="received_at")
+            check_signed_time(
+                receipt.received_at, sent_at=_sealed_at(item), now=self.node.clock.now(),
+                what="received_at",
+            )  # fmt: skip
         except ExchangeError as exc:
             log.warning("receipt_rejected", peer=peer, msg_id=item.msg_id, code=exc.code)
             return "unknown_sender", None  # retry: the peer may have rotated keys
@@ -265,7 +269,10 @@ class DeliveryWorker:
                 expected_recipient=peer,
                 expected_envelope_sha256=item.envelope_sha256,
             )
-            check_signed_time(refusal.refused_at, now=self.node.clock.now(), what="refused_at")
+            check_signed_time(
+                refusal.refused_at, sent_at=_sealed_at(item), now=self.node.clock.now(),
+                what="refused_at",
+            )  # fmt: skip
         except ExchangeError as exc:
             log.warning("refusal_rejected", peer=peer, msg_id=item.msg_id, code=exc.code)
             return "unknown_sender", None
@@ -305,3 +312,9 @@ class DeliveryWorker:
     async def _give_up(self, msg_id: str, error: str, now: datetime) -> None:
         await outbox.expire(self.node, msg_id, error=error, now=now)
         log.warning("delivery_abandoned", msg_id=msg_id, error=error)
+
+
+def _sealed_at(item: outbox.Pending) -> datetime:
+    """When we sealed this envelope: the signed time in its own header."""
+    header, _, _ = parse_header(item.envelope)
+    return header.created_at
