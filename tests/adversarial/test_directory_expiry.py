@@ -16,6 +16,7 @@ from exchange.core.clock import ManualClock
 from exchange.core.directory import sign_directory
 from exchange.core.envelope import seal
 from exchange.core.errors import DirectoryRejected
+from exchange.web.ui.strings import EN
 
 from ..federation import ApiClient, Federation, peer_post, wait_until
 
@@ -216,11 +217,16 @@ async def test_the_alerts_warn_about_the_directory_at_three_quarters_and_a_day_l
         for role in ("investigator", "liaison"):  # sessions do not outlive the days skipped
             client = await ApiClient(fed["ES-CNA"]).login(role)
             status, body = await client.call("GET", "/api/alerts")
+            page = await client.session.get(fed["ES-CNA"].url + "/alerts", ssl=client.ssl)
+            html = await page.text()
             await client.close()
-            assert status == 200
+            assert status == 200 and page.status == 200
             assert set(body) == {"alerts", "next", "directory"}
             if state is None:
                 assert body["directory"] is None, step
+                assert 'id="directory-warning"' not in html
             else:
                 assert body["directory"]["state"] == state, step
                 assert body["directory"]["serial"] == serial
+                assert 'id="directory-warning"' in html  # the page warns too
+                assert EN[f"directory_{state}"].replace("'", "&#39;") in html

@@ -48,9 +48,14 @@ async def deadlines_page(request: web.Request, user: User) -> web.StreamResponse
 @page(*roles.DEADLINES)
 async def alerts_page(request: web.Request, user: User) -> web.StreamResponse:
     cursor = request.query.get("cursor") or None
-    listed = await deadlines.alerts(request.app[NODE_KEY], user, cursor=cursor)
+    node = request.app[NODE_KEY]
+    listed = await deadlines.alerts(node, user, cursor=cursor)
     return render(
-        request, "alerts.html", alerts=listed.rows, pager=pager("/alerts", {}, cursor, listed.next)
+        request,
+        "alerts.html",
+        alerts=listed.rows,
+        directory=deadlines.directory_warning(node),
+        pager=pager("/alerts", {}, cursor, listed.next),
     )
 
 
