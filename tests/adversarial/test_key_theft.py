@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from exchange.core.audit_entry import decode_entry
+from exchange.core.canonical import sha256_hex
 from exchange.core.clock import ManualClock, SystemClock
 from exchange.core.keys import SigningKeyPair
 from exchange.core.peer_auth import HEADER, sign_call
@@ -23,6 +24,7 @@ from exchange.ops.keyfiles import load_keyring
 from exchange.ops.provision import delete_expired_keys, revoke_key, rotate_keys
 from exchange.store import audit
 from exchange.store.db import Database
+from exchange.store.messages import evidence_record
 
 from ..federation import ApiClient, Federation, wait_until
 from ..node.test_delivery import REQUEST, count_is
@@ -129,10 +131,13 @@ async def test_a_revoked_key_is_refused_from_its_compromise_and_old_receipts_hol
         # the receipt MA-CNA stored before the compromise is still evidence
         row = await fed["MA-CNA"].node.db.run(
             lambda c: c.execute(
-                "SELECT msg_id, sender, envelope_sha256, receipt FROM messages"
-                " WHERE receipt IS NOT NULL"
+                "SELECT msg_id, sender, envelope_sha256, receipt, evidence_key, evidence_doc"
+                " FROM messages WHERE receipt IS NOT NULL"
             ).fetchone()
         )
+        # the evidence document MA-CNA keeps of what it sent, which the receipt names
+        vault = fed["MA-CNA"].node.vault
+        kept = vault.open(row[4], row[5], record=evidence_record(row[1], row[0]))
         receipt = parse_receipt(row[3].encode() if isinstance(row[3], str) else row[3])
         assert receipt.key_id == stolen.public.key_id
         verify_receipt(
@@ -142,6 +147,7 @@ async def test_a_revoked_key_is_refused_from_its_compromise_and_old_receipts_hol
             expected_sender="MA-CNA",
             expected_recipient="ES-CNA",
             expected_envelope_sha256=row[2],
+            expected_evidence_sha256=sha256_hex(kept),
         )
         await fed.stop()
         assert verify_data_dir(fed["MA-CNA"].data).ok
