@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from ..core.canonical import JsonObject, canonical_json, format_time, sha256_hex
+from ..core.errors import NotFound
 from ..core.vault import Vault
-from .db import fetch_all
+from .db import fetch_all, fetch_one
 from .rows import MessageView, TimelineEvent
 from .sql import insert_rows
 
@@ -143,3 +144,52 @@ def messages(conn: sqlite3.Connection, vault: Vault, request_id: str) -> list[Me
             )
         )
     return result
+
+
+@dataclass(frozen=True)
+class MessageEvidence:
+    """What a node holds to prove one message of a request: the evidence document
+    (``None`` if the message predates migration 9 or retention erased it), the receipt
+    its recipient signed, and the refusals it signed (ours: refusals are kept by the
+    sender), oldest first."""
+
+    msg_id: str
+    type: str
+    sender: str
+    recipient: str
+    evidence: bytes | None
+    receipt: bytes | None
+    refusals: tuple[bytes, ...]
+
+
+def evidence_of(conn: sqlite3.Connection, vault: Vault, request_id: str) -> list[MessageEvidence]:
+    """Every message of a request, in order, with its decrypted evidence document."""
+    if fetch_one(conn, "SELECT 1 AS found FROM requests WHERE id = ?", (request_id,)) is None:
+        raise NotFound(f"no request {request_id!r} at this node")
+    rows = fetch_all(
+        conn,
+        "SELECT msg_id, type, sender, recipient, receipt, evidence_key, evidence_doc"
+        " FROM messages WHERE request_id = ? ORDER BY id",
+        (request_id,),
+    )
+    found = []
+    for row in rows:
+        document = None
+        if row["evidence_key"] is not None:
+            record = evidence_record(row["sender"], row["msg_id"])
+            document = vault.open(row["evidence_key"], row["evidence_doc"], record=record)
+        refusals = fetch_all(
+            conn, "SELECT refusal FROM refusals WHERE msg_id = ? ORDER BY id", (row["msg_id"],)
+        )
+        found.append(
+            MessageEvidence(
+                msg_id=row["msg_id"],
+                type=row["type"],
+                sender=row["sender"],
+                recipient=row["recipient"],
+                evidence=document,
+                receipt=row["receipt"].encode() if row["receipt"] else None,
+                refusals=tuple(r["refusal"].encode() for r in refusals),
+            )
+        )
+    return found
