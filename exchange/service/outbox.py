@@ -34,7 +34,7 @@ async def next_due(node: Node) -> dict[str, datetime]:
 
 async def due(node: Node, peer: str, now: datetime, limit: int) -> list[Pending]:
     """The peer's envelopes due now, emergencies first."""
-    return await node.db.run(partial(store.due, peer=peer, now=now, limit=limit))
+    return await node.db.run(partial(store.due, peer=peer, now=now, limit=limit, me=node.me))
 
 
 async def due_now(node: Node, peer: str, now: datetime) -> None:

@@ -24,18 +24,21 @@ class Pending:
     # the hash of the evidence document sealed inside, which the receipt must name
     # (None for an envelope queued before migration 9: no receipt can prove it)
     evidence_sha256: str | None = None
+    sealed_at: datetime | None = None  # when we sealed it (its header's created_at)
 
 
-def due(conn: sqlite3.Connection, peer: str, now: datetime, limit: int) -> list[Pending]:
+def due(
+    conn: sqlite3.Connection, peer: str, now: datetime, limit: int, *, me: str
+) -> list[Pending]:
     """The peer's envelopes due now: emergencies first, then the rest by due time.
 
     An emergency request queued behind a backlog (a peer back after an outage) goes in
     the next transaction instead of after thousands of others.
     """
     at = format_time(now)
-    rows = fetch_all(conn, _DUE_EMERGENCY, (peer, at, limit))
+    rows = fetch_all(conn, _DUE_EMERGENCY, (me, peer, at, limit))
     if len(rows) < limit:
-        rows += fetch_all(conn, _DUE_OTHERS, (peer, at, limit - len(rows)))
+        rows += fetch_all(conn, _DUE_OTHERS, (me, peer, at, limit - len(rows)))
     return [
         Pending(
             r["msg_id"],
@@ -45,14 +48,16 @@ def due(conn: sqlite3.Connection, peer: str, now: datetime, limit: int) -> list[
             r["attempts"],
             parse_time(r["expires_at"]),
             r["evidence_sha256"],
+            parse_time(r["sealed_at"]) if r["sealed_at"] else None,
         )
         for r in rows
     ]
 
 
 _COLUMNS = (
-    "SELECT msg_id, peer, envelope, envelope_sha256, attempts, expires_at, evidence_sha256"
-    " FROM outbox"
+    "SELECT msg_id, peer, envelope, envelope_sha256, attempts, expires_at, evidence_sha256,"
+    " (SELECT m.created_at FROM messages m WHERE m.sender = ? AND m.msg_id = outbox.msg_id)"
+    " AS sealed_at FROM outbox"
 )
 _DUE_WHERE = "WHERE state = 'pending' AND peer = ? AND next_attempt_at <= ?"
 _ORDER = "ORDER BY next_attempt_at, msg_id LIMIT ?"

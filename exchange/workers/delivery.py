@@ -315,6 +315,9 @@ class DeliveryWorker:
 
 
 def _sealed_at(item: outbox.Pending) -> datetime:
-    """When we sealed this envelope: the signed time in its own header."""
+    """When we sealed this envelope (kept with our copy of the message; else the signed
+    time in its own header)."""
+    if item.sealed_at is not None:
+        return item.sealed_at
     header, _, _ = parse_header(item.envelope)
     return header.created_at
