@@ -15,11 +15,13 @@ from typing import Any
 
 import aiohttp
 
+from exchange.cli import main
 from exchange.core.audit_entry import decode_entry
 from exchange.core.keys import SigningKeyPair
 from exchange.core.peer_auth import HEADER, sign_call
-from exchange.core.revocation import sign_statement
+from exchange.core.revocation import sign_statement, verify_statement
 from exchange.ops.keyfiles import load_keyring, load_revocation_key
+from exchange.ops.provision import rotate_keys
 from exchange.workers.revocations import send_revocation
 
 from ..federation import Federation
@@ -166,3 +168,21 @@ async def test_statements_for_unknown_keys_or_authorities_are_refused(tmp_path: 
         assert await held_revocations(fed, "MA-CNA") == 0
     finally:
         await fed.stop()
+
+
+def test_keys_revoke_writes_a_statement_peers_accept(tmp_path: Path) -> None:
+    """``exchange keys revoke ... --statement FILE --revocation-key PATH`` (after a
+    rotation, as OPERATIONS says): the statement verifies against the directory."""
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], users=False)
+    data = fed["ES-CNA"].data
+    old = load_keyring(data / "keys").current_signing(fed.clock.now()).public.key_id
+    rotate_keys(data)
+    out = tmp_path / "revocation.json"
+    argv = ["keys", "revoke", old, "--data", str(data), "--statement", str(out)]
+    assert main(argv) == 2  # --statement without --revocation-key: nothing revoked
+    assert load_keyring(data / "keys").signing[0].public.key_id == old
+    key = str(data / "keys" / "revocation.key")
+    assert main([*argv, "--revocation-key", key]) == 0
+    found = verify_statement(out.read_bytes(), directory=fed.directory(), now=fed.clock.now())
+    assert (found.authority, found.key_id) == ("ES-CNA", old)
+    assert (data / "keys" / "revocation.key").stat().st_mode & 0o777 == 0o600
