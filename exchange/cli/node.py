@@ -27,6 +27,7 @@ from ..ops.provision import (
     rotate_keys,
 )
 from ..runloop import run as run_loop
+from . import revocation
 
 
 def register(sub: Any) -> None:
@@ -94,7 +95,9 @@ def register(sub: Any) -> None:
         metavar="TIME",
         help="refuse what it signed from this UTC time on (e.g. 2026-03-01T08:00:00Z); default now",
     )
+    revocation.add_statement_options(p)
     p.set_defaults(handler=cmd_keys_revoke)
+    revocation.register_send(keys)
     p = keys.add_parser(
         "protect", help="protect the storage key with a passphrase (Argon2id); asked at start"
     )
@@ -145,6 +148,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"initialised {args.authority} in {args.data}")
     print(f"  config: {path}")
     print(f"  public entry for the directory operator: {args.data / 'authority.json'}")
+    print(f"  revocation key: {args.data / 'keys' / 'revocation.key'} -- move it OFFLINE now")
+    print("    (it alone can revoke this node's keys at once if they are stolen; see OPERATIONS)")
     return 0
 
 
@@ -211,9 +216,14 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
     at = parse_time(args.compromised_at, field="--compromised-at") if args.compromised_at else None
+    revocation.check_statement_options(args)
     public = revoke_key(args.data, args.key_id, compromised_at=at)
     assert public.revoked_at is not None
     print(f"key {public.key_id} revoked from {format_time(public.revoked_at)}; private key deleted")
+    authority = load_config(args.data / "node.toml").authority_id
+    revocation.write_statement(
+        args, authority=authority, key_id=public.key_id, revoked_at=public.revoked_at
+    )
     print(f"send the updated {args.data / 'authority.json'} to the directory operator now")
     return 0
 

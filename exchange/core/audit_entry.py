@@ -36,6 +36,8 @@ ACTIONS = frozenset(
         "key_rotated",
         "key_revoked",
         "key_deleted",
+        "revocation_sent",
+        "revocation_received",
         "user_added",
         "user_removed",
         "login_succeeded",

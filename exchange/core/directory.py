@@ -67,6 +67,7 @@ _ENTRY_FIELDS = {
     "contact_hours",
     "timezone",
     "audit_vkey",
+    "revocation_key",
     "self_signature",
 }
 
@@ -115,6 +116,9 @@ class Authority:
     # proof of possession: the authority's own signature over the rest of the entry
     # (required in a directory; absent only while an entry is being built)
     self_signature: EntrySignature | None = None
+    # ``ed25519:<base64>``: the key whose private half the authority keeps offline and
+    # signs emergency revocation statements with (``exchange.core.revocation``)
+    revocation_key: str | None = None
 
     @property
     def tls_pins(self) -> tuple[str, ...]:
@@ -139,7 +143,7 @@ class Authority:
 
     def unsigned_json(self) -> JsonObject:
         """The entry without its self-signature: what the self-signature covers."""
-        return {
+        entry: JsonObject = {
             "authority_id": self.authority_id,
             "country": self.country,
             "name": self.name,
@@ -157,6 +161,9 @@ class Authority:
         } | (
             {"tls_fingerprint_next": self.tls_fingerprint_next} if self.tls_fingerprint_next else {}
         )
+        if self.revocation_key is not None:
+            entry["revocation_key"] = self.revocation_key
+        return entry
 
     def self_signed(self, pair: SigningKeyPair) -> Authority:
         """This entry, self-signed with ``pair`` (one of its own signing keys)."""
@@ -177,7 +184,7 @@ class Authority:
         """Parse one entry strictly; raise ``Malformed`` naming the first bad field."""
         if not isinstance(data, dict):
             raise Malformed("authority entry must be an object")
-        optional = {"audit_vkey", "tls_fingerprint_next", "self_signature"}
+        optional = {"audit_vkey", "tls_fingerprint_next", "self_signature", "revocation_key"}
         missing = sorted(_ENTRY_FIELDS - set(data) - optional)
         if missing:
             raise Malformed(f"authority entry lacks {', '.join(missing)}")
@@ -198,6 +205,9 @@ class Authority:
         if tls_next is not None:
             tls_next = _match(tls_next, _FINGERPRINT, "tls_fingerprint_next")
         signature = data.get("self_signature")
+        revocation_key = data.get("revocation_key")
+        if revocation_key is not None:
+            parse_operator_key(revocation_key)  # raises Malformed
         return cls(
             authority_id=authority_id,
             country=country,
@@ -215,6 +225,7 @@ class Authority:
             audit_vkey=audit_vkey,
             tls_fingerprint_next=tls_next,
             self_signature=None if signature is None else EntrySignature.from_json(signature),
+            revocation_key=revocation_key,
         )
 
 

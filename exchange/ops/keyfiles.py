@@ -238,3 +238,43 @@ def create_tls_certificate(
 def tls_fingerprint(cert_path: Path) -> str:
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+REVOCATION_KEY_FILE = "revocation.key"
+REVOCATION_PUBLIC_FILE = "revocation.pub"
+
+
+def create_revocation_key(keys_dir: Path) -> Path:
+    """The authority's revocation key (``exchange.core.revocation``): the private half in
+    ``keys/revocation.key`` (0600), for the operator to move offline at once; the public
+    half in ``keys/revocation.pub``, which stays (it goes into ``authority.json``)."""
+    path = keys_dir / REVOCATION_KEY_FILE
+    if path.exists() or (keys_dir / REVOCATION_PUBLIC_FILE).exists():
+        raise FileExistsError(f"{path} exists: refusing to overwrite a revocation key")
+    now = dt.datetime.now(dt.UTC)
+    pair = SigningKeyPair.generate(now, OPERATOR_KEY_VALIDITY)
+    public = "ed25519:" + b64e(pair.public.public)
+    doc = {
+        "kind": "authority-revocation",
+        "private_key": b64e(pair.seed),
+        "public": public,
+        "created_at": format_time(now),
+    }
+    write_private(path, json.dumps(doc, indent=2).encode())
+    (keys_dir / REVOCATION_PUBLIC_FILE).write_text(public + "\n")
+    return path
+
+
+def revocation_public(keys_dir: Path) -> str | None:
+    """``ed25519:<base64>`` of the revocation key, or None for a node made before them."""
+    path = keys_dir / REVOCATION_PUBLIC_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
+def load_revocation_key(path: Path) -> SigningKeyPair:
+    doc = json.loads(path.read_text())
+    if not isinstance(doc, dict) or doc.get("kind") != "authority-revocation":
+        raise ValueError(f"{path} is not an authority revocation key file")
+    seed = b64d(doc["private_key"], field="private_key", length=32)
+    created = parse_time(doc["created_at"])
+    return SigningKeyPair.from_seed(seed, created, created + OPERATOR_KEY_VALIDITY)

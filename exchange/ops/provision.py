@@ -24,12 +24,14 @@ from ..store import audit
 from ..store import users as users_store
 from ..store.db import Database, transaction
 from .keyfiles import (
+    create_revocation_key,
     create_storage_key,
     create_tls_certificate,
     key_path,
     load_keyring,
     load_or_create_audit_key,
     load_revoked,
+    revocation_public,
     save_keypair,
     save_revoked,
     tls_fingerprint,
@@ -85,6 +87,7 @@ def init_node(
     save_keypair(keys_dir, SigningKeyPair.generate(start, KEY_VALIDITY))
     save_keypair(keys_dir, EncryptionKeyPair.generate(start, KEY_VALIDITY))
     create_storage_key(keys_dir)
+    create_revocation_key(keys_dir)  # keys/revocation.key: to be moved offline
     create_tls_certificate(
         keys_dir, common_name=info.authority_id, hosts=[listen_host, "localhost"]
     )
@@ -140,6 +143,11 @@ def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetim
         | (
             {"tls_fingerprint_next": tls_fingerprint(data / "keys" / NEXT_TLS_CERT)}
             if (data / "keys" / NEXT_TLS_CERT).exists()
+            else {}
+        )
+        | (
+            {"revocation_key": revocation_public(data / "keys")}
+            if revocation_public(data / "keys")
             else {}
         )
     ).self_signed(ring.current_signing(now))

@@ -3,9 +3,13 @@ expired documents, keep the last good one when an update is bad, and stop
 exchanging once it has expired (fail closed). The highest serial ever held is
 persisted with its document and survives restarts; the same serial with other
 bytes is an equivocation, kept as proof and raised as an alert. Fetching the
-document is ``exchange.workers.directory``'s."""
+document is ``exchange.workers.directory``'s. Emergency revocation statements the node
+holds are applied on top of every directory installed, here and nowhere else
+(``revoke``): the directory it exchanges under never un-revokes a key."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import structlog
 
@@ -15,7 +19,8 @@ from ..core.directory import Directory, verify_directory
 from ..core.directory_freshness import Lifetime, SerialVerdict, judge_serial, lifetime
 from ..core.directory_search import DirectoryIndex
 from ..core.errors import DirectoryExpired, DirectoryRejected, ExchangeError
-from ..store import directory_cache
+from ..core.revocation import apply_revocations
+from ..store import directory_cache, revocations
 from ..store.db import Database
 
 log = structlog.get_logger("exchange.directory")
@@ -40,6 +45,9 @@ class DirectoryHolder:
         # the highest serial ever held and its bytes (persisted: the rollback floor)
         self.held_serial: int | None = None
         self.held_document: bytes | None = None
+        # the directory as the operator signed it, and the revocations received since
+        self.signed: Directory | None = None
+        self.revoked: list[tuple[str, str, datetime]] = []
 
     def require(self) -> Directory:
         """The directory to exchange under: refused once it has expired (by our Clock)."""
@@ -82,6 +90,8 @@ class DirectoryHolder:
     async def load_cached(self) -> None:
         """Install the stored document; its serial stays the floor even when the
         document has expired (then it is held for reading only) or no longer verifies."""
+        held = await self.db.run(revocations.held)
+        self.revoked = [(r.authority, r.key_id, r.revoked_at) for r in held]
         cached = await self.db.run(directory_cache.load)
         if cached is None:
             return
@@ -157,6 +167,14 @@ class DirectoryHolder:
                 seen_sha256=sha256_hex(document),
             )
 
+    def revoke(self, authority: str, key_id: str, revoked_at: datetime) -> None:
+        """From now on ``key_id`` is revoked from ``revoked_at`` in the directory held
+        and in every one installed later (a statement already stored by the caller)."""
+        self.revoked.append((authority, key_id, revoked_at))
+        if self.signed is not None:
+            self._install(self.signed)
+
     def _install(self, directory: Directory) -> None:
-        self.current = directory
-        self.index = DirectoryIndex(directory)
+        self.signed = directory
+        self.current = apply_revocations(directory, self.revoked)
+        self.index = DirectoryIndex(self.current)

@@ -288,4 +288,19 @@ MIGRATIONS: list[list[str]] = [
         """INSERT INTO directory_history (serial, document, installed_at)
            SELECT serial, document, loaded_at FROM directory_state""",
     ],
+    # 11: emergency revocation statements received (or sent) by this node, signed by an
+    # authority's offline revocation key (core/revocation.py): applied on top of every
+    # directory installed (service/directory.py), never un-revoked; the statement kept
+    # as received
+    [
+        """CREATE TABLE revocations (
+            authority TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            revoked_at TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            statement BLOB NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (authority, key_id)
+        )""",
+    ],
 ]

@@ -25,6 +25,8 @@ STATUS = {
     "unknown_sender": 403,
     "expired_key": 403,
     "key_revoked": 403,
+    "no_revocation_key": 403,
+    "unknown_key": 404,
     "forbidden": 403,
     "csrf_failed": 403,
     "wrong_party": 403,

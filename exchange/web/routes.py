@@ -13,6 +13,7 @@ from .api import stats as stats_api
 from .peer import audit as peer_audit
 from .peer import blobs as peer_blobs
 from .peer import envelopes as peer_envelopes
+from .peer import revocations as peer_revocations
 from .ui import routes as ui_routes
 
 
@@ -21,6 +22,7 @@ def register(app: web.Application) -> None:
         peer_envelopes,
         peer_audit,
         peer_blobs,
+        peer_revocations,
         requests_api,
         audit_api,
         deadlines_api,
