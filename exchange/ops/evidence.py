@@ -10,8 +10,6 @@ out a bundle that does not verify. The file is new (never overwritten), mode 060
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +26,7 @@ from ..core.vault import Vault
 from ..store import directory_cache
 from ..store.messages import MessageEvidence, evidence_of
 from ..store.snapshots import open_read_only
-from .keyfiles import load_storage_key
+from .keyfiles import load_storage_key, write_private
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ def export_request(
     keys = [k for k in config.operator_keys if any(k in s.keys for s in needed)]
     bundle = build_bundle(operator_keys=keys, directories=[s.document for s in needed], items=items)
     lines = verify_bundle(bundle)
-    _write_new(out, bundle)
+    write_private(out, bundle, new=True)
     return Export(out, len(bundle), lines)
 
 
@@ -133,18 +131,3 @@ def _needed(signed: list[_Signed], times: list[datetime]) -> list[_Signed]:
             ) from exc
         chosen[directory.serial] = by_serial[directory.serial]
     return [chosen[serial] for serial in sorted(chosen)]
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    """``data`` in a new file at ``path``, mode 0600 from the first byte, all or nothing:
-    written beside it, then linked in place (which fails if ``path`` exists)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-evidence-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

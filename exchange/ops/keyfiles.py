@@ -33,8 +33,10 @@ from ..core.vault import (
 )
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Atomically write ``data`` to ``path`` with mode 0600 from the first byte."""
+def write_private(path: Path, data: bytes, *, new: bool = False) -> None:
+    """Atomically write ``data`` to ``path`` with mode 0600 from the first byte. With
+    ``new``, ``path`` must not exist yet (``FileExistsError``): it is linked in place
+    instead of replaced, so an existing file is never overwritten."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
@@ -43,7 +45,11 @@ def write_private(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if new:
+            os.link(tmp, path)
+            Path(tmp).unlink()
+        else:
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
