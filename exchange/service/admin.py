@@ -13,9 +13,10 @@ from ..core.passwords import hash_password
 from ..core.roles import ALL, Role
 from ..ops.keyfiles import load_keyring
 from ..ops.provision import rotate_keys
-from ..store import directory_cache, peers, users
+from ..store import directory_cache, peers, revocations, users
 from ..store.directory_cache import EquivocationAlert
 from ..store.peers import PeerStatus
+from ..store.revocations import HeldRevocation
 from ..store.users import UserRow
 from .node import Node
 from .sessions import Sessions, User
@@ -40,6 +41,7 @@ class Overview:
     keys: list[JsonObject]
     directory: DirectoryStatus | None
     equivocations: list[EquivocationAlert]
+    revocations: list[HeldRevocation]  # statements received straight from authorities
 
 
 async def overview(node: Node) -> Overview:
@@ -49,11 +51,14 @@ async def overview(node: Node) -> Overview:
 
     def read(
         c: sqlite3.Connection,
-    ) -> tuple[list[UserRow], list[PeerStatus], str | None, list[EquivocationAlert]]:
+    ) -> tuple[
+        list[UserRow], list[PeerStatus], str | None, list[EquivocationAlert], list[HeldRevocation]
+    ]:
         loaded = peers.directory_loaded_at(c)
-        return users.active_users(c), peers.status(c), loaded, directory_cache.equivocations(c)
+        alerts = directory_cache.equivocations(c)
+        return users.active_users(c), peers.status(c), loaded, alerts, revocations.held(c)
 
-    active, found, loaded_at, equivocations = await node.db.run(read)
+    active, found, loaded_at, equivocations, held = await node.db.run(read)
     life = node.directory.lifetime()
     listed = {p.peer for p in found}
     for authority in directory.authorities if directory else ():
@@ -70,7 +75,7 @@ async def overview(node: Node) -> Overview:
         )
     keys = [k.public.to_json() for k in node.keys.signing]
     keys += [k.public.to_json() for k in node.keys.encryption]
-    return Overview(active, sorted(found, key=lambda p: p.peer), keys, status, equivocations)
+    return Overview(active, sorted(found, key=lambda p: p.peer), keys, status, equivocations, held)
 
 
 async def add_user(node: Node, actor: User, *, username: str, role: str, password: str) -> None:

@@ -21,10 +21,10 @@ from exchange.core.keys import SigningKeyPair
 from exchange.core.peer_auth import HEADER, sign_call
 from exchange.core.revocation import sign_statement, verify_statement
 from exchange.ops.keyfiles import load_keyring, load_revocation_key
-from exchange.ops.provision import rotate_keys
+from exchange.ops.provision import add_user, rotate_keys
 from exchange.workers.revocations import send_revocation
 
-from ..federation import Federation
+from ..federation import PASSWORD, ApiClient, Federation
 from ..node.test_peer_rejections import envelope, snapshot
 
 PEERS = ("MA-CNA", "SN-CNA")
@@ -93,6 +93,7 @@ async def test_a_revocation_statement_stops_a_stolen_key_at_every_peer_at_once(
     tmp_path: Path,
 ) -> None:
     fed = Federation.create(tmp_path, ["ES-CNA", *PEERS], users=False)
+    add_user(fed["MA-CNA"].data, username="admin", password=PASSWORD, role="admin")
     await fed.start()
     try:
         es = fed["ES-CNA"]
@@ -131,6 +132,12 @@ async def test_a_revocation_statement_stops_a_stolen_key_at_every_peer_at_once(
         assert await held_revocations(fed, "MA-CNA") == 1
         assert len(await actions(fed, "MA-CNA", "revocation_received")) == 1
         assert [e["peer"] for e in await actions(fed, "ES-CNA", "revocation_sent")] == sorted(PEERS)
+        # MA-CNA's admin sees the revocation it received
+        admin = await ApiClient(fed["MA-CNA"]).login("admin")
+        page = await admin.session.get(fed["MA-CNA"].url + "/admin", ssl=admin.ssl)
+        html = await page.text()
+        await admin.close()
+        assert 'id="revocations"' in html and stolen.public.key_id in html
 
         # survives a restart and a directory refresh that does not carry it yet
         await fed.stop("MA-CNA")

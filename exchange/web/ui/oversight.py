@@ -67,6 +67,7 @@ async def admin_page(request: web.Request, user: User) -> web.StreamResponse:
         roles=ALL,
         directory=state.directory,
         equivocations=state.equivocations,
+        revocations=state.revocations,
     )
 
 

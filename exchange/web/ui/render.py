@@ -186,11 +186,12 @@ def pager(path: str, filters: dict[str, Any], cursor: str | None, following: str
     )
 
 
-def when(value: str | None) -> dict[str, str] | None:
-    """A stored UTC instant as ``{iso, utc}``; the template shows it in a <time> tag."""
+def when(value: str | datetime | None) -> dict[str, str] | None:
+    """A UTC instant (stored text, or a row's datetime) as ``{iso, utc}``; the template
+    shows it in a <time> tag."""
     if not value:
         return None
-    moment = parse_time(value)
+    moment = value if isinstance(value, datetime) else parse_time(value)
     return {"iso": moment.isoformat(), "utc": moment.strftime("%Y-%m-%d %H:%M UTC")}
 
 

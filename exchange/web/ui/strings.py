@@ -215,6 +215,10 @@ EN: dict[str, str] = {
     "directory_expired": (
         "The directory has expired: nothing is sent or accepted until a new one is installed."
     ),
+    "revocations_received": (
+        "Keys revoked by their authority (statements received directly, before the next directory)"
+    ),
+    "revoked_from": "revoked from",
     "directory_equivocations": "Equivocation alerts: two directories signed with the same serial",
     "cosigned_size": "Cosigned tree size {size}:",
     "audit_action": "Action",

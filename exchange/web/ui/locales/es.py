@@ -211,6 +211,11 @@ ES: dict[str, str] = {
     "directory_expired": (
         "El directorio ha caducado: no se envía ni se acepta nada hasta que se instale uno nuevo."
     ),
+    "revocations_received": (
+        "Claves revocadas por su autoridad "
+        "(declaraciones recibidas directamente, antes del próximo directorio)"
+    ),
+    "revoked_from": "revocada desde",
     "directory_equivocations": (
         "Alertas de equivocación: dos directorios firmados con el mismo número de serie"
     ),

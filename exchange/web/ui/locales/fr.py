@@ -212,6 +212,11 @@ FR: dict[str, str] = {
     "directory_expired": (
         "L'annuaire a expiré : rien n'est envoyé ni accepté tant qu'un nouveau n'est pas installé."
     ),
+    "revocations_received": (
+        "Clés révoquées par leur autorité "
+        "(déclarations reçues directement, avant le prochain annuaire)"
+    ),
+    "revoked_from": "révoquée depuis",
     "directory_equivocations": (
         "Alertes d'équivoque : deux annuaires signés avec le même numéro de série"
     ),
