@@ -19,6 +19,7 @@ from ..core.keys import EncryptionKeyPair, KeyRing, PublicKey, SigningKeyPair
 from ..core.note import format_vkey
 from ..core.passwords import hash_password
 from ..core.peer_auth import MAX_SKEW
+from ..core.usernames import check_username
 from ..core.witness import origin_for
 from ..store import audit
 from ..store import users as users_store
@@ -334,6 +335,7 @@ def info_from_authority(a: Authority) -> AuthorityInfo:
 def add_user(
     data: Path, *, username: str, password: str, role: str, clock: Clock | None = None
 ) -> None:
+    check_username(username)
     now = (clock or SystemClock()).now()
     config = load_config(data / "node.toml")
     password_hash = hash_password(password)

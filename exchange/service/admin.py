@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import sqlite3
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ from ..core.canonical import JsonObject, format_time
 from ..core.errors import InvalidRequest, Malformed
 from ..core.passwords import hash_password
 from ..core.roles import ALL, Role
+from ..core.usernames import check_username
 from ..ops.keyfiles import load_keyring
 from ..ops.provision import rotate_keys
 from ..store import directory_cache, peers, revocations, users
@@ -21,7 +21,6 @@ from ..store.users import UserRow
 from .node import Node
 from .sessions import Sessions, User
 
-USERNAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MIN_PASSWORD = 12
 
 
@@ -81,8 +80,7 @@ async def overview(node: Node) -> Overview:
 async def add_user(node: Node, actor: User, *, username: str, role: str, password: str) -> None:
     if role not in ALL:
         raise Malformed(f"role must be one of {', '.join(ALL)}")
-    if not USERNAME.match(username):
-        raise Malformed("a username is 1 to 64 letters, digits, '.', '-' or '_'")
+    check_username(username)
     if len(password) < MIN_PASSWORD:
         raise InvalidRequest(f"a password needs at least {MIN_PASSWORD} characters")
     password_hash = await asyncio.to_thread(hash_password, password)

@@ -92,8 +92,8 @@ async def upload(
         with transaction(conn):
             store.record(conn, node.vault, entry, owner=actor, now=now)
             audit.append(conn, at=now, authority=node.me, action="attachment_uploaded",
-                         actor=actor, attachment_id=entry.id, sha256=entry.sha256,
-                         size=entry.size)  # fmt: skip
+                         actor=actor, attachment_id=entry.id,
+                         blob_sha256=entry.blob_sha256, size=entry.size)  # fmt: skip
 
     await node.db.run(save)
     log.info("attachment_uploaded", attachment_id=entry.id, size=entry.size)
@@ -193,7 +193,7 @@ async def open_attachment(
         with transaction(conn):
             audit.append(conn, at=now, authority=node.me, action="attachment_opened",
                          actor=user.username, request_id=request_id, attachment_id=entry.id,
-                         sha256=entry.sha256)  # fmt: skip
+                         blob_sha256=entry.blob_sha256)  # fmt: skip
 
     await node.db.run(opened)
     return entry

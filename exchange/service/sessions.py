@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
@@ -20,6 +20,7 @@ from ..core.errors import RateLimited, Unauthorized
 from ..core.passwords import DUMMY_HASH, verify_password
 from ..core.rate_limit import RateLimiter
 from ..core.roles import Role
+from ..core.usernames import check_username
 from ..store import users
 from .node import Node
 
@@ -81,6 +82,28 @@ class SessionCache:
             del self._entries[key]
 
 
+class UnknownNameFailures:
+    """Failed logins under names that are no account, counted in memory only.
+
+    An unknown name must be throttled like an account (else the lockout tells which
+    names exist), but it is never written anywhere: it may be a password typed into the
+    wrong box. Bounded: the oldest names go first.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[int, datetime]] = OrderedDict()
+
+    def get(self, username: str) -> tuple[int, datetime | None]:
+        return self._entries.get(username, (0, None))
+
+    def add(self, username: str, now: datetime) -> None:
+        count, _ = self._entries.pop(username, (0, None))
+        self._entries[username] = (count + 1, now)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
 class LoginGate:
     """Bounds the work that callers who are not logged in can cause.
 
@@ -131,14 +154,20 @@ class Sessions:
     node: Node
     gate: LoginGate
     cache: SessionCache
+    unknown: UnknownNameFailures = field(default_factory=UnknownNameFailures)
 
     async def login(self, username: str, password: str, *, client: str) -> Session:
-        """Check the password and open a session (audited either way)."""
+        """Check the password and open a session (audited either way; a name that is no
+        account is audited as ``UNKNOWN_USER``, and one that could be none is refused
+        with ``Malformed`` before anything is checked or written)."""
         node = self.node
         now = node.clock.now()
         self.gate.admit(client, now)
+        check_username(username)
         cfg = node.config.session
         failures, last = await node.db.run(lambda c: users.failures(c, username))
+        if failures == 0:
+            failures, last = self.unknown.get(username)
         if failures >= cfg.max_login_failures and last is not None and now - last < cfg.lockout:
             raise RateLimited(
                 "too many failed logins: try again later",
@@ -146,7 +175,11 @@ class Sessions:
             )
         row = await node.db.run(lambda c: users.get_user(c, username))
         ok = await self.gate.check(row.password_hash if row else DUMMY_HASH, password)
-        if not ok or row is None:
+        if row is None:
+            self.unknown.add(username, now)
+            await node.db.run(lambda c: users.record_unknown_login(c, me=node.me, now=now))
+            raise Unauthorized("wrong username or password")
+        if not ok:
             await node.db.run(
                 lambda c: users.record_login(c, me=node.me, username=username, ok=False, now=now)
             )

@@ -303,4 +303,10 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (authority, key_id)
         )""",
     ],
+    # 12: failed-login counters only for accounts: rows under names that are no account
+    # (a mistyped name, a password typed into the username box) are dropped; unknown
+    # names are counted in memory from now on (service/sessions.UnknownNameFailures)
+    [
+        "DELETE FROM login_failures WHERE username NOT IN (SELECT username FROM users)",
+    ],
 ]

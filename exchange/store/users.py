@@ -9,6 +9,7 @@ from datetime import datetime
 from ..core.canonical import format_time, parse_time
 from ..core.errors import Conflict, NotFound
 from ..core.roles import Role, parse_role
+from ..core.usernames import UNKNOWN_USER
 from . import audit
 from .db import fetch_all, fetch_one, transaction
 
@@ -141,6 +142,17 @@ def record_login(
             )
         action = "login_succeeded" if ok else "login_failed"
         audit.append(conn, at=now, authority=me, action=action, actor=username)
+
+
+def record_unknown_login(conn: sqlite3.Connection, *, me: str, now: datetime) -> None:
+    """Audit a failed login under a name that is no account, without the name.
+
+    Whatever was typed (a mistyped name, a password in the wrong box) stays out of the
+    permanent log and out of ``login_failures``, which therefore only ever holds
+    accounts (the service counts unknown names in memory).
+    """
+    with transaction(conn):
+        audit.append(conn, at=now, authority=me, action="login_failed", actor=UNKNOWN_USER)
 
 
 def get_session(conn: sqlite3.Connection, token_hash: str, now: datetime) -> SessionRow | None:

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ...core import roles
-from ...core.errors import NotFound, RateLimited, Unauthorized
+from ...core.errors import Malformed, NotFound, RateLimited, Unauthorized
 from ...service.sessions import User
 from ..auth import COOKIE, CsrfFailed, check_same_site, give_cookie, log_in, logout
 from .render import page, render
@@ -68,6 +68,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return refused
     except Unauthorized as exc:
         return render(request, "login.html", status=401, error=exc.message, next=target)
+    except Malformed as exc:
+        return render(request, "login.html", status=400, error=exc.message, next=target)
     response = web.HTTPSeeOther(target)
     give_cookie(request, response, session)
     raise response
