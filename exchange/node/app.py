@@ -20,6 +20,7 @@ from ..core.keys import KeyRing, SigningKeyPair
 from ..core.peer_auth import NonceCache
 from ..core.rate_limit import ConnectionGate, RateLimiter
 from ..core.vault import Vault
+from ..ops.data_folder import require_private
 from ..ops.keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
 from ..service import settings
 from ..service.directory import DirectoryHolder
@@ -87,6 +88,7 @@ def create_app(
     passphrase: bytes | None = None,
 ) -> web.Application:
     clock = clock or SystemClock()
+    require_private(config.data_dir)  # before anything in it is read or opened
     keys = _Keys(config, passphrase)
     limits = config.limits
     app = web.Application(

@@ -237,7 +237,7 @@ def create_tls_certificate(
         ),
     )
     pem = cert.public_bytes(serialization.Encoding.PEM)
-    (keys_dir / f"{stem}.crt").write_bytes(pem)
+    write_private(keys_dir / f"{stem}.crt", pem)
     return tls_fingerprint(keys_dir / f"{stem}.crt")
 
 
@@ -267,7 +267,7 @@ def create_revocation_key(keys_dir: Path) -> Path:
         "created_at": format_time(now),
     }
     write_private(path, json.dumps(doc, indent=2).encode())
-    (keys_dir / REVOCATION_PUBLIC_FILE).write_text(public + "\n")
+    write_private(keys_dir / REVOCATION_PUBLIC_FILE, (public + "\n").encode())
     return path
 
 

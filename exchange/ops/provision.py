@@ -24,6 +24,7 @@ from ..core.witness import origin_for
 from ..store import audit
 from ..store import users as users_store
 from ..store.db import Database, transaction
+from .data_folder import make_private
 from .keyfiles import (
     create_revocation_key,
     create_storage_key,
@@ -36,6 +37,7 @@ from .keyfiles import (
     save_keypair,
     save_revoked,
     tls_fingerprint,
+    write_private,
 )
 
 KEY_VALIDITY = timedelta(days=365)
@@ -82,8 +84,9 @@ def init_node(
     config_path = data / "node.toml"
     if config_path.exists():
         raise FileExistsError(f"{config_path} exists: this folder already holds a node")
+    make_private(data)  # owner-only from the start, whatever the umask
     keys_dir = data / "keys"
-    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keys_dir.mkdir(exist_ok=True, mode=0o700)
     start = now - CLOCK_ALLOWANCE
     save_keypair(keys_dir, SigningKeyPair.generate(start, KEY_VALIDITY))
     save_keypair(keys_dir, EncryptionKeyPair.generate(start, KEY_VALIDITY))
@@ -92,15 +95,14 @@ def init_node(
     create_tls_certificate(
         keys_dir, common_name=info.authority_id, hosts=[listen_host, "localhost"]
     )
-    config_path.write_text(
-        render_config(
-            authority_id=info.authority_id,
-            listen_host=listen_host,
-            listen_port=listen_port,
-            operator_keys=operator_keys,
-            source=directory_source,
-        )
+    config = render_config(
+        authority_id=info.authority_id,
+        listen_host=listen_host,
+        listen_port=listen_port,
+        operator_keys=operator_keys,
+        source=directory_source,
     )
+    write_private(config_path, config.encode())
     url = public_url or f"https://{listen_host}:{listen_port}"
     write_public_info(data, info, url=url, now=now)
     db = Database(data / "exchange.db")
@@ -152,7 +154,7 @@ def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetim
             else {}
         )
     ).self_signed(ring.current_signing(now))
-    (data / PUBLIC_INFO).write_text(json.dumps(authority.to_json(), indent=2) + "\n")
+    write_private(data / PUBLIC_INFO, (json.dumps(authority.to_json(), indent=2) + "\n").encode())
     return authority
 
 

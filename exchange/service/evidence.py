@@ -43,6 +43,11 @@ def blob_dir(node: Node) -> Path:
     return path
 
 
+def _create_private(path: Path) -> IO[bytes]:
+    """A new file, 0600 from the first byte whatever the umask (docs/THREAT_MODEL.md)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+
 def blob_path(node: Node, blob_sha256: str) -> Path:
     if not HEX64.match(blob_sha256):
         raise Malformed("a blob is named by its lowercase hex SHA-256")
@@ -63,7 +68,7 @@ async def upload(
     key = new_key()
     writer = BlobWriter(key)
     temp = blob_dir(node) / f".upload-{secrets.token_hex(8)}"
-    handle = await asyncio.to_thread(temp.open, "xb")
+    handle = await asyncio.to_thread(_create_private, temp)
     try:
         async for chunk in chunks:
             if writer.size + len(chunk) > limit:
@@ -129,7 +134,7 @@ async def store_blob(
         return 0
     digest, size = hashlib.sha256(), 0
     temp = blob_dir(node) / f".peer-{secrets.token_hex(8)}"
-    handle = await asyncio.to_thread(temp.open, "xb")
+    handle = await asyncio.to_thread(_create_private, temp)
     try:
         async for chunk in chunks:
             size += len(chunk)

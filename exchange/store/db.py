@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import sqlite3
 import threading
 from collections import deque
@@ -30,6 +31,14 @@ T = TypeVar("T")
 MAX_GROUP = 256
 
 
+def create_private(path: Path) -> None:
+    """Create the database file empty and 0600 (an empty file is an empty database)
+    unless it exists. SQLite gives the ``-wal`` and ``-shm`` files it creates the mode of
+    the database file, so they are owner-only too, whatever the process umask."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -42,6 +51,7 @@ class Database:
 
     def _open(self) -> None:
         require_sqlite(sqlite3.sqlite_version_info)
+        create_private(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db = sqlite_utils.Database(conn)
         db.enable_wal()

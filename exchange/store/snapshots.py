@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from ..core.errors import ExchangeError
+from .db import create_private
 
 
 def open_read_only(database: Path) -> sqlite3.Connection:
@@ -21,6 +22,7 @@ def copy(source: Path, target: Path, *, pages: int = -1) -> None:
     ``pages`` pages so a serving node keeps writing meanwhile; the copy needs no WAL."""
     reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     try:
+        create_private(target)  # 0600 from the first byte, and its journal too
         writer = sqlite3.connect(target)
         try:
             reader.backup(writer, pages=pages)

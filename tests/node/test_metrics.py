@@ -16,6 +16,7 @@ async def test_metrics_count_real_traffic(tmp_path: Path) -> None:
     fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], extra_config=extra)
     for member in fed.members.values():
         (member.data / "metrics.token").write_text(token + "\n")
+        (member.data / "metrics.token").chmod(0o600)  # the data folder is owner-only
     await fed.start()
     es, ma = fed["ES-CNA"], fed["MA-CNA"]
     try:
