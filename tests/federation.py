@@ -236,15 +236,15 @@ async def peer_post(
     body: bytes,
     *,
     sign_as: str | None = None,
+    key: SigningKeyPair | None = None,
 ) -> tuple[int, Any]:
-    """POST to a node's peer API as ``sender`` would (signed X-Exchange-Auth)."""
+    """POST to a node's peer API as ``sender`` would (signed X-Exchange-Auth), with the
+    current key of ``sign_as or sender``, or with ``key`` (a stolen one, say)."""
     member = fed[recipient]
-    key = (
-        fed[sign_as or sender].node.keys.current_signing(fed.clock.now())
-        if (fed[sign_as or sender].running)
-        else None
-    )
-    assert key is not None
+    if key is None:
+        signer = fed[sign_as or sender]
+        assert signer.running is not None
+        key = signer.node.keys.current_signing(fed.clock.now())
     auth = sign_call(
         method="POST",
         path=path,

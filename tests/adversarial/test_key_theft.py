@@ -6,18 +6,14 @@ stored before stays valid evidence."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 from exchange.core.audit_entry import decode_entry
 from exchange.core.canonical import sha256_hex
 from exchange.core.clock import ManualClock, SystemClock
 from exchange.core.keys import SigningKeyPair
-from exchange.core.peer_auth import HEADER, sign_call
 from exchange.core.receipt import parse_receipt, verify_receipt
 from exchange.ops.audit_check import verify_data_dir
 from exchange.ops.keyfiles import load_keyring
@@ -26,28 +22,14 @@ from exchange.store import audit
 from exchange.store.db import Database
 from exchange.store.messages import evidence_record
 
-from ..federation import ApiClient, Federation, wait_until
+from ..federation import ApiClient, Federation, peer_post, wait_until
 from ..node.test_delivery import REQUEST, count_is
 from ..node.test_peer_rejections import envelope, snapshot
 
 
 async def call(fed: Federation, path: str, body: bytes, key: SigningKeyPair) -> tuple[int, Any]:
     """POST to MA-CNA's peer API as ES-CNA, the call signed with ``key``."""
-    auth = sign_call(
-        method="POST", path=path, sender="ES-CNA", recipient="MA-CNA", body=body, key=key,
-        now=fed.clock.now(),
-    )  # fmt: skip
-    member = fed["MA-CNA"]
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(
-            member.url + path,
-            data=body,
-            headers={HEADER: auth},
-            ssl=aiohttp.Fingerprint(bytes.fromhex(member.fingerprint)),
-        ) as response,
-    ):
-        return response.status, json.loads(await response.read())
+    return await peer_post(fed, "ES-CNA", "MA-CNA", path, body, key=key)
 
 
 async def republish(fed: Federation) -> None:

@@ -7,7 +7,6 @@ every witness alert; a cursor altered or brought from another list is refused.""
 from __future__ import annotations
 
 import asyncio
-import html
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from exchange.store.deadlines import facts_of
 from ..federation import ApiClient, Federation, Member
 from ..store.request_rows import arrival, issue, reply
 from ..ui.test_page_security import Browser
+from .test_paging import _ids, _link
 
 T0 = datetime.now(UTC).replace(microsecond=0)
 H = timedelta(hours=1)
@@ -226,16 +226,6 @@ async def test_the_alerts_page_through_every_escalation(fed: Federation) -> None
     finally:
         await liaison.close()
         await browser.close()
-
-
-def _ids(page: str) -> list[str]:
-    return re.findall(r'<a href="/requests/([^"?]+)">', page)
-
-
-def _link(page: str) -> str | None:
-    """The next page's link, if any."""
-    found = re.search(r'<a href="([^"]+)" rel="next">', page)
-    return html.unescape(found.group(1)) if found else None
 
 
 async def _follow_pages(
