@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .directory import Authority
 from .keys import SigningKeyPair
 from .merkle import EMPTY_ROOT, ProofError, verify_consistency
 from .note import Checkpoint, Note, Verifier, parse_checkpoint, parse_vkey, sign_note, verify_note
@@ -32,6 +33,15 @@ def origin_for(authority_id: str) -> str:
 
 def witness_name_for(authority_id: str) -> str:
     return f"exchange/{authority_id}/witness"
+
+
+def witness_key(authority: Authority) -> bytes | None:
+    """The Ed25519 public key that verifies ``authority``'s cosignatures (as a
+    witness, under ``witness_name_for``), or None when it publishes none. The one
+    place that says which directory key a witness signs with."""
+    if authority.audit_vkey is None:
+        return None
+    return parse_vkey(authority.audit_vkey).public_key
 
 
 def sign_checkpoint(authority_id: str, size: int, root: bytes, key: SigningKeyPair) -> str:

@@ -17,8 +17,8 @@ from ..config import load_config
 from ..core.audit_verify import Cosig, Report, verify_log
 from ..core.directory import Directory, verify_directory
 from ..core.errors import ExchangeError
-from ..core.note import Verifier, parse_vkey
-from ..core.witness import log_verifier, witness_name_for
+from ..core.note import Verifier
+from ..core.witness import log_verifier, witness_key, witness_name_for
 from ..store import audit, checkpoints, directory_cache
 from ..store.snapshots import open_read_only
 
@@ -52,8 +52,9 @@ def verify_database(
         key = log_verifier(authority_id, entry.audit_vkey)
     witnesses: dict[str, bytes] = {}
     for peer in directory.authorities if directory else ():
-        if peer.audit_vkey and peer.authority_id != authority_id:
-            witnesses[witness_name_for(peer.authority_id)] = parse_vkey(peer.audit_vkey).public_key
+        public_key = witness_key(peer)
+        if public_key is not None and peer.authority_id != authority_id:
+            witnesses[witness_name_for(peer.authority_id)] = public_key
     signed = [(c.size, c.note) for c in checkpoints.all_checkpoints(conn)]
     cosigs = [Cosig(s, w, line) for s, w, line, _ in checkpoints.all_cosignatures(conn)]
 

@@ -16,8 +16,8 @@ from ..core.audit_entry import decode_entry
 from ..core.canonical import JsonObject, b64e
 from ..core.errors import BadSignature, Malformed, NotFound
 from ..core.merkle import consistency_proof, inclusion_proof, root
-from ..core.note import add_signatures, format_vkey, parse_note, parse_vkey, verify_cosignature
-from ..core.witness import origin_for, sign_checkpoint, witness_name_for
+from ..core.note import add_signatures, format_vkey, parse_note, verify_cosignature
+from ..core.witness import origin_for, sign_checkpoint, witness_key, witness_name_for
 from ..ops.audit_check import verify_database
 from ..store import audit, checkpoints
 from ..store import witness as witness_store
@@ -95,14 +95,14 @@ async def accept_cosignature(node: Node, *, caller: str, size: int, line: str) -
     """Verify a witness's cosignature of one of our checkpoints and keep it; returns the
     witness's name."""
     authority = node.directory.require().get(caller)
-    if authority is None or authority.audit_vkey is None:
-        raise BadSignature("the caller publishes no audit key in the directory")
-    witness_key = parse_vkey(authority.audit_vkey).public_key
+    public_key = witness_key(authority) if authority is not None else None
+    if public_key is None:
+        raise BadSignature("the caller publishes no witness key in the directory")
     stored = await node.db.run(lambda c: checkpoints.at_size(c, size))
     if stored is None:
         raise NotFound(f"no checkpoint of size {size}")
     witness = witness_name_for(caller)
-    signed_at = verify_cosignature(parse_note(stored.note).text, line, witness, witness_key)
+    signed_at = verify_cosignature(parse_note(stored.note).text, line, witness, public_key)
     await node.db.run(
         lambda c: checkpoints.add_cosignature(
             c, size=size, witness=witness, line=line.rstrip("\n"), signed_at=signed_at
