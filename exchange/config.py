@@ -17,6 +17,7 @@ from .core.canonical import JsonObject
 from .core.deadlines import DeadlinePolicy
 from .core.directory import parse_operator_key
 from .core.errors import ExchangeError
+from .core.evidence import MAX_ATTACHMENTS
 from .core.retention import RetentionPolicy
 
 URGENCIES = ("emergency", "urgent", "standard")
@@ -58,6 +59,16 @@ class LimitsConfig:
     logins_per_minute: int = 30
     login_burst: int = 10
     password_checks_at_once: int = 2
+
+
+@dataclass(frozen=True)
+class EvidenceConfig:
+    # bytes a peer may hold here in blobs no accepted message references yet: by
+    # default room for two messages carrying every file they may, each at the limit
+    peer_quota_bytes: int = 2 * MAX_ATTACHMENTS * LimitsConfig.max_attachment_bytes
+    # unreferenced blob files are collected once this old: longer than a sender keeps
+    # retrying a message (delivery give_up_after), which it sends after its blobs
+    unreferenced_grace: timedelta = timedelta(hours=96)
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,7 @@ class NodeConfig:
     session: SessionConfig = SessionConfig()
     audit: AuditConfig = AuditConfig()
     escalation: EscalationConfig = EscalationConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
     metrics_token_file: Path | None = None
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     retention_interval: timedelta = timedelta(days=1)
@@ -191,6 +203,7 @@ def parse_config(raw: JsonObject, *, data_dir: Path) -> NodeConfig:
         ) from exc
     if not operator_keys:
         raise ConfigError("[directory] operator_keys must not be empty")
+    attachment_limit = _int(limits, "max_attachment_bytes", 100 << 20, 1, 1 << 34)
     config = NodeConfig(
         authority_id=_str(node, "authority_id"),
         data_dir=data_dir,
@@ -225,7 +238,7 @@ def parse_config(raw: JsonObject, *, data_dir: Path) -> NodeConfig:
             logins_per_minute=_int(limits, "logins_per_minute", 30, 0, 1_000_000),
             login_burst=_int(limits, "login_burst", 10, 1, 1_000_000),
             password_checks_at_once=_int(limits, "password_checks_at_once", 2, 1, 64),
-            max_attachment_bytes=_int(limits, "max_attachment_bytes", 100 << 20, 1, 1 << 34),
+            max_attachment_bytes=attachment_limit,
         ),
         session=SessionConfig(
             lifetime=timedelta(minutes=_int(session, "lifetime_minutes", 480, 1, 7 * 24 * 60)),
@@ -237,6 +250,7 @@ def parse_config(raw: JsonObject, *, data_dir: Path) -> NodeConfig:
             witness_interval=timedelta(seconds=_num(audit, "witness_interval_seconds", 30.0)),
         ),
         escalation=_escalation(escalation),
+        evidence=_evidence(raw.get("evidence", {}), attachment_limit),
         metrics_token_file=_path(raw.get("metrics", {}), "token_file", data_dir),
         retention=_retention(raw.get("retention", {})),
         retention_interval=timedelta(hours=_num(raw.get("retention", {}), "interval_hours", 24.0)),
@@ -264,6 +278,14 @@ def _retention(raw: JsonObject) -> RetentionPolicy:
         undelivered=timedelta(days=_num(raw, "undelivered_days", 365.0)),
         open=timedelta(days=open_days) if open_days is not None else None,
         unsent_uploads=timedelta(hours=_num(raw, "unsent_uploads_hours", 24.0)),
+    )
+
+
+def _evidence(raw: JsonObject, attachment_limit: int) -> EvidenceConfig:
+    quota = 2 * MAX_ATTACHMENTS * attachment_limit
+    return EvidenceConfig(
+        peer_quota_bytes=_int(raw, "peer_quota_bytes", quota, 1, 1 << 44),
+        unreferenced_grace=timedelta(hours=_num(raw, "unreferenced_grace_hours", 96.0)),
     )
 
 

@@ -24,6 +24,8 @@ def test_example_config_parses(tmp_path: Path) -> None:
     assert config.escalation.acknowledge_within["emergency"] == timedelta(minutes=30)
     assert config.escalation.webhooks == ()
     assert config.metrics_token_file is None
+    assert config.evidence.unreferenced_grace == timedelta(hours=96)
+    assert config.evidence.peer_quota_bytes == 2 * 20 * config.limits.max_attachment_bytes
 
 
 @pytest.mark.parametrize(
@@ -33,6 +35,8 @@ def test_example_config_parses(tmp_path: Path) -> None:
         ("escalation", {"webhooks": ["ftp://x"]}, "webhooks"),
         ("escalation", {"emergency_acknowledge_minutes": -1}, "emergency_acknowledge_minutes"),
         ("metrics", {"token_file": 7}, "token_file"),
+        ("evidence", {"peer_quota_bytes": 0}, "peer_quota_bytes"),
+        ("evidence", {"unreferenced_grace_hours": -1}, "unreferenced_grace_hours"),
     ],
 )
 def test_bad_settings_are_named(

@@ -37,6 +37,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             f"{verb} the contents of {summary['requests_erased']} request(s): "
             f"{summary['messages_erased']} message(s), {summary['files_erased']} file(s); "
-            f"{summary['unsent_uploads_purged']} unsent upload(s) purged"
+            f"{summary['unsent_uploads_purged']} unsent upload(s) purged; "
+            f"{summary['unreferenced_blobs_collected']} unreferenced blob file(s) collected"
         )
     return 0

@@ -48,6 +48,7 @@ ACTIONS = frozenset(
         "attachment_uploaded",
         "attachment_opened",
         "content_erased",
+        "blobs_collected",
         "request_drafted",
         "draft_updated",
         "draft_discarded",

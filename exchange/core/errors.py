@@ -37,6 +37,14 @@ class TooLarge(ExchangeError):
     code = "too_large"
 
 
+class QuotaExceeded(ExchangeError):
+    """A peer's blobs that no accepted message references yet would exceed the quota
+    this node keeps for it (``[evidence] peer_quota_bytes``). Retryable: the quota
+    frees as the peer's messages are accepted or its unreferenced blobs collected."""
+
+    code = "quota_exceeded"
+
+
 class BadSignature(ExchangeError):
     """A signature does not verify under the key it names."""
 

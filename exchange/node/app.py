@@ -22,7 +22,7 @@ from ..core.rate_limit import ConnectionGate, RateLimiter
 from ..core.vault import Vault
 from ..ops.data_folder import require_private
 from ..ops.keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
-from ..service import settings
+from ..service import evidence, settings
 from ..service.directory import DirectoryHolder
 from ..service.metrics import Metrics
 from ..service.node import Node
@@ -134,6 +134,7 @@ def _lifecycle(config: NodeConfig, keys: _Keys, clock: Clock, background: bool):
         try:
             await node.directory.load_cached()
             await settings.record_changes(node)
+            await evidence.forget_reservations(node)
             with contextlib.suppress(Exception):
                 await directory.refresh(
                     node.directory, config.directory_source, config.data_dir, session

@@ -1,4 +1,5 @@
-"""Running retention: erase what is due (store), then delete the orphaned blob files.
+"""Running retention: erase what is due (store), then delete the orphaned blob files,
+then collect the blob files no attachment names once their grace period is over.
 
 Used by ``exchange retention run`` and by the node's daily pass.
 """
@@ -6,6 +7,9 @@ Used by ``exchange retention run`` and by the node's daily pass.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
+import sqlite3
 from pathlib import Path
 
 import structlog
@@ -13,10 +17,13 @@ import structlog
 from ..config import NodeConfig
 from ..core.canonical import JsonObject
 from ..core.clock import Clock
+from ..store import audit, blobs
 from ..store import retention as store
-from ..store.db import Database
+from ..store.db import Database, transaction
 
 log = structlog.get_logger("exchange.retention")
+LISTED = 100  # blob hashes named in one audit entry (the count says how many in all)
+BLOB_NAME = re.compile(r"^[0-9a-f]{64}$")  # uploads in progress are dot-files: never here
 
 
 def run_pass(
@@ -38,7 +45,9 @@ def run_pass(
         "unsent_uploads_purged": result.uploads,
         "blob_files_deleted": deleted,
     }
-    if result.requests or result.uploads:
+    collected, size = (0, 0) if dry_run else collect_unreferenced(db, config, clock)
+    summary |= {"unreferenced_blobs_collected": collected, "unreferenced_bytes_collected": size}
+    if result.requests or result.uploads or collected:
         log.info("retention_pass", **{k: v for k, v in summary.items() if k != "request_ids"})
     return summary
 
@@ -51,3 +60,39 @@ def delete_blobs(db: Database, folder: Path, blobs: list[str]) -> int:
             (folder / blob).unlink()
             deleted += 1
     return deleted
+
+
+def collect_unreferenced(db: Database, config: NodeConfig, clock: Clock) -> tuple[int, int]:
+    """Delete the blob files that no attachment names (a peer's blobs whose message never
+    came, files left behind) once older than ``[evidence] unreferenced_grace_hours``;
+    one ``blobs_collected`` audit entry for the pass. Returns (files, bytes)."""
+    folder = config.data_dir / "blobs"
+    files = {}
+    with contextlib.suppress(FileNotFoundError):
+        for item in os.scandir(folder):
+            if BLOB_NAME.match(item.name) and item.is_file(follow_symlinks=False):
+                files[item.name] = item.stat(follow_symlinks=False).st_size
+    now = clock.now()
+
+    def collect(conn: sqlite3.Connection) -> tuple[int, int]:
+        # The files go inside the transaction that decides it, so no message stored
+        # meanwhile can come to name a file this pass has already judged unreferenced.
+        with transaction(conn):
+            found = blobs.collectable(
+                conn, files, now=now, grace_start=now - config.evidence.unreferenced_grace
+            )
+            new = [f for f in found if not f.again]
+            if new:
+                audit.append(conn, at=now, authority=config.authority_id,
+                             action="blobs_collected", actor="retention", count=len(new),
+                             bytes=sum(f.size for f in new),
+                             blob_sha256s=[f.blob_sha256 for f in new[:LISTED]])  # fmt: skip
+            for item in found:
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / item.blob_sha256).unlink()
+        return len(new), sum(f.size for f in new)
+
+    collected, size = db.run_sync(collect)
+    if collected:
+        log.info("blobs_collected", count=collected, bytes=size)
+    return collected, size

@@ -21,9 +21,9 @@ from typing import IO
 import structlog
 
 from ..core.content import attachments_of
-from ..core.errors import DecryptionFailed, Malformed, NotFound, TooLarge
+from ..core.errors import DecryptionFailed, Malformed, NotFound, QuotaExceeded, TooLarge
 from ..core.evidence import CHUNK, BlobReader, BlobWriter, ManifestEntry, new_key, safe_filename
-from ..store import audit
+from ..store import audit, blobs
 from ..store import evidence as store
 from ..store.db import transaction
 from ..store.evidence import PendingBlob
@@ -122,16 +122,48 @@ async def unsent(node: Node, ids: list[str], *, owner: str) -> list[Upload]:
 
 
 async def store_blob(
-    node: Node, expected: str, chunks: AsyncIterator[bytes], *, size_hint: int | None
+    node: Node,
+    expected: str,
+    chunks: AsyncIterator[bytes],
+    *,
+    peer: str,
+    size_hint: int | None,
 ) -> int:
     """Keep a blob a peer sends before its message, checked against its name while it
-    streams; returns its size (0 when it was here already: idempotent)."""
+    streams; returns its size (0 when it was here already: idempotent).
+
+    Its bytes are reserved under the peer's quota before anything is written (the
+    declared Content-Length, or the most a blob may be when none is declared), and the
+    body may not outgrow the reservation: refused with ``quota_exceeded``, nothing kept.
+    """
     target = blob_path(node, expected)
     limit = node.config.limits.max_attachment_bytes * 2 + BLOB_OVERHEAD
     if size_hint is not None and size_hint > limit:
         raise TooLarge("blob is larger than this node accepts")
     if await asyncio.to_thread(target.exists):
         return 0
+    room = limit if size_hint is None else size_hint
+    quota, now = node.config.evidence.peer_quota_bytes, node.clock.now()
+    reservation = await node.db.run(
+        lambda c: blobs.reserve(c, peer=peer, size=room, quota=quota, now=now)
+    )
+    try:
+        size = await _receive(node, expected, chunks, target, room, limit)
+        done = node.clock.now()
+        await node.db.run(
+            lambda c: blobs.settle(
+                c, reservation, blob_sha256=expected, peer=peer, size=size, now=done
+            )
+        )
+    except BaseException:
+        await asyncio.shield(node.db.run(lambda c: blobs.release(c, reservation)))
+        raise
+    return size
+
+
+async def _receive(
+    node: Node, expected: str, chunks: AsyncIterator[bytes], target: Path, room: int, limit: int
+) -> int:
     digest, size = hashlib.sha256(), 0
     temp = blob_dir(node) / f".peer-{secrets.token_hex(8)}"
     handle = await asyncio.to_thread(_create_private, temp)
@@ -140,6 +172,8 @@ async def store_blob(
             size += len(chunk)
             if size > limit:
                 raise TooLarge("blob is larger than this node accepts")
+            if size > room:  # a body longer than it said: its quota was checked for less
+                raise QuotaExceeded("blob is longer than its Content-Length")
             digest.update(chunk)
             await asyncio.to_thread(handle.write, chunk)
         if digest.hexdigest() != expected:
@@ -151,6 +185,11 @@ async def store_blob(
         await asyncio.to_thread(temp.unlink, True)
         raise
     return size
+
+
+async def forget_reservations(node: Node) -> None:
+    """At start-up, before serving: reservations of uploads a crash cut short."""
+    await node.db.run(blobs.forget_reservations)
 
 
 async def to_upload(node: Node, msg_ids: list[str]) -> list[PendingBlob]:

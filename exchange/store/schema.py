@@ -309,4 +309,26 @@ MIGRATIONS: list[list[str]] = [
     [
         "DELETE FROM login_failures WHERE username NOT IN (SELECT username FROM users)",
     ],
+    # 13: blobs peers upload before their messages (store/blobs.py): who sent each and
+    # when, so that what a peer holds unreferenced stays under its quota, and blob files
+    # no attachment names are collected after a grace period (peer NULL: a file found
+    # with no record, dated from when a collection pass first saw it); the bytes an
+    # upload in progress may still write are reserved before it streams
+    [
+        """CREATE TABLE blob_files (
+            blob_sha256 TEXT PRIMARY KEY,
+            peer TEXT,
+            size INTEGER NOT NULL,
+            received_at TEXT NOT NULL,
+            collected_at TEXT
+        )""",
+        "CREATE INDEX blob_files_peer ON blob_files (peer) WHERE collected_at IS NULL",
+        """CREATE TABLE blob_reservations (
+            id TEXT PRIMARY KEY,
+            peer TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            reserved_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX attachments_blob ON attachments (blob_sha256)",
+    ],
 ]

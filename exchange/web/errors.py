@@ -40,6 +40,7 @@ STATUS = {
     "bad_time": 422,
     "directory_rejected": 422,
     "rate_limited": 429,
+    "quota_exceeded": 507,
     "unavailable": 503,
     "directory_expired": 503,
 }

@@ -17,7 +17,8 @@ SESSION_PURGE_INTERVAL = 3600.0  # seconds
 
 
 async def retention_daily(node: Node) -> None:
-    """Crypto-erase what is past its retention period, at start and then daily."""
+    """Crypto-erase what is past its retention period and collect the blob files no
+    message names past their grace, at start and then daily."""
     while True:
         try:
             await asyncio.to_thread(run_pass, node.db, node.config, node.clock)

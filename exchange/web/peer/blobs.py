@@ -30,7 +30,7 @@ async def put_blob(request: web.Request) -> web.Response:
     evidence.blob_path(node, expected)  # a well-formed name before anything else
     caller = authenticate(request, body_sha256=expected)
     size = await evidence.store_blob(
-        node, expected, _body(request), size_hint=request.content_length
+        node, expected, _body(request), peer=caller, size_hint=request.content_length
     )
     if size:
         log.info("blob_received", peer=caller, size=size)
