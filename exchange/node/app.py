@@ -40,6 +40,7 @@ from ..web.appkeys import (
     SESSIONS_KEY,
     TOKEN_KEY,
     WITNESS_KEY,
+    WITNESS_LIMITER_KEY,
     WORKER_KEY,
 )
 from ..web.connections import connection_gate
@@ -108,6 +109,9 @@ def create_app(
     )
     app[PEER_LIMITER_KEY] = RateLimiter(
         per_minute=limits.peer_calls_per_minute, burst=limits.peer_burst
+    )
+    app[WITNESS_LIMITER_KEY] = RateLimiter(
+        per_minute=config.witness.submissions_per_minute, burst=config.witness.submission_burst
     )
     app[NONCES_KEY] = NonceCache()
     app[METRICS_KEY] = Metrics()

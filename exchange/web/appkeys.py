@@ -22,6 +22,8 @@ GATE_KEY = web.AppKey("connection_gate", ConnectionGate)
 PEER_LIMITER_KEY = web.AppKey("peer_limiter", RateLimiter)
 # The nonces of each peer's calls within the clock-skew window (a second use: replay).
 NONCES_KEY = web.AppKey("peer_nonces", NonceCache)
+# tlog-witness submissions per client address (the endpoint is unauthenticated).
+WITNESS_LIMITER_KEY = web.AppKey("witness_limiter", RateLimiter)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 TOKEN_KEY = web.AppKey("metrics_token", str)
 # The background workers, set once the node has started them.

@@ -42,6 +42,10 @@ STATUS = {
     "rate_limited": 429,
     "unavailable": 503,
     "directory_expired": 503,
+    # c2sp.org/tlog-witness POST /add-checkpoint (web/witness.py)
+    "unknown_log": 404,
+    "old_size_mismatch": 409,
+    "inconsistent_checkpoint": 422,
 }
 
 log = structlog.get_logger("exchange.http")
