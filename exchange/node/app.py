@@ -41,6 +41,7 @@ from ..web.appkeys import (
     TOKEN_KEY,
     WITNESS_KEY,
     WITNESS_LIMITER_KEY,
+    WITNESS_SUBMIT_KEY,
     WORKER_KEY,
 )
 from ..web.connections import connection_gate
@@ -52,6 +53,7 @@ from ..workers.checkpointer import Checkpointer
 from ..workers.deadlines import DeadlineScheduler
 from ..workers.delivery import DeliveryWorker
 from ..workers.witness import Witness
+from ..workers.witness_submit import WitnessSubmitter
 
 log = structlog.get_logger("exchange.node")
 
@@ -143,6 +145,7 @@ def _lifecycle(config: NodeConfig, keys: _Keys, clock: Clock, background: bool):
                     node.directory, config.directory_source, config.data_dir, session
                 )
             app[WITNESS_KEY] = witness = Witness(node, session)
+            app[WITNESS_SUBMIT_KEY] = submitter = WitnessSubmitter(node, session)
             app[DEADLINES_KEY] = scheduler = DeadlineScheduler(node, session)
             if background:
                 worker = DeliveryWorker(node, session, app[METRICS_KEY])
@@ -160,6 +163,7 @@ def _lifecycle(config: NodeConfig, keys: _Keys, clock: Clock, background: bool):
                 for name, work in (
                     ("checkpoints", Checkpointer(node).run()),
                     ("witness", witness.run()),
+                    ("witness_submit", submitter.run()),
                     ("delivery", worker.run()),
                     ("deadlines", scheduler.run()),
                     ("retention", housekeeping.retention_daily(node)),

@@ -12,6 +12,7 @@ from ..service.sessions import LoginGate, Sessions, User
 from ..workers.deadlines import DeadlineScheduler
 from ..workers.delivery import DeliveryWorker
 from ..workers.witness import Witness
+from ..workers.witness_submit import WitnessSubmitter
 
 NODE_KEY = web.AppKey("node", Node)
 SESSIONS_KEY = web.AppKey("sessions", Sessions)
@@ -29,6 +30,7 @@ TOKEN_KEY = web.AppKey("metrics_token", str)
 # The background workers, set once the node has started them.
 WORKER_KEY = web.AppKey("delivery_worker", DeliveryWorker)
 WITNESS_KEY = web.AppKey("witness", Witness)
+WITNESS_SUBMIT_KEY = web.AppKey("witness_submitter", WitnessSubmitter)
 DEADLINES_KEY = web.AppKey("deadlines", DeadlineScheduler)
 
 USER_KEY = web.RequestKey("exchange_user", User)
