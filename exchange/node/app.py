@@ -30,6 +30,7 @@ from ..service.sessions import LoginGate, SessionCache, Sessions
 from ..store.db import Database
 from ..web import routes
 from ..web.appkeys import (
+    CLIENT_KEY,
     DEADLINES_KEY,
     GATE_KEY,
     LOGIN_GATE_KEY,
@@ -136,6 +137,7 @@ def _lifecycle(config: NodeConfig, keys: _Keys, clock: Clock, background: bool):
         app[NODE_KEY] = node
         app[SESSIONS_KEY] = Sessions(node, app[LOGIN_GATE_KEY], SessionCache())
         session = aiohttp.ClientSession()
+        app[CLIENT_KEY] = session
         tasks: list[asyncio.Task[None]] = []
         try:
             await node.directory.load_cached()

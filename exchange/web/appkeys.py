@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 from aiohttp import web
 
 from ..core.peer_auth import NonceCache
@@ -26,6 +27,8 @@ NONCES_KEY = web.AppKey("peer_nonces", NonceCache)
 # tlog-witness submissions per client address (the endpoint is unauthenticated).
 WITNESS_LIMITER_KEY = web.AppKey("witness_limiter", RateLimiter)
 METRICS_KEY = web.AppKey("metrics", Metrics)
+# The node's HTTP client session (calls to peers made while answering a request).
+CLIENT_KEY = web.AppKey("client_session", aiohttp.ClientSession)
 TOKEN_KEY = web.AppKey("metrics_token", str)
 # The background workers, set once the node has started them.
 WORKER_KEY = web.AppKey("delivery_worker", DeliveryWorker)
