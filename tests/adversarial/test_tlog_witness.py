@@ -193,3 +193,34 @@ async def test_a_c2sp_log_configured_in_node_toml_is_witnessed(fed: Federation) 
     assert status == 422
     status, kind, answer = await submit(fed, body(0, [], first))
     assert (status, kind, answer) == (409, "text/x.tlog.size", b"11\n")
+
+
+async def test_the_unauthenticated_endpoint_is_bounded(tmp_path: Path) -> None:
+    """Anyone may call POST /add-checkpoint: a body past the limit is not read (413), an
+    address over its rate gets 429 with Retry-After, garbage is 400, never a 500."""
+    extra = FAST_DELIVERY + "\n[witness]\nsubmissions_per_minute = 1\nsubmission_burst = 4\n"
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], extra_config=extra, users=False)
+    await fed.start()
+    try:
+        status, _, answer = await submit(fed, b"old 0\n\n" + b"x" * 70_000)
+        assert status == 413, answer
+        for garbage in (b"\xff\xfe\n\n\x00", b"old 0\n\n\xe2\x80\x94 \n"):
+            status, _, answer = await submit(fed, garbage)
+            assert status == 400, answer
+        status, _, _ = await submit(fed, b"old 0\n\n")
+        assert status == 400
+        member = fed["MA-CNA"]
+        pin = aiohttp.Fingerprint(bytes.fromhex(member.fingerprint))
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(member.url + "/add-checkpoint", data=b"old 0\n\n", ssl=pin) as response,
+        ):
+            assert response.status == 429 and int(response.headers["Retry-After"]) > 0
+        view = member.url + "/v1/witness/checkpoint?origin=exchange/ES-CNA/audit"
+        async with (  # the view endpoint takes only a peer's signed call
+            aiohttp.ClientSession() as session,
+            session.get(view, ssl=pin) as response,
+        ):
+            assert response.status == 401
+    finally:
+        await fed.stop()
