@@ -15,7 +15,6 @@ from ..core.errors import ExchangeError
 from ..core.note import (
     Checkpoint,
     Note,
-    Verifier,
     add_signatures,
     cosign,
     parse_note,
@@ -118,11 +117,6 @@ async def cosigned_view(node: Node, origin: str) -> str | None:
     if view is None or view.cosignature is None:
         return None
     return add_signatures(view.note, [view.cosignature])
-
-
-def witness_verifier(node: Node) -> Verifier:
-    """This node's witness key, as published (``witness_vkey``)."""
-    return Verifier.cosigner(witness_name_for(node.me), node.audit_key.public.public)
 
 
 async def raise_alert(
