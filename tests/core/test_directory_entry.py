@@ -90,8 +90,12 @@ def test_witness_vkey_is_self_signed_and_strictly_checked() -> None:
     )
     with pytest.raises(DirectoryRejected):  # changed after signing
         swapped.check_self_signature(now)
+    other = replace(
+        entry, witness_vkey=format_witness_vkey("exchange/ES-CNA/witness", witness)
+    ).self_signed(sk)
+    with pytest.raises(DirectoryRejected, match="witness_vkey not named"):  # another's name
+        Authority.from_json(other.to_json()).check_self_signature(now)
     for bad in (
-        format_witness_vkey("exchange/ES-CNA/witness", witness),  # another authority's name
         format_vkey("exchange/MA-CNA/witness", witness),  # type 0x01, not a cosigner key
         "garbage",
     ):
