@@ -18,6 +18,7 @@ from .core.deadlines import DeadlinePolicy
 from .core.directory import parse_operator_key
 from .core.errors import ExchangeError
 from .core.evidence import MAX_ATTACHMENTS
+from .core.note import ALG_ED25519, parse_vkey
 from .core.retention import RetentionPolicy
 
 URGENCIES = ("emergency", "urgent", "standard")
@@ -85,6 +86,25 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class WitnessedLog:
+    """A C2SP log this node witnesses (``[[witness.logs]]``): its origin line and the
+    verifier key (vkey, type 0x01) of the key that signs its checkpoints."""
+
+    origin: str
+    vkey: str
+
+
+@dataclass(frozen=True)
+class WitnessConfig:
+    """The tlog-witness endpoint: the C2SP logs it watches beside its peers', and how
+    many submissions an address may make (it is unauthenticated, as the spec says)."""
+
+    logs: tuple[WitnessedLog, ...] = ()
+    submissions_per_minute: int = 600
+    submission_burst: int = 60
+
+
+@dataclass(frozen=True)
 class EscalationConfig:
     """When a deadline counts as "due soon", and where escalations are announced."""
 
@@ -131,6 +151,7 @@ class NodeConfig:
     audit: AuditConfig = AuditConfig()
     escalation: EscalationConfig = EscalationConfig()
     evidence: EvidenceConfig = EvidenceConfig()
+    witness: WitnessConfig = WitnessConfig()
     metrics_token_file: Path | None = None
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     retention_interval: timedelta = timedelta(days=1)
@@ -251,6 +272,7 @@ def parse_config(raw: JsonObject, *, data_dir: Path) -> NodeConfig:
         ),
         escalation=_escalation(escalation),
         evidence=_evidence(raw.get("evidence", {}), attachment_limit),
+        witness=_witness(raw.get("witness", {})),
         metrics_token_file=_path(raw.get("metrics", {}), "token_file", data_dir),
         retention=_retention(raw.get("retention", {})),
         retention_interval=timedelta(hours=_num(raw.get("retention", {}), "interval_hours", 24.0)),
@@ -286,6 +308,34 @@ def _evidence(raw: JsonObject, attachment_limit: int) -> EvidenceConfig:
     return EvidenceConfig(
         peer_quota_bytes=_int(raw, "peer_quota_bytes", quota, 1, 1 << 44),
         unreferenced_grace=timedelta(hours=_num(raw, "unreferenced_grace_hours", 96.0)),
+    )
+
+
+def _witness(raw: JsonObject) -> WitnessConfig:
+    logs = raw.get("logs", [])
+    if not isinstance(raw, dict) or not isinstance(logs, list):
+        raise ConfigError("[[witness.logs]] must be tables of origin and vkey")
+    parsed: list[WitnessedLog] = []
+    for table in logs:
+        if not isinstance(table, dict) or set(table) != {"origin", "vkey"}:
+            raise ConfigError("each [[witness.logs]] has exactly origin and vkey")
+        origin, vkey = _str(table, "origin"), _str(table, "vkey")
+        if origin.startswith("exchange/") or "\n" in origin or len(origin) > 300:
+            # peers' logs come from the signed directory, never from a file
+            raise ConfigError(f"[[witness.logs]] origin {origin[:80]!r} is not allowed")
+        try:
+            verifier = parse_vkey(vkey)
+        except ExchangeError as exc:
+            raise ConfigError(f"[[witness.logs]] vkey of {origin}: {exc.message}") from None
+        if verifier.alg != ALG_ED25519:
+            raise ConfigError(f"[[witness.logs]] vkey of {origin} must be Ed25519 (type 0x01)")
+        if any(log.origin == origin for log in parsed):
+            raise ConfigError(f"[[witness.logs]] lists {origin} twice")
+        parsed.append(WitnessedLog(origin, vkey))
+    return WitnessConfig(
+        logs=tuple(parsed),
+        submissions_per_minute=_int(raw, "submissions_per_minute", 600, 1, 10_000_000),
+        submission_burst=_int(raw, "submission_burst", 60, 1, 1_000_000),
     )
 
 

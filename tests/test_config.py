@@ -37,6 +37,10 @@ def test_example_config_parses(tmp_path: Path) -> None:
         ("metrics", {"token_file": 7}, "token_file"),
         ("evidence", {"peer_quota_bytes": 0}, "peer_quota_bytes"),
         ("evidence", {"unreferenced_grace_hours": -1}, "unreferenced_grace_hours"),
+        ("witness", {"logs": [{"origin": "exchange/ES-CNA/audit", "vkey": "x"}]}, "origin"),
+        ("witness", {"logs": [{"origin": "example.com/log", "vkey": "bad"}]}, "vkey"),
+        ("witness", {"logs": [{"origin": "example.com/log"}]}, "origin and vkey"),
+        ("witness", {"submissions_per_minute": 0}, "submissions_per_minute"),
     ],
 )
 def test_bad_settings_are_named(
@@ -45,3 +49,18 @@ def test_bad_settings_are_named(
     raw = {**EXAMPLE, section: {**EXAMPLE.get(section, {}), **values}}
     with pytest.raises(ConfigError, match=message):
         parse_config(raw, data_dir=tmp_path)
+
+
+def test_witnessed_logs_parse(tmp_path: Path) -> None:
+    from exchange.core.note import format_vkey, format_witness_vkey
+
+    vkey = format_vkey("example.com/log", bytes(range(32)))
+    raw = {**EXAMPLE, "witness": {"logs": [{"origin": "example.com/log", "vkey": vkey}]}}
+    (log,) = parse_config(raw, data_dir=tmp_path).witness.logs
+    assert (log.origin, log.vkey) == ("example.com/log", vkey)
+    for bad in (
+        [{"origin": "example.com/log", "vkey": format_witness_vkey("w", bytes(32))}],
+        [{"origin": "example.com/log", "vkey": vkey}] * 2,
+    ):
+        with pytest.raises(ConfigError):
+            parse_config({**EXAMPLE, "witness": {"logs": bad}}, data_dir=tmp_path)

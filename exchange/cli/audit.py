@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from ..ops.audit_check import verify_data_dir
+import aiohttp
+
+from ..core.clock import SystemClock
+from ..core.witness_views import ObtainedView
+from ..ops.audit_check import WitnessInput, caller_of, read_views_file, verify_data_dir
 from ..ops.backup import backup, restore
+from ..workers.witness_views import fetch_views
 
 
 def register(sub: Any) -> None:
@@ -23,6 +29,18 @@ def register(sub: Any) -> None:
     p.add_argument("--data", required=True, type=Path, help="the node's data folder")
     p.add_argument("--vkey", help="the log's verifier key (default: from the held directory)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--witness-views",
+        type=Path,
+        metavar="FILE",
+        help="the witnesses' views from FILE (an audit bundle) instead of asking them now",
+    )
+    source.add_argument(
+        "--offline",
+        action="store_true",
+        help="do not check against the witnesses (the report says it was not done)",
+    )
     p.set_defaults(handler=cmd_verify)
     register_backup(sub)
 
@@ -34,7 +52,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         rate = done / max(time.perf_counter() - started, 1e-9)
         print(f"  {done:,} entries checked ({rate:,.0f}/s)", file=sys.stderr, flush=True)
 
-    report = verify_data_dir(args.data, vkey=args.vkey, progress=progress)
+    witnesses = _witnesses(args)
+    report = verify_data_dir(args.data, vkey=args.vkey, progress=progress, witnesses=witnesses)
     seconds = time.perf_counter() - started
     if args.json:
         print(json.dumps({**report.to_json(), "seconds": round(seconds, 3)}))
@@ -43,12 +62,37 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"{report.entries:,} entries, {report.checkpoints} checkpoints, "
             f"{report.cosignatures} cosignatures checked in {seconds:.2f} s"
         )
-        print(f"root {report.root}")
+        print(f"root {report.root}; {report.witness_views} witness views checked")
+        for note in report.notes:
+            print(f"NOTE: {note}")
         for problem in report.problems:
             print(f"FAIL: {problem.message}")
         if report.ok:
             print("OK: the log is intact")
     return 0 if report.ok else 1
+
+
+def _witnesses(args: argparse.Namespace) -> WitnessInput:
+    """What the peer witnesses say of the log: asked now (as the node, with its keys), or
+    read from ``--witness-views``; nothing with ``--offline``."""
+    if args.offline:
+        return WitnessInput((), offline=True)
+    if args.witness_views is not None:
+        return WitnessInput(read_views_file(args.witness_views))
+    caller = caller_of(args.data)
+
+    async def ask() -> tuple[ObtainedView, ...]:
+        async with aiohttp.ClientSession() as session:
+            return await fetch_views(
+                session,
+                me=caller.me,
+                key=caller.key,
+                directory=caller.directory,
+                clock=SystemClock(),
+                call_timeout=caller.call_timeout,
+            )
+
+    return WitnessInput(asyncio.run(ask()))
 
 
 def register_backup(sub: Any) -> None:

@@ -11,7 +11,10 @@ It recomputes the RFC 9162 tree from the entries in order and checks that
   recomputed root at its size; consecutive checkpoints are thereby
   consistent with each other and with the tree;
 * no checkpoint is larger than the log (truncation);
-* every collected cosignature verifies with the witness's published key.
+* every collected cosignature verifies with the witness's published key;
+* the entries reproduce every witness's view (the root it cosigned at its size) and
+  reach its size: the node's own checkpoint rows are only a cache, the witnesses'
+  views are the reference (``core.witness_views``).
 
 Problems are reported in log order; the first is the one to act on.
 """
@@ -20,19 +23,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from hashlib import sha256
 from itertools import islice
 
 from .errors import ExchangeError
 from .merkle import TreeBuilder
 from .note import Verifier, parse_checkpoint, parse_note, verify_cosignature, verify_note
+from .witness_views import WitnessView
 
 CHUNK = 65_536
 
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # entry | checkpoint | cosignature | truncated
+    kind: str  # entry | checkpoint | cosignature | truncated | witness
     index: int | None
     message: str
 
@@ -43,8 +48,12 @@ class Report:
     checkpoints: int = 0
     cosignatures: int = 0
     unknown_witnesses: int = 0
+    witness_views: int = 0  # witnesses' views the entries were checked against
     root: str = ""
     problems: list[Problem] = field(default_factory=list)
+    # what the check against the witnesses found besides problems (unreachable
+    # witnesses, witnesses holding no view, a check not done): reported, not failures
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -57,8 +66,10 @@ class Report:
             "checkpoints": self.checkpoints,
             "cosignatures": self.cosignatures,
             "unknown_witnesses": self.unknown_witnesses,
+            "witness_views": self.witness_views,
             "root": self.root,
             "problems": [p.__dict__ for p in self.problems],
+            "notes": list(self.notes),
         }
 
 
@@ -77,17 +88,21 @@ def verify_log(
     witness_keys: dict[str, bytes],
     cosignatures: Iterable[Cosig] = (),
     progress: Callable[[int], None] | None = None,
+    views: Iterable[WitnessView] = (),
 ) -> Report:
-    """``entries`` are ``(index, entry bytes, stored leaf hash or None)`` in index order."""
+    """``entries`` are ``(index, entry bytes, stored leaf hash or None)`` in index order;
+    ``views`` the witnesses' verified views, which the entries must reproduce."""
     report = Report()
     texts: dict[int, str] = {}
     pending = sorted(checkpoints)
     position = 0
+    seen = _Views(report, sorted(views, key=lambda v: v.size))
     tree = TreeBuilder()
     rows = iter(entries)
     while position < len(pending) and pending[position][0] == 0:
         _check_checkpoint(report, pending[position], tree, log_key, texts)
         position += 1
+    seen.check(tree)
     while chunk := list(islice(rows, CHUNK)):
         expected = tree.size
         gap = _first_gap(chunk, expected)
@@ -108,7 +123,7 @@ def verify_log(
         )
         start = 0
         while start < len(leaves):
-            stop = len(leaves)
+            stop = min(len(leaves), seen.next_size - expected)
             if position < len(pending):
                 stop = min(stop, pending[position][0] - expected)
             tree.add_many(leaves[start:stop])
@@ -116,14 +131,63 @@ def verify_log(
             while position < len(pending) and pending[position][0] == tree.size:
                 _check_checkpoint(report, pending[position], tree, log_key, texts)
                 position += 1
+            seen.check(tree)
         if progress is not None:
             progress(tree.size)
         if gap is not None:
+            seen.finish(tree)
             return _finish(report, tree, pending[position:])
+    seen.finish(tree)
     report = _finish(report, tree, pending[position:])
     for cosig in cosignatures:
         _check_cosignature(report, cosig, texts, witness_keys)
     return report
+
+
+class _Views:
+    """The witnesses' views, checked as the tree reaches each one's size: the root the
+    entries give must be the one the witness cosigned, and the log must reach it."""
+
+    def __init__(self, report: Report, views: list[WitnessView]) -> None:
+        self.report, self.views, self.position = report, views, 0
+
+    @property
+    def next_size(self) -> int:
+        return self.views[self.position].size if self.position < len(self.views) else 2**63
+
+    def check(self, tree: TreeBuilder) -> None:
+        while self.position < len(self.views) and self.views[self.position].size == tree.size:
+            view = self.views[self.position]
+            self.position += 1
+            self.report.witness_views += 1
+            if tree.root() != view.root:
+                self.report.problems.append(
+                    Problem(
+                        "witness",
+                        view.size,
+                        f"witness {view.witness} cosigned size {view.size} with root "
+                        f"{view.root.hex()[:16]}… at {_when(view)}; the log's entries give "
+                        f"root {tree.root().hex()[:16]}… there: the log was rewritten or forked",
+                    )
+                )
+
+    def finish(self, tree: TreeBuilder) -> None:
+        for view in self.views[self.position :]:
+            self.report.witness_views += 1
+            self.report.problems.append(
+                Problem(
+                    "witness",
+                    view.size,
+                    f"witness {view.witness} cosigned size {view.size} (root "
+                    f"{view.root.hex()[:16]}…) at {_when(view)}, but the log holds "
+                    f"{tree.size} entries: it was truncated",
+                )
+            )
+        self.position = len(self.views)
+
+
+def _when(view: WitnessView) -> str:
+    return datetime.fromtimestamp(view.cosigned_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _first_gap(

@@ -27,6 +27,7 @@ from .directory_entry import (
 )
 from .errors import BadSignature, DirectoryRejected, Malformed, NotFound, UnsupportedVersion
 from .keys import KEY_LENGTH, PublicKey, SigningKeyPair, verify_signature
+from .note import ALG_COSIGNATURE_V1, parse_vkey
 
 KINDS = (
     "central_authority",
@@ -67,6 +68,7 @@ _ENTRY_FIELDS = {
     "contact_hours",
     "timezone",
     "audit_vkey",
+    "witness_vkey",
     "revocation_key",
     "self_signature",
 }
@@ -119,6 +121,9 @@ class Authority:
     # ``ed25519:<base64>``: the key whose private half the authority keeps offline and
     # signs emergency revocation statements with (``exchange.core.revocation``)
     revocation_key: str | None = None
+    # the cosignature/v1 (type 0x04) verifier key of ``exchange/<id>/witness``: what
+    # checks the node's cosignatures as a C2SP witness (core.witness.witness_key)
+    witness_vkey: str | None = None
 
     @property
     def tls_pins(self) -> tuple[str, ...]:
@@ -163,6 +168,8 @@ class Authority:
         )
         if self.revocation_key is not None:
             entry["revocation_key"] = self.revocation_key
+        if self.witness_vkey is not None:
+            entry["witness_vkey"] = self.witness_vkey
         return entry
 
     def self_signed(self, pair: SigningKeyPair) -> Authority:
@@ -178,13 +185,24 @@ class Authority:
             )
         except EntrySignatureInvalid as exc:
             raise DirectoryRejected(f"entry {self.authority_id} {exc}") from None
+        witness_name = f"exchange/{self.authority_id}/witness"
+        if self.witness_vkey is not None and parse_vkey(self.witness_vkey).name != witness_name:
+            raise DirectoryRejected(
+                f"entry {self.authority_id} has a witness_vkey not named {witness_name}"
+            )
 
     @classmethod
     def from_json(cls, data: object) -> Authority:
         """Parse one entry strictly; raise ``Malformed`` naming the first bad field."""
         if not isinstance(data, dict):
             raise Malformed("authority entry must be an object")
-        optional = {"audit_vkey", "tls_fingerprint_next", "self_signature", "revocation_key"}
+        optional = {
+            "audit_vkey",
+            "tls_fingerprint_next",
+            "self_signature",
+            "revocation_key",
+            "witness_vkey",
+        }
         missing = sorted(_ENTRY_FIELDS - set(data) - optional)
         if missing:
             raise Malformed(f"authority entry lacks {', '.join(missing)}")
@@ -205,6 +223,7 @@ class Authority:
         if tls_next is not None:
             tls_next = _match(tls_next, _FINGERPRINT, "tls_fingerprint_next")
         signature = data.get("self_signature")
+        witness_vkey = _witness_vkey(data.get("witness_vkey"))
         revocation_key = data.get("revocation_key")
         if revocation_key is not None:
             parse_operator_key(revocation_key)  # raises Malformed
@@ -226,7 +245,19 @@ class Authority:
             tls_fingerprint_next=tls_next,
             self_signature=None if signature is None else EntrySignature.from_json(signature),
             revocation_key=revocation_key,
+            witness_vkey=witness_vkey,
         )
+
+
+def _witness_vkey(value: object) -> str | None:
+    """A ``witness_vkey`` must be an Ed25519 cosignature/v1 (type 0x04) vkey, or absent
+    (its name is checked with the self-signature: ``check_self_signature``)."""
+    if value is None:
+        return None
+    text = _text(value, "witness_vkey", limit=200)
+    if parse_vkey(text).alg != ALG_COSIGNATURE_V1:  # parse_vkey raises Malformed
+        raise Malformed("witness_vkey must be a cosignature/v1 (type 0x04) key")
+    return text
 
 
 @dataclass(frozen=True)

@@ -178,3 +178,29 @@ class StorageUnavailable(ExchangeError):
     caller may retry later (peers do, with backoff)."""
 
     code = "unavailable"
+
+
+class UnknownLog(ExchangeError):
+    """A checkpoint of a log this witness does not watch (c2sp.org/tlog-witness: 404)."""
+
+    code = "unknown_log"
+
+
+class OldSizeMismatch(ExchangeError):
+    """A tlog-witness submission's ``old`` size is not the size this witness last
+    cosigned for the log (c2sp.org/tlog-witness: 409); ``size`` is the one it holds, to
+    resubmit from. Also what a compare-and-swap of a witness's view meets when the view
+    changed since it was read."""
+
+    code = "old_size_mismatch"
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+class InconsistentCheckpoint(ExchangeError):
+    """A checkpoint that does not extend what the witness holds: a bad consistency
+    proof, another root at the same size, or a wrong empty root (tlog-witness: 422)."""
+
+    code = "inconsistent_checkpoint"

@@ -38,7 +38,12 @@ def witness_name_for(authority_id: str) -> str:
 def witness_key(authority: Authority) -> bytes | None:
     """The Ed25519 public key that verifies ``authority``'s cosignatures (as a
     witness, under ``witness_name_for``), or None when it publishes none. The one
-    place that says which directory key a witness signs with."""
+    place that says which directory key a witness signs with: its ``witness_vkey``
+    (type 0x04, checked to name ``exchange/<id>/witness`` when the directory is
+    parsed); an entry made before ``witness_vkey`` existed falls back to the key of
+    its ``audit_vkey``, which is the same key (docs/THREAT_MODEL.md)."""
+    if authority.witness_vkey is not None:
+        return parse_vkey(authority.witness_vkey).public_key
     if authority.audit_vkey is None:
         return None
     return parse_vkey(authority.audit_vkey).public_key

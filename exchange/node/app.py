@@ -30,6 +30,7 @@ from ..service.sessions import LoginGate, SessionCache, Sessions
 from ..store.db import Database
 from ..web import routes
 from ..web.appkeys import (
+    CLIENT_KEY,
     DEADLINES_KEY,
     GATE_KEY,
     LOGIN_GATE_KEY,
@@ -40,6 +41,8 @@ from ..web.appkeys import (
     SESSIONS_KEY,
     TOKEN_KEY,
     WITNESS_KEY,
+    WITNESS_LIMITER_KEY,
+    WITNESS_SUBMIT_KEY,
     WORKER_KEY,
 )
 from ..web.connections import connection_gate
@@ -51,6 +54,7 @@ from ..workers.checkpointer import Checkpointer
 from ..workers.deadlines import DeadlineScheduler
 from ..workers.delivery import DeliveryWorker
 from ..workers.witness import Witness
+from ..workers.witness_submit import WitnessSubmitter
 
 log = structlog.get_logger("exchange.node")
 
@@ -109,6 +113,9 @@ def create_app(
     app[PEER_LIMITER_KEY] = RateLimiter(
         per_minute=limits.peer_calls_per_minute, burst=limits.peer_burst
     )
+    app[WITNESS_LIMITER_KEY] = RateLimiter(
+        per_minute=config.witness.submissions_per_minute, burst=config.witness.submission_burst
+    )
     app[NONCES_KEY] = NonceCache()
     app[METRICS_KEY] = Metrics()
     if config.metrics_token_file is not None:
@@ -130,6 +137,7 @@ def _lifecycle(config: NodeConfig, keys: _Keys, clock: Clock, background: bool):
         app[NODE_KEY] = node
         app[SESSIONS_KEY] = Sessions(node, app[LOGIN_GATE_KEY], SessionCache())
         session = aiohttp.ClientSession()
+        app[CLIENT_KEY] = session
         tasks: list[asyncio.Task[None]] = []
         try:
             await node.directory.load_cached()
@@ -140,6 +148,7 @@ def _lifecycle(config: NodeConfig, keys: _Keys, clock: Clock, background: bool):
                     node.directory, config.directory_source, config.data_dir, session
                 )
             app[WITNESS_KEY] = witness = Witness(node, session)
+            app[WITNESS_SUBMIT_KEY] = submitter = WitnessSubmitter(node, session)
             app[DEADLINES_KEY] = scheduler = DeadlineScheduler(node, session)
             if background:
                 worker = DeliveryWorker(node, session, app[METRICS_KEY])
@@ -157,6 +166,7 @@ def _lifecycle(config: NodeConfig, keys: _Keys, clock: Clock, background: bool):
                 for name, work in (
                     ("checkpoints", Checkpointer(node).run()),
                     ("witness", witness.run()),
+                    ("witness_submit", submitter.run()),
                     ("delivery", worker.run()),
                     ("deadlines", scheduler.run()),
                     ("retention", housekeeping.retention_daily(node)),

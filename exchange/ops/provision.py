@@ -16,11 +16,11 @@ from ..core.clock import Clock, SystemClock
 from ..core.directory import Authority
 from ..core.errors import Conflict, InvalidRequest, NotFound
 from ..core.keys import EncryptionKeyPair, KeyRing, PublicKey, SigningKeyPair
-from ..core.note import format_vkey
+from ..core.note import format_vkey, format_witness_vkey
 from ..core.passwords import hash_password
 from ..core.peer_auth import MAX_SKEW
 from ..core.usernames import check_username
-from ..core.witness import origin_for
+from ..core.witness import origin_for, witness_name_for
 from ..store import audit
 from ..store import users as users_store
 from ..store.db import Database, transaction
@@ -142,6 +142,9 @@ def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetim
             "contact_hours": info.contact_hours,
             "timezone": info.timezone,
             "audit_vkey": format_vkey(origin_for(info.authority_id), audit_key.public.public),
+            "witness_vkey": format_witness_vkey(
+                witness_name_for(info.authority_id), audit_key.public.public
+            ),
         }
         | (
             {"tls_fingerprint_next": tls_fingerprint(data / "keys" / NEXT_TLS_CERT)}

@@ -18,7 +18,8 @@ from ..core.errors import BadSignature, Malformed, NotFound
 from ..core.merkle import consistency_proof, inclusion_proof, root
 from ..core.note import add_signatures, format_vkey, parse_note, verify_cosignature
 from ..core.witness import origin_for, sign_checkpoint, witness_key, witness_name_for
-from ..ops.audit_check import verify_database
+from ..core.witness_views import ObtainedView
+from ..ops.audit_check import WitnessInput, verify_database
 from ..store import audit, checkpoints
 from ..store import witness as witness_store
 from ..store.checkpoints import StoredCheckpoint
@@ -271,24 +272,29 @@ async def log_page(
     return await node.db.run(read)
 
 
-async def verify_now(node: Node) -> JsonObject:
+async def verify_now(node: Node, views: tuple[ObtainedView, ...]) -> JsonObject:
     """The auditor's whole-log check over this node's database file, through its own
-    read-only connection on its own thread: the node keeps writing meanwhile."""
+    read-only connection on its own thread (the node keeps writing meanwhile), against
+    ``views``: what the peer witnesses answered just now."""
     directory = node.directory.current
+    witnesses = WitnessInput(views)
 
     def work() -> JsonObject:
         conn = open_read_only(node.config.database)
         try:
-            return verify_database(conn, authority_id=node.me, directory=directory).to_json()
+            return verify_database(
+                conn, authority_id=node.me, directory=directory, witnesses=witnesses
+            ).to_json()
         finally:
             conn.close()
 
     return await asyncio.to_thread(work)
 
 
-async def bundle(node: Node) -> JsonObject:
+async def bundle(node: Node, views: tuple[ObtainedView, ...]) -> JsonObject:
     """Everything needed to verify the log elsewhere: every entry's exact bytes, every
-    signed checkpoint and cosignature, and the log's verifier key (no contents exist)."""
+    signed checkpoint and cosignature, the log's verifier key (no contents exist), and
+    ``views``, the peer witnesses' views as obtained from them (the reference)."""
 
     def work(c: sqlite3.Connection) -> JsonObject:
         size = audit.size(c)
@@ -306,6 +312,7 @@ async def bundle(node: Node) -> JsonObject:
                 for size_, w, line, t in checkpoints.all_cosignatures(c)
             ],
             "witness_alerts": [a.to_json() for a in witness_store.all_alerts(c)],
+            "witness_views": [v.to_json() for v in views],
         }
 
     return await node.db.run(work)

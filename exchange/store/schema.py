@@ -331,4 +331,23 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX attachments_blob ON attachments (blob_sha256)",
     ],
+    # 14: what this node, as a witness, holds of each log it watches, keyed by the log's
+    # origin (a peer's ``exchange/<id>/audit`` or a C2SP log from node.toml): the
+    # latest checkpoint it verified and cosigned, with its cosignature line, changed
+    # only by compare-and-swap on (size, root) (store/witness.swap). The pull witness's
+    # views carry over without a cosignature (witness_peers is no longer read)
+    [
+        """CREATE TABLE witness_views (
+            origin TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            root BLOB NOT NULL,
+            note TEXT NOT NULL,
+            cosignature TEXT,
+            cosigned_at TEXT,
+            updated_at TEXT NOT NULL
+        )""",
+        """INSERT INTO witness_views (origin, size, root, note, updated_at)
+           SELECT 'exchange/' || peer || '/audit', size, root, note, seen_at
+           FROM witness_peers""",
+    ],
 ]

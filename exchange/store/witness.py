@@ -1,6 +1,6 @@
-"""What this node, as a witness, has verified of each peer's log, and the
-alerts it raised (a fork or a shrinking log). An alert and its audit entry
-commit together."""
+"""What this node, as a witness, has verified and cosigned of each log it watches
+(compare-and-swap on (size, root)), and the alerts it raised (a fork or a shrinking
+log). An alert and its audit entry commit together."""
 
 from __future__ import annotations
 
@@ -13,41 +13,82 @@ from typing import Any
 
 from ..core.canonical import format_time
 from ..core.cursor import Position
+from ..core.errors import OldSizeMismatch
 from . import audit
 from .db import fetch_all, fetch_one, transaction
 from .paging import Page, page_of
 
 
 @dataclass(frozen=True)
-class PeerView:
-    peer: str
+class LogView:
+    """What this witness holds of one log: the latest checkpoint it verified (the log's
+    signed note) and, once it cosigned it, its cosignature line and when."""
+
+    origin: str
     size: int
     root: bytes
     note: str
+    cosignature: str | None
+    cosigned_at: str | None
+    updated_at: str
 
 
-def view(conn: sqlite3.Connection, peer: str) -> PeerView | None:
-    row = fetch_one(
-        conn, "SELECT peer, size, root, note FROM witness_peers WHERE peer = ?", (peer,)
-    )
-    if row is None:
-        return None
-    return PeerView(str(row["peer"]), int(row["size"]), bytes(row["root"]), str(row["note"]))
+_VIEW = "SELECT origin, size, root, note, cosignature, cosigned_at, updated_at FROM witness_views"
 
 
-def advance(
-    conn: sqlite3.Connection, *, peer: str, size: int, root: bytes, note: str, now: datetime
+def log_view(conn: sqlite3.Connection, origin: str) -> LogView | None:
+    row = fetch_one(conn, f"{_VIEW} WHERE origin = ?", (origin,))
+    return None if row is None else _view(row)
+
+
+def all_views(conn: sqlite3.Connection) -> list[LogView]:
+    return [_view(row) for row in fetch_all(conn, f"{_VIEW} ORDER BY origin")]
+
+
+def _view(row: Mapping[str, Any]) -> LogView:
+    return LogView(**{**row, "root": bytes(row["root"]), "size": int(row["size"])})
+
+
+def swap(
+    conn: sqlite3.Connection,
+    *,
+    origin: str,
+    expected: tuple[int, bytes] | None,
+    size: int,
+    root: bytes,
+    note: str,
+    cosignature: str | None,
+    now: datetime,
 ) -> None:
-    """Record a checkpoint proven consistent with the previous view (never moves back)."""
+    """Compare-and-swap the view of ``origin``: written only if it still holds the
+    ``(size, root)`` the caller read (``None``: no view yet), never to a smaller size;
+    otherwise ``OldSizeMismatch`` carrying the size held, and nothing written."""
     with transaction(conn):
-        current = view(conn, peer)
-        if current is not None and current.size > size:
+        current = log_view(conn, origin)
+        held = (current.size, current.root) if current is not None else None
+        if held != expected:
+            raise OldSizeMismatch(
+                "the witness's view of this log changed meanwhile",
+                size=current.size if current is not None else 0,
+            )
+        if current is not None and size < current.size:
             raise ValueError("a witness view never moves back")
         conn.execute(
-            """INSERT INTO witness_peers (peer, size, root, note, seen_at) VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT (peer) DO UPDATE SET size = excluded.size, root = excluded.root,
-               note = excluded.note, seen_at = excluded.seen_at""",
-            (peer, size, root, note, format_time(now)),
+            """INSERT INTO witness_views
+               (origin, size, root, note, cosignature, cosigned_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root,
+               note = excluded.note, cosignature = excluded.cosignature,
+               cosigned_at = excluded.cosigned_at, updated_at = excluded.updated_at""",
+            (
+                origin,
+                size,
+                root,
+                note,
+                cosignature,
+                format_time(now) if cosignature is not None else None,
+                format_time(now),
+            ),
         )
 
 

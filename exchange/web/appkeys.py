@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 from aiohttp import web
 
 from ..core.peer_auth import NonceCache
@@ -12,6 +13,7 @@ from ..service.sessions import LoginGate, Sessions, User
 from ..workers.deadlines import DeadlineScheduler
 from ..workers.delivery import DeliveryWorker
 from ..workers.witness import Witness
+from ..workers.witness_submit import WitnessSubmitter
 
 NODE_KEY = web.AppKey("node", Node)
 SESSIONS_KEY = web.AppKey("sessions", Sessions)
@@ -22,11 +24,16 @@ GATE_KEY = web.AppKey("connection_gate", ConnectionGate)
 PEER_LIMITER_KEY = web.AppKey("peer_limiter", RateLimiter)
 # The nonces of each peer's calls within the clock-skew window (a second use: replay).
 NONCES_KEY = web.AppKey("peer_nonces", NonceCache)
+# tlog-witness submissions per client address (the endpoint is unauthenticated).
+WITNESS_LIMITER_KEY = web.AppKey("witness_limiter", RateLimiter)
 METRICS_KEY = web.AppKey("metrics", Metrics)
+# The node's HTTP client session (calls to peers made while answering a request).
+CLIENT_KEY = web.AppKey("client_session", aiohttp.ClientSession)
 TOKEN_KEY = web.AppKey("metrics_token", str)
 # The background workers, set once the node has started them.
 WORKER_KEY = web.AppKey("delivery_worker", DeliveryWorker)
 WITNESS_KEY = web.AppKey("witness", Witness)
+WITNESS_SUBMIT_KEY = web.AppKey("witness_submitter", WitnessSubmitter)
 DEADLINES_KEY = web.AppKey("deadlines", DeadlineScheduler)
 
 USER_KEY = web.RequestKey("exchange_user", User)

@@ -43,6 +43,10 @@ STATUS = {
     "quota_exceeded": 507,
     "unavailable": 503,
     "directory_expired": 503,
+    # c2sp.org/tlog-witness POST /add-checkpoint (web/witness.py)
+    "unknown_log": 404,
+    "old_size_mismatch": 409,
+    "inconsistent_checkpoint": 422,
 }
 
 log = structlog.get_logger("exchange.http")

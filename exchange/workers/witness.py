@@ -19,8 +19,8 @@ import structlog
 from ..core.canonical import b64d, canonical_json
 from ..core.directory import Authority
 from ..core.errors import ExchangeError
-from ..core.note import Checkpoint, cosign, parse_note
-from ..core.witness import Judgement, Seen, judge, open_checkpoint, witness_name_for
+from ..core.note import Checkpoint, parse_note
+from ..core.witness import Judgement, Seen, judge, open_checkpoint
 from ..service import witness
 from ..service.node import Node
 from .peer_client import call_peer
@@ -78,11 +78,10 @@ class Witness:
         if judgement.verdict in ("fork", "shrunk"):
             await self._alert(peer_id, judgement, previous.note if previous else "", note_text)
             return judgement
-        if judgement.verdict == "advance":
-            await witness.advance(
-                self.node, peer_id, size=checkpoint.size, root=checkpoint.root, note=note_text
-            )
-        await self._cosign(peer, checkpoint, note.text)
+        # the same check-and-persist path as add-checkpoint: a compare-and-swap on the
+        # view judged against, with the cosignature given
+        line = await witness.advance(self.node, previous, checkpoint, note_text)
+        await self._cosign(peer, checkpoint, line)
         return judgement
 
     async def _proof(self, peer: Authority, old: int, new: int) -> list[bytes] | None:
@@ -94,11 +93,7 @@ class Witness:
             log.warning("witness_no_proof", peer=peer.authority_id, error=type(exc).__name__)
             return None
 
-    async def _cosign(self, peer: Authority, checkpoint: Checkpoint, text: str) -> None:
-        now = self.node.clock.now()
-        line = cosign(
-            text, witness_name_for(self.node.me), self.node.audit_key, int(now.timestamp())
-        )
+    async def _cosign(self, peer: Authority, checkpoint: Checkpoint, line: str) -> None:
         body = canonical_json({"size": checkpoint.size, "cosignature": line})
         await call_peer(self.node, self.session, peer, "POST", COSIGNATURE_PATH, body=body)
 

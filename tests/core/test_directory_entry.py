@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from exchange.core.directory import Authority, Directory, sign_directory, verify_directory
-from exchange.core.errors import DirectoryRejected
+from exchange.core.errors import DirectoryRejected, Malformed
 from exchange.core.keys import SigningKeyPair
+from exchange.core.note import format_vkey, format_witness_vkey
+from exchange.core.witness import witness_key
 
 from .authority_factory import make_authority
 
@@ -69,3 +71,33 @@ def test_the_key_must_be_valid_at_the_issue_time_not_later() -> None:
         authority.check_self_signature(sk.public.not_after)
     with pytest.raises(DirectoryRejected, match="may not sign at"):
         authority.check_self_signature(sk.public.not_before - timedelta(seconds=1))
+
+
+def test_witness_vkey_is_self_signed_and_strictly_checked() -> None:
+    """``witness_vkey`` is covered by the self-signature, must be a type 0x04 key named
+    ``exchange/<id>/witness``, and is what ``core.witness.witness_key`` returns."""
+    now = datetime.now(UTC)
+    entry, sk, _ = make_authority("MA-CNA", now=now)
+    witness = SigningKeyPair.generate(now, timedelta(days=1)).public.public
+    signed = replace(
+        entry, witness_vkey=format_witness_vkey("exchange/MA-CNA/witness", witness)
+    ).self_signed(sk)
+    parsed = Authority.from_json(signed.to_json())
+    parsed.check_self_signature(now)
+    assert witness_key(parsed) == witness
+    swapped = replace(
+        parsed, witness_vkey=format_witness_vkey("exchange/MA-CNA/witness", b"\1" * 32)
+    )
+    with pytest.raises(DirectoryRejected):  # changed after signing
+        swapped.check_self_signature(now)
+    other = replace(
+        entry, witness_vkey=format_witness_vkey("exchange/ES-CNA/witness", witness)
+    ).self_signed(sk)
+    with pytest.raises(DirectoryRejected, match="witness_vkey not named"):  # another's name
+        Authority.from_json(other.to_json()).check_self_signature(now)
+    for bad in (
+        format_vkey("exchange/MA-CNA/witness", witness),  # type 0x01, not a cosigner key
+        "garbage",
+    ):
+        with pytest.raises(Malformed):
+            Authority.from_json({**signed.to_json(), "witness_vkey": bad})

@@ -190,7 +190,7 @@ async def test_audit_verify_command_on_a_real_node(
     data = fed3["ES-CNA"].data
     await fed3.stop()
 
-    assert main(["audit", "verify", "--data", str(data), "--json"]) == 0
+    assert main(["audit", "verify", "--data", str(data), "--offline", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] and report["entries"] > 5 and report["cosignatures"] >= 2
 
@@ -200,12 +200,12 @@ async def test_audit_verify_command_on_a_real_node(
     with conn:
         conn.execute("UPDATE audit_entries SET entry = ? WHERE idx = 3",
                      (bytes(entry).replace(b"ES-CNA", b"ES-CNB"),))  # fmt: skip
-    assert main(["audit", "verify", "--data", str(data)]) == 1
+    assert main(["audit", "verify", "--data", str(data), "--offline"]) == 1
     assert "FAIL: entry 3 was changed" in capsys.readouterr().out
     with conn:
         conn.execute("UPDATE audit_entries SET entry = ? WHERE idx = 3", (entry,))
         last = conn.execute("SELECT MAX(idx) FROM audit_entries").fetchone()[0]
         conn.execute("DELETE FROM audit_entries WHERE idx = ?", (last,))
-    assert main(["audit", "verify", "--data", str(data)]) == 1
+    assert main(["audit", "verify", "--data", str(data), "--offline"]) == 1
     assert "FAIL: log truncated" in capsys.readouterr().out
     conn.close()

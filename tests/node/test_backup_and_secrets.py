@@ -70,7 +70,7 @@ async def test_online_backup_and_checked_restore(tmp_path: Path) -> None:
     (data / "exchange.db").unlink()
     report = restore(out, data)
     assert report.ok and report.entries > 5
-    assert main(["audit", "verify", "--data", str(data)]) == 0
+    assert main(["audit", "verify", "--data", str(data), "--offline"]) == 0
     await fed.start("ES-CNA")
     try:
         client = await ApiClient(fed["ES-CNA"]).login("investigator")
@@ -92,7 +92,7 @@ async def test_online_backup_and_checked_restore(tmp_path: Path) -> None:
     garbage.write_bytes(b"not a database" * 100)
     with pytest.raises(ExchangeError, match="not a usable database"):
         restore(garbage, data, force=True)
-    assert main(["audit", "verify", "--data", str(data)]) == 0  # nothing was replaced
+    assert main(["audit", "verify", "--data", str(data), "--offline"]) == 0  # nothing was replaced
 
 
 def _secrets(fed: Federation) -> dict[str, bytes]:

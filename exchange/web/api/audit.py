@@ -10,7 +10,8 @@ from ...core.errors import Malformed, TooLarge
 from ...core.roles import Role
 from ...service import audit
 from ...service.sessions import User
-from ..appkeys import NODE_KEY
+from ...workers.witness_views import node_views
+from ..appkeys import CLIENT_KEY, NODE_KEY
 from ..auth import requires
 from ..params import int_param, page_size
 
@@ -64,7 +65,8 @@ async def api_alerts(request: web.Request, user: User) -> web.Response:
 async def api_verify(request: web.Request, user: User) -> web.Response:
     """Run the auditor's check over this node's database file (read-only connection)."""
     node = request.app[NODE_KEY]
-    return web.json_response(await audit.verify_now(node))
+    views = await node_views(node, request.app[CLIENT_KEY])
+    return web.json_response(await audit.verify_now(node, views))
 
 
 @routes.get("/api/audit/bundle")
@@ -73,7 +75,7 @@ async def api_bundle(request: web.Request, user: User) -> web.Response:
     """Everything needed to verify the log elsewhere: every entry's exact bytes, every
     signed checkpoint and cosignature, and the log's verifier key (no contents exist)."""
     node = request.app[NODE_KEY]
-    bundle = await audit.bundle(node)
+    bundle = await audit.bundle(node, await node_views(node, request.app[CLIENT_KEY]))
     name = f"audit-bundle-{node.me}-{bundle['size']}.json"
     return web.json_response(
         bundle, headers={"Content-Disposition": f'attachment; filename="{name}"'}

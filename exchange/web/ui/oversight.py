@@ -9,7 +9,8 @@ from ...core.errors import Malformed
 from ...core.roles import ALL, Role
 from ...service import admin, audit
 from ...service.sessions import User
-from ..appkeys import NODE_KEY, SESSIONS_KEY
+from ...workers.witness_views import node_views
+from ..appkeys import CLIENT_KEY, NODE_KEY, SESSIONS_KEY
 from .render import page, pager, render
 
 routes = web.RouteTableDef()
@@ -26,7 +27,9 @@ async def audit_page(request: web.Request, user: User) -> web.StreamResponse:
 @page(Role.AUDITOR)
 async def audit_verify(request: web.Request, user: User) -> web.StreamResponse:
     """The same read-only check as ``exchange audit verify``, on this node's database."""
-    return await _audit(request, verify=await audit.verify_now(request.app[NODE_KEY]))
+    node = request.app[NODE_KEY]
+    views = await node_views(node, request.app[CLIENT_KEY])
+    return await _audit(request, verify=await audit.verify_now(node, views))
 
 
 async def _audit(request: web.Request, verify: JsonObject | None) -> web.Response:
