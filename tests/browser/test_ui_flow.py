@@ -201,6 +201,8 @@ async def test_request_from_investigator_to_liaison_and_back(
     await expect(entries).to_contain_text("request_opened")
     await auditor.get_by_role("button", name="Verify the whole log now").click()
     await expect(auditor.locator("#verify-result")).to_contain_text("The log verifies")
+    # ... and the page says it was checked against the peer witnesses' views
+    await expect(auditor.locator("#verify-result + p")).to_contain_text("witnesses' views")
     page_text = await auditor.content()
     assert BODY not in page_text and ANSWER not in page_text
     await shot(auditor, "audit")

@@ -129,6 +129,9 @@ EN: dict[str, str] = {
     "verify_now": "Verify the whole log now",
     "verify_ok": "The log verifies: {entries} entries, {checkpoints} checkpoints.",
     "verify_bad": "The log does NOT verify: {problem}",
+    "verify_witnesses": (
+        "Checked against {count} witnesses' views (what each peer witness last cosigned):"
+    ),
     "export_bundle": "Export audit bundle",
     "entries": "Entries",
     "older": "Older",

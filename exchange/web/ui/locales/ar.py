@@ -121,6 +121,9 @@ AR: dict[str, str] = {
     "verify_now": "التحقق من السجل كاملاً الآن",
     "verify_ok": "السجل سليم: {entries} قيدًا، {checkpoints} نقطة تحقق.",
     "verify_bad": "السجل غير سليم: {problem}",
+    "verify_witnesses": (
+        "تم التحقق مقابل آراء {count} من الشهود (آخر ما وقّعه كل شاهد من النظراء):"
+    ),
     "export_bundle": "تصدير حزمة التدقيق",
     "entries": "القيود",
     "older": "الأقدم",

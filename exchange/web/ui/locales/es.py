@@ -125,6 +125,10 @@ ES: dict[str, str] = {
     "verify_now": "Verificar ahora todo el registro",
     "verify_ok": "El registro es correcto: {entries} entradas, {checkpoints} puntos de control.",
     "verify_bad": "El registro NO es correcto: {problem}",
+    "verify_witnesses": (
+        "Comprobado frente a las vistas de {count} testigos"
+        " (lo último que cada testigo par cofirmó):"
+    ),
     "export_bundle": "Exportar el paquete de auditoría",
     "entries": "Entradas",
     "older": "Anteriores",

@@ -125,6 +125,10 @@ FR: dict[str, str] = {
     "verify_now": "Vérifier tout le journal maintenant",
     "verify_ok": "Le journal est vérifié : {entries} entrées, {checkpoints} points de contrôle.",
     "verify_bad": "Le journal N'EST PAS vérifié : {problem}",
+    "verify_witnesses": (
+        "Vérifié par rapport aux vues de {count} témoins"
+        " (ce que chaque témoin pair a cosigné en dernier) :"
+    ),
     "export_bundle": "Exporter le dossier d'audit",
     "entries": "Entrées",
     "older": "Plus anciennes",
