@@ -309,4 +309,15 @@ MIGRATIONS: list[list[str]] = [
     [
         "DELETE FROM login_failures WHERE username NOT IN (SELECT username FROM users)",
     ],
+    # 13: witnessing outcomes (core/witness.respond): an alert stays open until a round
+    # verifies the peer's log again (closed_at), so the same unresolved problem is not
+    # repeated and a later one is raised anew; since when each peer is unavailable
+    [
+        "ALTER TABLE witness_alerts ADD COLUMN closed_at TEXT",
+        """CREATE TABLE witness_unavailable (
+            peer TEXT PRIMARY KEY,
+            since TEXT NOT NULL,
+            last_error TEXT NOT NULL
+        )""",
+    ],
 ]

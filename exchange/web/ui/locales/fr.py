@@ -121,7 +121,10 @@ FR: dict[str, str] = {
     "checkpoint": "Dernier point de contrôle",
     "cosignatures": "Cosignatures des pairs",
     "witness_alerts": "Alertes des témoins",
-    "no_witness_alerts": "Aucune bifurcation ni réduction vue dans le journal d'un pair.",
+    "no_witness_alerts": (
+        "Aucune alerte :"
+        " ni bifurcation, ni réduction, ni preuve refusée, ni longue indisponibilité d'un pair."
+    ),
     "verify_now": "Vérifier tout le journal maintenant",
     "verify_ok": "Le journal est vérifié : {entries} entrées, {checkpoints} points de contrôle.",
     "verify_bad": "Le journal N'EST PAS vérifié : {problem}",

@@ -1,0 +1,53 @@
+"""What the witness remembers of each peer between rounds besides its view: the
+alerts still open, and since when the peer has been unavailable (migration 13)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+
+from ..core.canonical import format_time, parse_time
+from ..core.witness import PeerRecord
+from .db import fetch_all, fetch_one
+
+
+def record(conn: sqlite3.Connection, peer: str) -> PeerRecord:
+    row = fetch_one(conn, "SELECT since FROM witness_unavailable WHERE peer = ?", (peer,))
+    kinds = fetch_all(
+        conn,
+        "SELECT DISTINCT kind FROM witness_alerts WHERE peer = ? AND closed_at IS NULL",
+        (peer,),
+    )
+    since = parse_time(row["since"], field="since") if row is not None else None
+    return PeerRecord(since, frozenset(str(k["kind"]) for k in kinds))
+
+
+def close_alerts(conn: sqlite3.Connection, peer: str, kinds: Iterable[str], now: datetime) -> None:
+    for kind in kinds:
+        conn.execute(
+            """UPDATE witness_alerts SET closed_at = ?
+               WHERE peer = ? AND kind = ? AND closed_at IS NULL""",
+            (format_time(now), peer, kind),
+        )
+
+
+def set_unavailable(
+    conn: sqlite3.Connection, peer: str, since: datetime | None, error: str
+) -> None:
+    """Remember since when ``peer`` is unavailable, or forget it (None: it answered)."""
+    if since is None:
+        conn.execute("DELETE FROM witness_unavailable WHERE peer = ?", (peer,))
+        return
+    conn.execute(
+        """INSERT INTO witness_unavailable (peer, since, last_error) VALUES (?, ?, ?)
+           ON CONFLICT (peer) DO UPDATE SET last_error = excluded.last_error""",
+        (peer, format_time(since), error),
+    )
+
+
+def first_seen(conn: sqlite3.Connection, peer: str) -> datetime | None:
+    """When this node first verified the checkpoint it holds as ``peer``'s view (the
+    time its cosignature of that checkpoint carries, however often it is re-sent)."""
+    row = fetch_one(conn, "SELECT seen_at FROM witness_peers WHERE peer = ?", (peer,))
+    return parse_time(row["seen_at"], field="seen_at") if row is not None else None
