@@ -27,6 +27,7 @@ from exchange.core.note import parse_note, verify_cosignature
 from exchange.core.witness import sign_checkpoint, witness_name_for
 from exchange.node.app import server_ssl_context
 from exchange.ops.keyfiles import load_or_create_audit_key
+from exchange.store import audit
 
 from ..federation import ApiClient, Federation
 
@@ -73,10 +74,8 @@ async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
     await fed.stop()
 
 
-@pytest.fixture
-async def hostile(fed: Federation) -> AsyncIterator[HostileLog]:
+async def _serve(fed: Federation, log: HostileLog) -> web.AppRunner:
     member = fed["MA-CNA"]
-    log = HostileLog(load_or_create_audit_key(member.data / "keys"))
     app = web.Application()
     app.router.add_get("/v1/audit/checkpoint", log.checkpoint)
     app.router.add_get("/v1/audit/consistency", log.consistency)
@@ -85,6 +84,13 @@ async def hostile(fed: Federation) -> AsyncIterator[HostileLog]:
     await runner.setup()
     ssl = server_ssl_context(member.config.tls_cert, member.config.tls_key)
     await web.TCPSite(runner, "127.0.0.1", member.port, ssl_context=ssl).start()
+    return runner
+
+
+@pytest.fixture
+async def hostile(fed: Federation) -> AsyncIterator[HostileLog]:
+    log = HostileLog(load_or_create_audit_key(fed["MA-CNA"].data / "keys"))
+    runner = await _serve(fed, log)
     yield log
     await runner.cleanup()
 
@@ -182,3 +188,22 @@ async def test_an_honest_log_is_never_alerted(fed: Federation) -> None:
     await ma.checkpoint()
     assert await _round(fed) in ("advance", "same")
     assert await _alerts(fed) == []
+
+
+async def test_a_refusal_after_the_log_verified_again_is_alerted_anew(fed: Federation) -> None:
+    ma = fed["MA-CNA"]
+    refusing = HostileLog(load_or_create_audit_key(ma.data / "keys"), mode="refuse")
+    for expected in (1, 2):
+        await fed.start("MA-CNA")  # the real node: its log verifies
+        await (await ApiClient(ma).login("investigator")).close()  # the log grows
+        await ma.checkpoint()
+        assert await _round(fed) == "advance"
+        refusing.size = await ma.node.db.run(audit.size) + 10
+        await fed.stop("MA-CNA")
+        runner = await _serve(fed, refusing)  # the same log, now refusing to prove
+        try:
+            assert await _round(fed) == "refused"
+            assert await _round(fed) == "refused"
+        finally:
+            await runner.cleanup()
+        assert [a["kind"] for a in await _alerts(fed)] == ["refused"] * expected
