@@ -14,6 +14,7 @@ from .peer import audit as peer_audit
 from .peer import blobs as peer_blobs
 from .peer import envelopes as peer_envelopes
 from .peer import revocations as peer_revocations
+from .peer import witness_alerts as peer_witness_alerts
 from .ui import routes as ui_routes
 
 
@@ -23,6 +24,7 @@ def register(app: web.Application) -> None:
         peer_audit,
         peer_blobs,
         peer_revocations,
+        peer_witness_alerts,
         requests_api,
         audit_api,
         deadlines_api,

@@ -42,6 +42,7 @@ log = structlog.get_logger("exchange.witness")
 CHECKPOINT_PATH = "/v1/audit/checkpoint"
 CONSISTENCY_PATH = "/v1/audit/consistency"
 COSIGNATURE_PATH = "/v1/audit/cosignature"
+ALERTS_PATH = "/v1/witness/alerts"
 
 
 class _NoUsableAnswer(Exception):
@@ -77,7 +78,31 @@ class Witness:
                 log.info(
                     "witness_peer_unavailable", peer=peer.authority_id, error=type(result).__name__
                 )
+        await self.send_alerts()
         return verdicts
+
+    async def send_alerts(self) -> None:
+        """Send the signed alerts not yet accepted to each peer (``POST
+        /v1/witness/alerts``): one refused for good (any 4xx but 429) is not sent again;
+        one that found the peer unavailable is tried again next round."""
+        for sent in await witness.pending_statements(self.node):
+            peer = self.node.directory.require().get(sent.peer)
+            if peer is None:
+                await witness.statement_done(self.node, sent, "not_in_directory")
+                continue
+            try:
+                await call_peer(
+                    self.node, self.session, peer, "POST", ALERTS_PATH, body=sent.statement
+                )
+            except PeerAnswered as exc:
+                if failed_call(exc.status) == "refused":
+                    log.warning("witness_alert_refused", peer=sent.peer, code=exc.code)
+                    await witness.statement_done(self.node, sent, exc.code)
+                continue
+            except (aiohttp.ClientError, TimeoutError, OSError, ExchangeError) as exc:
+                log.info("witness_alert_not_sent", peer=sent.peer, error=type(exc).__name__)
+                continue
+            await witness.statement_done(self.node, sent, "ok")
 
     async def observe(self, peer: Authority) -> Judgement:
         """One witnessing round for ``peer`` (serialised per peer)."""

@@ -125,6 +125,9 @@ ES: dict[str, str] = {
         "Ninguna alerta:"
         " ni bifurcación, ni reducción, ni prueba rechazada, ni larga indisponibilidad de un par."
     ),
+    "received_witness_alerts": "Alertas recibidas de los testigos pares",
+    "no_received_witness_alerts": "Ningún testigo par ha enviado una alerta.",
+    "alert_issued_by": "emitida por {issuer}",
     "verify_now": "Verificar ahora todo el registro",
     "verify_ok": "El registro es correcto: {entries} entradas, {checkpoints} puntos de control.",
     "verify_bad": "El registro NO es correcto: {problem}",
