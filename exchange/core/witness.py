@@ -27,7 +27,7 @@ from .note import Checkpoint, Note, Verifier, parse_checkpoint, parse_vkey, sign
 
 Verdict = Literal["advance", "same", "fork", "shrunk", "refused"]
 # a verdict on a checkpoint, or none possible: the peer could not be reached
-Outcome = Literal["advance", "same", "fork", "shrunk", "refused", "unavailable"]
+Outcome = Literal["advance", "same", "fork", "shrunk", "refused", "stale", "unavailable"]
 
 
 def origin_for(authority_id: str) -> str:
@@ -109,6 +109,17 @@ def judge(previous: Seen | None, new: Checkpoint, proof: list[bytes] | None) -> 
 # -- outcomes of a witnessing round and what each one calls for -------------------
 
 
+def stale(checkpoint: Checkpoint, claimed: int | None) -> Judgement | None:
+    """A checkpoint smaller than a log size the log itself signed elsewhere (in an
+    envelope to us, before we asked for the checkpoint): the log serves an old
+    checkpoint (frozen), or shows us another history than it lives in (forked)."""
+    if claimed is None or checkpoint.size >= claimed:
+        return None
+    return Judgement(
+        "stale", f"checkpoint of size {checkpoint.size}, but it signed a log size of {claimed}"
+    )
+
+
 def failed_call(status: int | None) -> Literal["unavailable", "refused"]:
     """What a call to the watched node that gave no usable answer means.
 
@@ -149,7 +160,7 @@ def respond(
       so a later problem of any kind is raised anew.
     * unavailable: remember since when; alert once the peer has been unavailable for
       ``alert_after`` (one alert per outage).
-    * refused, fork, shrunk: alert at once, unless an alert of that kind is still open
+    * refused, fork, shrunk, stale: alert at once, unless an alert of that kind is open
       (the same unresolved problem is not repeated every round); the peer answered,
       so an unavailability ends and its alert is closed.
     """

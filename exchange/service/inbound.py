@@ -21,7 +21,7 @@ from ..core.refusal import issue_refusal
 from ..store import inbound as inbound_store
 from ..store.inbound import Arrival
 from ..store.messages import IncomingMessage
-from . import sealing
+from . import sealing, witness
 from .node import Node
 
 log = structlog.get_logger("exchange.service")
@@ -93,6 +93,8 @@ async def accept_envelopes(
             node.wake_deadlines()  # an acknowledgement or answer may stop a clock
     if received:
         log.info("envelopes_accepted", peer=caller, count=len(received), msg_ids=received)
+        largest = max((o for _, o in opened), key=lambda o: o.header.log_size or 0)
+        await witness.remember_claim(node, caller, largest)
     return results
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
+from ..core.canonical import canonical_json
+from ..core.envelope import Opened
 from ..core.errors import ExchangeError, WrongParty
 from ..core.witness import Outcome, respond
 from ..core.witness_alert import (
@@ -95,6 +97,22 @@ def _queue_statement(
         return
     peers = [a.authority_id for a in directory.authorities if a.authority_id != node.me]
     statements.queue(conn, alert_id, statement.to_bytes(), peers)
+
+
+async def remember_claim(node: Node, peer: str, opened: Opened) -> None:
+    """``peer`` signed its log size in an envelope it sent us: keep the largest."""
+    header = opened.header
+    if header.log_size is None:
+        return
+    claim = canonical_json(
+        {"header": header.to_json(), "envelope_sha256": opened.envelope_sha256}
+    ).decode()
+    now = node.clock.now()
+    await node.db.run(lambda c: outcomes.record_claim(c, peer, header.log_size or 0, claim, now))
+
+
+async def largest_claim(node: Node, peer: str) -> outcomes.Claim | None:
+    return await node.db.run(lambda c: outcomes.largest_claim(c, peer))
 
 
 async def pending_statements(node: Node) -> list[statements.Outgoing]:

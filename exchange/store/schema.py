@@ -313,7 +313,8 @@ MIGRATIONS: list[list[str]] = [
     # verifies the peer's log again (closed_at), so the same unresolved problem is not
     # repeated and a later one is raised anew; since when each peer is unavailable; the
     # signed alert statements (core/witness_alert.py) to send to every peer, and those
-    # received from other witnesses (kept as received, once each)
+    # received from other witnesses (kept as received, once each); the largest audit
+    # log size each peer has signed in an envelope to us (envelope v2's log_size)
     [
         "ALTER TABLE witness_alerts ADD COLUMN closed_at TEXT",
         """CREATE TABLE witness_unavailable (
@@ -339,6 +340,12 @@ MIGRATIONS: list[list[str]] = [
             statement BLOB NOT NULL,
             statement_sha256 TEXT NOT NULL UNIQUE,
             received_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE peer_log_claims (
+            peer TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            claim TEXT NOT NULL,
+            claimed_at TEXT NOT NULL
         )""",
     ],
 ]

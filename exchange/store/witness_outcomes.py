@@ -1,10 +1,12 @@
 """What the witness remembers of each peer between rounds besides its view: the
-alerts still open, and since when the peer has been unavailable (migration 13)."""
+alerts still open, since when the peer has been unavailable, and the largest log
+size the peer has signed in an envelope to us (migration 13)."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..core.canonical import format_time, parse_time
@@ -44,6 +46,30 @@ def set_unavailable(
            ON CONFLICT (peer) DO UPDATE SET last_error = excluded.last_error""",
         (peer, format_time(since), error),
     )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The largest audit log size ``peer`` signed in an envelope to us, and which."""
+
+    peer: str
+    size: int
+    claim: str  # canonical JSON: the signed header and the envelope's SHA-256
+
+
+def record_claim(conn: sqlite3.Connection, peer: str, size: int, claim: str, now: datetime) -> None:
+    """Keep the claim if it is larger than the one held (never moves back)."""
+    conn.execute(
+        """INSERT INTO peer_log_claims (peer, size, claim, claimed_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (peer) DO UPDATE SET size = excluded.size, claim = excluded.claim,
+           claimed_at = excluded.claimed_at WHERE excluded.size > size""",
+        (peer, size, claim, format_time(now)),
+    )
+
+
+def largest_claim(conn: sqlite3.Connection, peer: str) -> Claim | None:
+    row = fetch_one(conn, "SELECT peer, size, claim FROM peer_log_claims WHERE peer = ?", (peer,))
+    return Claim(str(row["peer"]), int(row["size"]), str(row["claim"])) if row else None
 
 
 def first_seen(conn: sqlite3.Connection, peer: str) -> datetime | None:

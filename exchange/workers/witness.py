@@ -32,6 +32,7 @@ from ..core.witness import (
     failed_call,
     judge,
     open_checkpoint,
+    stale,
     witness_name_for,
 )
 from ..service import witness
@@ -114,6 +115,8 @@ class Witness:
         peer_id = peer.authority_id
         previous = await witness.last_view(self.node, peer_id)
         old_note = previous.note if previous else ""
+        # read before the checkpoint is asked for: every claim here was signed before it
+        claim = await witness.largest_claim(self.node, peer_id)
         try:
             note_text = await self._ask(peer, CHECKPOINT_PATH)
         except _NoUsableAnswer as failure:
@@ -133,6 +136,10 @@ class Witness:
                 return await self._conclude(peer_id, judgement, old_note, note_text)
         seen = Seen(previous.size, previous.root) if previous else None
         judgement = judge(seen, checkpoint, proof)
+        behind = stale(checkpoint, claim.size if claim else None)
+        if behind is not None and claim is not None and judgement.verdict in ("advance", "same"):
+            # neither remembered nor cosigned: the log signed more than it shows
+            return await self._conclude(peer_id, behind, old_note, note_text, claim=claim.claim)
         if judgement.verdict == "advance":
             await witness.advance(
                 self.node, peer_id, size=checkpoint.size, root=checkpoint.root, note=note_text
@@ -173,9 +180,11 @@ class Witness:
         await call_peer(self.node, self.session, peer, "POST", COSIGNATURE_PATH, body=body)
 
     async def _conclude(
-        self, peer: str, judgement: Judgement, old_note: str, new_note: str
+        self, peer: str, judgement: Judgement, old_note: str, new_note: str, *, claim: str = ""
     ) -> Judgement:
         evidence = {"previous": old_note, "presented": new_note}
+        if claim:
+            evidence["claim"] = claim  # the signed header that claimed a larger log
         if await witness.conclude(
             self.node, peer, judgement.verdict, detail=judgement.detail, evidence=evidence
         ):

@@ -77,8 +77,9 @@ def respellings(good: bytes) -> dict[str, bytes]:
         "whitespace": json.dumps(obj, sort_keys=True).encode(),
         "trailing newline": good + b"\n",
         "reordered keys": json.dumps(reordered, separators=(",", ":")).encode(),
-        "1.0 for 1": good.replace(b'"v":1', b'"v":1.0', 1),
-        "duplicate key": b'{"v":1,' + good[1:],
+        # envelope v2 since issue 15 (the header signs the sender's log size)
+        "2.0 for 2": good.replace(b'"v":2', b'"v":2.0', 1),
+        "duplicate key": b'{"v":2,' + good[1:],
         "escaped letter": good.replace(b'"request"', b'"\\u0072equest"', 1),
         "base64 padding bits": canonical_json(bad_padding),
     }

@@ -27,9 +27,10 @@ from exchange.core.note import parse_note, verify_cosignature
 from exchange.core.witness import sign_checkpoint, witness_name_for
 from exchange.node.app import server_ssl_context
 from exchange.ops.keyfiles import load_or_create_audit_key
-from exchange.store import audit
+from exchange.service import witness
+from exchange.store import audit, witness_outcomes
 
-from ..federation import ApiClient, Federation
+from ..federation import ApiClient, Federation, wait_until
 
 T0 = datetime.now(UTC).replace(microsecond=0)
 
@@ -207,3 +208,62 @@ async def test_a_refusal_after_the_log_verified_again_is_alerted_anew(fed: Feder
         finally:
             await runner.cleanup()
         assert [a["kind"] for a in await _alerts(fed)] == ["refused"] * expected
+
+
+REQUEST = {"to": "ES-CNA", "kind": "information_request", "urgency": "urgent",
+           "subject": "Vessel", "body": "Who owns the boat?", "language": "en"}  # fmt: skip
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[Federation]:
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"])
+    await fed.start()
+    yield fed
+    await fed.stop()
+
+
+async def _ma_sends(fed: Federation) -> int:
+    """MA-CNA sends ES-CNA a request; returns the log size its envelope signed."""
+    ma = await ApiClient(fed["MA-CNA"]).login("investigator")
+    try:
+        status, body = await ma.call("POST", "/api/requests", REQUEST)
+        assert status == 201, body
+    finally:
+        await ma.close()
+    before = await fed["ES-CNA"].node.db.run(lambda c: witness_outcomes.largest_claim(c, "MA-CNA"))
+
+    async def claimed() -> int:
+        got = await fed["ES-CNA"].node.db.run(lambda c: witness_outcomes.largest_claim(c, "MA-CNA"))
+        return got.size if got is not None and got != before else 0
+
+    return int(await wait_until(claimed, what="MA's envelope at ES"))
+
+
+async def test_a_log_serving_an_old_checkpoint_while_its_envelopes_claim_more_is_alerted(
+    live: Federation,
+) -> None:
+    for _ in range(3):  # the honest log: its envelopes never claim more than it shows
+        await _ma_sends(live)
+        assert await _round(live) in ("advance", "same")
+    assert await _alerts(live) == []
+    view = await witness.last_view(live["ES-CNA"].node, "MA-CNA")
+    assert view is not None
+    claimed = await _ma_sends(live)  # signed after the checkpoint ES verified
+    assert claimed > view.size
+    await live.stop("MA-CNA")
+    frozen = HostileLog(
+        load_or_create_audit_key(live["MA-CNA"].data / "keys"), size=view.size, root=view.root
+    )
+    runner = await _serve(live, frozen)  # keeps serving the checkpoint ES already verified
+    try:
+        assert await _round(live) == "stale"
+        alerts = await _alerts(live)
+        assert [a["kind"] for a in alerts] == ["stale"]
+        assert f"signed a log size of {claimed}" in alerts[0]["detail"]
+        assert alerts[0]["evidence"]["presented"] == frozen.note()
+        assert f'"log_size":{claimed}' in alerts[0]["evidence"]["claim"]
+        assert frozen.cosignatures == []  # never cosigned
+        assert await _round(live) == "stale"
+        assert len(await _alerts(live)) == 1
+    finally:
+        await runner.cleanup()

@@ -46,6 +46,7 @@ CONTENT = {
 }
 ENVELOPE = seal(
     CONTENT,
+    log_size=7,
     msg_type="request",
     msg_id="msg-00001",
     sender_id="ES-CNA",
