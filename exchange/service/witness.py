@@ -107,8 +107,14 @@ async def remember_claim(node: Node, peer: str, opened: Opened) -> None:
     claim = canonical_json(
         {"header": header.to_json(), "envelope_sha256": opened.envelope_sha256}
     ).decode()
+    await remember_size(node, peer, header.log_size, claim)
+
+
+async def remember_size(node: Node, peer: str, size: int, claim: str) -> None:
+    """``peer`` signed a log size of ``size`` in ``claim`` (an envelope's header, or a
+    receipt v3 it gave us): keep the largest."""
     now = node.clock.now()
-    await node.db.run(lambda c: outcomes.record_claim(c, peer, header.log_size or 0, claim, now))
+    await node.db.run(lambda c: outcomes.record_claim(c, peer, size, claim, now))
 
 
 async def largest_claim(node: Node, peer: str) -> outcomes.Claim | None:

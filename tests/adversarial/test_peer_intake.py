@@ -121,7 +121,7 @@ async def test_a_respelt_receipt_is_refused_by_the_sender(fed: Federation) -> No
     respelt = {
         "whitespace": json.dumps(got).encode(),
         "duplicate key": b'{"signature":"' + got["signature"].encode() + b'",' + receipt[1:],
-        "2.0 for 2": receipt.replace(b'"v":2', b'"v":2.0', 1),
+        "3.0 for 3": receipt.replace(b'"v":3', b'"v":3.0', 1),  # receipt v3 (issue 15)
     }
     for data in respelt.values():
         with pytest.raises(Malformed, match="canonical"):

@@ -267,3 +267,39 @@ async def test_a_log_serving_an_old_checkpoint_while_its_envelopes_claim_more_is
         assert len(await _alerts(live)) == 1
     finally:
         await runner.cleanup()
+
+
+async def test_a_log_serving_an_old_checkpoint_while_its_receipts_claim_more_is_alerted(
+    live: Federation,
+) -> None:
+    assert await _round(live) in ("advance", "same")
+    view = await witness.last_view(live["ES-CNA"].node, "MA-CNA")
+    assert view is not None
+    await (await ApiClient(live["MA-CNA"]).login("liaison")).close()  # MA's log grows
+    es = await ApiClient(live["ES-CNA"]).login("investigator")
+    try:
+        status, body = await es.call("POST", "/api/requests", REQUEST | {"to": "MA-CNA"})
+        assert status == 201, body
+    finally:
+        await es.close()
+
+    async def receipted() -> int:  # MA's receipt (v3) signed its log size
+        got = await live["ES-CNA"].node.db.run(
+            lambda c: witness_outcomes.largest_claim(c, "MA-CNA")
+        )
+        return got.size if got is not None else 0
+
+    claimed = int(await wait_until(receipted, what="MA's receipt at ES"))
+    assert claimed > view.size
+    await live.stop("MA-CNA")
+    frozen = HostileLog(
+        load_or_create_audit_key(live["MA-CNA"].data / "keys"), size=view.size, root=view.root
+    )
+    runner = await _serve(live, frozen)
+    try:
+        assert await _round(live) == "stale"
+        (alert,) = await _alerts(live)
+        assert '"receipt"' in alert["evidence"]["claim"]  # the signed receipt itself
+        assert frozen.cosignatures == []
+    finally:
+        await runner.cleanup()

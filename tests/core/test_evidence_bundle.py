@@ -36,7 +36,7 @@ def bundle() -> bytes:
     receipt = issue_receipt(
         msg_id="msg-00000001", sender="ES-CNA", recipient="MA-CNA",
         envelope_sha256=opened.envelope_sha256, evidence_sha256=sha256_hex(opened.evidence_json),
-        received_at=NOW + timedelta(seconds=2), key=ma_sk,
+        received_at=NOW + timedelta(seconds=2), log_size=3, key=ma_sk,
     )  # fmt: skip
     item = Item(sealed.evidence_json, receipt.to_bytes())
     return build_bundle(

@@ -61,6 +61,7 @@ RECEIPT = issue_receipt(
     envelope_sha256="0" * 64,
     evidence_sha256="1" * 64,
     received_at=NOW,
+    log_size=3,
     key=MA_SK,
 ).to_bytes()
 AUDIT_KEY = SigningKeyPair.generate(NOW - timedelta(days=1), timedelta(days=365))
