@@ -83,6 +83,8 @@ class SessionConfig:
 class AuditConfig:
     checkpoint_interval: timedelta = timedelta(seconds=5)
     witness_interval: timedelta = timedelta(seconds=30)
+    # a peer whose log cannot be fetched (no answer, 429, 5xx) is alerted after this
+    witness_unavailable_alert_after: timedelta = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,9 @@ def parse_config(raw: JsonObject, *, data_dir: Path) -> NodeConfig:
         audit=AuditConfig(
             checkpoint_interval=timedelta(seconds=_num(audit, "checkpoint_interval_seconds", 5.0)),
             witness_interval=timedelta(seconds=_num(audit, "witness_interval_seconds", 30.0)),
+            witness_unavailable_alert_after=timedelta(
+                hours=_num(audit, "witness_unavailable_alert_after_hours", 24.0)
+            ),
         ),
         escalation=_escalation(escalation),
         evidence=_evidence(raw.get("evidence", {}), attachment_limit),

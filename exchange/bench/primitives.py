@@ -66,6 +66,7 @@ def run(payload_bytes: int = 2000) -> dict[str, float]:
             sender_key=a_sk,
             recipient=b,
             now=NOW,
+            log_size=1000,
         ).data
 
     envelope = seal_one()

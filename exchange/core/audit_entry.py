@@ -45,6 +45,7 @@ ACTIONS = frozenset(
         "settings_changed",
         "node_initialised",
         "witness_alert",
+        "witness_alert_received",
         "attachment_uploaded",
         "attachment_opened",
         "content_erased",

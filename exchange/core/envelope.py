@@ -12,6 +12,12 @@ this order and fails with one stable code at the first problem:
    (``wrong_recipient`` / ``expired_key``); decryption;
 5. the inner header equals the outer one and the inner signature, the
    sender's evidence signature over header and content, verifies.
+
+Version 2 adds ``log_size`` to the header: the sender's audit log size when it
+sealed, inside both signatures, so every peer holds the log's own signed word of
+how long it was (a later, smaller checkpoint shows a frozen or forked log). A v1
+header still parses (evidence documents stored before v2 stay checkable), but
+``open_`` refuses a v1 envelope (``unsupported_version``).
 """
 
 from __future__ import annotations
@@ -40,11 +46,12 @@ from .errors import (
     Malformed,
     TooLarge,
     UnknownSender,
+    UnsupportedVersion,
     WrongRecipient,
 )
 from .keys import KeyRing, PublicKey, SigningKeyPair, seal_to, verify_signature
 
-VERSION = 1
+VERSION = 2
 MESSAGE_TYPES = ("request", "acknowledgement", "response", "rejection")
 MSG_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{7,63}$")
 MAX_ENVELOPE_BYTES = 2 * 1024 * 1024
@@ -54,7 +61,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 _OUTER_CTX = "exchange/envelope/outer/v1"
 _INNER_CTX = "exchange/envelope/content/v1"
 _INNER_CTX_JSON = canonical_json(_INNER_CTX)
-_HEADER_FIELDS = frozenset(
+_V1_HEADER_FIELDS = frozenset(
     {
         "v",
         "type",
@@ -66,6 +73,8 @@ _HEADER_FIELDS = frozenset(
         "created_at",
     }
 )
+_HEADER_FIELDS = _V1_HEADER_FIELDS | {"log_size"}
+MAX_LOG_SIZE = 2**53  # an exact JSON integer everywhere
 
 
 @dataclass(frozen=True)
@@ -77,10 +86,15 @@ class Header:
     recipient: str
     recipient_key_id: str
     created_at: datetime
+    log_size: int | None = None  # the sender's audit log size when it sealed (v2)
+
+    @property
+    def version(self) -> int:
+        return 1 if self.log_size is None else VERSION
 
     def to_json(self) -> JsonObject:
-        return {
-            "v": VERSION,
+        doc: JsonObject = {
+            "v": self.version,
             "type": self.type,
             "msg_id": self.msg_id,
             "sender": self.sender,
@@ -89,15 +103,24 @@ class Header:
             "recipient_key_id": self.recipient_key_id,
             "created_at": format_time(self.created_at),
         }
+        if self.log_size is not None:
+            doc["log_size"] = self.log_size
+        return doc
 
     @classmethod
     def from_json(cls, data: object) -> Header:
-        if not isinstance(data, dict) or set(data) != _HEADER_FIELDS:
-            raise Malformed(
-                "header must have exactly the fields " + ", ".join(sorted(_HEADER_FIELDS))
-            )
-        if data["v"] != VERSION:
-            raise Malformed(f"unsupported envelope version {data['v']!r}")
+        if not isinstance(data, dict) or data.get("v") not in (1, VERSION):
+            raise Malformed(f"header must be an object of version 1 or {VERSION}")
+        fields = _V1_HEADER_FIELDS if data["v"] == 1 else _HEADER_FIELDS
+        if set(data) != fields:
+            raise Malformed("header must have exactly the fields " + ", ".join(sorted(fields)))
+        log_size = data.get("log_size")
+        if data["v"] == VERSION and (
+            not isinstance(log_size, int)
+            or isinstance(log_size, bool)
+            or not 0 <= log_size <= MAX_LOG_SIZE
+        ):
+            raise Malformed("log_size must be an integer from 0")
         if data["type"] not in MESSAGE_TYPES:
             raise Malformed("unknown message type")
         if not isinstance(data["msg_id"], str) or not MSG_ID_RE.match(data["msg_id"]):
@@ -113,6 +136,7 @@ class Header:
             recipient=data["recipient"],
             recipient_key_id=data["recipient_key_id"],
             created_at=parse_time(data["created_at"], field="created_at"),
+            log_size=log_size,
         )
 
 
@@ -153,9 +177,11 @@ def seal(
     sender_key: SigningKeyPair,
     recipient: Authority,
     now: datetime,
+    log_size: int,
 ) -> SealedEnvelope:
     """Sign, encrypt to ``recipient``'s current key, sign again: the envelope's bytes
-    (``.data``) and the content's canonical bytes, for the sender's own copy."""
+    (``.data``) and the content's canonical bytes, for the sender's own copy.
+    ``log_size`` is the sender's audit log size now (signed in the header)."""
     enc_key = recipient.current_encryption_key(now)
     if enc_key is None:
         raise ExpiredKey(f"{recipient.authority_id} has no valid encryption key in the directory")
@@ -167,6 +193,7 @@ def seal(
         recipient=recipient.authority_id,
         recipient_key_id=enc_key.key_id,
         created_at=now,
+        log_size=log_size,
     )
     Header.from_json(header.to_json())  # refuse to emit what we would reject
     header_json = header.to_json()
@@ -180,7 +207,7 @@ def seal(
     outer_sig = sender_key.sign(_outer_signing_input(header_json, ciphertext))
     data = canonical_members(
         {
-            "v": str(VERSION).encode(),
+            "v": str(header.version).encode(),
             "header": header_bytes,
             "ciphertext": b64_json(ciphertext),
             "signature": b64_json(outer_sig),
@@ -198,9 +225,11 @@ def parse_header(
     if len(data) > max_bytes:
         raise TooLarge(f"envelope is larger than {max_bytes} bytes")
     obj = loads_canonical(data, max_depth=8, what="envelope")
-    if set(obj) != {"v", "header", "ciphertext", "signature"} or obj["v"] != VERSION:
-        raise Malformed("envelope must be {v: 1, header, ciphertext, signature}")
+    if set(obj) != {"v", "header", "ciphertext", "signature"}:
+        raise Malformed(f"envelope must be {{v: {VERSION}, header, ciphertext, signature}}")
     header = Header.from_json(obj["header"])
+    if obj["v"] != header.version:
+        raise Malformed("the envelope's version is not its header's")
     ciphertext = b64d(obj["ciphertext"], field="ciphertext")
     signature = b64d(obj["signature"], field="signature", length=64)
     return header, ciphertext, signature
@@ -216,6 +245,10 @@ def open_(
     max_bytes: int = MAX_ENVELOPE_BYTES,
 ) -> Opened:
     header, ciphertext, signature = parse_header(data, max_bytes=max_bytes)
+    if header.log_size is None:
+        raise UnsupportedVersion(
+            f"envelope v1 carries no log_size: the sender must run envelope v{VERSION}"
+        )
     if header.recipient != me:
         raise WrongRecipient("envelope is addressed to another authority")
     sender_key = sender_public_key(directory, header)

@@ -128,6 +128,14 @@ class NotFound(ExchangeError):
     code = "not_found"
 
 
+class BadEvidence(ExchangeError):
+    """A witness alert whose evidence proves nothing: a note not signed by the watched
+    log's audit key, or notes that do not show what the alert's kind claims. Not
+    retryable; nothing of it is stored."""
+
+    code = "bad_evidence"
+
+
 class WrongParty(ExchangeError):
     """A peer's acknowledgement, response or rejection refers to a request it may not
     follow up: one it sent us itself, or one we sent to another authority. Only the

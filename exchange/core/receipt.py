@@ -9,6 +9,11 @@ the receiver signs once the root of an RFC 9162 Merkle tree over the receipts'
 canonical bodies, and each receipt carries its index, the tree size, the root and
 its inclusion proof. Each stays a self-contained proof that a third party can
 check; the receiver makes one signature per transaction and the sender checks one.
+
+Version 3 adds ``log_size``: the receiver's audit log size when it signed, so the
+sender holds the receiver's own signed word of how long its log was (a later, smaller
+checkpoint shows a frozen or forked log). A v2 receipt still parses (receipts kept
+before v3 stay checkable); the delivery worker takes only v3.
 """
 
 from __future__ import annotations
@@ -39,11 +44,11 @@ from .merkle import (
 )
 from .peer_auth import MAX_SKEW
 
-VERSION = 2
+VERSION = 3
 _CTX = "exchange/receipt/v2"
 _BATCH_CTX = "exchange/receipt-batch/v2"
 MAX_BATCH = 100_000
-_FIELDS = frozenset(
+_V2_FIELDS = frozenset(
     {
         "v",
         "msg_id",
@@ -55,6 +60,8 @@ _FIELDS = frozenset(
         "key_id",
     }
 )
+_FIELDS = _V2_FIELDS | {"log_size"}
+MAX_LOG_SIZE = 2**53
 
 
 @dataclass(frozen=True)
@@ -86,10 +93,11 @@ class Receipt:
     key_id: str
     signature: bytes
     batch: Batch | None = None
+    log_size: int | None = None  # the receiver's audit log size when it signed (v3)
 
     def body(self) -> JsonObject:
-        return {
-            "v": VERSION,
+        body: JsonObject = {
+            "v": 2 if self.log_size is None else VERSION,
             "msg_id": self.msg_id,
             "sender": self.sender,
             "recipient": self.recipient,
@@ -98,6 +106,9 @@ class Receipt:
             "received_at": format_time(self.received_at),
             "key_id": self.key_id,
         }
+        if self.log_size is not None:
+            body["log_size"] = self.log_size
+        return body
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_json())
@@ -118,10 +129,13 @@ def issue_receipt(
     evidence_sha256: str,
     received_at: datetime,
     key: SigningKeyPair,
+    log_size: int,
 ) -> Receipt:
     """One receipt, signed alone."""
     fields = [(msg_id, sender, envelope_sha256, evidence_sha256)]
-    return issue_receipts(fields, recipient=recipient, received_at=received_at, key=key)[0]
+    return issue_receipts(
+        fields, recipient=recipient, received_at=received_at, key=key, log_size=log_size
+    )[0]
 
 
 def issue_receipts(
@@ -130,12 +144,16 @@ def issue_receipts(
     recipient: str,
     received_at: datetime,
     key: SigningKeyPair,
+    log_size: int,
 ) -> list[Receipt]:
     """Receipts for ``(msg_id, sender, envelope_sha256, evidence_sha256)`` each: one
     alone is signed as such; several are signed once, as a batch (see the module's
-    docstring)."""
+    docstring). ``log_size``: our audit log's size now."""
+    key_id = key.public.key_id
     unsigned = [
-        Receipt(msg_id, sender, recipient, digest, evidence, received_at, key.public.key_id, b"")
+        Receipt(
+            msg_id, sender, recipient, digest, evidence, received_at, key_id, b"", None, log_size
+        )
         for msg_id, sender, digest, evidence in fields
     ]
     if len(unsigned) == 1:
@@ -163,17 +181,20 @@ def parse_receipt(data: bytes | JsonObject) -> Receipt:
     obj = loads_canonical(data, what="receipt") if isinstance(data, bytes) else data
     body = obj.get("receipt")
     keys = set(obj)
-    if isinstance(body, dict) and type(body.get("v")) is int and body["v"] != VERSION:
+    if isinstance(body, dict) and type(body.get("v")) is int and body["v"] not in (2, VERSION):
         # a v1 receipt names no evidence document: never read as proof of content
         raise UnsupportedVersion(f"receipt version {body['v']} is not spoken here (v{VERSION})")
     if (
         keys not in ({"receipt", "signature"}, {"receipt", "signature", "batch"})
         or not isinstance(body, dict)
-        or set(body) != _FIELDS
+        or set(body) != (_V2_FIELDS if body.get("v") == 2 else _FIELDS)
     ):
         raise Malformed("receipt must be {receipt: {...}, signature[, batch]}")
     if type(body["v"]) is not int:
         raise Malformed("receipt version must be a number")
+    log_size = body.get("log_size")
+    if body["v"] == VERSION and (type(log_size) is not int or not 0 <= log_size <= MAX_LOG_SIZE):
+        raise Malformed("receipt log_size must be an integer from 0")
     for name in ("msg_id", "sender", "recipient", "envelope_sha256", "evidence_sha256", "key_id"):
         if not isinstance(body[name], str):
             raise Malformed(f"receipt {name} must be a string")
@@ -187,6 +208,7 @@ def parse_receipt(data: bytes | JsonObject) -> Receipt:
         key_id=body["key_id"],
         signature=b64d(obj["signature"], field="signature", length=64),
         batch=_parse_batch(obj["batch"]) if "batch" in obj else None,
+        log_size=log_size,
     )
 
 

@@ -10,13 +10,14 @@ origin of ours), so one key cannot be confused for the other.
 
 ``judge`` is the witness's whole decision: given what it last verified of a
 peer's log and a new signed checkpoint with a consistency proof, advance,
-stay, or report a fork or a shrinking log. It never trusts the peer's word
+stay, or report a fork, a shrinking log or a refusal to prove. It never trusts the peer's word
 that the new tree extends the old one: only the proof.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 
 from .directory import Authority
@@ -24,7 +25,9 @@ from .keys import SigningKeyPair
 from .merkle import EMPTY_ROOT, ProofError, verify_consistency
 from .note import Checkpoint, Note, Verifier, parse_checkpoint, parse_vkey, sign_note, verify_note
 
-Verdict = Literal["advance", "same", "fork", "shrunk"]
+Verdict = Literal["advance", "same", "fork", "shrunk", "refused"]
+# a verdict on a checkpoint, or none possible: the peer could not be reached
+Outcome = Literal["advance", "same", "fork", "shrunk", "refused", "stale", "unavailable"]
 
 
 def origin_for(authority_id: str) -> str:
@@ -83,7 +86,7 @@ class Seen:
 
 @dataclass(frozen=True)
 class Judgement:
-    verdict: Verdict
+    verdict: Outcome
     detail: str
 
 
@@ -99,10 +102,77 @@ def judge(previous: Seen | None, new: Checkpoint, proof: list[bytes] | None) -> 
         if new.root == previous.root:
             return Judgement("same", f"unchanged at size {new.size}")
         return Judgement("fork", f"two different roots at size {new.size}")
-    if proof is None:
-        return Judgement("fork", "no consistency proof offered for a grown log")
+    if proof is None:  # no proof is no evidence either way: the peer refused to prove
+        return Judgement("refused", "no consistency proof offered for a grown log")
     try:
         verify_consistency(previous.size, new.size, previous.root, new.root, proof)
     except ProofError as exc:
         return Judgement("fork", f"size {new.size} is not consistent with {previous.size}: {exc}")
     return Judgement("advance", f"grew from {previous.size} to {new.size} consistently")
+
+
+# -- outcomes of a witnessing round and what each one calls for -------------------
+
+
+def stale(checkpoint: Checkpoint, claimed: int | None) -> Judgement | None:
+    """A checkpoint smaller than a log size the log itself signed elsewhere (in an
+    envelope to us, before we asked for the checkpoint): the log serves an old
+    checkpoint (frozen), or shows us another history than it lives in (forked)."""
+    if claimed is None or checkpoint.size >= claimed:
+        return None
+    return Judgement(
+        "stale", f"checkpoint of size {checkpoint.size}, but it signed a log size of {claimed}"
+    )
+
+
+def failed_call(status: int | None) -> Literal["unavailable", "refused"]:
+    """What a call to the watched node that gave no usable answer means.
+
+    ``status`` is None when no HTTP answer came at all (network error, timeout,
+    TLS failure). No answer, 429 (its rate limit, or ours) and 5xx say nothing about
+    the log: the peer is *unavailable* and is tried again next round. Any other
+    answer (a 4xx, or a 200 whose body is no proof) is the peer answering without
+    offering a proof: *refused*."""
+    if status is None or status == 429 or status >= 500:
+        return "unavailable"
+    return "refused"
+
+
+@dataclass(frozen=True)
+class PeerRecord:
+    """What the witness remembers of a peer between rounds, besides its view."""
+
+    unavailable_since: datetime | None
+    open_alerts: frozenset[str]  # kinds with an alert raised and not yet closed
+
+
+@dataclass(frozen=True)
+class Response:
+    """What to do after a round: raise an alert (of the outcome's kind), close open
+    alerts, and what to remember of the peer's availability."""
+
+    alert: bool
+    close: frozenset[str]
+    unavailable_since: datetime | None
+
+
+def respond(
+    outcome: Outcome, record: PeerRecord, now: datetime, alert_after: timedelta
+) -> Response:
+    """The witness's response to one round's outcome.
+
+    * advance / same: the log was verified; every open alert of the peer is closed,
+      so a later problem of any kind is raised anew.
+    * unavailable: remember since when; alert once the peer has been unavailable for
+      ``alert_after`` (one alert per outage).
+    * refused, fork, shrunk, stale: alert at once, unless an alert of that kind is open
+      (the same unresolved problem is not repeated every round); the peer answered,
+      so an unavailability ends and its alert is closed.
+    """
+    if outcome in ("advance", "same"):
+        return Response(False, record.open_alerts, None)
+    if outcome == "unavailable":
+        since = record.unavailable_since or now
+        due = now - since >= alert_after and "unavailable" not in record.open_alerts
+        return Response(due, frozenset(), since)
+    return Response(outcome not in record.open_alerts, frozenset({"unavailable"}), None)

@@ -45,6 +45,7 @@ async def follow_up(
         # never signed before the request it answers (a peer refuses that: bad_time),
         # even when the requester's clock runs a little ahead of ours
         now=max(now, parse_time(row.created_at)),
+        log_size=await sealing.log_size_now(node),
         emergency=row.urgency == "emergency",
     )
     await node.db.run(

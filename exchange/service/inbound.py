@@ -4,6 +4,7 @@ signature. An envelope of the calling peer that is refused gets a signed refusal
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,10 +19,11 @@ from ..core.errors import ExchangeError, Malformed, NotFound, TooLarge, UnknownS
 from ..core.keys import SigningKeyPair
 from ..core.receipt import issue_receipts
 from ..core.refusal import issue_refusal
+from ..store import audit
 from ..store import inbound as inbound_store
 from ..store.inbound import Arrival
 from ..store.messages import IncomingMessage
-from . import sealing
+from . import sealing, witness
 from .node import Node
 
 log = structlog.get_logger("exchange.service")
@@ -67,19 +69,23 @@ async def accept_envelopes(
         results.append(b"")  # filled in once stored
     arrivals = [_arrival(node, o, now) for _, o in opened]
 
-    def issue(messages: Sequence[IncomingMessage]) -> list[bytes]:
-        fields = [
-            (m.msg_id, m.sender, m.envelope_sha256, sha256_hex(m.evidence_json or b""))
-            for m in messages
-        ]
-        signed = issue_receipts(fields, recipient=node.me, received_at=now, key=key)
-        return [receipt.to_bytes() for receipt in signed]
+    def receive(c: sqlite3.Connection) -> list[bytes | ExchangeError]:
+        def issue(messages: Sequence[IncomingMessage]) -> list[bytes]:
+            fields = [
+                (m.msg_id, m.sender, m.envelope_sha256, sha256_hex(m.evidence_json or b""))
+                for m in messages
+            ]
+            # our log's size as we sign, inside the transaction: receipts v3 sign it
+            signed = issue_receipts(
+                fields, recipient=node.me, received_at=now, key=key, log_size=audit.size(c)
+            )
+            return [receipt.to_bytes() for receipt in signed]
 
-    stored = await node.db.run(
-        lambda c: inbound_store.receive_all(
+        return inbound_store.receive_all(
             c, node.vault, me=node.me, arrivals=arrivals, now=now, issue=issue
         )
-    )
+
+    stored = await node.db.run(receive)
     received = []
     for (position, envelope), arrival, outcome in zip(opened, arrivals, stored, strict=True):
         if isinstance(outcome, ExchangeError):
@@ -93,6 +99,8 @@ async def accept_envelopes(
             node.wake_deadlines()  # an acknowledgement or answer may stop a clock
     if received:
         log.info("envelopes_accepted", peer=caller, count=len(received), msg_ids=received)
+        largest = max((o for _, o in opened), key=lambda o: o.header.log_size or 0)
+        await witness.remember_claim(node, caller, largest)
     return results
 
 

@@ -52,6 +52,16 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily(
             "exchange_audit_log_entries", "Entries in the audit log", value=snap.audit_size
         )
+        for name, help_text, counts in (
+            ("exchange_witness_alerts_raised", "Alerts this node raised as a witness",
+             snap.witness_raised),
+            ("exchange_witness_alerts_received", "Signed alerts received from peer witnesses",
+             snap.witness_received),
+        ):  # fmt: skip
+            alerts = GaugeMetricFamily(name, help_text, labels=["peer", "kind"])
+            for (peer, kind), count in sorted(counts.items()):
+                alerts.add_metric([peer, kind], count)
+            yield alerts
         for name, help_text, values in (
             ("exchange_time_to_acknowledge_seconds", "Creation to acknowledgement", snap.ack),
             ("exchange_time_to_answer_seconds", "Creation to response or rejection", snap.answer),

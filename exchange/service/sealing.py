@@ -14,6 +14,7 @@ from ..core.canonical import JsonObject, format_time, parse_time, sha256_hex
 from ..core.deadlines import DeadlineFacts, initial_plan
 from ..core.envelope import seal
 from ..core.errors import InvalidRequest
+from ..store import audit
 from ..store import evidence as evidence_store
 from ..store.deadlines import NEVER
 from ..store.messages import OutgoingMessage
@@ -71,10 +72,17 @@ async def prepare_request(node: Node, form: RequestForm, *, actor: str, now: dat
         content,
         recipient_id=recipient.authority_id,
         now=now,
+        log_size=await log_size_now(node),
         emergency=urgency == "emergency",
     )
     plan, check_at = deadline_plan(node, urgency, now, effective, now)
     return Sealed(message, ids, plan, check_at)
+
+
+async def log_size_now(node: Node) -> int:
+    """Our audit log's size, for an envelope to sign: read before the message's own
+    entry is appended, so it is never more than any checkpoint we sign later."""
+    return await node.db.run(audit.size)
 
 
 def queued(node: Node, request_id: str, sealed: Sealed, urgency: str) -> Outcome:
@@ -116,8 +124,11 @@ def seal_message(
     *,
     recipient_id: str,
     now: datetime,
+    log_size: int,
     emergency: bool = False,
 ) -> OutgoingMessage:
+    """Seal one message; ``log_size`` is our audit log's size now (``log_size_now``),
+    which the envelope signs."""
     recipient = node.peer(recipient_id)
     msg_id = ids.message_id()
     sealed = seal(
@@ -128,6 +139,7 @@ def seal_message(
         sender_key=node.signing_key(now),
         recipient=recipient,
         now=now,
+        log_size=log_size,
     )
     return OutgoingMessage(
         msg_id=msg_id,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..core.canonical import parse_time
-from . import audit, outbox
+from . import audit, outbox, witness_statements
 
 # Latency histograms cover recent requests only, so a scrape stays cheap.
 LATENCY_WINDOW_ROWS = 10_000
@@ -21,6 +21,9 @@ class Snapshot:
     audit_size: int
     ack: dict[str, list[float]] = field(default_factory=dict)
     answer: dict[str, list[float]] = field(default_factory=dict)
+    # witness alerts per (watched peer, kind): raised by this node, received from others
+    witness_raised: dict[tuple[str, str], int] = field(default_factory=dict)
+    witness_received: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def snapshot(conn: sqlite3.Connection) -> Snapshot:
@@ -35,6 +38,8 @@ def snapshot(conn: sqlite3.Connection) -> Snapshot:
         deadline_states=states,
         overdue=sum(n for (state, _), n in states.items() if state == "overdue"),
         audit_size=audit.size(conn),
+        witness_raised=witness_statements.raised_counts(conn),
+        witness_received=witness_statements.received_counts(conn),
     )
     rows = conn.execute(
         "SELECT direction, created_at, acknowledged_at, COALESCE(answered_at, rejected_at)"

@@ -350,4 +350,43 @@ MIGRATIONS: list[list[str]] = [
            SELECT 'exchange/' || peer || '/audit', size, root, note, seen_at
            FROM witness_peers""",
     ],
+    # 15: witnessing outcomes (core/witness.respond): an alert stays open until a round
+    # verifies the peer's log again (closed_at), so the same unresolved problem is not
+    # repeated and a later one is raised anew; since when each peer is unavailable; the
+    # signed alert statements (core/witness_alert.py) to send to every peer, and those
+    # received from other witnesses (kept as received, once each); the largest audit
+    # log size each peer has signed in an envelope to us (envelope v2's log_size)
+    [
+        "ALTER TABLE witness_alerts ADD COLUMN closed_at TEXT",
+        """CREATE TABLE witness_unavailable (
+            peer TEXT PRIMARY KEY,
+            since TEXT NOT NULL,
+            last_error TEXT NOT NULL
+        )""",
+        """CREATE TABLE witness_alerts_out (
+            alert_id INTEGER NOT NULL,
+            peer TEXT NOT NULL,
+            statement BLOB NOT NULL,
+            outcome TEXT,
+            done_at TEXT,
+            PRIMARY KEY (alert_id, peer)
+        )""",
+        """CREATE TABLE witness_alerts_received (
+            id INTEGER PRIMARY KEY,
+            issuer TEXT NOT NULL,
+            peer TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            statement BLOB NOT NULL,
+            statement_sha256 TEXT NOT NULL UNIQUE,
+            received_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE peer_log_claims (
+            peer TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            claim TEXT NOT NULL,
+            claimed_at TEXT NOT NULL
+        )""",
+    ],
 ]

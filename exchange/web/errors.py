@@ -37,6 +37,7 @@ STATUS = {
     "unsupported_media_type": 415,
     "wrong_recipient": 421,
     "invalid_request": 422,
+    "bad_evidence": 422,
     "bad_time": 422,
     "directory_rejected": 422,
     "rate_limited": 429,

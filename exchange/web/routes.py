@@ -15,6 +15,7 @@ from .peer import blobs as peer_blobs
 from .peer import envelopes as peer_envelopes
 from .peer import revocations as peer_revocations
 from .peer import witness as peer_witness
+from .peer import witness_alerts as peer_witness_alerts
 from .ui import routes as ui_routes
 
 
@@ -25,6 +26,7 @@ def register(app: web.Application) -> None:
         peer_blobs,
         peer_revocations,
         peer_witness,
+        peer_witness_alerts,
         requests_api,
         audit_api,
         deadlines_api,

@@ -18,11 +18,11 @@ import structlog
 from ..core.backoff import RETRYABLE_CODES, retry_delay
 from ..core.canonical import b64_json, loads_canonical
 from ..core.envelope import parse_header
-from ..core.errors import ExchangeError
+from ..core.errors import ExchangeError, UnsupportedVersion
 from ..core.receipt import check_signed_time, parse_receipt, verify_receipt
 from ..core.refusal import parse_refusal, verify_refusal
 from ..runloop import wait_event
-from ..service import outbox
+from ..service import outbox, witness
 from ..service.metrics import Metrics
 from ..service.node import Node
 from .blobs import upload_blobs
@@ -170,8 +170,9 @@ class DeliveryWorker:
         retry: list[str] = []
         give_up: list[tuple[str, str]] = []
         roots: set[tuple[str, bytes, int, bytes]] = set()  # a batch signature checked once
+        sizes: list[tuple[int, bytes]] = []  # the log sizes the peer signed (receipt v3)
         for item, result in zip(live, results, strict=True):
-            outcome = self._check(peer, item, result, roots)
+            outcome = self._check(peer, item, result, roots, sizes)
             if isinstance(outcome, bytes):
                 verified.append((item, outcome))
                 continue
@@ -184,6 +185,9 @@ class DeliveryWorker:
                 give_up.append((item.msg_id, code))
         if verified:
             await self._store_receipts(peer, verified, now)
+        if sizes:
+            size, receipt = max(sizes)
+            await witness.remember_size(self.node, peer, size, receipt.decode())
         if refused:
             await outbox.store_refusals(self.node, refused, now)
             log.info("delivery_refused", peer=peer, count=len(refused))
@@ -217,6 +221,7 @@ class DeliveryWorker:
         item: outbox.Pending,
         result: object,
         roots: set[tuple[str, bytes, int, bytes]],
+        sizes: list[tuple[int, bytes]],
     ) -> bytes | tuple[str, outbox.PeerRefusal | None]:
         """The verified receipt's bytes; or the error code, with the peer's verified
         signed refusal when it sent one."""
@@ -247,10 +252,14 @@ class DeliveryWorker:
                 receipt.received_at, sent_at=_sealed_at(item), now=self.node.clock.now(),
                 what="received_at",
             )  # fmt: skip
+            if receipt.log_size is None:
+                raise UnsupportedVersion("a v2 receipt signs no log size: the peer must upgrade")
         except ExchangeError as exc:
             log.warning("receipt_rejected", peer=peer, msg_id=item.msg_id, code=exc.code)
             return "unknown_sender", None  # retry: the peer may have rotated keys
-        return receipt.to_bytes()
+        data = receipt.to_bytes()
+        sizes.append((receipt.log_size, data))
+        return data
 
     def _check_refusal(
         self, peer: str, item: outbox.Pending, code: str, data: object

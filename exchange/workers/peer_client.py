@@ -85,10 +85,21 @@ async def call_peer(
         return answer
 
 
+class PeerAnswered(ExchangeError):
+    """The peer answered with an HTTP error: ``status`` says which (the witness tells
+    a busy or failing peer, 429 and 5xx, from one refusing, any other 4xx)."""
+
+    def __init__(self, message: str, *, code: str, status: int) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+
+
 def _peer_error(status: int, answer: bytes) -> ExchangeError:
     try:
         error = json.loads(answer).get("error", {})
         code, message = str(error.get("code", "http")), str(error.get("message", ""))
     except (ValueError, AttributeError):
         code, message = "http", ""
-    return ExchangeError(message[:300] or f"peer answered HTTP {status}", code=code[:40])
+    return PeerAnswered(
+        message[:300] or f"peer answered HTTP {status}", code=code[:40], status=status
+    )

@@ -3,32 +3,59 @@
 For each peer with an ``audit_vkey`` in the directory: fetch its latest
 checkpoint, verify the signature, fetch a consistency proof from the last
 size this node verified, let ``exchange.core.witness.judge`` decide, then
-either record the new view and send back a cosignature, or raise an alert
-(stored with both notes as evidence, logged, and entered in our own audit
-log). A peer that is down is simply tried again next round.
+record the new view and send back a cosignature, or conclude what went wrong.
+The worker only gathers facts; ``core.witness`` decides: a peer that cannot be
+reached (no answer, 429, 5xx) is *unavailable*, tried again next round and alerted
+only after ``[audit] witness_unavailable_alert_after_hours``; one that answers
+without a proof *refused*; a proof that fails, two roots at one size or a smaller
+log are a fork or a shrunk log, alerted with both signed notes as evidence (stored,
+logged, and entered in our own audit log). ``core.witness.respond`` keeps one open
+alert per peer and kind until a round verifies the log again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from typing import Literal
 
 import aiohttp
 import structlog
 
 from ..core.canonical import b64d, canonical_json
 from ..core.directory import Authority
-from ..core.errors import ExchangeError
+from ..core.errors import ExchangeError, TooLarge
 from ..core.note import Checkpoint, parse_note
-from ..core.witness import Judgement, Seen, judge, open_checkpoint
+from ..core.witness import (
+    Judgement,
+    Seen,
+    failed_call,
+    judge,
+    open_checkpoint,
+    stale,
+)
 from ..service import witness
 from ..service.node import Node
-from .peer_client import call_peer
+from .peer_client import PeerAnswered, call_peer
 
 log = structlog.get_logger("exchange.witness")
 CHECKPOINT_PATH = "/v1/audit/checkpoint"
 CONSISTENCY_PATH = "/v1/audit/consistency"
 COSIGNATURE_PATH = "/v1/audit/cosignature"
+ALERTS_PATH = "/v1/witness/alerts"
+
+
+class _NoUsableAnswer(Exception):
+    """A call to the watched node gave nothing to judge: ``outcome`` says whether the
+    peer was unavailable or refused (``core.witness.failed_call``)."""
+
+    def __init__(self, outcome: Literal["unavailable", "refused"], why: str) -> None:
+        super().__init__(why)
+        self.outcome = outcome
+        self.why = why
+
+    def judgement(self, call: str) -> Judgement:
+        return Judgement(self.outcome, f"{call}: {self.why}")
 
 
 class Witness:
@@ -51,7 +78,31 @@ class Witness:
                 log.info(
                     "witness_peer_unavailable", peer=peer.authority_id, error=type(result).__name__
                 )
+        await self.send_alerts()
         return verdicts
+
+    async def send_alerts(self) -> None:
+        """Send the signed alerts not yet accepted to each peer (``POST
+        /v1/witness/alerts``): one refused for good (any 4xx but 429) is not sent again;
+        one that found the peer unavailable is tried again next round."""
+        for sent in await witness.pending_statements(self.node):
+            peer = self.node.directory.require().get(sent.peer)
+            if peer is None:
+                await witness.statement_done(self.node, sent, "not_in_directory")
+                continue
+            try:
+                await call_peer(
+                    self.node, self.session, peer, "POST", ALERTS_PATH, body=sent.statement
+                )
+            except PeerAnswered as exc:
+                if failed_call(exc.status) == "refused":
+                    log.warning("witness_alert_refused", peer=sent.peer, code=exc.code)
+                    await witness.statement_done(self.node, sent, exc.code)
+                continue
+            except (aiohttp.ClientError, TimeoutError, OSError, ExchangeError) as exc:
+                log.info("witness_alert_not_sent", peer=sent.peer, error=type(exc).__name__)
+                continue
+            await witness.statement_done(self.node, sent, "ok")
 
     async def observe(self, peer: Authority) -> Judgement:
         """One witnessing round for ``peer`` (serialised per peer)."""
@@ -60,48 +111,82 @@ class Witness:
 
     async def _observe(self, peer: Authority) -> Judgement:
         assert peer.audit_vkey is not None
-        note_text = (
-            await call_peer(self.node, self.session, peer, "GET", CHECKPOINT_PATH)
-        ).decode()
-        note = parse_note(note_text)
-        try:
-            checkpoint = open_checkpoint(note, peer.authority_id, peer.audit_vkey)
-        except ValueError as exc:
-            raise ExchangeError(str(exc), code="bad_signature") from None
         peer_id = peer.authority_id
         previous = await witness.last_view(self.node, peer_id)
+        old_note = previous.note if previous else ""
+        # read before the checkpoint is asked for: every claim here was signed before it
+        claim = await witness.largest_claim(self.node, peer_id)
+        try:
+            note_text = await self._ask(peer, CHECKPOINT_PATH)
+        except _NoUsableAnswer as failure:
+            return await self._conclude(peer_id, failure.judgement("checkpoint"), old_note, "")
+        try:
+            note = parse_note(note_text)
+            checkpoint = open_checkpoint(note, peer.authority_id, peer.audit_vkey)
+        except (ValueError, ExchangeError):
+            refused = Judgement("refused", "its checkpoint does not verify under its audit_vkey")
+            return await self._conclude(peer_id, refused, old_note, note_text)
         proof = None
         if previous is not None and checkpoint.size > previous.size:
-            proof = await self._proof(peer, previous.size, checkpoint.size)
+            try:
+                proof = await self._proof(peer, previous.size, checkpoint.size)
+            except _NoUsableAnswer as failure:
+                judgement = failure.judgement("consistency proof")
+                return await self._conclude(peer_id, judgement, old_note, note_text)
         seen = Seen(previous.size, previous.root) if previous else None
         judgement = judge(seen, checkpoint, proof)
-        if judgement.verdict in ("fork", "shrunk"):
-            await self._alert(peer_id, judgement, previous.note if previous else "", note_text)
-            return judgement
-        # the same check-and-persist path as add-checkpoint: a compare-and-swap on the
-        # view judged against, with the cosignature given
-        line = await witness.advance(self.node, previous, checkpoint, note_text)
-        await self._cosign(peer, checkpoint, line)
+        behind = stale(checkpoint, claim.size if claim else None)
+        if behind is not None and claim is not None and judgement.verdict in ("advance", "same"):
+            # neither remembered nor cosigned: the log signed more than it shows
+            return await self._conclude(peer_id, behind, old_note, note_text, claim=claim.claim)
+        line = None
+        if judgement.verdict in ("advance", "same"):
+            # the same check-and-persist path as add-checkpoint: a compare-and-swap on
+            # the view judged against, with the cosignature given (an unchanged
+            # checkpoint keeps the cosignature, and the time, it was first given)
+            line = await witness.advance(self.node, previous, checkpoint, note_text)
+        await self._conclude(peer_id, judgement, old_note, note_text)
+        if line is not None:
+            await self._cosign(peer, checkpoint, line)
         return judgement
 
-    async def _proof(self, peer: Authority, old: int, new: int) -> list[bytes] | None:
-        path = f"{CONSISTENCY_PATH}?from={old}&to={new}"
+    async def _ask(self, peer: Authority, path: str) -> str:
+        """One GET to the watched node; ``_NoUsableAnswer`` says why nothing came."""
         try:
-            answer = json.loads(await call_peer(self.node, self.session, peer, "GET", path))
-            return [b64d(h, field="proof", length=32) for h in answer["proof"]]
+            return (await call_peer(self.node, self.session, peer, "GET", path)).decode()
+        except PeerAnswered as exc:
+            raise _NoUsableAnswer(
+                failed_call(exc.status), f"HTTP {exc.status} {exc.code}"
+            ) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise _NoUsableAnswer("unavailable", type(exc).__name__) from None
+        except (UnicodeDecodeError, TooLarge) as exc:
+            raise _NoUsableAnswer("refused", type(exc).__name__) from None
+
+    async def _proof(self, peer: Authority, old: int, new: int) -> list[bytes]:
+        answer = await self._ask(peer, f"{CONSISTENCY_PATH}?from={old}&to={new}")
+        try:
+            return [b64d(h, field="proof", length=32) for h in json.loads(answer)["proof"]]
         except (ValueError, KeyError, TypeError, ExchangeError) as exc:
-            log.warning("witness_no_proof", peer=peer.authority_id, error=type(exc).__name__)
-            return None
+            raise _NoUsableAnswer("refused", f"malformed proof ({type(exc).__name__})") from None
 
     async def _cosign(self, peer: Authority, checkpoint: Checkpoint, line: str) -> None:
         body = canonical_json({"size": checkpoint.size, "cosignature": line})
         await call_peer(self.node, self.session, peer, "POST", COSIGNATURE_PATH, body=body)
 
-    async def _alert(self, peer: str, judgement: Judgement, old_note: str, new_note: str) -> None:
-        if await witness.raise_alert(
-            self.node, peer, judgement, previous=old_note, presented=new_note
+    async def _conclude(
+        self, peer: str, judgement: Judgement, old_note: str, new_note: str, *, claim: str = ""
+    ) -> Judgement:
+        evidence = {"previous": old_note, "presented": new_note}
+        if claim:
+            evidence["claim"] = claim  # the signed header that claimed a larger log
+        if await witness.conclude(
+            self.node, peer, judgement.verdict, detail=judgement.detail, evidence=evidence
         ):
             log.error("witness_alert", peer=peer, alert=judgement.verdict, detail=judgement.detail)
+        elif judgement.verdict == "unavailable":
+            log.info("witness_peer_unavailable", peer=peer, detail=judgement.detail)
+        return judgement
 
     async def run(self) -> None:
         interval = self.node.config.audit.witness_interval.total_seconds()

@@ -70,6 +70,7 @@ def fresh_envelope(fed: Federation, msg_id: str) -> bytes:
     return seal(
         {"kind": "information_request", "urgency": "urgent", "language": "en"}
         | {"subject": "s", "body": "b", "deadline": None},
+        log_size=7,
         msg_type="request",
         msg_id=msg_id,
         sender_id="ES-CNA",

@@ -77,8 +77,9 @@ def respellings(good: bytes) -> dict[str, bytes]:
         "whitespace": json.dumps(obj, sort_keys=True).encode(),
         "trailing newline": good + b"\n",
         "reordered keys": json.dumps(reordered, separators=(",", ":")).encode(),
-        "1.0 for 1": good.replace(b'"v":1', b'"v":1.0', 1),
-        "duplicate key": b'{"v":1,' + good[1:],
+        # envelope v2 since issue 15 (the header signs the sender's log size)
+        "2.0 for 2": good.replace(b'"v":2', b'"v":2.0', 1),
+        "duplicate key": b'{"v":2,' + good[1:],
         "escaped letter": good.replace(b'"request"', b'"\\u0072equest"', 1),
         "base64 padding bits": canonical_json(bad_padding),
     }
@@ -120,7 +121,7 @@ async def test_a_respelt_receipt_is_refused_by_the_sender(fed: Federation) -> No
     respelt = {
         "whitespace": json.dumps(got).encode(),
         "duplicate key": b'{"signature":"' + got["signature"].encode() + b'",' + receipt[1:],
-        "2.0 for 2": receipt.replace(b'"v":2', b'"v":2.0', 1),
+        "3.0 for 3": receipt.replace(b'"v":3', b'"v":3.0', 1),  # receipt v3 (issue 15)
     }
     for data in respelt.values():
         with pytest.raises(Malformed, match="canonical"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -89,8 +89,12 @@ class HostileReceiver:
         receipt = issue_receipt(
             msg_id=msg_id, sender="ES-CNA", recipient="MA-CNA",
             envelope_sha256=opened.envelope_sha256, evidence_sha256=sha256_hex(evidence),
-            received_at=at, key=key,
+            received_at=at, log_size=3, key=key,
         )  # fmt: skip
+        if self.mode == "receipt_v2":  # a peer on the old version: no log size signed
+            old = replace(receipt, log_size=None)
+            signed = canonical_json({"ctx": "exchange/receipt/v2", "receipt": old.body()})
+            receipt = replace(old, signature=key.sign(signed))
         return {"receipt": receipt.to_json()}
 
 
@@ -130,7 +134,13 @@ async def _row(fed: Federation) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "mode",
-    ["other_content", "received_long_ago", "received_in_the_future", "refused_long_ago"],
+    [
+        "other_content",
+        "received_long_ago",
+        "received_in_the_future",
+        "refused_long_ago",
+        "receipt_v2",
+    ],
 )
 async def test_a_receipt_that_misstates_content_or_time_is_refused_and_retried(
     fed: Federation, mode: str

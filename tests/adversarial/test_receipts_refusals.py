@@ -5,7 +5,6 @@ instead; an honest sender keeps a refusal and shows it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,15 @@ async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
     await fed.stop()
 
 
-def _leaf(fed: Federation, msg_id: str, data: bytes, received_at: datetime, key_id: str) -> Receipt:
+def _leaf(fed: Federation, msg_id: str, data: bytes, signed: Receipt) -> Receipt:
     """The receipt body a sender can compute for any envelope of its own (it knows the
-    evidence document it sealed: here opened again with the recipient's keys)."""
+    evidence document it sealed: here opened again with the recipient's keys; the time,
+    key and log size are those of a receipt of the same batch)."""
     evidence = sha256_hex(_opened(fed, data).evidence_json)
-    return Receipt(msg_id, "ES-CNA", "MA-CNA", sha256_hex(data), evidence, received_at, key_id, b"")
+    return Receipt(
+        msg_id, "ES-CNA", "MA-CNA", sha256_hex(data), evidence, signed.received_at,
+        signed.key_id, b"", None, signed.log_size,
+    )  # fmt: skip
 
 
 def _opened(fed: Federation, data: bytes) -> Opened:
@@ -127,7 +130,7 @@ async def test_receipts_only_for_what_was_stored(fed: Federation) -> None:
     # in order, and tries to make a receipt of each refused envelope. The signed root
     # covers the stored envelopes alone, so no such receipt verifies.
     signed = receipts[0]
-    leaves = [_leaf(fed, m, d, signed.received_at, signed.key_id) for m, d, _ in sent]
+    leaves = [_leaf(fed, m, d, signed) for m, d, _ in sent]
     assert signed.batch is not None
     stored_only = [leaves[0], leaves[4]]
     assert _forge(stored_only, 0, signed)[1] == signed.batch.root  # the method is sound

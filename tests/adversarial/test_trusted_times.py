@@ -43,6 +43,7 @@ def answer(fed: Federation, msg_type: str, ref: dict[str, str], msg_id: str, at:
     ma = fed["MA-CNA"].node
     return seal(
         follow_up_content(msg_type, **ref, **FOLLOW_UPS[msg_type]),
+        log_size=7,
         msg_type=msg_type,
         msg_id=msg_id,
         sender_id="MA-CNA",

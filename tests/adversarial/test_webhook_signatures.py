@@ -51,6 +51,7 @@ def test_another_signed_object_of_the_node_is_not_a_webhook() -> None:
         envelope_sha256="00" * 32,
         evidence_sha256="11" * 32,
         received_at=NOW,
+        log_size=3,
         key=key,
     )
     signed = canonical_json({"ctx": "exchange/receipt/v2", "receipt": receipt.body()})

@@ -21,6 +21,7 @@ from exchange.core.errors import (
     Malformed,
     TooLarge,
     UnknownSender,
+    UnsupportedVersion,
     WrongRecipient,
 )
 from exchange.core.keys import KeyRing, seal_to
@@ -62,6 +63,7 @@ def _seal(
 ) -> bytes:
     return seal(
         content or CONTENT,
+        log_size=7,
         msg_type="request",
         msg_id=msg_id,
         sender_id=sender,
@@ -152,6 +154,7 @@ def test_recipient_cannot_forward_as_if_addressed_to_another(
     # and re-signing as itself (sender MA) leaves ES's inner header, which no longer matches.
     resent = seal(
         {},
+        log_size=7,
         msg_type="request",
         msg_id="msg-0002",
         sender_id="MA-CNA",
@@ -190,7 +193,22 @@ def test_recipient_cannot_forward_as_if_addressed_to_another(
             UnknownSender,
         ),
         (lambda o: o["header"].__setitem__("recipient", "SN-CNA"), WrongRecipient),
-        (lambda o: o["header"].__setitem__("v", 2), Malformed),
+        (lambda o: o["header"].__setitem__("v", 3), Malformed),  # v2 is current (issue 15)
+        (lambda o: o["header"].__setitem__("log_size", 10**6), BadSignature),
+        (lambda o: o["header"].__setitem__("log_size", -1), Malformed),
+        (lambda o: o["header"].__setitem__("log_size", True), Malformed),
+        (lambda o: o["header"].pop("log_size"), Malformed),
+        (lambda o: o["header"].__setitem__("v", 1), Malformed),  # v1 has no log_size
+        (lambda o: o.__setitem__("v", 1), Malformed),  # the envelope's v is its header's
+        # a v1 envelope (no log size) from a peer on the old version: refused, not misread
+        (
+            lambda o: (
+                o.__setitem__("v", 1),
+                o["header"].__setitem__("v", 1),
+                o["header"].pop("log_size"),
+            ),
+            UnsupportedVersion,
+        ),
         (lambda o: o["header"].__setitem__("type", "gossip"), Malformed),
         (lambda o: o["header"].pop("created_at"), Malformed),
         (lambda o: o.__setitem__("extra", 1), Malformed),

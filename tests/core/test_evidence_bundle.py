@@ -29,13 +29,14 @@ def bundle() -> bytes:
     directory = Directory(1, NOW - timedelta(days=1), NOW + timedelta(days=30), (es, ma))
     document = sign_directory(directory, operator)
     sealed = seal({"body": "Who owns the boat?"}, msg_type="request", msg_id="msg-00000001",
-                  sender_id="ES-CNA", sender_key=es_sk, recipient=ma, now=NOW)  # fmt: skip
+                  sender_id="ES-CNA", sender_key=es_sk, recipient=ma, now=NOW,
+                  log_size=7)  # fmt: skip
     opened = open_(sealed.data, directory=directory, me="MA-CNA",
                    keys=KeyRing((ma_sk,), (ma_ek,)), now=NOW)  # fmt: skip
     receipt = issue_receipt(
         msg_id="msg-00000001", sender="ES-CNA", recipient="MA-CNA",
         envelope_sha256=opened.envelope_sha256, evidence_sha256=sha256_hex(opened.evidence_json),
-        received_at=NOW + timedelta(seconds=2), key=ma_sk,
+        received_at=NOW + timedelta(seconds=2), log_size=3, key=ma_sk,
     )  # fmt: skip
     item = Item(sealed.evidence_json, receipt.to_bytes())
     return build_bundle(

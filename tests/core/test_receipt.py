@@ -52,7 +52,7 @@ def test_each_receipt_of_a_batch_verifies_alone(
     parties: tuple[Directory, SigningKeyPair], n: int
 ) -> None:
     directory, key = parties
-    receipts = issue_receipts(_fields(n), recipient="MA-CNA", received_at=NOW, key=key)
+    receipts = issue_receipts(_fields(n), recipient="MA-CNA", received_at=NOW, log_size=3, key=key)
     assert len({r.signature for r in receipts}) == 1  # one signature for all
     assert (receipts[0].batch is None) == (n == 1)
     for i, receipt in enumerate(receipts):
@@ -63,7 +63,7 @@ def test_each_receipt_of_a_batch_verifies_alone(
 
 def test_a_batch_signature_is_checked_once(parties: tuple[Directory, SigningKeyPair]) -> None:
     directory, key = parties
-    receipts = issue_receipts(_fields(5), recipient="MA-CNA", received_at=NOW, key=key)
+    receipts = issue_receipts(_fields(5), recipient="MA-CNA", received_at=NOW, log_size=3, key=key)
     roots: set[tuple[str, bytes, int, bytes]] = set()
     for i, receipt in enumerate(receipts):
         _verify(directory, receipt.to_bytes(), i, verified_roots=roots)
@@ -72,7 +72,7 @@ def test_a_batch_signature_is_checked_once(parties: tuple[Directory, SigningKeyP
 
 def test_tampered_batch_receipts_are_refused(parties: tuple[Directory, SigningKeyPair]) -> None:
     directory, key = parties
-    receipts = issue_receipts(_fields(4), recipient="MA-CNA", received_at=NOW, key=key)
+    receipts = issue_receipts(_fields(4), recipient="MA-CNA", received_at=NOW, log_size=3, key=key)
     good = receipts[1]
     assert good.batch is not None
     other = receipts[2].batch
@@ -128,7 +128,9 @@ def test_malformed_batches_are_refused(
     parties: tuple[Directory, SigningKeyPair], batch: object
 ) -> None:
     _, key = parties
-    (receipt,) = issue_receipts(_fields(1), recipient="MA-CNA", received_at=NOW, key=key)
+    (receipt,) = issue_receipts(
+        _fields(1), recipient="MA-CNA", received_at=NOW, log_size=3, key=key
+    )
     doc = {**receipt.to_json(), "batch": batch}
     with pytest.raises(Malformed):
         parse_receipt(json.dumps(doc).encode())
@@ -140,10 +142,12 @@ def test_a_receipt_for_other_content_is_refused(
     """Receipt v2 names the evidence document the receiver decrypted: the same envelope
     hash with another document's hash is not a receipt for what was sealed."""
     directory, key = parties
-    (receipt,) = issue_receipts(_fields(1), recipient="MA-CNA", received_at=NOW, key=key)
+    (receipt,) = issue_receipts(
+        _fields(1), recipient="MA-CNA", received_at=NOW, log_size=3, key=key
+    )
     _verify(directory, receipt.to_bytes(), 0)
     other = issue_receipts(
-        [(*_fields(1)[0][:3], "f" * 64)], recipient="MA-CNA", received_at=NOW, key=key
+        [(*_fields(1)[0][:3], "f" * 64)], recipient="MA-CNA", received_at=NOW, log_size=3, key=key
     )[0]
     with pytest.raises(BadSignature):
         _verify(directory, other.to_bytes(), 0)
@@ -155,7 +159,9 @@ def test_a_v1_receipt_is_refused_as_unsupported(
     """A v1 receipt (no evidence hash, signed under exchange/receipt/v1) is never read
     as a v2 one: unsupported_version, 400."""
     _, key = parties
-    (receipt,) = issue_receipts(_fields(1), recipient="MA-CNA", received_at=NOW, key=key)
+    (receipt,) = issue_receipts(
+        _fields(1), recipient="MA-CNA", received_at=NOW, log_size=3, key=key
+    )
     body = {k: v for k, v in receipt.body().items() if k != "evidence_sha256"} | {"v": 1}
     v1 = {"receipt": body, "signature": b64e(key.sign(canonical_json(
         {"ctx": "exchange/receipt/v1", "receipt": body})))}  # fmt: skip
@@ -185,3 +191,30 @@ def test_a_received_at_is_held_to_the_senders_clock(at: datetime, ok: bool) -> N
         return
     with pytest.raises(BadTime):
         check_signed_time(at, sent_at=SENT, now=NOW, what="received_at")
+
+
+def test_a_v3_receipt_signs_the_receivers_log_size(
+    parties: tuple[Directory, SigningKeyPair],
+) -> None:
+    directory, key = parties
+    (receipt,) = issue_receipts(
+        _fields(1), recipient="MA-CNA", received_at=NOW, log_size=4321, key=key
+    )
+    body = receipt.body()
+    assert body["v"] == 3 and body["log_size"] == 4321
+    assert parse_receipt(receipt.to_bytes()).log_size == 4321
+    _verify(directory, receipt.to_bytes(), 0)
+    doc = receipt.to_json()
+    altered = {**doc, "receipt": {**body, "log_size": 99999}}
+    with pytest.raises(BadSignature):
+        _verify(directory, canonical_json(altered), 0)
+    for bad in ({k: v for k, v in body.items() if k != "log_size"}, {**body, "log_size": -1},
+                {**body, "log_size": True}, {**body, "v": 2}):  # fmt: skip
+        with pytest.raises(Malformed):
+            parse_receipt(canonical_json({**doc, "receipt": bad}))
+    # a v2 receipt (kept before v3) still parses and verifies, with no log size
+    v2 = replace(receipt, log_size=None)
+    v2 = replace(v2, signature=key.sign(canonical_json({"ctx": "exchange/receipt/v2",
+                                                        "receipt": v2.body()})))  # fmt: skip
+    assert parse_receipt(v2.to_bytes()).log_size is None
+    _verify(directory, v2.to_bytes(), 0)

@@ -46,6 +46,7 @@ CONTENT = {
 }
 ENVELOPE = seal(
     CONTENT,
+    log_size=7,
     msg_type="request",
     msg_id="msg-00001",
     sender_id="ES-CNA",
@@ -60,6 +61,7 @@ RECEIPT = issue_receipt(
     envelope_sha256="0" * 64,
     evidence_sha256="1" * 64,
     received_at=NOW,
+    log_size=3,
     key=MA_SK,
 ).to_bytes()
 AUDIT_KEY = SigningKeyPair.generate(NOW - timedelta(days=1), timedelta(days=365))

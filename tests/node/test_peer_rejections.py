@@ -56,6 +56,7 @@ def envelope(
     node = fed[sender].node
     return seal(
         content or CONTENT,
+        log_size=7,
         msg_type=msg_type,
         msg_id=msg_id,
         sender_id=sender,

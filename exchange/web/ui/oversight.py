@@ -7,7 +7,7 @@ from aiohttp import web
 from ...core.canonical import JsonObject
 from ...core.errors import Malformed
 from ...core.roles import ALL, Role
-from ...service import admin, audit
+from ...service import admin, audit, witness
 from ...service.sessions import User
 from ...workers.witness_views import node_views
 from ..appkeys import CLIENT_KEY, NODE_KEY, SESSIONS_KEY
@@ -39,6 +39,7 @@ async def _audit(request: web.Request, verify: JsonObject | None) -> web.Respons
         raise Malformed("start must be an integer") from exc
     alerts_cursor = request.query.get("cursor") or None
     found = await audit.log_page(request.app[NODE_KEY], wanted, PAGE, alerts_cursor=alerts_cursor)
+    received = await witness.received_alerts(request.app[NODE_KEY])
     kept = {"start": request.query.get("start", "")}  # the entries shown stay
     return render(
         request,
@@ -53,6 +54,7 @@ async def _audit(request: web.Request, verify: JsonObject | None) -> web.Respons
         cosigned=found.status.cosigned,
         alerts=found.alerts.rows,
         alerts_pager=pager("/audit", kept, alerts_cursor, found.alerts.next),
+        received_alerts=received,
     )
 
 

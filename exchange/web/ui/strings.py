@@ -125,7 +125,12 @@ EN: dict[str, str] = {
     "checkpoint": "Latest checkpoint",
     "cosignatures": "Cosignatures by peers",
     "witness_alerts": "Witness alerts",
-    "no_witness_alerts": "No fork or shrink seen in any peer's log.",
+    "no_witness_alerts": (
+        "No alert: no fork, shrunk log, refused proof or long outage seen in any peer's log."
+    ),
+    "received_witness_alerts": "Witness alerts from peers",
+    "no_received_witness_alerts": "No peer witness has sent an alert.",
+    "alert_issued_by": "raised by {issuer}",
     "verify_now": "Verify the whole log now",
     "verify_ok": "The log verifies: {entries} entries, {checkpoints} checkpoints.",
     "verify_bad": "The log does NOT verify: {problem}",

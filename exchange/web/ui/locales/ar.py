@@ -117,7 +117,12 @@ AR: dict[str, str] = {
     "checkpoint": "آخر نقطة تحقق",
     "cosignatures": "التوقيعات المشتركة من النظراء",
     "witness_alerts": "تنبيهات الشهود",
-    "no_witness_alerts": "لم يُلاحظ أي تفرّع أو تقلّص في سجل أي نظير.",
+    "no_witness_alerts": (
+        "لا تنبيهات: لم يُلاحظ أي تفرّع أو تقلّص أو رفض للإثبات أو انقطاع طويل في سجل أي نظير."
+    ),
+    "received_witness_alerts": "تنبيهات واردة من الشهود النظراء",
+    "no_received_witness_alerts": "لم يرسل أي شاهد نظير تنبيهًا.",
+    "alert_issued_by": "صادر عن {issuer}",
     "verify_now": "التحقق من السجل كاملاً الآن",
     "verify_ok": "السجل سليم: {entries} قيدًا، {checkpoints} نقطة تحقق.",
     "verify_bad": "السجل غير سليم: {problem}",

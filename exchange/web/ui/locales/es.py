@@ -121,7 +121,13 @@ ES: dict[str, str] = {
     "checkpoint": "Último punto de control",
     "cosignatures": "Cofirmas de los pares",
     "witness_alerts": "Alertas de los testigos",
-    "no_witness_alerts": "Ninguna bifurcación ni reducción vista en el registro de un par.",
+    "no_witness_alerts": (
+        "Ninguna alerta:"
+        " ni bifurcación, ni reducción, ni prueba rechazada, ni larga indisponibilidad de un par."
+    ),
+    "received_witness_alerts": "Alertas recibidas de los testigos pares",
+    "no_received_witness_alerts": "Ningún testigo par ha enviado una alerta.",
+    "alert_issued_by": "emitida por {issuer}",
     "verify_now": "Verificar ahora todo el registro",
     "verify_ok": "El registro es correcto: {entries} entradas, {checkpoints} puntos de control.",
     "verify_bad": "El registro NO es correcto: {problem}",

@@ -121,7 +121,13 @@ FR: dict[str, str] = {
     "checkpoint": "Dernier point de contrôle",
     "cosignatures": "Cosignatures des pairs",
     "witness_alerts": "Alertes des témoins",
-    "no_witness_alerts": "Aucune bifurcation ni réduction vue dans le journal d'un pair.",
+    "no_witness_alerts": (
+        "Aucune alerte :"
+        " ni bifurcation, ni réduction, ni preuve refusée, ni longue indisponibilité d'un pair."
+    ),
+    "received_witness_alerts": "Alertes reçues des témoins pairs",
+    "no_received_witness_alerts": "Aucun témoin pair n'a envoyé d'alerte.",
+    "alert_issued_by": "émise par {issuer}",
     "verify_now": "Vérifier tout le journal maintenant",
     "verify_ok": "Le journal est vérifié : {entries} entrées, {checkpoints} points de contrôle.",
     "verify_bad": "Le journal N'EST PAS vérifié : {problem}",

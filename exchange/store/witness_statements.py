@@ -1,0 +1,116 @@
+"""Signed witness alerts (core/witness_alert.py) on their way out to every peer, and
+those received from other witnesses (migration 15). A received one and its audit
+entry commit together; the same statement is kept once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..core.canonical import format_time, sha256_hex
+from . import audit
+from .db import fetch_all, transaction
+
+
+def queue(conn: sqlite3.Connection, alert_id: int, statement: bytes, peers: Iterable[str]) -> None:
+    """Inside the transaction that raised alert ``alert_id``: send it to ``peers``."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO witness_alerts_out (alert_id, peer, statement) VALUES (?, ?, ?)",
+        [(alert_id, peer, statement) for peer in peers],
+    )
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    alert_id: int
+    peer: str
+    statement: bytes
+
+
+def pending(conn: sqlite3.Connection) -> list[Outgoing]:
+    rows = fetch_all(
+        conn,
+        "SELECT alert_id, peer, statement FROM witness_alerts_out WHERE done_at IS NULL"
+        " ORDER BY alert_id, peer",
+    )
+    return [Outgoing(int(r["alert_id"]), str(r["peer"]), bytes(r["statement"])) for r in rows]
+
+
+def done(conn: sqlite3.Connection, alert_id: int, peer: str, outcome: str, now: datetime) -> None:
+    """The peer accepted the statement (``ok``) or refused it for good (its code)."""
+    with transaction(conn):
+        conn.execute(
+            "UPDATE witness_alerts_out SET outcome = ?, done_at = ?"
+            " WHERE alert_id = ? AND peer = ?",
+            (outcome, format_time(now), alert_id, peer),
+        )
+
+
+@dataclass(frozen=True)
+class ReceivedAlert:
+    """A witness alert another node signed and sent us (its evidence verified)."""
+
+    id: int
+    issuer: str
+    peer: str
+    kind: str
+    detail: str
+    issued_at: str
+    received_at: str
+
+
+def receive(
+    conn: sqlite3.Connection,
+    *,
+    me: str,
+    issuer: str,
+    peer: str,
+    kind: str,
+    detail: str,
+    issued_at: datetime,
+    statement: bytes,
+    now: datetime,
+) -> bool:
+    """Keep a verified statement once, audited; False when it was already held."""
+    with transaction(conn):
+        cursor = conn.execute(
+            """INSERT OR IGNORE INTO witness_alerts_received (issuer, peer, kind, detail,
+               issued_at, statement, statement_sha256, received_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (issuer, peer, kind, detail, format_time(issued_at), statement,
+             sha256_hex(statement), format_time(now)),
+        )  # fmt: skip
+        if cursor.rowcount == 0:
+            return False
+        audit.append(
+            conn, at=now, authority=me, action="witness_alert_received", actor="system",
+            peer=peer, issuer=issuer, alert=kind,
+        )  # fmt: skip
+        return True
+
+
+def received(conn: sqlite3.Connection, limit: int = 50) -> list[ReceivedAlert]:
+    """The newest received alerts (the audit page)."""
+    rows = fetch_all(
+        conn,
+        "SELECT id, issuer, peer, kind, detail, issued_at, received_at"
+        " FROM witness_alerts_received ORDER BY id DESC LIMIT ?",
+        (limit,),
+    )
+    return [ReceivedAlert(**row) for row in rows]
+
+
+def received_counts(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    """Received alerts per (watched peer, kind), for /metrics."""
+    rows = conn.execute(
+        "SELECT peer, kind, COUNT(*) FROM witness_alerts_received GROUP BY peer, kind"
+    ).fetchall()
+    return {(str(p), str(k)): int(n) for p, k, n in rows}
+
+
+def raised_counts(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    """Alerts this node raised as a witness per (watched peer, kind), for /metrics."""
+    rows = conn.execute("SELECT peer, kind, COUNT(*) FROM witness_alerts GROUP BY peer, kind")
+    return {(str(p), str(k)): int(n) for p, k, n in rows.fetchall()}
