@@ -1,4 +1,6 @@
-"""Running retention: erase what is due (store), then delete the orphaned blob files.
+"""Running retention: erase what is due and rotate the KEKs involved (store), then,
+once that is durable, destroy the old KEK files, delete the orphaned blob files and
+truncate the WAL.
 
 Used by ``exchange retention run`` and by the node's daily pass.
 """
@@ -6,6 +8,7 @@ Used by ``exchange retention run`` and by the node's daily pass.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -13,22 +16,45 @@ import structlog
 from ..config import NodeConfig
 from ..core.canonical import JsonObject
 from ..core.clock import Clock
+from ..core.vault import Vault
+from ..store import period_keys
 from ..store import retention as store
 from ..store.db import Database
+from .period_keys import settle
 
 log = structlog.get_logger("exchange.retention")
 
 
+def _no_step(step: str) -> None:
+    pass
+
+
 def run_pass(
-    db: Database, config: NodeConfig, clock: Clock, *, dry_run: bool = False
+    db: Database,
+    config: NodeConfig,
+    clock: Clock,
+    vault: Vault,
+    *,
+    dry_run: bool = False,
+    step: Callable[[str], None] = _no_step,
 ) -> JsonObject:
+    """``step`` is told each step as it is reached ("kek_written", "committed",
+    "keys_destroyed"): a test stops there the way a crash would."""
     now = clock.now()
     result = db.run_sync(
         lambda c: store.erase(
-            c, me=config.authority_id, policy=config.retention, now=now, dry_run=dry_run
+            c, me=config.authority_id, policy=config.retention, now=now, vault=vault,
+            dry_run=dry_run, step=step,
         )
-    )
-    deleted = 0 if dry_run else delete_blobs(db, config.data_dir / "blobs", result.blobs)
+    )  # fmt: skip
+    destroyed: list[str] = []
+    deleted = 0
+    if not dry_run:
+        step("committed")
+        destroyed = settle(db, vault, clock)
+        step("keys_destroyed")
+        deleted = delete_blobs(db, config.data_dir / "blobs", result.blobs)
+        db.run_outside_transaction(period_keys.checkpoint_wal)
     summary = {
         "dry_run": dry_run,
         "requests_erased": len(result.requests),
@@ -37,8 +63,10 @@ def run_pass(
         "files_erased": result.attachments,
         "unsent_uploads_purged": result.uploads,
         "blob_files_deleted": deleted,
+        "keys_rewrapped": result.keys_rewrapped,
+        "keys_destroyed": len(destroyed),
     }
-    if result.requests or result.uploads:
+    if result.requests or result.uploads or destroyed:
         log.info("retention_pass", **{k: v for k, v in summary.items() if k != "request_ids"})
     return summary
 
