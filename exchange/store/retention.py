@@ -82,6 +82,8 @@ def _rotate(
 ) -> None:
     """Each KEK in ``kids``: retired; the keys it still wraps, wrapped under a fresh one."""
     for kid in sorted(kids):
+        if vault.keks.get(kid) is None:
+            continue  # destroyed already (a database restored from before an erasure)
         if not period_keys.wraps_any(conn, kid):
             vault.keks.retire({kid})
             continue

@@ -402,3 +402,48 @@ async def test_a_second_writer_of_the_period_keys_is_refused(
         assert _kek_files(es) == keks
     finally:
         await fed.stop()
+
+
+async def test_a_backup_restored_after_an_erasure_stays_erased_and_retention_goes_on(
+    tmp_path: Path,
+) -> None:
+    """Restoring a backup taken before an erasure does not bring the record back: the
+    KEKs its keys were wrapped under are gone (the survivors of that month too, by
+    design: docs/OPERATIONS.md), and the node's next pass erases it again rather than
+    fail on keys it can no longer re-wrap."""
+    from exchange.ops.retention import run_pass
+
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    fed = Federation.create(
+        tmp_path, ["ES-CNA", "MA-CNA"], clock=clock, extra_config=FAST_DELIVERY + RETENTION
+    )
+    fed.publish(valid=timedelta(days=60))
+    await fed.start()
+    es = fed["ES-CNA"]
+    try:
+        erased, kept = await _two_requests(fed)
+        before = tmp_path / "before-erasure.db"
+        backup(es.data, before)
+        clock.advance(timedelta(days=11))
+        assert run_pass(es.node.db, es.config, clock, es.node.vault)["requests_erased"] == 1
+        await fed.stop("ES-CNA")
+        assert main(["restore", "--data", str(es.data), "--backup", str(before), "--force"]) == 0
+        await fed.start("ES-CNA")  # its daily pass runs at start
+
+        async def erased_again() -> bool:
+            row = await es.node.db.run(
+                lambda c: c.execute(
+                    "SELECT erased_at FROM requests WHERE id = ?", (erased,)
+                ).fetchone()
+            )
+            return row[0] is not None
+
+        await wait_until(erased_again, what="the restored request erased again")
+        investigator = await ApiClient(es).login("investigator")
+        status, body = await investigator.call("GET", f"/api/requests/{kept}")
+        assert (status, body["error"]["code"]) == (400, "decryption_failed")
+        _, view = await investigator.call("GET", f"/api/requests/{erased}")
+        assert all(m["content"] == {"erased": True} for m in view["messages"])
+        await investigator.close()
+    finally:
+        await fed.stop()
