@@ -8,6 +8,7 @@ period keys), a backup taken before the erasure, and the node's own vault."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -444,6 +445,51 @@ async def test_a_backup_restored_after_an_erasure_stays_erased_and_retention_goe
         assert (status, body["error"]["code"]) == (400, "decryption_failed")
         _, view = await investigator.call("GET", f"/api/requests/{erased}")
         assert all(m["content"] == {"erased": True} for m in view["messages"])
+        await investigator.close()
+    finally:
+        await fed.stop()
+
+
+async def test_a_discarded_draft_is_unreadable_from_earlier_backups_after_the_next_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Discarding a draft deletes its sealed form; the next retention pass rotates the
+    KEK it was wrapped under, so a backup taken while the draft existed no longer reads
+    it with any key left (nor with the node's own vault)."""
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"])
+    await fed.start()
+    es = fed["ES-CNA"]
+    try:
+        investigator = await ApiClient(es).login("investigator")
+        form = {"to": "MA-CNA", "kind": "information_request", "urgency": "urgent",
+                "language": "en", "subject": "Draft", "body": f"Who is {NAME}?"}  # fmt: skip
+        status, draft = await investigator.call("POST", "/api/drafts", form)
+        assert status == 201
+        _, kept = await investigator.call("POST", "/api/drafts", {**form, "body": KEPT})
+        before = tmp_path / "before-discard.db"
+        backup(es.data, before)
+        status, _ = await investigator.call("DELETE", f"/api/drafts/{draft['id']}")
+        assert status == 200
+        await investigator.close()
+        await fed.stop("ES-CNA")
+        assert main(["retention", "run", "--data", str(es.data), "--json"]) == 0
+        capsys.readouterr()
+
+        conn = sqlite3.connect(before)
+        try:
+            (wrapped, sealed) = conn.execute(
+                "SELECT content_key, content FROM drafts WHERE request_id = ?", (draft["id"],)
+            ).fetchone()
+            for what, vault in _keys_left(es):
+                with pytest.raises(DecryptionFailed):
+                    vault.open(wrapped, sealed, record=f"draft:{draft['id']}")
+                    pytest.fail(f"{what} reads the discarded draft")
+        finally:
+            conn.close()
+        await fed.start("ES-CNA")
+        investigator = await ApiClient(es).login("investigator")
+        status, view = await investigator.call("GET", f"/api/requests/{kept['id']}")
+        assert status == 200 and KEPT in json.dumps(view)  # the other draft still reads
         await investigator.close()
     finally:
         await fed.stop()
