@@ -33,14 +33,15 @@ def register(sub: Any) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.data / "node.toml")
     clock = SystemClock()
-    vault = period_keys.open_vault(config, clock, _passphrase(args.passphrase_file))
+    passphrase = _passphrase(args.passphrase_file)
+    vault = period_keys.open_vault(config, clock, passphrase)
     if not args.dry_run:
         vault.keks.hold()  # keys_in_use while the node runs: its own daily pass does this
     try:
         db = Database(config.database)
         try:
             if not args.dry_run:
-                period_keys.adopt(db, vault, clock)
+                period_keys.adopt(db, vault, clock, passphrase)
             summary = run_pass(db, config, clock, vault, dry_run=args.dry_run)
         finally:
             db.close()

@@ -196,6 +196,11 @@ class Vault:
         self.keks = keks if keks is not None else MemoryKeys()
         self._clock = clock or SystemClock()
 
+    def replace_storage_key(self, storage_key: bytes) -> None:
+        """The storage key was replaced (ops/period_keys.adopt): the old one, which
+        wrapped record keys before KEKs, is forgotten."""
+        self._legacy = nacl.secret.Aead(storage_key)
+
     def seal(self, plaintext: bytes, *, record: str) -> tuple[bytes, bytes]:
         """Return ``(wrapped_record_key, ciphertext)``."""
         record_key = bytes(nacl.utils.random(KEY_BYTES))

@@ -60,6 +60,8 @@ class _Keys:
 
     def __init__(self, config: NodeConfig, passphrase: bytes | None, clock: Clock) -> None:
         self.vault = period_keys.open_vault(config, clock, passphrase)
+        # kept only until the database is open: replacing an old storage key needs it
+        self.passphrase = passphrase
         self.ring: KeyRing = load_keyring(config.keys_dir)
         self.audit: SigningKeyPair = load_or_create_audit_key(config.keys_dir)
 
@@ -75,7 +77,8 @@ def open_node(config: NodeConfig, keys: _Keys, clock: Clock) -> Node:
         keys.vault.keks.release()
         raise
     try:
-        adopted = period_keys.adopt(db, keys.vault, clock)
+        adopted = period_keys.adopt(db, keys.vault, clock, keys.passphrase)
+        keys.passphrase = None
         destroyed = period_keys.settle(db, keys.vault, clock)
     except BaseException:
         db.close()

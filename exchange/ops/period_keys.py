@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import sqlite3
 from collections.abc import Callable
@@ -28,7 +29,14 @@ import nacl.utils
 from ..config import NodeConfig
 from ..core.clock import Clock
 from ..core.errors import ExchangeError, Malformed
-from ..core.vault import PeriodKeys, Vault, split_kek_id
+from ..core.vault import (
+    PeriodKeys,
+    Vault,
+    is_protected,
+    new_storage_key,
+    protect_storage_key,
+    split_kek_id,
+)
 from ..store import period_keys as store
 from ..store.db import Database, transaction
 from .keyfiles import load_storage_key, write_private
@@ -45,11 +53,59 @@ class KeysInUse(ExchangeError):
 
 
 class PeriodKeyFiles(PeriodKeys):
-    def __init__(self, keys_dir: Path, storage_key: bytes) -> None:
+    """KEK files sealed by the storage key; while the storage key is being replaced
+    (``storage.key.next`` exists), by either key, and new ones by the next."""
+
+    def __init__(self, keys_dir: Path, storage_key: bytes, next_key: bytes | None = None) -> None:
+        self.keys_dir = keys_dir
         self.folder = keys_dir / FOLDER
-        self._seal = nacl.secret.Aead(storage_key)
+        self._seals = [nacl.secret.Aead(k) for k in (next_key, storage_key) if k is not None]
+        self._next = next_key
         self._lock_fd: int | None = None
         super().__init__(_ids_in(self.folder))
+
+    def replacing(self) -> bool:
+        """Whether a replacement of the storage key is under way."""
+        return self._next is not None
+
+    def begin_replacement(self, passphrase: bytes | None) -> None:
+        """Write ``storage.key.next``: a new storage key, protected as the current one
+        is (same passphrase, same Argon2id limits); new KEK files are sealed by it."""
+        self._writer()
+        key = new_storage_key()
+        current = (self.keys_dir / "storage.key").read_bytes()
+        data = key
+        if is_protected(current):
+            if passphrase is None:
+                raise ValueError("replacing a protected storage key needs its passphrase")
+            doc = json.loads(current)
+            data = protect_storage_key(
+                key, passphrase, opslimit=int(doc["opslimit"]), memlimit=int(doc["memlimit"])
+            )
+        write_private(self.keys_dir / NEXT_STORAGE_KEY, data, new=True)
+        _sync_folder(self.keys_dir)
+        with self._lock:
+            self._seals.insert(0, nacl.secret.Aead(key))
+            self._next = key
+
+    def finish_replacement(self) -> bytes:
+        """Every KEK file sealed by the next storage key, then it becomes storage.key."""
+        self._writer()
+        with self._lock:
+            box = self._seals[0]
+            for kid in self.ids():
+                key = self.get(kid)
+                if key is not None:
+                    sealed = bytes(box.encrypt(key, _aad(kid)))
+                    write_private(self.folder / (kid + SUFFIX), sealed)
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _sync_folder(self.folder)
+            os.replace(self.keys_dir / NEXT_STORAGE_KEY, self.keys_dir / "storage.key")
+            _sync_folder(self.keys_dir)
+            self._seals = [box]
+            key, self._next = self._next, None
+        assert key is not None
+        return key
 
     def hold(self) -> None:
         """Take the writer's lock (``KeysInUse`` if another process has it)."""
@@ -76,18 +132,19 @@ class PeriodKeyFiles(PeriodKeys):
 
     def _store(self, kid: str, key: bytes) -> None:
         self._writer()
-        sealed = bytes(self._seal.encrypt(key, _aad(kid)))
+        sealed = bytes(self._seals[0].encrypt(key, _aad(kid)))
         write_private(self.folder / (kid + SUFFIX), sealed, new=True)
         _sync_folder(self.folder)
 
     def _load(self, kid: str) -> bytes | None:
         try:
             sealed = (self.folder / (kid + SUFFIX)).read_bytes()
-            return bytes(self._seal.decrypt(sealed, _aad(kid)))
         except FileNotFoundError:
             return None
-        except nacl.exceptions.CryptoError:
-            return None  # overwritten by a destruction that a crash interrupted
+        for box in self._seals:
+            with contextlib.suppress(nacl.exceptions.CryptoError):
+                return bytes(box.decrypt(sealed, _aad(kid)))
+        return None  # overwritten by a destruction that a crash interrupted
 
     def _erase(self, kid: str) -> None:
         self._writer()
@@ -108,14 +165,37 @@ class PeriodKeyFiles(PeriodKeys):
 def open_vault(config: NodeConfig, clock: Clock, passphrase: bytes | None = None) -> Vault:
     """The node's vault over its KEK files (read-only until ``vault.keks.hold()``)."""
     storage_key = load_storage_key(config.keys_dir, passphrase)
-    return Vault(storage_key, PeriodKeyFiles(config.keys_dir, storage_key), clock)
+    nxt = config.keys_dir / NEXT_STORAGE_KEY
+    next_key = (
+        load_storage_key(config.keys_dir, passphrase, name=NEXT_STORAGE_KEY)
+        if nxt.exists()
+        else None
+    )
+    files = PeriodKeyFiles(config.keys_dir, storage_key, next_key)
+    return Vault(storage_key, files, clock)
 
 
-def adopt(db: Database, vault: Vault, clock: Clock) -> int:
+NEXT_STORAGE_KEY = "storage.key.next"
+
+
+def adopt(db: Database, vault: Vault, clock: Clock, passphrase: bytes | None = None) -> int:
     """Re-wrap under KEKs the keys still wrapped by the storage key, and seal the
-    filenames still in clear (a database from before migration 13); how many."""
+    filenames still in clear (a database from before migration 13); how many.
+
+    Then the storage key itself is replaced: every copy of the database from before
+    (a backup) holds keys wrapped by the old one, which must read nothing once those
+    records are erased. ``storage.key.next`` is written before the keys are re-wrapped
+    and replaces ``storage.key`` only after every KEK file is sealed by it, so a crash
+    at any point leaves both keys needed on disk (the next start finishes the work)."""
     now = clock.now()
-    return db.run_sync(lambda c: _in_transaction(c, lambda: store.adopt_legacy(c, vault, now)))
+    files = vault.keks if isinstance(vault.keks, PeriodKeyFiles) else None
+    readable = db.run_sync(lambda c: store.legacy_readable(c, vault))
+    if readable and files is not None and not files.replacing():
+        files.begin_replacement(passphrase)
+    adopted = db.run_sync(lambda c: _in_transaction(c, lambda: store.adopt_legacy(c, vault, now)))
+    if files is not None and files.replacing():
+        vault.replace_storage_key(files.finish_replacement())
+    return adopted
 
 
 def settle(db: Database, vault: Vault, clock: Clock) -> list[str]:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ..core.canonical import format_time, parse_time
+from ..core.errors import DecryptionFailed
 from ..core.vault import KEK_ID_BYTES, LEGACY_WRAPPED_BYTES, WRAPPED_BYTES, Vault, kek_of, seal_name
 
 
@@ -80,26 +81,44 @@ def rewrap(conn: sqlite3.Connection, vault: Vault, old: str, new: str) -> int:
     return count
 
 
+def legacy_readable(conn: sqlite3.Connection, vault: Vault) -> int:
+    """Keys still wrapped by the storage key that it unwraps (a database from before
+    migration 13; a backup from before it restored since reads with older keys only)."""
+    return sum(1 for k in KEYED for row in _legacy(conn, k) if _unwrap(vault, row) is not None)
+
+
+def _legacy(conn: sqlite3.Connection, k: Keyed) -> list[tuple[Any, ...]]:
+    return _rows(conn, k, f"length({k.column}) = ?", LEGACY_WRAPPED_BYTES)
+
+
+def _unwrap(vault: Vault, row: tuple[Any, ...]) -> bytes | None:
+    try:
+        return vault.unwrap(row[2], record=row[1])
+    except DecryptionFailed:
+        return None  # wrapped by a storage key since replaced: unreadable, left as it is
+
+
 def adopt_legacy(conn: sqlite3.Connection, vault: Vault, now: datetime) -> int:
     """Keys still wrapped by the storage key (before KEKs), wrapped under the KEK of the
     period they were sealed in; filenames still in clear, sealed. One transaction."""
     count = 0
     for k in KEYED:
-        for rowid, record, wrapped, sealed_at in _rows(
-            conn, k, f"length({k.column}) = ?", LEGACY_WRAPPED_BYTES
-        ):
-            key = vault.unwrap(wrapped, record=record)
-            at = parse_time(sealed_at) if sealed_at else now
-            _set_key(conn, k, rowid, vault.wrap(key, record=record, at=at))
-            count += 1
+        for row in _legacy(conn, k):
+            key = _unwrap(vault, row)
+            if key is not None:
+                rowid, record, _, sealed_at = row
+                at = parse_time(sealed_at) if sealed_at else now
+                _set_key(conn, k, rowid, vault.wrap(key, record=record, at=at))
+                count += 1
     rows = conn.execute(
         "SELECT id, filename, key_wrapped FROM attachments"
         " WHERE filename != '' AND key_wrapped IS NOT NULL"
     ).fetchall()
     for attachment_id, filename, wrapped in rows:
         record = f"attachment:{attachment_id}"
-        sealed = seal_name(vault.unwrap(wrapped, record=record), filename, record=record)
-        conn.execute(
+        key = _unwrap(vault, (None, record, wrapped))
+        sealed = seal_name(key, filename, record=record) if key is not None else None
+        conn.execute(  # a name whose key no longer unwraps goes with it
             "UPDATE attachments SET filename = '', filename_sealed = ? WHERE id = ?",
             (sealed, attachment_id),
         )
