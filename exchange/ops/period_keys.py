@@ -21,6 +21,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import nacl.exceptions
 import nacl.secret
@@ -100,12 +101,14 @@ class PeriodKeyFiles(PeriodKeys):
                     write_private(self.folder / (kid + SUFFIX), sealed)
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             _sync_folder(self.folder)
-            os.replace(self.keys_dir / NEXT_STORAGE_KEY, self.keys_dir / "storage.key")
-            _sync_folder(self.keys_dir)
+            with open(self.keys_dir / "storage.key", "r+b") as old:
+                os.replace(self.keys_dir / NEXT_STORAGE_KEY, self.keys_dir / "storage.key")
+                _sync_folder(self.keys_dir)
+                _overwrite(old)  # the old key's bytes, unlinked now, are not left on disk
             self._seals = [box]
-            key, self._next = self._next, None
-        assert key is not None
-        return key
+            replaced, self._next = self._next, None
+        assert replaced is not None
+        return replaced
 
     def hold(self) -> None:
         """Take the writer's lock (``KeysInUse`` if another process has it)."""
@@ -150,10 +153,7 @@ class PeriodKeyFiles(PeriodKeys):
         self._writer()
         path = self.folder / (kid + SUFFIX)
         with contextlib.suppress(FileNotFoundError), open(path, "r+b") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            handle.write(nacl.utils.random(max(size, 1)))
-            handle.flush()
-            os.fsync(handle.fileno())
+            _overwrite(handle)
         path.unlink(missing_ok=True)
         _sync_folder(self.folder)
 
@@ -231,6 +231,15 @@ def _ids_in(folder: Path) -> list[str]:
             split_kek_id(path.name[: -len(SUFFIX)])
             ids.append(path.name[: -len(SUFFIX)])
     return ids
+
+
+def _overwrite(handle: BinaryIO) -> None:
+    """Random bytes over the whole file, synced."""
+    size = os.fstat(handle.fileno()).st_size
+    handle.seek(0)
+    handle.write(nacl.utils.random(max(size, 1)))
+    handle.flush()
+    os.fsync(handle.fileno())
 
 
 def _sync_folder(folder: Path) -> None:
