@@ -126,6 +126,17 @@ def _wal(member: Member) -> Path:
     return Path(str(member.config.database) + "-wal")
 
 
+def _kek_material(member: Member) -> list[tuple[str, bytes]]:
+    """The period keys as files and as keys (none on a version without them)."""
+    found = []
+    for path in (member.config.keys_dir / "periods").glob("*.kek"):
+        found.append((f"{path.name} (file)", path.read_bytes()[-48:]))
+        key = member.node.vault.keks.get(path.stem)
+        assert key is not None
+        found.append((f"{path.name} (key)", key))
+    return found
+
+
 def _plaintexts() -> list[tuple[str, bytes]]:
     return [("the name typed in the request", NAME.encode()),
             ("the filename", FILENAME.encode()), ("the file", FILE[:48])]  # fmt: skip
@@ -184,6 +195,7 @@ async def test_after_an_erasure_no_copy_and_no_key_left_reads_the_record(
         secrets = _secrets(es, erased)
         before = tmp_path / "before-erasure.db"
         backup(es.data, before)
+        keks = _kek_material(es)
         await fed.stop("ES-CNA")
 
         assert main(["retention", "run", "--data", str(es.data), "--json"]) == 0
@@ -193,6 +205,7 @@ async def test_after_an_erasure_no_copy_and_no_key_left_reads_the_record(
         assert _scan(es.data, secrets + _plaintexts()) == []
         # the backup holds its ciphertexts (a copy), but none of its plaintext
         assert _scan(before, _plaintexts()) == [], "plaintext in the backup"
+        assert _scan(before, keks) == [], "a KEK in the backup"
         # nothing left in keys/ decrypts the backup's copy
         conn = sqlite3.connect(before)
         try:
