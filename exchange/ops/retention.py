@@ -8,6 +8,7 @@ Used by ``exchange retention run`` and by the node's daily pass.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def run_pass(
         destroyed = settle(db, vault, clock)
         step("keys_destroyed")
         deleted = delete_blobs(db, config.data_dir / "blobs", result.blobs)
-        db.run_outside_transaction(period_keys.checkpoint_wal)
+        truncate_wal(db)
     summary = {
         "dry_run": dry_run,
         "requests_erased": len(result.requests),
@@ -69,6 +70,20 @@ def run_pass(
     if result.requests or result.uploads or destroyed:
         log.info("retention_pass", **{k: v for k, v in summary.items() if k != "request_ids"})
     return summary
+
+
+def truncate_wal(db: Database, *, tries: int = 25, pause: float = 0.2) -> bool:
+    """The WAL copied into the database and cut to zero bytes, so that no page from
+    before the erasure stays in it. A reader (an online backup) can hold it up: try a
+    few times, then leave it to the next pass and say so."""
+    for attempt in range(tries):
+        busy, _, _ = db.run_outside_transaction(period_keys.checkpoint_wal)
+        if not busy:
+            return True
+        if attempt + 1 < tries:
+            time.sleep(pause)  # a worker thread's wait, not the event loop's
+    log.warning("wal_checkpoint_busy", tries=tries)
+    return False
 
 
 def delete_blobs(db: Database, folder: Path, blobs: list[str]) -> int:
