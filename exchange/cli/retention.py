@@ -9,8 +9,10 @@ from typing import Any
 
 from ..config import load_config
 from ..core.clock import SystemClock
+from ..ops import period_keys
 from ..ops.retention import run_pass
 from ..store.db import Database
+from .node import _passphrase
 
 
 def register(sub: Any) -> None:
@@ -20,16 +22,31 @@ def register(sub: Any) -> None:
     p.add_argument("--data", required=True, type=Path, help="the node's data folder")
     p.add_argument("--dry-run", action="store_true", help="only say what would be erased")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--passphrase-file",
+        type=Path,
+        help="file holding the storage key's passphrase (default: $EXCHANGE_PASSPHRASE_FILE)",
+    )
     p.set_defaults(handler=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.data / "node.toml")
-    db = Database(config.database)
+    clock = SystemClock()
+    passphrase = _passphrase(args.passphrase_file)
+    vault = period_keys.open_vault(config, clock, passphrase)
+    if not args.dry_run:
+        vault.keks.hold()  # keys_in_use while the node runs: its own daily pass does this
     try:
-        summary = run_pass(db, config, SystemClock(), dry_run=args.dry_run)
+        db = Database(config.database)
+        try:
+            if not args.dry_run:
+                period_keys.adopt(db, vault, clock, passphrase)
+            summary = run_pass(db, config, clock, vault, dry_run=args.dry_run)
+        finally:
+            db.close()
     finally:
-        db.close()
+        vault.keks.release()
     if args.json:
         print(json.dumps(summary))
     else:
@@ -38,6 +55,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{verb} the contents of {summary['requests_erased']} request(s): "
             f"{summary['messages_erased']} message(s), {summary['files_erased']} file(s); "
             f"{summary['unsent_uploads_purged']} unsent upload(s) purged; "
-            f"{summary['unreferenced_blobs_collected']} unreferenced blob file(s) collected"
+            f"{summary['unreferenced_blobs_collected']} unreferenced blob file(s) collected; "
+            f"{summary['keys_rewrapped']} key(s) wrapped anew, "
+            f"{summary['keys_destroyed']} key-encryption key(s) destroyed"
         )
     return 0

@@ -19,9 +19,9 @@ from ..core.clock import Clock, SystemClock
 from ..core.keys import KeyRing, SigningKeyPair
 from ..core.peer_auth import NonceCache
 from ..core.rate_limit import ConnectionGate, RateLimiter
-from ..core.vault import Vault
+from ..ops import period_keys
 from ..ops.data_folder import require_private
-from ..ops.keyfiles import load_keyring, load_or_create_audit_key, load_storage_key
+from ..ops.keyfiles import load_keyring, load_or_create_audit_key
 from ..service import evidence, settings
 from ..service.directory import DirectoryHolder
 from ..service.metrics import Metrics
@@ -62,15 +62,34 @@ log = structlog.get_logger("exchange.node")
 class _Keys:
     """What a node loads before it opens anything: a wrong passphrase fails here."""
 
-    def __init__(self, config: NodeConfig, passphrase: bytes | None) -> None:
-        self.vault = Vault(load_storage_key(config.keys_dir, passphrase))
+    def __init__(self, config: NodeConfig, passphrase: bytes | None, clock: Clock) -> None:
+        self.vault = period_keys.open_vault(config, clock, passphrase)
+        # kept only until the database is open: replacing an old storage key needs it
+        self.passphrase = passphrase
         self.ring: KeyRing = load_keyring(config.keys_dir)
         self.audit: SigningKeyPair = load_or_create_audit_key(config.keys_dir)
 
 
 def open_node(config: NodeConfig, keys: _Keys, clock: Clock) -> Node:
-    """Open the database and assemble the node (no network, no tasks)."""
-    db = Database(config.database)
+    """Take the period keys, open the database and assemble the node (no network, no
+    tasks): keys still wrapped by the storage key are wrapped under KEKs, and KEKs a
+    crash left behind after an erasure are destroyed."""
+    keys.vault.keks.hold()
+    try:
+        db = Database(config.database)
+    except BaseException:
+        keys.vault.keks.release()
+        raise
+    try:
+        adopted = period_keys.adopt(db, keys.vault, clock, keys.passphrase)
+        keys.passphrase = None
+        destroyed = period_keys.settle(db, keys.vault, clock)
+    except BaseException:
+        db.close()
+        keys.vault.keks.release()
+        raise
+    if adopted or destroyed:
+        log.info("period_keys_settled", keys_adopted=adopted, keys_destroyed=len(destroyed))
     return Node(
         config=config,
         db=db,
@@ -93,7 +112,7 @@ def create_app(
 ) -> web.Application:
     clock = clock or SystemClock()
     require_private(config.data_dir)  # before anything in it is read or opened
-    keys = _Keys(config, passphrase)
+    keys = _Keys(config, passphrase, clock)
     limits = config.limits
     app = web.Application(
         middlewares=[security_headers, connection_gate, error_middleware],
@@ -182,6 +201,7 @@ def _lifecycle(config: NodeConfig, keys: _Keys, clock: Clock, background: bool):
             await asyncio.gather(*tasks, return_exceptions=True)
             await session.close()
             node.db.close()
+            keys.vault.keks.release()
 
     return ctx
 

@@ -16,17 +16,18 @@ from pathlib import Path
 
 from ..config import load_config
 from ..core.canonical import format_time, loads_canonical
+from ..core.clock import SystemClock
 from ..core.directory import Directory, verify_directory
 from ..core.envelope import Header
 from ..core.errors import DirectoryRejected, ExchangeError, NotFound
 from ..core.evidence_bundle import Item, build_bundle, in_force, verify_bundle
 from ..core.receipt import parse_receipt
 from ..core.refusal import parse_refusal
-from ..core.vault import Vault
 from ..store import directory_cache
 from ..store.messages import MessageEvidence, evidence_of
 from ..store.snapshots import open_read_only
-from .keyfiles import load_storage_key, write_private
+from .keyfiles import write_private
+from .period_keys import open_vault
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def export_request(
     if out.exists():
         raise FileExistsError(17, "refusing to overwrite an existing file", str(out))
     config = load_config(data / "node.toml")
-    vault = Vault(load_storage_key(config.keys_dir, passphrase))
+    vault = open_vault(config, SystemClock(), passphrase)  # reads KEKs, never writes one
     conn = open_read_only(config.database)
     try:
         messages = evidence_of(conn, vault, request_id)

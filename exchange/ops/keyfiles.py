@@ -172,8 +172,10 @@ class PassphraseNeeded(ExchangeError):
     code = "passphrase_needed"
 
 
-def load_storage_key(keys_dir: Path, passphrase: bytes | None = None) -> bytes:
-    data = (keys_dir / "storage.key").read_bytes()
+def load_storage_key(
+    keys_dir: Path, passphrase: bytes | None = None, *, name: str = "storage.key"
+) -> bytes:
+    data = (keys_dir / name).read_bytes()
     if is_protected(data):
         if passphrase is None:
             raise PassphraseNeeded(
@@ -182,7 +184,7 @@ def load_storage_key(keys_dir: Path, passphrase: bytes | None = None) -> bytes:
             )
         data = unprotect_storage_key(data, passphrase)
     if len(data) != KEY_BYTES:
-        raise ValueError("storage.key is damaged")
+        raise ValueError(f"{name} is damaged")
     return data
 
 

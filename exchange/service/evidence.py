@@ -115,7 +115,7 @@ async def unsent(node: Node, ids: list[str], *, owner: str) -> list[Upload]:
     """The owner's own uploads among ``ids`` not sent yet (kept across a form's retries)."""
     if not ids:
         return []
-    return await node.db.run(lambda c: store.unsent(c, ids, owner=owner))
+    return await node.db.run(lambda c: store.unsent(c, node.vault, ids, owner=owner))
 
 
 # --- from a peer -------------------------------------------------------------------

@@ -58,6 +58,10 @@ class Database:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
+        # Deleted and overwritten content is zeroed in the file (and in the WAL frames
+        # that carry the page), not left in free pages: erasure must not depend on
+        # how this machine's SQLite was built.
+        conn.execute("PRAGMA secure_delete=ON")
         self._conn = conn
         migrate(conn)
 
@@ -89,6 +93,11 @@ class Database:
         reply = _SyncReply()
         self._enqueue(fn, reply)
         return reply.future.result()  # type: ignore[no-any-return]
+
+    def run_outside_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(conn)`` on the database thread between groups, never inside a
+        transaction (a WAL checkpoint cannot truncate the WAL from inside one)."""
+        return self._executor.submit(lambda: fn(self.conn)).result()
 
     # Group commit: jobs that queue up while the thread is busy run together in one
     # transaction, each inside its own savepoint (a failing job is rolled back alone),

@@ -11,7 +11,7 @@ from ..core.canonical import JsonObject, canonical_json, format_time
 from ..core.errors import NotFound
 from ..core.lifecycle import Event, Status, check_draft
 from ..core.vault import Vault
-from . import audit
+from . import audit, period_keys
 from . import evidence as evidence_store
 from .db import fetch_one, transaction
 from .messages import OutgoingMessage
@@ -38,6 +38,7 @@ def keep_draft(
         if replace:
             row = request_row(conn, request_id)
             check_draft(row.status)
+            _forget_draft_key(conn, request_id, now)
             conn.execute(
                 "UPDATE drafts SET content_key = ?, content = ? WHERE request_id = ?",
                 (key, ciphertext, request_id),
@@ -85,6 +86,7 @@ def discard_draft(
         row = request_row(conn, request_id)
         check_draft(row.status)
         evidence_store.release_from_draft(conn, request_id)
+        _forget_draft_key(conn, request_id, now)
         conn.execute("DELETE FROM drafts WHERE request_id = ?", (request_id,))
         conn.execute("DELETE FROM events WHERE request_id = ?", (request_id,))
         conn.execute("DELETE FROM requests WHERE id = ?", (request_id,))
@@ -129,6 +131,7 @@ def send_draft(
             conn, list(attachment_ids), msg_id=message.msg_id, peer=message.recipient
         )
         evidence_store.release_from_draft(conn, request_id)
+        _forget_draft_key(conn, request_id, now)
         conn.execute("DELETE FROM drafts WHERE request_id = ?", (request_id,))
         conn.execute(
             """UPDATE requests SET msg_id = ?, counterpart = ?, kind = ?, urgency = ?,
@@ -152,3 +155,11 @@ def send_draft(
                 (*deadline_plan, request_id),
             )
         queue(conn, vault, me, request_id, message, actor, now)
+
+
+def _forget_draft_key(conn: sqlite3.Connection, request_id: str, now: datetime) -> None:
+    """The draft's sealed form is going: its KEK is rotated at the next retention pass,
+    so that the form cannot be read from earlier backups either."""
+    row = conn.execute("SELECT content_key FROM drafts WHERE request_id = ?", (request_id,))
+    found = row.fetchone()
+    period_keys.forget(conn, found[0] if found else None, now)

@@ -12,24 +12,26 @@ from ..core.canonical import format_time
 from ..core.content import attachments_of
 from ..core.errors import NotFound
 from ..core.evidence import MAX_ATTACHMENTS, ManifestEntry
-from ..core.vault import Vault
+from ..core.vault import Vault, open_name, seal_name
 from .db import fetch_all, fetch_one, transaction
 
 
 def record(
     conn: sqlite3.Connection, vault: Vault, entry: ManifestEntry, *, owner: str, now: datetime
 ) -> None:
-    """A new upload; its stream key is stored wrapped by the node's storage key."""
-    key_wrapped = vault.wrap(entry.key, record=f"attachment:{entry.id}")
+    """A new upload; its stream key is stored wrapped (core/vault.py), its filename
+    sealed with that key (names often name people: they are erased with the file)."""
+    record = f"attachment:{entry.id}"
+    key_wrapped = vault.wrap(entry.key, record=record)
     with transaction(conn):
         conn.execute(
-            """INSERT INTO attachments (id, owner, filename, media_type, size, sha256,
-               blob_sha256, blob_size, key_wrapped, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            """INSERT INTO attachments (id, owner, filename, filename_sealed, media_type,
+               size, sha256, blob_sha256, blob_size, key_wrapped, created_at)
+               VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 entry.id,
                 owner,
-                entry.filename,
+                seal_name(entry.key, entry.filename, record=record),
                 entry.media_type,
                 entry.size,
                 entry.sha256,
@@ -58,7 +60,7 @@ def claim(
         if row is None:
             raise NotFound(f"no unsent attachment {attachment_id!r} of yours")
         key = vault.unwrap(row["key_wrapped"], record=f"attachment:{attachment_id}")
-        entries.append(_entry(row, key))
+        entries.append(_entry(row, key, filename_of(row, key)))
     return entries
 
 
@@ -134,10 +136,19 @@ def mark_uploaded(conn: sqlite3.Connection, attachment_id: str) -> None:
     conn.execute("UPDATE attachments SET uploaded = 1 WHERE id = ?", (attachment_id,))
 
 
-def _entry(row: Mapping[str, Any], key: bytes) -> ManifestEntry:
+def filename_of(row: Mapping[str, Any], key: bytes) -> str:
+    """An attachment's filename, opened with its key (a row from before migration 16
+    that the node has not sealed yet still has it in clear)."""
+    sealed = row["filename_sealed"]
+    if sealed is None:
+        return str(row["filename"])
+    return open_name(key, sealed, record=f"attachment:{row['id']}")
+
+
+def _entry(row: Mapping[str, Any], key: bytes, filename: str) -> ManifestEntry:
     return ManifestEntry(
         id=row["id"],
-        filename=row["filename"],
+        filename=filename,
         media_type=row["media_type"],
         size=row["size"],
         sha256=row["sha256"],
@@ -147,18 +158,22 @@ def _entry(row: Mapping[str, Any], key: bytes) -> ManifestEntry:
     )
 
 
-def unsent(conn: sqlite3.Connection, ids: list[str], *, owner: str) -> list[Upload]:
-    """Public facts of the owner's uploads not yet sent (kept across a form's retries)."""
+def unsent(conn: sqlite3.Connection, vault: Vault, ids: list[str], *, owner: str) -> list[Upload]:
+    """What the owner is shown of their uploads not yet sent (kept across a form's
+    retries): the filename opened with the file's key."""
     found = []
     for attachment_id in ids[:MAX_ATTACHMENTS]:
         row = fetch_one(
             conn,
-            "SELECT id, filename, media_type, size, sha256 FROM attachments"
-            " WHERE id = ? AND owner = ? AND msg_id IS NULL",
+            "SELECT id, filename, filename_sealed, key_wrapped, media_type, size, sha256"
+            " FROM attachments WHERE id = ? AND owner = ? AND msg_id IS NULL"
+            " AND key_wrapped IS NOT NULL",
             (attachment_id, owner),
         )
         if row is not None:
-            found.append(Upload(**row))
+            key = vault.unwrap(row["key_wrapped"], record=f"attachment:{attachment_id}")
+            name = filename_of(row, key)
+            found.append(Upload(row["id"], name, row["media_type"], row["size"], row["sha256"]))
     return found
 
 
@@ -173,20 +188,22 @@ def record_received(
 ) -> None:
     """The files of a message from a peer, so that retention can erase them too."""
     for entry in attachments_of(content):
+        record = f"attachment:{sender}:{msg_id}:{entry.id}"
         conn.execute(
-            """INSERT OR IGNORE INTO attachments (id, owner, filename, media_type, size, sha256,
-               blob_sha256, blob_size, key_wrapped, msg_id, peer, uploaded, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)""",
+            """INSERT OR IGNORE INTO attachments (id, owner, filename, filename_sealed,
+               media_type, size, sha256, blob_sha256, blob_size, key_wrapped, msg_id, peer,
+               uploaded, created_at)
+               VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)""",
             (
                 f"{sender}:{msg_id}:{entry.id}",
                 sender,
-                entry.filename,
+                seal_name(entry.key, entry.filename, record=record),
                 entry.media_type,
                 entry.size,
                 entry.sha256,
                 entry.blob_sha256,
                 entry.blob_size,
-                vault.wrap(entry.key, record=f"attachment:{sender}:{msg_id}:{entry.id}"),
+                vault.wrap(entry.key, record=record),
                 msg_id,
                 sender,
                 format_time(now),

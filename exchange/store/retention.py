@@ -1,21 +1,28 @@
 """Retention: crypto-erasure of the contents of requests past their retention period.
 
-One transaction per request: the wrapped content keys and the ciphertexts of
-its messages and files are destroyed, ``erased_at`` is set, and a
-``content_erased`` audit entry (ids and counts only) is appended. The audit log
-is not touched otherwise, so it still verifies. Blob files are deleted by the
-caller after the commit (without their keys they are noise already).
+One transaction per pass. For each request due: the wrapped content keys, the
+ciphertexts and the sealed filenames of its messages and files are destroyed,
+``erased_at`` is set, and a ``content_erased`` audit entry (ids and counts only) is
+appended. Then every KEK that wrapped an erased key (or one forgotten since the last
+pass: store/period_keys.forget) is rotated: the keys that stay are wrapped under a
+fresh KEK, written and synced before the commit. After the commit the caller destroys
+the old KEKs (ops/retention.py), so earlier copies of the database (backups) cannot
+unwrap the erased keys either. The audit log is not touched otherwise, so it still
+verifies. Blob files are deleted by the caller after the commit.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..core.canonical import format_time, parse_time
 from ..core.lifecycle import Status
 from ..core.retention import RetentionPolicy, due
+from ..core.vault import Vault, kek_of
+from . import period_keys
 from .db import fetch_all, transaction
 from .transitions import Change, Entry, apply
 
@@ -27,6 +34,12 @@ class Erasure:
     attachments: int = 0
     uploads: int = 0
     blobs: list[str] = field(default_factory=list)  # files to delete after the commit
+    keks: set[str] = field(default_factory=set)  # KEKs that wrapped an erased key
+    keys_rewrapped: int = 0  # keys that stayed, wrapped under a fresh KEK
+
+
+def _no_step(step: str) -> None:
+    pass
 
 
 def candidates(conn: sqlite3.Connection, policy: RetentionPolicy, now: datetime) -> list[str]:
@@ -40,15 +53,44 @@ def erase(
     me: str,
     policy: RetentionPolicy,
     now: datetime,
+    vault: Vault,
     dry_run: bool = False,
+    step: Callable[[str], None] = _no_step,
 ) -> Erasure:
+    """``step`` is told each step as it is reached ("kek_written"): a test stops there
+    the way a crash would."""
     result = Erasure()
-    for request_id in candidates(conn, policy, now):
-        result.requests.append(request_id)
-        if not dry_run:
+    if dry_run:
+        result.requests = candidates(conn, policy, now)
+        _purge_unsent_uploads(conn, policy, now, result, dry_run)
+        return result
+    with transaction(conn):
+        for request_id in candidates(conn, policy, now):
+            result.requests.append(request_id)
             _erase_request(conn, me, request_id, now, result)
-    _purge_unsent_uploads(conn, policy, now, result, dry_run)
+        _purge_unsent_uploads(conn, policy, now, result, dry_run)
+        _rotate(conn, vault, result.keks | period_keys.forgotten(conn), result, step)
     return result
+
+
+def _rotate(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    kids: set[str],
+    result: Erasure,
+    step: Callable[[str], None],
+) -> None:
+    """Each KEK in ``kids``: retired; the keys it still wraps, wrapped under a fresh one."""
+    for kid in sorted(kids):
+        if vault.keks.get(kid) is None:
+            continue  # destroyed already (a database restored from before an erasure)
+        if not period_keys.wraps_any(conn, kid):
+            vault.keks.retire({kid})
+            continue
+        new = vault.keks.rotate(kid)
+        step("kek_written")
+        result.keys_rewrapped += period_keys.rewrap(conn, vault, kid, new)
+    period_keys.rotated(conn, kids)
 
 
 def _erase_request(
@@ -56,7 +98,9 @@ def _erase_request(
 ) -> None:
     with transaction(conn):
         messages = fetch_all(
-            conn, "SELECT sender, msg_id FROM messages WHERE request_id = ?", (request_id,)
+            conn,
+            "SELECT sender, msg_id, content_key, evidence_key FROM messages WHERE request_id = ?",
+            (request_id,),
         )
         conn.execute(
             "UPDATE messages SET content_key = NULL, content = NULL, evidence_key = NULL,"
@@ -65,9 +109,16 @@ def _erase_request(
         )
         files = 0
         for m in messages:
+            result.keks |= _keks(m["content_key"], m["evidence_key"])
             rows = _files_of(conn, me, m["sender"], m["msg_id"])
             for row in rows:
-                conn.execute("UPDATE attachments SET key_wrapped = NULL WHERE id = ?", (row["id"],))
+                conn.execute(
+                    "UPDATE attachments SET key_wrapped = NULL, filename = '',"
+                    " filename_sealed = NULL WHERE id = ?",
+                    (row["id"],),
+                )
+                wrapped = row["key_wrapped"]
+                result.keks |= _keks(wrapped if isinstance(wrapped, bytes) else None)
                 result.blobs.append(str(row["blob_sha256"]))
                 files += 1
         conn.execute(
@@ -81,18 +132,23 @@ def _erase_request(
         result.attachments += files
 
 
+def _keks(*wrapped: bytes | None) -> set[str]:
+    return {kid for w in wrapped if w is not None and (kid := kek_of(w)) is not None}
+
+
 def _files_of(
     conn: sqlite3.Connection, me: str, sender: str, msg_id: str
 ) -> list[dict[str, object]]:
     """Files of one message: ours carry upload ids, a peer's "sender:msg_id:id" ids."""
     if sender == me:
         sql = (
-            "SELECT id, blob_sha256 FROM attachments WHERE msg_id = ? AND instr(id, ':') = 0"
+            "SELECT id, blob_sha256, key_wrapped FROM attachments"
+            " WHERE msg_id = ? AND instr(id, ':') = 0"
             " AND key_wrapped IS NOT NULL"
         )
         return fetch_all(conn, sql, (msg_id,))
     sql = (
-        "SELECT id, blob_sha256 FROM attachments WHERE msg_id = ? AND owner = ?"
+        "SELECT id, blob_sha256, key_wrapped FROM attachments WHERE msg_id = ? AND owner = ?"
         " AND key_wrapped IS NOT NULL"
     )
     return fetch_all(conn, sql, (msg_id, sender))
@@ -104,7 +160,8 @@ def _purge_unsent_uploads(
     cutoff = format_time(now - policy.unsent_uploads)
     rows = fetch_all(
         conn,
-        "SELECT id, blob_sha256 FROM attachments WHERE msg_id IS NULL AND draft_id IS NULL"
+        "SELECT id, blob_sha256, key_wrapped FROM attachments"
+        " WHERE msg_id IS NULL AND draft_id IS NULL"
         " AND created_at < ?",
         (cutoff,),
     )
@@ -114,6 +171,7 @@ def _purge_unsent_uploads(
     with transaction(conn):
         for row in rows:
             conn.execute("DELETE FROM attachments WHERE id = ?", (row["id"],))
+            result.keks |= _keks(row["key_wrapped"])
             result.blobs.append(row["blob_sha256"])
 
 

@@ -389,4 +389,21 @@ MIGRATIONS: list[list[str]] = [
             claimed_at TEXT NOT NULL
         )""",
     ],
+    # 16: erasure that reaches every copy (store/period_keys.py): record keys are wrapped
+    # by per-period KEKs named in bytes 2-17 of each wrapped key (indexed, so a rotation
+    # finds its keys); filenames are sealed with their record's key (the clear column
+    # kept empty; erased files lose their names now); KEKs that lost a key outside a
+    # retention pass wait in kek_erasures for the next pass to rotate them
+    [
+        "ALTER TABLE attachments ADD COLUMN filename_sealed BLOB",
+        "UPDATE attachments SET filename = '' WHERE key_wrapped IS NULL",
+        """CREATE TABLE kek_erasures (
+            kek_id TEXT PRIMARY KEY,
+            since TEXT NOT NULL
+        )""",
+        "CREATE INDEX messages_content_kek ON messages (substr(content_key, 2, 16))",
+        "CREATE INDEX messages_evidence_kek ON messages (substr(evidence_key, 2, 16))",
+        "CREATE INDEX attachments_kek ON attachments (substr(key_wrapped, 2, 16))",
+        "CREATE INDEX drafts_kek ON drafts (substr(content_key, 2, 16))",
+    ],
 ]

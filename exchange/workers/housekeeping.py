@@ -21,7 +21,7 @@ async def retention_daily(node: Node) -> None:
     message names past their grace, at start and then daily."""
     while True:
         try:
-            await asyncio.to_thread(run_pass, node.db, node.config, node.clock)
+            await asyncio.to_thread(run_pass, node.db, node.config, node.clock, node.vault)
         except Exception:  # keep the node running; the next pass tries again
             log.exception("retention_pass_failed")
         await expired_keys(node)

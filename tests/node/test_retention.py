@@ -75,7 +75,7 @@ async def test_finished_requests_are_erased_after_their_period(tmp_path: Path) -
 
         # nothing is due yet, except the upload never attached (after 2 hours)
         clock.advance(timedelta(hours=3))
-        summary = run_pass(es.node.db, es.config, clock)
+        summary = run_pass(es.node.db, es.config, clock, es.node.vault)
         assert summary["requests_erased"] == 0 and summary["unsent_uploads_purged"] == 1
         blobs = {p.name for p in (es.data / "blobs").iterdir()}
         assert len(blobs) == 1 and stale["id"]  # only the sent photo stays
@@ -89,7 +89,7 @@ async def test_finished_requests_are_erased_after_their_period(tmp_path: Path) -
             assert kept == 0
         clock.advance(timedelta(days=10))
         for member in (es, ma):
-            summary = run_pass(member.node.db, member.config, clock)
+            summary = run_pass(member.node.db, member.config, clock, member.node.vault)
             assert summary["requests_erased"] == 1 and summary["files_erased"] == 1
             assert list((member.data / "blobs").iterdir()) == []  # the blob files are gone
             assert verify_data_dir(member.data).ok  # the audit log still verifies
@@ -121,7 +121,7 @@ async def test_finished_requests_are_erased_after_their_period(tmp_path: Path) -
         assert status == 200 and b"Contents erased" in page
         await investigator.close()
         # a second pass has nothing left to do
-        assert run_pass(es.node.db, es.config, clock)["requests_erased"] == 0
+        assert run_pass(es.node.db, es.config, clock, es.node.vault)["requests_erased"] == 0
     finally:
         await fed.stop()
 
@@ -153,12 +153,12 @@ async def test_a_drafts_files_are_kept_until_it_is_sent_or_discarded(tmp_path: P
         assert body["error"]["code"] == "not_found"
 
         clock.advance(timedelta(hours=3))  # past unsent_uploads_hours
-        summary = run_pass(es.node.db, es.config, clock)
+        summary = run_pass(es.node.db, es.config, clock, es.node.vault)
         assert summary["unsent_uploads_purged"] == 0  # both drafts keep their files
 
         status, _ = await investigator.call("DELETE", f"/api/drafts/{second['id']}")
         assert status == 200
-        summary = run_pass(es.node.db, es.config, clock)
+        summary = run_pass(es.node.db, es.config, clock, es.node.vault)
         assert summary["unsent_uploads_purged"] == 1  # the discarded draft's file goes
 
         status, sent = await investigator.call("POST", f"/api/requests/{first['id']}/send")
