@@ -14,8 +14,8 @@ list is refused by another, since a position in one order means nothing in the o
 * ``inbox``: nearest deadline first, ``[deadline or null, created_at, id]``;
 * ``deadlines``: open requests first by deadline, then settled ones by the time they
   had left when answered, ``[deadline, answered_at or null, id]`` (null while open);
-* ``alerts`` (deadline escalations) and ``witness_alerts``: newest first, ``[id]``,
-  the row's integer id.
+* ``alerts`` (deadline escalations), ``witness_alerts`` and ``received_witness_alerts``
+  (those other witnesses signed and sent us): newest first, ``[id]``, the row's integer id.
 
 It is not bound to a list's filters (direction, peer, status, state...) nor to the
 user: every filter of a list keeps its order, so a position stays meaningful, and
@@ -53,6 +53,7 @@ SHAPES: dict[str, tuple[str, ...]] = {
     "deadlines": ("time", "time_or_null", "id"),
     "alerts": ("serial",),
     "witness_alerts": ("serial",),
+    "received_witness_alerts": ("serial",),
 }
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,99}")  # request ids are UUID strings

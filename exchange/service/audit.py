@@ -20,7 +20,7 @@ from ..core.note import add_signatures, format_vkey, parse_note, verify_cosignat
 from ..core.witness import origin_for, sign_checkpoint, witness_key, witness_name_for
 from ..core.witness_views import ObtainedView
 from ..ops.audit_check import WitnessInput, verify_database
-from ..store import audit, checkpoints
+from ..store import audit, checkpoints, witness_statements
 from ..store import witness as witness_store
 from ..store.checkpoints import StoredCheckpoint
 from ..store.snapshots import open_read_only
@@ -312,6 +312,11 @@ async def bundle(node: Node, views: tuple[ObtainedView, ...]) -> JsonObject:
                 for size_, w, line, t in checkpoints.all_cosignatures(c)
             ],
             "witness_alerts": [a.to_json() for a in witness_store.all_alerts(c)],
+            # what other witnesses signed and sent us, each statement as received
+            "received_witness_alerts": [
+                {**alert.to_json(), "statement": statement.decode()}
+                for alert, statement in witness_statements.all_received(c)
+            ],
             "witness_views": [v.to_json() for v in views],
         }
 

@@ -41,6 +41,7 @@ from ..store import witness_statements as statements
 from ..store.db import transaction
 from ..store.witness import LogView
 from .node import Node
+from .paging import PAGE_SIZE, Listed, listed, position
 
 
 def trusted_logs(node: Node) -> dict[str, TrustedLog]:
@@ -249,5 +250,10 @@ async def receive_alert(node: Node, *, caller: str, body: bytes) -> tuple[AlertS
     return statement, new
 
 
-async def received_alerts(node: Node) -> list[statements.ReceivedAlert]:
-    return await node.db.run(statements.received)
+async def received_alerts(
+    node: Node, *, cursor: str | None = None, limit: int = PAGE_SIZE
+) -> Listed[statements.ReceivedAlert]:
+    """A page of the alerts other witnesses signed and sent us, newest first."""
+    after = position(cursor, "received_witness_alerts")
+    page = await node.db.run(lambda c: statements.newest_received(c, after=after, limit=limit))
+    return listed(page, "received_witness_alerts")

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from ..core.canonical import format_time, sha256_hex
+from ..core.cursor import Position
 from . import audit
 from .db import fetch_all, transaction
+from .paging import Page, page_of
 
 
 def queue(conn: sqlite3.Connection, alert_id: int, statement: bytes, peers: Iterable[str]) -> None:
@@ -60,6 +62,9 @@ class ReceivedAlert:
     issued_at: str
     received_at: str
 
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
 
 def receive(
     conn: sqlite3.Connection,
@@ -91,15 +96,39 @@ def receive(
         return True
 
 
-def received(conn: sqlite3.Connection, limit: int = 50) -> list[ReceivedAlert]:
-    """The newest received alerts (the audit page)."""
+_RECEIVED = (
+    "SELECT id, issuer, peer, kind, detail, issued_at, received_at FROM witness_alerts_received"
+)
+
+
+def newest_received(
+    conn: sqlite3.Connection, *, after: Position | None, limit: int
+) -> Page[ReceivedAlert]:
+    """A page of received alerts, newest first, after the ``(id,)`` key ``after``."""
+    if after is None:
+        rows = fetch_all(conn, f"{_RECEIVED} ORDER BY id DESC LIMIT ?", (limit + 1,))
+    else:
+        rows = fetch_all(
+            conn, f"{_RECEIVED} WHERE id < ? ORDER BY id DESC LIMIT ?", (after[0], limit + 1)
+        )
+    return page_of([ReceivedAlert(**row) for row in rows], limit, lambda alert: (alert.id,))
+
+
+def all_received(conn: sqlite3.Connection) -> list[tuple[ReceivedAlert, bytes]]:
+    """Every received alert with the signed statement exactly as received, newest first
+    (the audit bundle: an auditor verifies each statement elsewhere)."""
     rows = fetch_all(
         conn,
-        "SELECT id, issuer, peer, kind, detail, issued_at, received_at"
-        " FROM witness_alerts_received ORDER BY id DESC LIMIT ?",
-        (limit,),
+        "SELECT id, issuer, peer, kind, detail, issued_at, received_at, statement"
+        " FROM witness_alerts_received ORDER BY id DESC",
     )
-    return [ReceivedAlert(**row) for row in rows]
+    return [
+        (
+            ReceivedAlert(**{k: v for k, v in row.items() if k != "statement"}),
+            bytes(row["statement"]),
+        )
+        for row in rows
+    ]
 
 
 def received_counts(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:

@@ -17,7 +17,7 @@ import pytest
 
 from exchange.core.keys import SigningKeyPair
 from exchange.core.witness import sign_checkpoint
-from exchange.core.witness_alert import AlertStatement, issue_alert
+from exchange.core.witness_alert import AlertStatement, issue_alert, parse_alert, verify_alert
 from exchange.ops.keyfiles import load_or_create_audit_key
 from exchange.store import audit
 
@@ -74,6 +74,17 @@ async def test_the_watched_node_and_a_third_node_receive_and_show_the_alert(
             assert status == 200
             wanted = 'exchange_witness_alerts_received{kind="shrunk",peer="MA-CNA"} 1.0'
             assert wanted in metrics.decode()
+            # ... and the auditor's API and bundle: the statement as received, which
+            # verifies elsewhere under the issuer's key from the directory
+            status, listed = await auditor.call("GET", "/api/audit/received-alerts")
+            assert status == 200 and listed["next"] is None
+            assert [(a["issuer"], a["peer"], a["kind"]) for a in listed["alerts"]] == got
+            status, bundle = await auditor.call("GET", "/api/audit/bundle")
+            assert status == 200
+            (kept,) = bundle["received_witness_alerts"]
+            statement = parse_alert(kept["statement"].encode())
+            verify_alert(statement, directory=fed3[node].node.directory.require())
+            assert (statement.issuer, statement.peer, statement.kind) == got[0]
         finally:
             await auditor.close()
             await admin.close()

@@ -32,6 +32,7 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/stats"): (LIA, ADM),
     ("GET", "/audit"): (AUD,),
     ("POST", "/audit/verify"): (AUD,),
+    ("GET", "/audit/received-alerts"): (AUD,),
     ("GET", "/admin"): (ADM,),
     ("POST", "/requests/{id}/discard"): (INV,),
     ("POST", "/admin/users"): (ADM,),
@@ -65,6 +66,7 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/audit/proof"): (AUD,),
     ("GET", "/api/audit/checkpoint"): (AUD, ADM),
     ("GET", "/api/audit/alerts"): (AUD, ADM),
+    ("GET", "/api/audit/received-alerts"): (AUD, ADM),
     ("POST", "/api/audit/verify"): (AUD,),
     ("GET", "/api/audit/bundle"): (AUD,),
 }

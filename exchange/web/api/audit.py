@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ...core.errors import Malformed, TooLarge
 from ...core.roles import Role
-from ...service import audit
+from ...service import audit, witness
 from ...service.sessions import User
 from ...workers.witness_views import node_views
 from ..appkeys import CLIENT_KEY, NODE_KEY
@@ -55,6 +55,17 @@ async def api_alerts(request: web.Request, user: User) -> web.Response:
     """A page of witness alerts, newest first; ``next`` goes on."""
     q = request.query
     page = await audit.witness_alerts(
+        request.app[NODE_KEY], cursor=q.get("cursor"), limit=page_size(q)
+    )
+    return web.json_response({"alerts": [a.to_json() for a in page.rows], "next": page.next})
+
+
+@routes.get("/api/audit/received-alerts")
+@requires(Role.AUDITOR, Role.ADMIN)
+async def api_received_alerts(request: web.Request, user: User) -> web.Response:
+    """A page of the alerts other witnesses signed and sent us, newest first."""
+    q = request.query
+    page = await witness.received_alerts(
         request.app[NODE_KEY], cursor=q.get("cursor"), limit=page_size(q)
     )
     return web.json_response({"alerts": [a.to_json() for a in page.rows], "next": page.next})

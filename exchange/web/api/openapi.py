@@ -321,6 +321,12 @@ OPENAPI: JsonObject = {
                 page="AlertPage",
             )
         },
+        "/api/audit/received-alerts": {
+            "get": _paged(
+                "Witness alerts other nodes signed and sent us, newest first, a page at a time",
+                page="AlertPage",
+            )
+        },
         "/api/audit/verify": {"post": _op("Verify the whole audit log now")},
         "/api/audit/bundle": {
             "get": _op("Export entries, checkpoints and cosignatures to verify elsewhere")

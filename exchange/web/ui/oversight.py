@@ -15,6 +15,7 @@ from .render import page, pager, render
 
 routes = web.RouteTableDef()
 PAGE = 50
+RECEIVED_SHOWN = 10  # on the audit page; the rest a page at a time
 
 
 @routes.get("/audit")
@@ -39,7 +40,7 @@ async def _audit(request: web.Request, verify: JsonObject | None) -> web.Respons
         raise Malformed("start must be an integer") from exc
     alerts_cursor = request.query.get("cursor") or None
     found = await audit.log_page(request.app[NODE_KEY], wanted, PAGE, alerts_cursor=alerts_cursor)
-    received = await witness.received_alerts(request.app[NODE_KEY])
+    received = await witness.received_alerts(request.app[NODE_KEY], limit=RECEIVED_SHOWN)
     kept = {"start": request.query.get("start", "")}  # the entries shown stay
     return render(
         request,
@@ -54,7 +55,22 @@ async def _audit(request: web.Request, verify: JsonObject | None) -> web.Respons
         cosigned=found.status.cosigned,
         alerts=found.alerts.rows,
         alerts_pager=pager("/audit", kept, alerts_cursor, found.alerts.next),
-        received_alerts=received,
+        received_alerts=received.rows,
+        more_received=received.next is not None,
+    )
+
+
+@routes.get("/audit/received-alerts")
+@page(Role.AUDITOR)
+async def received_alerts_page(request: web.Request, user: User) -> web.StreamResponse:
+    """Every alert other witnesses signed and sent us, a page at a time."""
+    cursor = request.query.get("cursor") or None
+    found = await witness.received_alerts(request.app[NODE_KEY], cursor=cursor)
+    return render(
+        request,
+        "received_alerts.html",
+        received_alerts=found.rows,
+        pager=pager("/audit/received-alerts", {}, cursor, found.next),
     )
 
 

@@ -129,6 +129,7 @@ EN: dict[str, str] = {
         "No alert: no fork, shrunk log, refused proof or long outage seen in any peer's log."
     ),
     "received_witness_alerts": "Witness alerts from peers",
+    "all_received_witness_alerts": "All witness alerts from peers",
     "no_received_witness_alerts": "No peer witness has sent an alert.",
     "alert_issued_by": "raised by {issuer}",
     "verify_now": "Verify the whole log now",

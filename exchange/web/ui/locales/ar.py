@@ -121,6 +121,7 @@ AR: dict[str, str] = {
         "لا تنبيهات: لم يُلاحظ أي تفرّع أو تقلّص أو رفض للإثبات أو انقطاع طويل في سجل أي نظير."
     ),
     "received_witness_alerts": "تنبيهات واردة من الشهود النظراء",
+    "all_received_witness_alerts": "كل التنبيهات الواردة من الشهود",
     "no_received_witness_alerts": "لم يرسل أي شاهد نظير تنبيهًا.",
     "alert_issued_by": "صادر عن {issuer}",
     "verify_now": "التحقق من السجل كاملاً الآن",

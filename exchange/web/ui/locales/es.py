@@ -126,6 +126,7 @@ ES: dict[str, str] = {
         " ni bifurcación, ni reducción, ni prueba rechazada, ni larga indisponibilidad de un par."
     ),
     "received_witness_alerts": "Alertas recibidas de los testigos pares",
+    "all_received_witness_alerts": "Todas las alertas recibidas de los testigos",
     "no_received_witness_alerts": "Ningún testigo par ha enviado una alerta.",
     "alert_issued_by": "emitida por {issuer}",
     "verify_now": "Verificar ahora todo el registro",

@@ -126,6 +126,7 @@ FR: dict[str, str] = {
         " ni bifurcation, ni réduction, ni preuve refusée, ni longue indisponibilité d'un pair."
     ),
     "received_witness_alerts": "Alertes reçues des témoins pairs",
+    "all_received_witness_alerts": "Toutes les alertes reçues des témoins",
     "no_received_witness_alerts": "Aucun témoin pair n'a envoyé d'alerte.",
     "alert_issued_by": "émise par {issuer}",
     "verify_now": "Vérifier tout le journal maintenant",
