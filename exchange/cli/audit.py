@@ -29,6 +29,13 @@ def register(sub: Any) -> None:
     p.add_argument("--data", required=True, type=Path, help="the node's data folder")
     p.add_argument("--vkey", help="the log's verifier key (default: from the held directory)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _witness_source(p)
+    p.set_defaults(handler=cmd_verify)
+    register_backup(sub)
+
+
+def _witness_source(p: argparse.ArgumentParser) -> None:
+    """Where the witnesses' views come from: asked now (the default), a file, or not at all."""
     source = p.add_mutually_exclusive_group()
     source.add_argument(
         "--witness-views",
@@ -41,8 +48,6 @@ def register(sub: Any) -> None:
         action="store_true",
         help="do not check against the witnesses (the report says it was not done)",
     )
-    p.set_defaults(handler=cmd_verify)
-    register_backup(sub)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -104,6 +109,12 @@ def register_backup(sub: Any) -> None:
     p.add_argument("--data", required=True, type=Path)
     p.add_argument("--backup", required=True, type=Path)
     p.add_argument("--force", action="store_true", help="replace an existing database")
+    p.add_argument(
+        "--accept-rollback",
+        action="store_true",
+        help="restore a backup older than what the witnesses hold (they will report it)",
+    )
+    _witness_source(p)
     p.set_defaults(handler=cmd_restore)
 
 
@@ -114,9 +125,19 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    report = restore(args.backup, args.data, force=args.force)
+    report = restore(
+        args.backup,
+        args.data,
+        force=args.force,
+        witnesses=_witnesses(args),
+        accept_rollback=args.accept_rollback,
+    )
     print(
         f"restored {report.entries:,} audit entries, {report.checkpoints} checkpoints: "
-        "audit log verified"
+        f"audit log verified ({report.witness_views} witness views checked)"
     )
+    for note in report.notes:
+        print(f"NOTE: {note}")
+    for problem in report.problems:
+        print(f"ROLLED BACK: {problem.message}")
     return 0

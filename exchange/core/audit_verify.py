@@ -37,7 +37,8 @@ CHUNK = 65_536
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # entry | checkpoint | cosignature | truncated | witness
+    kind: str  # entry | checkpoint | cosignature | truncated | witness | behind
+    # (behind: a witness cosigned a larger log than the one checked)
     index: int | None
     message: str
 
@@ -176,7 +177,7 @@ class _Views:
             self.report.witness_views += 1
             self.report.problems.append(
                 Problem(
-                    "witness",
+                    "behind",
                     view.size,
                     f"witness {view.witness} cosigned size {view.size} (root "
                     f"{view.root.hex()[:16]}…) at {_when(view)}, but the log holds "

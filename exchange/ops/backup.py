@@ -18,7 +18,7 @@ from ..config import load_config
 from ..core.audit_verify import Report
 from ..core.errors import ExchangeError
 from ..store import snapshots
-from .audit_check import held_directory, verify_database
+from .audit_check import WitnessInput, held_directory, verify_database
 
 
 def backup(data: Path, out: Path) -> int:
@@ -47,28 +47,62 @@ def _replace_with_copy(source: Path, target: Path, *, pages: int = -1) -> None:
         raise
 
 
-def check_backup(path: Path, *, authority_id: str, operator_keys: tuple[bytes, ...]) -> Report:
+def check_backup(
+    path: Path,
+    *,
+    authority_id: str,
+    operator_keys: tuple[bytes, ...],
+    witnesses: WitnessInput | None = None,
+) -> Report:
     conn = snapshots.open_read_only(path)
     try:
         if not snapshots.integrity_ok(conn):
             raise ExchangeError(f"{path} fails SQLite's integrity check", code="malformed")
         directory = held_directory(conn, operator_keys)
-        return verify_database(conn, authority_id=authority_id, directory=directory)
+        return verify_database(
+            conn, authority_id=authority_id, directory=directory, witnesses=witnesses
+        )
     except sqlite3.DatabaseError as exc:
         raise ExchangeError(f"{path} is not a usable database: {exc}", code="malformed") from None
     finally:
         conn.close()
 
 
-def restore(backup_file: Path, data: Path, *, force: bool = False) -> Report:
-    """Replace the node's database with a checked backup (the node must be stopped)."""
+def restore(
+    backup_file: Path,
+    data: Path,
+    *,
+    force: bool = False,
+    witnesses: WitnessInput | None = None,
+    accept_rollback: bool = False,
+) -> Report:
+    """Replace the node's database with a checked backup (the node must be stopped).
+
+    Checked against the witnesses' views too when ``witnesses`` says what they answered:
+    a backup behind what a witness cosigned would roll the audit log back, and every
+    entry the node appends after it would fork from what the witnesses hold. Refused
+    (``conflict``) unless ``accept_rollback``: the operator then knows the witnesses will
+    report it, by design."""
     config = load_config(data / "node.toml")
     report = check_backup(
-        backup_file, authority_id=config.authority_id, operator_keys=config.operator_keys
+        backup_file,
+        authority_id=config.authority_id,
+        operator_keys=config.operator_keys,
+        witnesses=witnesses,
     )
-    if not report.ok:
+    behind = [p for p in report.problems if p.kind == "behind"]
+    others = [p for p in report.problems if p.kind != "behind"]
+    if others:
         raise ExchangeError(
-            f"backup's audit log does not verify: {report.problems[0].message}", code="malformed"
+            f"backup's audit log does not verify: {others[0].message}", code="malformed"
+        )
+    if behind and not accept_rollback:
+        raise ExchangeError(
+            f"the backup is older than what the witnesses hold ({behind[0].message}): "
+            "restoring it rolls the audit log back, and the witnesses will report every "
+            "later entry as a fork. Restore a newer backup, or pass --accept-rollback to "
+            "restore it anyway",
+            code="conflict",
         )
     target = config.database
     if target.exists() and not force:
