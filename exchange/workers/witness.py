@@ -24,7 +24,7 @@ import structlog
 
 from ..core.canonical import b64d, canonical_json
 from ..core.directory import Authority
-from ..core.errors import ExchangeError, TooLarge
+from ..core.errors import ExchangeError, OldSizeMismatch, TooLarge
 from ..core.note import Checkpoint, parse_note
 from ..core.witness import (
     Judgement,
@@ -112,6 +112,9 @@ class Witness:
     async def _observe(self, peer: Authority) -> Judgement:
         assert peer.audit_vkey is not None
         peer_id = peer.authority_id
+        # read before the checkpoint is asked for: the log's own submissions (POST
+        # /add-checkpoint) may move the view on meanwhile, and a view read after the
+        # answer could be newer than it (a false "shrunk" under a slow link)
         previous = await witness.last_view(self.node, peer_id)
         old_note = previous.note if previous else ""
         # read before the checkpoint is asked for: every claim here was signed before it
@@ -144,7 +147,14 @@ class Witness:
             # the same check-and-persist path as add-checkpoint: a compare-and-swap on
             # the view judged against, with the cosignature given (an unchanged
             # checkpoint keeps the cosignature, and the time, it was first given)
-            line = await witness.advance(self.node, previous, checkpoint, note_text)
+            try:
+                line = await witness.advance(self.node, previous, checkpoint, note_text)
+            except OldSizeMismatch:
+                # the log's own submission (POST /add-checkpoint) moved the view on
+                # while this round was asking: judged against an older view, the round
+                # has nothing to add (and nothing to alert: that path checked it)
+                log.info("witness_view_moved_on", peer=peer_id)
+                return Judgement("same", "the view moved on during the round")
         await self._conclude(peer_id, judgement, old_note, note_text)
         if line is not None:
             await self._cosign(peer, checkpoint, line)
