@@ -52,6 +52,10 @@ ACTIONS = frozenset(
         "request_drafted",
         "draft_updated",
         "draft_discarded",
+        "case_opened",
+        "case_viewed",
+        "case_closed",
+        "case_erased",
     }
 )
 # Field names that may never appear in an entry: contents stay out of the log.

@@ -2,7 +2,9 @@
 
 One transaction per request: the wrapped content keys and the ciphertexts of
 its messages and files are destroyed, ``erased_at`` is set, and a
-``content_erased`` audit entry (ids and counts only) is appended. The audit log
+``content_erased`` audit entry (ids and counts only) is appended; when the request
+was the last of its case whose contents were kept, the case's title and reference are
+erased in the same transaction (``case_erased``). The audit log
 is not touched otherwise, so it still verifies. Blob files are deleted by the
 caller after the commit (without their keys they are noise already).
 """
@@ -16,6 +18,7 @@ from datetime import datetime
 from ..core.canonical import format_time, parse_time
 from ..core.lifecycle import Status
 from ..core.retention import RetentionPolicy, due
+from .cases import erase_if_last
 from .db import fetch_all, transaction
 from .transitions import Change, Entry, apply
 
@@ -77,6 +80,7 @@ def _erase_request(
         status = conn.execute("SELECT status FROM requests WHERE id = ?", (request_id,)).fetchone()
         entries = [Entry("content_erased", "retention", fields)]
         apply(conn, [Change(request_id, Status(status[0]), entries=entries)], me=me, now=now)
+        erase_if_last(conn, me=me, request_id=request_id, now=now)
         result.messages += len(messages)
         result.attachments += files
 

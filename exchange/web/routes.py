@@ -6,6 +6,7 @@ from aiohttp import web
 
 from . import metrics
 from .api import audit as audit_api
+from .api import cases as cases_api
 from .api import deadlines as deadlines_api
 from .api import evidence as evidence_api
 from .api import requests as requests_api
@@ -26,6 +27,7 @@ def register(app: web.Application) -> None:
         peer_revocations,
         peer_witness,
         requests_api,
+        cases_api,
         audit_api,
         deadlines_api,
         stats_api,
