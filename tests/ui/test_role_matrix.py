@@ -67,6 +67,10 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/audit/alerts"): (AUD, ADM),
     ("POST", "/api/audit/verify"): (AUD,),
     ("GET", "/api/audit/bundle"): (AUD,),
+    ("POST", "/api/cases"): (INV,),
+    ("GET", "/api/cases"): (INV, LIA),
+    ("GET", "/api/cases/{id}"): (INV, LIA),
+    ("POST", "/api/cases/{id}/close"): (INV, LIA),
 }
 # changes the session itself: checked last, once per role
 LAST = {("POST", "/logout"), ("POST", "/api/logout")}
