@@ -38,6 +38,11 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/admin/users/remove"): (ADM,),
     ("POST", "/admin/keys/rotate"): (ADM,),
     ("POST", "/logout"): ANY,
+    ("GET", "/cases"): (INV, LIA),
+    ("GET", "/cases/new"): (INV,),
+    ("POST", "/cases/new"): (INV,),
+    ("GET", "/cases/{id}"): (INV, LIA),
+    ("POST", "/cases/{id}/close"): (INV, LIA),
     # JSON API
     ("POST", "/api/logout"): ANY,
     ("GET", "/api/me"): ANY,
