@@ -94,8 +94,8 @@ def _text(value: object, name: str, limit: int, *, required: bool) -> str | None
         raise Malformed(f"{name} is required")
     if len(text) > limit:
         raise Malformed(f"{name} must be at most {limit} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
-        raise Malformed(f"{name} must not hold control characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in text):
+        raise Malformed(f"{name} must not hold control characters or lone surrogates")
     return text or None
 
 

@@ -50,6 +50,7 @@ def test_a_case_states_title_reference_offences_and_route() -> None:
         ({"title": "x" * 201}, "title"),
         ({"title": 7}, "title"),
         ({"title": "a\nb"}, "title"),
+        ({"title": "a\ud800b"}, "title"),
         ({"reference": "r" * 101}, "reference"),
         ({"reference": ["r"]}, "reference"),
         ({"offences": []}, "offences"),
