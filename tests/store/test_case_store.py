@@ -1,13 +1,25 @@
 """The cases migration files every existing request that left draft status in an
-implicit case of its own (under the request's id); drafts are filed when sent."""
+implicit case of its own (under the request's id); drafts are filed when sent. A
+request is stored only in an open case of its author's."""
 
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from exchange.core.cases import case_fields
+from exchange.core.errors import CaseClosed, UnknownCase
+from exchange.core.vault import Vault, new_storage_key
+from exchange.store import cases
+from exchange.store.cases import NewCase
 from exchange.store.db import migrate, row_dict
+from exchange.store.requests import NewRequest, create_requests
 from exchange.store.schema import MIGRATIONS
+
+from .request_rows import sent
 
 CASES = next(i for i, m in enumerate(MIGRATIONS) if any("CREATE TABLE cases" in s for s in m))
 
@@ -45,3 +57,37 @@ def test_existing_requests_get_implicit_cases(tmp_path: Path) -> None:
         {"id": "r-in", "case_id": "r-in"},
         {"id": "r-out", "case_id": "r-out"},
     ]
+
+
+def test_a_case_closed_after_the_check_takes_nothing(tmp_path: Path) -> None:
+    """The service checks a case before sealing; the store checks it again in the
+    transaction that stores the request, so a case closed in between takes nothing."""
+    conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    migrate(conn)
+    vault = Vault(new_storage_key())
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    fields = case_fields({"title": "Route", "reference": "R-1", "offences": ["other"]})
+    case = NewCase("0190c6c2-0000-7000-8000-00000000000a", fields, "investigator", now)
+    cases.open_case(conn, vault, me="ES-CNA", case=case)
+    cases.close_case(conn, vault, me="ES-CNA", case_id=case.id, actor="investigator", now=now)
+
+    def count() -> tuple[int, ...]:
+        tables = ("requests", "messages", "outbox", "audit_entries")
+        return tuple(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables)  # noqa: S608
+
+    before = count()
+    for case_id, actor, refusal in (
+        (case.id, "investigator", CaseClosed),
+        (case.id, "colleague", UnknownCase),  # another's case: as if it did not exist
+        ("0190c6c2-0000-7000-8000-00000000000b", "investigator", UnknownCase),
+    ):
+        new = NewRequest(
+            "0190c6c2-0000-7000-8000-0000000000ff",
+            sent(to="MA-CNA", at=now, deadline=None),
+            actor,
+            now,
+            case_id=case_id,
+        )
+        with pytest.raises(refusal):
+            create_requests(conn, [new], vault=vault, me="ES-CNA")
+        assert count() == before
