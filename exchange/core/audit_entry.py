@@ -60,8 +60,9 @@ ACTIONS = frozenset(
 )
 # Field names that may never appear in an entry: contents stay out of the log.
 FORBIDDEN_FIELDS = frozenset(
-    {"body", "subject", "content", "password", "attachments", "reason_text", "filename", "key"}
-)
+    {"body", "subject", "content", "password", "attachments", "reason_text", "filename", "key",
+     "title", "reference"}  # a case's title and reference may name people
+)  # fmt: skip
 
 
 def encode_entry(

@@ -3,10 +3,12 @@ takes a request or closes."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from exchange.core.audit_entry import encode_entry
 from exchange.core.cases import (
     MAX_STOPS,
     CaseStatus,
@@ -103,3 +105,15 @@ def test_filters_are_checked() -> None:
             check_country(bad)
     with pytest.raises(Malformed):
         check_status("pending")
+
+
+@pytest.mark.parametrize("field", ["title", "reference"])
+def test_audit_entries_never_hold_a_case_title_or_reference(field: str) -> None:
+    with pytest.raises(ValueError, match="never hold contents"):
+        encode_entry(
+            at=datetime(2026, 12, 1, tzinfo=UTC),
+            authority="ES-CNA",
+            action="case_opened",
+            actor="investigator",
+            fields={"case_id": "c", field: "Ndiaye"},
+        )
