@@ -53,12 +53,17 @@ ACTIONS = frozenset(
         "request_drafted",
         "draft_updated",
         "draft_discarded",
+        "case_opened",
+        "case_viewed",
+        "case_closed",
+        "case_erased",
     }
 )
 # Field names that may never appear in an entry: contents stay out of the log.
 FORBIDDEN_FIELDS = frozenset(
-    {"body", "subject", "content", "password", "attachments", "reason_text", "filename", "key"}
-)
+    {"body", "subject", "content", "password", "attachments", "reason_text", "filename", "key",
+     "title", "reference"}  # a case's title and reference may name people
+)  # fmt: skip
 
 
 def encode_entry(

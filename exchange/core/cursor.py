@@ -11,6 +11,7 @@ Bound to its list: ``list`` names the order it is a position in, and a cursor of
 list is refused by another, since a position in one order means nothing in the other:
 
 * ``requests``: newest first, ``[created_at, id]``;
+* ``cases``: newest first, ``[created_at, id]``;
 * ``inbox``: nearest deadline first, ``[deadline or null, created_at, id]``;
 * ``deadlines``: open requests first by deadline, then settled ones by the time they
   had left when answered, ``[deadline, answered_at or null, id]`` (null while open);
@@ -54,6 +55,7 @@ SHAPES: dict[str, tuple[str, ...]] = {
     "alerts": ("serial",),
     "witness_alerts": ("serial",),
     "received_witness_alerts": ("serial",),
+    "cases": ("time", "id"),
 }
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,99}")  # request ids are UUID strings

@@ -212,3 +212,22 @@ class InconsistentCheckpoint(ExchangeError):
     proof, another root at the same size, or a wrong empty root (tlog-witness: 422)."""
 
     code = "inconsistent_checkpoint"
+
+
+class UnknownCase(ExchangeError):
+    """No case of that id that this user may see (the same answer either way, so that
+    an id reveals nothing)."""
+
+    code = "unknown_case"
+
+
+class CaseClosed(ExchangeError):
+    """The case is closed: it takes no new request and cannot be closed again."""
+
+    code = "case_closed"
+
+
+class CaseAwaiting(ExchangeError):
+    """The case still has a request awaiting an answer, so it cannot close yet."""
+
+    code = "case_awaiting"

@@ -11,7 +11,7 @@ from ..core.lifecycle import check_draft
 from ..store import drafts as draft_store
 from ..store import requests as store
 from ..store.rows import RequestRow
-from . import sealing
+from . import cases, sealing
 from .forms import RequestForm
 from .node import Node
 from .sealing import Outcome
@@ -87,6 +87,7 @@ def _own(node: Node, conn: sqlite3.Connection, actor: str, request_id: str) -> R
 async def send(node: Node, *, actor: str, request_id: str) -> Outcome:
     now = node.clock.now()
     saved = await read_own(node, actor=actor, request_id=request_id)
+    case_id, new_case = await cases.filing(node, actor=actor, case_id=saved.case_id, now=now)
     sealed = await sealing.prepare_request(node, saved, actor=actor, now=now)
     await node.db.run(
         lambda c: draft_store.send_draft(
@@ -99,6 +100,8 @@ async def send(node: Node, *, actor: str, request_id: str) -> Outcome:
             now=now,
             attachment_ids=sealed.attachment_ids,
             deadline_plan=sealed.plan,
+            case_id=case_id,
+            new_case=new_case,
         )
     )
-    return sealing.queued(node, request_id, sealed, saved.urgency)
+    return sealing.queued(node, request_id, sealed, saved.urgency, case_id)

@@ -25,6 +25,7 @@ class RequestForm:
     language: str
     deadline: str | None = None  # RFC 3339 UTC: the latest answer wanted, if earlier
     attachments: tuple[str, ...] = ()  # ids of the author's own uploads not sent yet
+    case_id: str | None = None  # the author's open case to file it in; None: a new case
 
     @classmethod
     def of(cls, fields: Mapping[str, object]) -> RequestForm:
@@ -42,11 +43,19 @@ class RequestForm:
         deadline = fields.get("deadline")
         if deadline is not None and not isinstance(deadline, str):
             raise Malformed("deadline must be a string")
+        case_id = fields.get("case_id")
+        if case_id is not None and not isinstance(case_id, str):
+            raise Malformed("case_id must be a string")
         attachments = fields.get("attachments", [])
         if not isinstance(attachments, list) or not all(isinstance(a, str) for a in attachments):
             raise Malformed("attachments must be a list of attachment ids")
         text = {name: str(fields[name]) for name in TEXT_FIELDS}
-        return cls(**text, deadline=deadline or None, attachments=tuple(attachments))
+        return cls(
+            **text,
+            deadline=deadline or None,
+            attachments=tuple(attachments),
+            case_id=case_id or None,
+        )
 
     def check(self, node: Node) -> None:
         """Refuse now what sealing would refuse: an unknown recipient, a bad field."""
@@ -64,4 +73,7 @@ class RequestForm:
             parse_time(self.deadline, field="deadline")
 
     def to_json(self) -> JsonObject:
-        return {**dataclasses.asdict(self), "attachments": list(self.attachments)}
+        shown: JsonObject = {**dataclasses.asdict(self), "attachments": list(self.attachments)}
+        if self.case_id is None:
+            del shown["case_id"]
+        return shown

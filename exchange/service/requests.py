@@ -23,7 +23,7 @@ from ..store.paging import Page
 from ..store.request_lists import RequestFilter
 from ..store.rows import MessageView, TimelineEvent
 from ..store.rows import RequestRow as RequestRow  # the row web pages render
-from . import sealing
+from . import cases, sealing
 from .deadlines import annotate, live_state
 from .forms import RequestForm
 from .node import Node
@@ -33,15 +33,24 @@ from .sessions import User
 
 async def create(node: Node, *, actor: str, form: RequestForm) -> sealing.Outcome:
     """Check, seal and queue a new request for its recipient (stored with others queued
-    at the same moment, in one transaction)."""
+    at the same moment, in one transaction), filed in the case it names or in a new
+    implicit case."""
     now = node.clock.now()
     request_id = ids.request_id()
+    case_id, new_case = await cases.filing(node, actor=actor, case_id=form.case_id, now=now)
     sealed = await sealing.prepare_request(node, form, actor=actor, now=now)
     new = store.NewRequest(
-        request_id, sealed.message, actor, now, sealed.attachment_ids, sealed.plan
+        request_id,
+        sealed.message,
+        actor,
+        now,
+        sealed.attachment_ids,
+        sealed.plan,
+        case_id=case_id,
+        new_case=new_case,
     )
     await node.db.run_batched(node.create_batch, new)
-    return sealing.queued(node, request_id, sealed, form.urgency)
+    return sealing.queued(node, request_id, sealed, form.urgency, case_id)
 
 
 RequestPage = Listed[RequestRow]

@@ -31,10 +31,12 @@ class Outcome:
     id: str
     status: str
     msg_id: str | None = None  # the sealed message's id, once there is one
+    case_id: str | None = None  # the case it is filed in, once sent
 
     def to_json(self) -> dict[str, str]:
         shown = {"id": self.id, "status": self.status}
-        return shown | ({"msg_id": self.msg_id} if self.msg_id else {})
+        shown |= {"msg_id": self.msg_id} if self.msg_id else {}
+        return shown | ({"case_id": self.case_id} if self.case_id else {})
 
 
 @dataclass(frozen=True)
@@ -85,14 +87,16 @@ async def log_size_now(node: Node) -> int:
     return await node.db.run(audit.size)
 
 
-def queued(node: Node, request_id: str, sealed: Sealed, urgency: str) -> Outcome:
+def queued(
+    node: Node, request_id: str, sealed: Sealed, urgency: str, case_id: str | None = None
+) -> Outcome:
     """Tell the workers of a request just queued: delivery, and its deadline's clock."""
     log.info(
         "request_queued", request_id=request_id, peer=sealed.message.recipient, urgency=urgency
     )
     node.wake_delivery()
     node.notice_deadline(sealed.check_at)
-    return Outcome(request_id, "queued", sealed.message.msg_id)
+    return Outcome(request_id, "queued", sealed.message.msg_id, case_id)
 
 
 async def with_attachments(

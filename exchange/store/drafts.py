@@ -13,9 +13,10 @@ from ..core.lifecycle import Event, Status, check_draft
 from ..core.vault import Vault
 from . import audit, period_keys
 from . import evidence as evidence_store
+from .cases import NewCase
 from .db import fetch_one, transaction
 from .messages import OutgoingMessage
-from .requests import queue, request_row
+from .requests import file_in_case, queue, request_row
 from .transitions import Change, Entry, apply
 
 
@@ -121,12 +122,17 @@ def send_draft(
     now: datetime,
     attachment_ids: list[str] | tuple[str, ...] = (),
     deadline_plan: tuple[str, str] | None = None,
+    case_id: str | None = None,
+    new_case: NewCase | None = None,
 ) -> None:
-    """The draft becomes the sealed request: same id, now queued (one transaction)."""
+    """The draft becomes the sealed request: same id, now queued, filed in its case (one
+    transaction)."""
     meta = message.content
     with transaction(conn):
         row = request_row(conn, request_id)
         check_draft(row.status)
+        file_in_case(conn, vault, case_id, new_case, actor=actor)
+        conn.execute("UPDATE requests SET case_id = ? WHERE id = ?", (case_id, request_id))
         evidence_store.attach(
             conn, list(attachment_ids), msg_id=message.msg_id, peer=message.recipient
         )
@@ -154,7 +160,7 @@ def send_draft(
                 "UPDATE requests SET deadline_state = ?, deadline_check_at = ? WHERE id = ?",
                 (*deadline_plan, request_id),
             )
-        queue(conn, vault, me, request_id, message, actor, now)
+        queue(conn, vault, me, request_id, message, actor, now, case_id=case_id)
 
 
 def _forget_draft_key(conn: sqlite3.Connection, request_id: str, now: datetime) -> None:

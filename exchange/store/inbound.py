@@ -8,11 +8,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..core import ids
 from ..core.canonical import format_time, parse_time, sha256_hex
+from ..core.cases import IMPLICIT
 from ..core.errors import ExchangeError, NotFound, Replay
 from ..core.lifecycle import Status, check_follow_up, check_follow_up_time
 from ..core.vault import Vault
 from . import evidence as evidence_store
+from .cases import NewCase, insert_case
 from .db import fetch_one, transaction
 from .messages import INSERT_MESSAGES, IncomingMessage, message_row
 from .requests import FOLLOW_UP_EVENTS
@@ -141,7 +144,7 @@ def _store(
             return str(seen["receipt"] or "").encode()
         if message.type == "request":
             request_id = _insert_incoming_request(
-                conn, me, message, arrival.new_request_id, now, arrival.deadline_plan
+                conn, vault, me, message, arrival.new_request_id, now, arrival.deadline_plan
             )
             status, event, action, name = Status.RECEIVED, None, "request_received", "received"
         else:
@@ -209,6 +212,7 @@ _SET_RECEIPTS = """UPDATE messages SET receipt = v.column3
 
 def _insert_incoming_request(
     conn: sqlite3.Connection,
+    vault: Vault,
     me: str,
     message: IncomingMessage,
     request_id: str,
@@ -216,11 +220,15 @@ def _insert_incoming_request(
     plan: tuple[str, str] | None,
 ) -> str:
     meta = message.content
+    # Filed in a case of its own on this node (until cases are shared): an implicit case,
+    # opened by no user of ours, that only the liaison prosecutors see.
+    case = NewCase(ids.request_id(), IMPLICIT, created_by=None, now=now, implicit=True)
+    insert_case(conn, vault, case)
     conn.execute(
         """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind, urgency,
            language, status, created_at, updated_at, deadline, deadline_state,
-           deadline_check_at)
-           VALUES (?, ?, ?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+           deadline_check_at, case_id)
+           VALUES (?, ?, ?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             request_id,
             message.sender,
@@ -234,6 +242,7 @@ def _insert_incoming_request(
             format_time(now),
             meta.get("deadline"),
             *(plan or (None, None)),
+            case.id,
         ),
     )
     return request_id

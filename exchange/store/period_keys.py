@@ -32,6 +32,7 @@ KEYED = (
     Keyed("messages", "evidence_key", "'evidence:' || sender || ':' || msg_id", "created_at"),
     Keyed("attachments", "key_wrapped", "'attachment:' || id", "created_at"),
     Keyed("drafts", "content_key", "'draft:' || request_id", "NULL"),
+    Keyed("cases", "names_key", "'case:' || id", "created_at"),
 )
 
 

@@ -17,6 +17,7 @@ from ..core.errors import NotFound
 from ..core.lifecycle import Event, Status, check_reply
 from ..core.vault import Vault
 from . import audit
+from . import cases as case_store
 from . import evidence as evidence_store
 from .db import fetch_one, transaction
 from .messages import (
@@ -56,6 +57,10 @@ class NewRequest:
     now: datetime
     attachment_ids: Sequence[str] = ()
     deadline_plan: tuple[str, str] | None = None
+    # the case it is filed in: an existing one of the actor's (checked in the
+    # transaction), or ``new_case``, opened with it
+    case_id: str | None = None
+    new_case: case_store.NewCase | None = None
 
 
 def create_request(
@@ -85,11 +90,14 @@ def create_requests(
     ``Database.run_batched`` a failure reruns each request alone."""
     requests: list[Any] = []
     queued = [
-        queued_rows(vault, me, item.request_id, item.message, item.actor, item.now)
+        queued_rows(
+            vault, me, item.request_id, item.message, item.actor, item.now, case_id=item.case_id
+        )
         for item in items
     ]
     with transaction(conn):
         for item in items:
+            file_in_case(conn, vault, item.case_id, item.new_case, actor=item.actor)
             if item.attachment_ids:
                 evidence_store.attach(
                     conn,
@@ -103,6 +111,7 @@ def create_requests(
                     item.request_id, me, item.message.msg_id, "out", item.message.recipient,
                     meta["kind"], meta["urgency"], meta["language"], Status.QUEUED.value,
                     item.actor, at, at, meta.get("deadline"), *(item.deadline_plan or (None, None)),
+                    item.case_id,
                 )
             )  # fmt: skip
         insert_rows(conn, _INSERT_REQUESTS, requests)
@@ -120,8 +129,30 @@ class _Queued:
     entry: bytes
 
 
+def file_in_case(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    case_id: str | None,
+    new_case: case_store.NewCase | None,
+    *,
+    actor: str,
+) -> None:
+    """Open the request's new case, or check that it may join ``case_id``."""
+    if new_case is not None:
+        case_store.insert_case(conn, vault, new_case)
+    elif case_id is not None:
+        case_store.check_filing(conn, case_id, actor=actor)
+
+
 def queued_rows(
-    vault: Vault, me: str, request_id: str, message: OutgoingMessage, actor: str, now: datetime
+    vault: Vault,
+    me: str,
+    request_id: str,
+    message: OutgoingMessage,
+    actor: str,
+    now: datetime,
+    *,
+    case_id: str | None = None,
 ) -> _Queued:
     meta, at = message.content, format_time(now)
     outbox = outbox_row(message)
@@ -143,7 +174,8 @@ def queued_rows(
             "msg_id": message.msg_id,
             "peer": message.recipient,
             "envelope_sha256": message.envelope_sha256,
-        },
+        }
+        | ({"case_id": case_id} if case_id is not None else {}),
     )
     row = message_row(vault, request_id, me, message.recipient, message, None)
     return _Queued(row, outbox, events, entry)
@@ -158,7 +190,7 @@ def insert_queued(conn: sqlite3.Connection, queued: list[_Queued]) -> None:
 
 _INSERT_REQUESTS = """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind,
     urgency, language, status, created_by, created_at, updated_at, deadline, deadline_state,
-    deadline_check_at) VALUES """
+    deadline_check_at, case_id) VALUES """
 
 
 def queue(
@@ -169,9 +201,12 @@ def queue(
     message: OutgoingMessage,
     actor: str,
     now: datetime,
+    *,
+    case_id: str | None = None,
 ) -> None:
     """The sealed request joins the outbox, with its events and audit entry."""
-    insert_queued(conn, [queued_rows(vault, me, request_id, message, actor, now)])
+    queued = queued_rows(vault, me, request_id, message, actor, now, case_id=case_id)
+    insert_queued(conn, [queued])
 
 
 def add_follow_up(

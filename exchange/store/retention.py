@@ -3,8 +3,10 @@
 One transaction per pass. For each request due: the wrapped content keys, the
 ciphertexts and the sealed filenames of its messages and files are destroyed,
 ``erased_at`` is set, and a ``content_erased`` audit entry (ids and counts only) is
-appended. Then every KEK that wrapped an erased key (or one forgotten since the last
-pass: store/period_keys.forget) is rotated: the keys that stay are wrapped under a
+appended; when the request was the last of its case whose contents were kept, the
+case's title and reference are erased with it (``case_erased``), and their KEK is
+rotated like the others. Then every KEK that wrapped an erased key (or one forgotten
+since the last pass: store/period_keys.forget) is rotated: the keys that stay are wrapped under a
 fresh KEK, written and synced before the commit. After the commit the caller destroys
 the old KEKs (ops/retention.py), so earlier copies of the database (backups) cannot
 unwrap the erased keys either. The audit log is not touched otherwise, so it still
@@ -23,6 +25,7 @@ from ..core.lifecycle import Status
 from ..core.retention import RetentionPolicy, due
 from ..core.vault import Vault, kek_of
 from . import period_keys
+from .cases import erase_if_last
 from .db import fetch_all, transaction
 from .transitions import Change, Entry, apply
 
@@ -128,6 +131,7 @@ def _erase_request(
         status = conn.execute("SELECT status FROM requests WHERE id = ?", (request_id,)).fetchone()
         entries = [Entry("content_erased", "retention", fields)]
         apply(conn, [Change(request_id, Status(status[0]), entries=entries)], me=me, now=now)
+        result.keks |= _keks(erase_if_last(conn, me=me, request_id=request_id, now=now))
         result.messages += len(messages)
         result.attachments += files
 

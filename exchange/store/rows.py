@@ -37,6 +37,7 @@ class RequestRow:
     deadline_state: str | None
     deadline_check_at: str | None
     erased_at: str | None
+    case_id: str | None = None  # None: a draft (filed in a case when it is sent)
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> RequestRow:

@@ -406,4 +406,35 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX attachments_kek ON attachments (substr(key_wrapped, 2, 16))",
         "CREATE INDEX drafts_kek ON drafts (substr(content_key, 2, 16))",
     ],
+    # 17: cases (store/cases.py): the title and the national reference sealed at rest
+    # together (names_key, names: core/vault.py, record "case:<id>"), erased with the
+    # case's last request; offences and route are codes, kept clear. Every request that
+    # left draft status belongs to a case (requests.case_id; a draft is filed when sent):
+    # each existing one gets its own implicit case, under the request's own id
+    [
+        """CREATE TABLE cases (
+            id TEXT PRIMARY KEY,
+            implicit INTEGER NOT NULL CHECK (implicit IN (0, 1)),
+            offences TEXT NOT NULL,
+            route TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+            created_by TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            closed_at TEXT,
+            names_key BLOB,
+            names BLOB,
+            erased_at TEXT
+        )""",
+        "CREATE INDEX cases_newest ON cases (created_at, id)",
+        "ALTER TABLE requests ADD COLUMN case_id TEXT REFERENCES cases (id)",
+        """INSERT INTO cases (id, implicit, offences, route, status, created_by, created_at,
+               updated_at, erased_at)
+           SELECT id, 1, '[]', '[]', 'open', created_by, created_at, updated_at, erased_at
+           FROM requests WHERE status != 'draft'""",
+        "UPDATE requests SET case_id = id WHERE status != 'draft'",
+        "CREATE INDEX requests_case ON requests (case_id)",
+        # a case's sealed names are keyed like contents (store/period_keys.KEYED)
+        "CREATE INDEX cases_kek ON cases (substr(names_key, 2, 16))",
+    ],
 ]

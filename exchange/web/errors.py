@@ -48,6 +48,10 @@ STATUS = {
     "unknown_log": 404,
     "old_size_mismatch": 409,
     "inconsistent_checkpoint": 422,
+    # cases (service/cases.py)
+    "unknown_case": 404,
+    "case_closed": 409,
+    "case_awaiting": 409,
 }
 
 log = structlog.get_logger("exchange.http")

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from . import metrics
 from .api import audit as audit_api
+from .api import cases as cases_api
 from .api import deadlines as deadlines_api
 from .api import evidence as evidence_api
 from .api import requests as requests_api
@@ -28,6 +29,7 @@ def register(app: web.Application) -> None:
         peer_witness,
         peer_witness_alerts,
         requests_api,
+        cases_api,
         audit_api,
         deadlines_api,
         stats_api,

@@ -8,6 +8,7 @@ period keys), a backup taken before the erasure, and the node's own vault."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Callable
@@ -374,7 +375,11 @@ async def test_a_backup_restored_after_an_erasure_stays_erased_and_retention_goe
         clock.advance(timedelta(days=11))
         assert run_pass(es.node.db, es.config, clock, es.node.vault)["requests_erased"] == 1
         await fed.stop("ES-CNA")
-        assert main(["restore", "--data", str(es.data), "--backup", str(before), "--force"]) == 0
+        # (the peer witness runs on the test's clock, eleven days ahead of this command's:
+        # it cannot be asked, so the restore is told not to; tests/adversarial/
+        # test_restore_rollback.py covers restoring against the witnesses)
+        argv = ["restore", "--data", str(es.data), "--backup", str(before), "--force"]
+        assert await asyncio.to_thread(main, [*argv, "--offline"]) == 0
         await fed.start("ES-CNA")  # its daily pass runs at start
 
         async def erased_again() -> bool:

@@ -39,6 +39,11 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/admin/users/remove"): (ADM,),
     ("POST", "/admin/keys/rotate"): (ADM,),
     ("POST", "/logout"): ANY,
+    ("GET", "/cases"): (INV, LIA),
+    ("GET", "/cases/new"): (INV,),
+    ("POST", "/cases/new"): (INV,),
+    ("GET", "/cases/{id}"): (INV, LIA),
+    ("POST", "/cases/{id}/close"): (INV, LIA),
     # JSON API
     ("POST", "/api/logout"): ANY,
     ("GET", "/api/me"): ANY,
@@ -69,6 +74,10 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/audit/received-alerts"): (AUD, ADM),
     ("POST", "/api/audit/verify"): (AUD,),
     ("GET", "/api/audit/bundle"): (AUD,),
+    ("POST", "/api/cases"): (INV,),
+    ("GET", "/api/cases"): (INV, LIA),
+    ("GET", "/api/cases/{id}"): (INV, LIA),
+    ("POST", "/api/cases/{id}/close"): (INV, LIA),
 }
 # changes the session itself: checked last, once per role
 LAST = {("POST", "/logout"), ("POST", "/api/logout")}

@@ -6,6 +6,7 @@ A test checks that every ``/api`` route of the app is described here.
 from __future__ import annotations
 
 from ...core.canonical import JsonObject
+from ...core.cases import OFFENCES, ROUTE_ROLES
 
 _ERROR = {
     "description": "Refused: body is {error: {code, message}}",
@@ -105,6 +106,36 @@ _PAGE_Q = [
 ]
 
 
+_CASE: JsonObject = {
+    "type": "object",
+    "required": ["title", "offences"],
+    "additionalProperties": False,
+    "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 200},
+        "reference": {"type": ["string", "null"], "maxLength": 100},
+        "offences": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"type": "string", "enum": list(OFFENCES)},
+        },
+        "route": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {
+                "type": "object",
+                "required": ["country", "role"],
+                "additionalProperties": False,
+                "properties": {
+                    "country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+                    "role": {"type": "string", "enum": list(ROUTE_ROLES)},
+                },
+            },
+        },
+    },
+}
+
+
 def _paged(
     summary: str, params: list[JsonObject] | None = None, page: str = "RequestPage"
 ) -> JsonObject:
@@ -169,6 +200,7 @@ OPENAPI: JsonObject = {
                 },
             },
             "RequestPage": _page_schema("requests"),
+            "CasePage": _page_schema("cases"),
             "DeadlinePage": _page_schema("deadlines", "now"),
             "AlertPage": _page_schema("alerts")
             | {
@@ -208,7 +240,10 @@ OPENAPI: JsonObject = {
             "post": _op(
                 "Create a request: sealed, queued and delivered in the background",
                 body=_with_attachments(
-                    _obj(["to", "kind", "urgency", "subject", "body", "language"], ["deadline"])
+                    _obj(
+                        ["to", "kind", "urgency", "subject", "body", "language"],
+                        ["deadline", "case_id"],
+                    )
                 ),
                 ok="201",
             ),
@@ -272,7 +307,10 @@ OPENAPI: JsonObject = {
             "post": _op(
                 "Save a request as a draft (not sent)",
                 body=_with_attachments(
-                    _obj(["to", "kind", "urgency", "subject", "body", "language"], ["deadline"])
+                    _obj(
+                        ["to", "kind", "urgency", "subject", "body", "language"],
+                        ["deadline", "case_id"],
+                    )
                 ),
                 ok="201",
             )
@@ -281,7 +319,10 @@ OPENAPI: JsonObject = {
             "put": _op(
                 "Replace the form of one of your drafts",
                 body=_with_attachments(
-                    _obj(["to", "kind", "urgency", "subject", "body", "language"], ["deadline"])
+                    _obj(
+                        ["to", "kind", "urgency", "subject", "body", "language"],
+                        ["deadline", "case_id"],
+                    )
                 ),
                 params=_ID,
             ),
@@ -289,6 +330,42 @@ OPENAPI: JsonObject = {
         },
         "/api/requests/{id}/send": {"post": _op("Seal and send a draft", params=_ID)},
         "/api/requests/{id}/close": {"post": _op("Close an answered request", params=_ID)},
+        "/api/cases": {
+            "get": _paged(
+                "Cases visible to the user (investigators: the ones they opened), newest "
+                "first, a page at a time; filters: status, authority (a counterpart of one "
+                "of its requests), country (on its route or of a counterpart), overdue",
+                params=_query(
+                    "status",
+                    "authority",
+                    "country",
+                    "overdue",
+                    enums={"status": ["open", "closed"], "overdue": ["true", "false"]},
+                ),
+                page="CasePage",
+            ),
+            "post": _op(
+                "Open a case (investigators): title (1-200 characters), reference (at most "
+                "100), offences (at least one of the fixed vocabulary), route (at most 20 "
+                "stops {country, role})",
+                body=_CASE,
+                ok="201",
+            ),
+        },
+        "/api/cases/{id}": {
+            "get": _op(
+                "A case with every request in it, both directions: status, counterpart, "
+                "deadline and receipt state (viewing it is audited); 404 unknown_case",
+                params=_ID,
+            )
+        },
+        "/api/cases/{id}/close": {
+            "post": _op(
+                "Close a case none of whose requests awaits an answer (409 case_awaiting; "
+                "409 case_closed if closed already)",
+                params=_ID,
+            )
+        },
         "/api/deadlines": {
             "get": _paged(
                 "Tracked requests (investigators: their own), open ones first by time left, "

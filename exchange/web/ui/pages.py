@@ -21,7 +21,7 @@ from ...core.directory import KINDS, Authority
 from ...core.errors import ExchangeError, Malformed, TooLarge
 from ...core.lifecycle import Status
 from ...core.roles import START_PAGE, Role
-from ...service import drafts, evidence, follow_ups, forms, requests
+from ...service import cases, drafts, evidence, follow_ups, forms, requests
 from ...service.forms import RequestForm
 from ...service.node import Node
 from ...service.sealing import Outcome
@@ -107,14 +107,25 @@ EMPTY_FORM = {
     "subject": "",
     "body": "",
     "deadline": "",
+    "case_id": "",
 }
+
+
+async def _open_cases(node: Node, user: User) -> list[Any]:
+    """The user's open cases a new request may join (the newest page of them)."""
+    wanted = cases.case_filter(node, status="open")
+    return (await cases.list_cases(node, user, wanted, cursor=None)).rows
 
 
 @routes.get("/compose")
 @page(Role.INVESTIGATOR)
 async def compose_page(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
-    form = {**EMPTY_FORM, "to": request.query.get("to", "")}
+    form = {
+        **EMPTY_FORM,
+        "to": request.query.get("to", ""),
+        "case_id": request.query.get("case", ""),
+    }
     draft_id = request.query.get("draft", "")
     uploaded: list[evidence.Upload] = []
     if draft_id:
@@ -126,6 +137,7 @@ async def compose_page(request: web.Request, user: User) -> web.StreamResponse:
             uploaded = await evidence.unsent(node, list(saved.attachments), owner=user.username)
     context = _compose_context(node, form)
     context["uploaded"] = uploaded
+    context["open_cases"] = await _open_cases(node, user)
     return render(request, "compose.html", form=form, error="", warning="", **context)
 
 
@@ -140,6 +152,7 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
         return error_page(request, 403, title_key="forbidden_title", message=CSRF_MESSAGE)
     context = _compose_context(node, form)
     context["uploaded"] = uploads
+    context["open_cases"] = await _open_cases(node, user)
     recipient = node.directory.require().get(form["to"])
     confirmed = form.get("confirm_language") == "yes"
     if recipient is not None and not _accepts(recipient, form["language"]) and not confirmed:
@@ -151,7 +164,10 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
         fields = {k: form[k] for k in forms.TEXT_FIELDS}
         attachments = tuple(u.id for u in uploads)
         wanted = RequestForm(
-            **fields, deadline=_deadline(form["deadline"]), attachments=attachments
+            **fields,
+            deadline=_deadline(form["deadline"]),
+            attachments=attachments,
+            case_id=form.get("case_id") or None,
         )
         if draft_id:  # editing a draft: keep it, then send it if asked
             await drafts.update(node, actor=user.username, request_id=draft_id, form=wanted)

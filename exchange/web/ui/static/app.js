@@ -41,6 +41,8 @@ function languageHint() {
   to.addEventListener("change", () => {
     // show the new recipient's requirements (server-rendered) by reloading the form
     const params = new URLSearchParams({ to: to.value });
+    const chosen = document.getElementById("case"); // the case chosen stays chosen
+    if (chosen && chosen.value) params.set("case", chosen.value);
     if (!document.getElementById("body").value) window.location.search = params.toString();
     check();
   });

@@ -1,0 +1,62 @@
+"""The local JSON API of cases (``/api/cases``): open, list a page at a time, view,
+close. Investigators open cases and see theirs; liaison prosecutors see every case;
+auditors and admins see none (as for requests)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ...core import roles
+from ...core.errors import Malformed
+from ...core.roles import Role
+from ...service import cases
+from ...service.node import Node
+from ...service.sessions import User
+from ..appkeys import NODE_KEY
+from ..auth import requires
+from ..params import page_size
+from .requests import read_json
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/cases")
+@requires(Role.INVESTIGATOR)
+async def api_open_case(request: web.Request, user: User) -> web.Response:
+    opened = await cases.open_case(request.app[NODE_KEY], user, await read_json(request))
+    return web.json_response(opened.to_json(), status=201)
+
+
+@routes.get("/api/cases")
+@requires(*roles.CONTENT)
+async def api_list_cases(request: web.Request, user: User) -> web.Response:
+    """A page of the cases the user may see, newest first; ``next`` goes on."""
+    node: Node = request.app[NODE_KEY]
+    q = request.query
+    overdue = q.get("overdue", "")
+    if overdue not in ("", "true", "false"):
+        raise Malformed("overdue must be 'true' or 'false'")
+    wanted = cases.case_filter(
+        node,
+        status=q.get("status") or None,
+        authority=q.get("authority") or None,
+        country=q.get("country") or None,
+        overdue=overdue == "true",
+    )
+    page = await cases.list_cases(node, user, wanted, cursor=q.get("cursor"), limit=page_size(q))
+    return web.json_response({"cases": [c.to_json() for c in page.rows], "next": page.next})
+
+
+@routes.get("/api/cases/{id}")
+@requires(*roles.CONTENT)
+async def api_get_case(request: web.Request, user: User) -> web.Response:
+    view = await cases.case_view(request.app[NODE_KEY], user, request.match_info["id"])
+    return web.json_response(view.to_json())
+
+
+@routes.post("/api/cases/{id}/close")
+@requires(*roles.CONTENT)
+async def api_close_case(request: web.Request, user: User) -> web.Response:
+    """Close a case none of whose requests awaits an answer."""
+    closed = await cases.close_case(request.app[NODE_KEY], user, request.match_info["id"])
+    return web.json_response({"id": closed.id, "status": closed.status.value})
