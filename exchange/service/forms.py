@@ -10,6 +10,14 @@ from dataclasses import dataclass
 from ..core import content as contents
 from ..core.canonical import JsonObject, parse_time
 from ..core.errors import Malformed
+from ..core.handling import (
+    DEFAULT,
+    Evaluation,
+    Handling,
+    parse_evaluation,
+    parse_handling,
+    parse_reference,
+)
 from .node import Node
 
 TEXT_FIELDS = ("to", "kind", "urgency", "subject", "body", "language")
@@ -25,6 +33,11 @@ class RequestForm:
     language: str
     deadline: str | None = None  # RFC 3339 UTC: the latest answer wanted, if earlier
     attachments: tuple[str, ...] = ()  # ids of the author's own uploads not sent yet
+    # issue 16: the sender's file number and the conditions of use (core/handling.py);
+    # a form that names no handling gets the strict default
+    reference: str | None = None
+    handling: Handling = DEFAULT
+    evaluation: Evaluation | None = None
 
     @classmethod
     def of(cls, fields: Mapping[str, object]) -> RequestForm:
@@ -46,7 +59,24 @@ class RequestForm:
         if not isinstance(attachments, list) or not all(isinstance(a, str) for a in attachments):
             raise Malformed("attachments must be a list of attachment ids")
         text = {name: str(fields[name]) for name in TEXT_FIELDS}
-        return cls(**text, deadline=deadline or None, attachments=tuple(attachments))
+        # absent: none (handling: the default); present, even null: checked
+        return cls(
+            **text,
+            deadline=deadline or None,
+            attachments=tuple(attachments),
+            reference=parse_reference(fields["reference"]) if "reference" in fields else None,
+            handling=parse_handling(fields["handling"]) if "handling" in fields else DEFAULT,
+            evaluation=(parse_evaluation(fields["evaluation"]) if "evaluation" in fields else None),
+        )
+
+    def conditions(self) -> JsonObject:
+        """The content fields of issue 16: handling, and reference and evaluation if set."""
+        shown: JsonObject = {"handling": self.handling.to_json()}
+        if self.reference is not None:
+            shown["reference"] = self.reference
+        if self.evaluation is not None:
+            shown["evaluation"] = self.evaluation.to_json()
+        return shown
 
     def check(self, node: Node) -> None:
         """Refuse now what sealing would refuse: an unknown recipient, a bad field."""
@@ -59,9 +89,11 @@ class RequestForm:
             body=self.body,
             deadline=None,
             max_body_chars=node.config.limits.max_body_chars,
+            conditions=self.conditions(),
         )
         if self.deadline:
             parse_time(self.deadline, field="deadline")
 
     def to_json(self) -> JsonObject:
-        return {**dataclasses.asdict(self), "attachments": list(self.attachments)}
+        shown = {name: getattr(self, name) for name in (*TEXT_FIELDS, "deadline")}
+        return {**shown, "attachments": list(self.attachments), **self.conditions()}

@@ -193,3 +193,26 @@ def evidence_of(conn: sqlite3.Connection, vault: Vault, request_id: str) -> list
             )
         )
     return found
+
+
+_CONTENTS = (
+    "SELECT request_id, sender, msg_id, type, content_key, content FROM messages"
+    " WHERE request_id IN ({}) AND type IN ({}) AND content_key IS NOT NULL ORDER BY id"
+)
+
+
+def contents_of(
+    conn: sqlite3.Connection, vault: Vault, request_ids: list[str], types: tuple[str, ...]
+) -> dict[str, list[tuple[str, JsonObject]]]:
+    """The decrypted contents of the requests' messages of these types, in order, as
+    (type, content); erased ones are left out. For lists (references, handling)."""
+    found: dict[str, list[tuple[str, JsonObject]]] = {r: [] for r in request_ids}
+    for chunk in (request_ids[i : i + 400] for i in range(0, len(request_ids), 400)):
+        marks = (",".join("?" * len(chunk)), ",".join("?" * len(types)))
+        sql = _CONTENTS.format(*marks)  # fixed text; every value is a bound parameter
+        rows = fetch_all(conn, sql, (*chunk, *types))
+        for row in rows:
+            record = f"message:{row['sender']}:{row['msg_id']}"
+            content = json.loads(vault.open(row["content_key"], row["content"], record=record))
+            found[row["request_id"]].append((row["type"], content))
+    return found

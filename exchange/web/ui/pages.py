@@ -150,8 +150,8 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
     try:
         fields = {k: form[k] for k in forms.TEXT_FIELDS}
         attachments = tuple(u.id for u in uploads)
-        wanted = RequestForm(
-            **fields, deadline=_deadline(form["deadline"]), attachments=attachments
+        wanted = RequestForm.of(
+            {**fields, "deadline": _deadline(form["deadline"]), "attachments": list(attachments)}
         )
         if draft_id:  # editing a draft: keep it, then send it if asked
             await drafts.update(node, actor=user.username, request_id=draft_id, form=wanted)
