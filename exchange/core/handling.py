@@ -165,3 +165,30 @@ def request_conditions(contents: list[tuple[str, JsonObject]]) -> JsonObject:
         elif msg_type == "acknowledgement" and content.get("reference") is not None:
             shown["recipient_reference"] = content["reference"]
     return shown
+
+
+MEANINGS = {
+    "H0": "no restriction",
+    "H1": "not to be used as evidence in judicial proceedings without the provider's permission",
+    "H2": "not to be disseminated further without the provider's permission",
+    "H3": "other restrictions, stated by the provider",
+}
+
+
+def describe(handling: Handling, evaluation: Evaluation | None = None) -> str:
+    """The conditions in plain English, for the evidence bundle's verification report
+    (the UI says the same in the reader's language: web/ui/strings.py)."""
+    parts = [f"{handling.code}: {MEANINGS[handling.code]}"]
+    if handling.text is not None:
+        parts.append(f"restrictions stated: {handling.text!r}")
+    if handling.use_limitation:
+        parts.append(
+            "to be used only for the proceedings stated in the request (UNTOC art. 18(19))"
+        )
+    if handling.confidential:
+        parts.append("confidential (UNTOC art. 18(20))")
+    if evaluation is not None:
+        parts.append(
+            f"evaluation: source {evaluation.source}, information {evaluation.information}"
+        )
+    return "; ".join(parts)
