@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...core.deadlines import SPAN_EN
+from .locales.conditions import CONDITIONS
 
 EN: dict[str, str] = {
     "app_name": "Exchange",
@@ -248,6 +249,7 @@ EN: dict[str, str] = {
     "aria_actions": "Actions",
     "size_bytes": "{size} bytes",
     **SPAN_EN,
+    **CONDITIONS["en"],
 }
 
 # Imported here, after EN: each table holds EN's keys and fields (tests/ui/test_languages.py).

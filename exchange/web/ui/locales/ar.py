@@ -3,6 +3,8 @@ holds them). Identifiers, codes and times stay in Latin script, as the data hold
 
 from __future__ import annotations
 
+from .conditions import CONDITIONS
+
 AR: dict[str, str] = {
     "app_name": "Exchange",
     "skip_to_content": "انتقل إلى المحتوى",
@@ -241,4 +243,5 @@ AR: dict[str, str] = {
     "aria_pages": "الصفحات",
     "aria_actions": "الإجراءات",
     "size_bytes": "{size} بايت",
+    **CONDITIONS["ar"],
 }

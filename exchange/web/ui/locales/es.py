@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .conditions import CONDITIONS
+
 ES: dict[str, str] = {
     "app_name": "Exchange",
     "skip_to_content": "Ir al contenido",
@@ -257,4 +259,5 @@ ES: dict[str, str] = {
     "aria_pages": "Páginas",
     "aria_actions": "Acciones",
     "size_bytes": "{size} bytes",
+    **CONDITIONS["es"],
 }

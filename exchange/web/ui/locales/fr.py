@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .conditions import CONDITIONS
+
 FR: dict[str, str] = {
     "app_name": "Exchange",
     "skip_to_content": "Aller au contenu",
@@ -258,4 +260,5 @@ FR: dict[str, str] = {
     "aria_pages": "Pages",
     "aria_actions": "Actions",
     "size_bytes": "{size} octets",
+    **CONDITIONS["fr"],
 }
