@@ -277,3 +277,41 @@ async def test_references_are_encrypted_at_rest(fed: Federation) -> None:
             data = path.read_bytes()
             for secret in (SENDER_REF, RECIPIENT_REF):
                 assert secret.encode() not in data, f"{secret} in {path.name}"
+
+
+async def test_a_draft_keeps_its_conditions_until_it_is_sent(fed: Federation) -> None:
+    es = await ApiClient(fed["ES-CNA"]).login("investigator")
+    try:
+        h3 = {"code": "H3", "text": "Not to Frontex.", "use_limitation": False,
+              "confidential": True}  # fmt: skip
+        conditions = {"reference": SENDER_REF, "handling": h3,
+                      "evaluation": {"source": "X", "information": 4}}  # fmt: skip
+        status, saved = await es.call("POST", "/api/drafts", FORM | conditions)
+        assert status == 201, saved
+        draft = (await _get(es, saved["id"]))["draft"]
+        assert {k: draft[k] for k in conditions} == conditions
+        status, sent = await es.call("POST", f"/api/requests/{saved['id']}/send")
+        assert status == 200, sent
+        shown = await _get(es, saved["id"])
+        assert {k: shown["messages"][0]["content"][k] for k in conditions} == conditions
+        assert (shown["sender_reference"], shown["handling"]) == (SENDER_REF, h3)
+    finally:
+        await es.close()
+
+
+async def test_a_peer_cannot_send_a_request_without_valid_conditions(fed: Federation) -> None:
+    before = await snapshot(fed, "MA-CNA")
+    bare = {k: v for k, v in CONTENT.items() if k != "handling"}
+    for i, (content, names) in enumerate(
+        [
+            (bare, "handling is missing"),
+            (CONTENT | {"handling": H2 | {"code": "H9"}}, "handling.code"),
+            (CONTENT | {"reference": "a\u0000b"}, "reference"),
+            (CONTENT | {"evaluation": {"source": "A", "information": True}}, "evaluation"),
+        ]
+    ):
+        data = envelope(fed, msg_id=f"msg-bad-cond-{i:04d}", content=content)
+        status, body = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", data)
+        assert (status, body["error"]["code"]) == (400, "malformed"), names
+        assert names in body["error"]["message"], body
+    assert await snapshot(fed, "MA-CNA") == before
