@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ..core.canonical import JsonObject, canonical_json, format_time, sha256_hex
-from ..core.errors import NotFound
+from ..core.errors import DecryptionFailed, NotFound
 from ..core.vault import Vault
 from .db import fetch_all, fetch_one
 from .rows import MessageView, TimelineEvent
@@ -213,6 +213,9 @@ def contents_of(
         rows = fetch_all(conn, sql, (*chunk, *types))
         for row in rows:
             record = f"message:{row['sender']}:{row['msg_id']}"
-            content = json.loads(vault.open(row["content_key"], row["content"], record=record))
+            try:
+                content = json.loads(vault.open(row["content_key"], row["content"], record=record))
+            except DecryptionFailed:  # its month's key is gone (a restored backup): the
+                continue  # list still shows the row, without what it cannot read
             found[row["request_id"]].append((row["type"], content))
     return found

@@ -315,3 +315,33 @@ async def test_a_peer_cannot_send_a_request_without_valid_conditions(fed: Federa
         assert (status, body["error"]["code"]) == (400, "malformed"), names
         assert names in body["error"]["message"], body
     assert await snapshot(fed, "MA-CNA") == before
+
+
+async def test_a_list_still_shows_a_request_whose_contents_cannot_be_read(
+    fed: Federation,
+) -> None:
+    """Lists read the references from the encrypted contents; one that no longer opens
+    (its month's key destroyed, a backup restored) leaves the row without them, and
+    the rest of the list as it was."""
+    es = await ApiClient(fed["ES-CNA"]).login("investigator")
+    try:
+        ids = []
+        for reference in ("ES-LOST-1", "ES-KEPT-2"):
+            status, created = await es.call(
+                "POST", "/api/requests", FORM | {"reference": reference}
+            )
+            assert status == 201, created
+            ids.append(created["id"])
+        lost = ids[0]
+        await fed["ES-CNA"].node.db.run(
+            lambda c: c.execute(
+                "UPDATE messages SET content = zeroblob(64) WHERE request_id = ?", (lost,)
+            )
+        )
+        status, listed = await es.call("GET", "/api/requests")
+        assert status == 200, listed
+        shown = {r["id"]: r for r in listed["requests"]}
+        assert (shown[lost]["sender_reference"], shown[lost]["handling"]) == (None, None)
+        assert shown[ids[1]]["sender_reference"] == "ES-KEPT-2"
+    finally:
+        await es.close()
