@@ -290,6 +290,8 @@ async def test_a_draft_keeps_its_conditions_until_it_is_sent(fed: Federation) ->
         assert status == 201, saved
         draft = (await _get(es, saved["id"]))["draft"]
         assert {k: draft[k] for k in conditions} == conditions
+        status, page = await es.call("GET", f"/requests/{saved['id']}")
+        assert status == 200 and b'id="draft-conditions"' in page and b"Not to Frontex." in page
         status, sent = await es.call("POST", f"/api/requests/{saved['id']}/send")
         assert status == 200, sent
         shown = await _get(es, saved["id"])
