@@ -15,6 +15,7 @@ from typing import Any
 from .canonical import JsonObject, format_time, parse_time
 from .errors import Malformed
 from .evidence import ManifestEntry, parse_manifest
+from .handling import check_conditions
 
 REQUEST_KINDS = ("information_request", "spontaneous_information", "mla_request")
 URGENCIES = ("emergency", "urgent", "standard")
@@ -24,6 +25,11 @@ MAX_REASON = 4000
 # Requests and responses may carry evidence files (exchange.core.evidence); nodes
 # apply their own, usually lower, limit from [limits] max_attachment_bytes.
 ATTACHABLE = frozenset({"attachments"})
+# Issue 16 (core/handling.py): a request carries handling (required), evaluation and
+# the sender's reference; a response handling and evaluation; an acknowledgement the
+# recipient's reference.
+REQUEST_OPTIONAL = frozenset({"reference", "evaluation"})
+RESPONSE_OPTIONAL = frozenset({"evaluation"})
 MAX_ATTACHMENT_BYTES = 1 << 32
 
 
@@ -36,7 +42,9 @@ def request_content(
     body: str,
     deadline: datetime | None,
     max_body_chars: int,
+    conditions: JsonObject | None = None,
 ) -> JsonObject:
+    """``conditions``: ``handling`` and, if given, ``reference`` and ``evaluation``."""
     content = {
         "kind": kind,
         "urgency": urgency,
@@ -44,6 +52,7 @@ def request_content(
         "subject": subject,
         "body": body,
         "deadline": format_time(deadline) if deadline else None,
+        **(conditions or {}),
     }
     validate("request", content, max_body_chars=max_body_chars)
     return content
@@ -56,7 +65,9 @@ def follow_up_content(msg_type: str, *, origin: str, msg_id: str, **fields: Any)
 def validate(msg_type: str, content: JsonObject, *, max_body_chars: int) -> None:
     """Raise ``Malformed`` naming the first field that is not acceptable."""
     if msg_type == "request":
-        _exact(content, {"kind", "urgency", "language", "subject", "body", "deadline"}, ATTACHABLE)
+        fields = {"kind", "urgency", "language", "subject", "body", "deadline", "handling"}
+        check_conditions(content, handling=True, reference=True)
+        _exact(content, fields, ATTACHABLE | REQUEST_OPTIONAL)
         _choice(content, "kind", REQUEST_KINDS)
         _choice(content, "urgency", URGENCIES)
         _language(content)
@@ -67,9 +78,12 @@ def validate(msg_type: str, content: JsonObject, *, max_body_chars: int) -> None
         return
     _reply_to(content)
     if msg_type == "acknowledgement":
-        _exact(content, {"in_reply_to"})
+        check_conditions(content, handling=False, reference=True)
+        _exact(content, {"in_reply_to"}, frozenset({"reference"}))
     elif msg_type == "response":
-        _exact(content, {"in_reply_to", "body", "language"}, ATTACHABLE)
+        check_conditions(content, handling=True, reference=False)
+        fields = {"in_reply_to", "body", "language", "handling"}
+        _exact(content, fields, ATTACHABLE | RESPONSE_OPTIONAL)
         _text(content, "body", max_body_chars, allow_empty=False)
         _language(content)
     elif msg_type == "rejection":

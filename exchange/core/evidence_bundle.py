@@ -25,6 +25,7 @@ from .canonical import (
 from .directory import Directory, verify_directory
 from .envelope import Header, verify_evidence
 from .errors import DirectoryRejected, Malformed, UnknownSender
+from .handling import describe, evaluation_of, handling_of
 from .receipt import parse_receipt, verify_receipt
 from .refusal import parse_refusal, verify_refusal
 
@@ -84,9 +85,11 @@ def verify_bundle(data: bytes) -> list[str]:
         f" key(s) {', '.join('sha256:' + sha256_hex(k)[:16] for k in operators)}"
         " (compare with the operator keys you trust)."
     ]
+    conditions: list[str] = []
     for item in messages:
-        lines.extend(_message(item, held))
-    return lines
+        lines.extend(_message(item, held, conditions))
+    # first, where no reader can miss them: the conditions of use each sender signed
+    return conditions + lines
 
 
 def _directories(documents: list[bytes], operators: list[bytes]) -> list[Directory]:
@@ -123,16 +126,17 @@ def in_force(held: list[Directory], at: datetime) -> Directory:
     raise UnknownSender(f"no directory of the bundle was in force at {format_time(at)}")
 
 
-def _message(item: object, held: list[Directory]) -> list[str]:
+def _message(item: object, held: list[Directory], conditions: list[str]) -> list[str]:
     if not isinstance(item, dict) or set(item) != {"evidence", "receipt", "refusal"}:
         raise Malformed("a message must be {evidence, receipt, refusal}")
     evidence = b64d(item["evidence"], field="evidence")
-    header, directory = _evidence(evidence, held)
+    header, directory, content = _evidence(evidence, held)
     what = f"{header.sender} sent {header.type} {header.msg_id} to {header.recipient}"
     lines = [
         f"{what}, signed at {format_time(header.created_at)} with key {header.sender_key_id}"
         f" (directory serial {directory.serial}); evidence sha256 {sha256_hex(evidence)}."
     ]
+    conditions.extend(_conditions(header, content))
     receipt, refusal = item["receipt"], item["refusal"]
     if receipt is not None and refusal is not None:
         raise Malformed("a message has a receipt or a refusal, not both")
@@ -145,7 +149,23 @@ def _message(item: object, held: list[Directory]) -> list[str]:
     return lines
 
 
-def _evidence(evidence: bytes, held: list[Directory]) -> tuple[Header, Directory]:
+def _conditions(header: Header, content: JsonObject) -> list[str]:
+    """What the signed content says of its conditions of use and references (issue 16);
+    nothing for a message that carries none."""
+    found = []
+    handling = handling_of(content)
+    if handling is not None:
+        found.append(
+            f"CONDITIONS OF USE signed by {header.sender} on its {header.type}"
+            f" {header.msg_id}: {describe(handling, evaluation_of(content))}."
+        )
+    reference = content.get("reference")
+    if isinstance(reference, str):
+        found.append(f"Reference of {header.sender} ({header.type}): {reference!r}.")
+    return found
+
+
+def _evidence(evidence: bytes, held: list[Directory]) -> tuple[Header, Directory, JsonObject]:
     doc = loads_canonical(evidence, max_depth=12, what="evidence document")
     if set(doc) != {"header", "content", "signature"} or not isinstance(doc["content"], dict):
         raise Malformed("evidence document must be {header, content, signature}")
@@ -158,7 +178,7 @@ def _evidence(evidence: bytes, held: list[Directory]) -> tuple[Header, Directory
         raise UnknownSender(f"{header.sender}'s key is not in the directory of its time")
     key.require_valid_at(header.created_at)
     verify_evidence(header, doc["content"], signature, key)
-    return header, directory
+    return header, directory, doc["content"]
 
 
 def _receipt(data: object, header: Header, evidence: bytes, held: list[Directory]) -> str:

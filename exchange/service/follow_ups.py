@@ -8,7 +8,9 @@ import structlog
 from ..core import content as contents
 from ..core.canonical import JsonObject, parse_time
 from ..core.errors import InvalidRequest
+from ..core.handling import DEFAULT, request_conditions
 from ..core.lifecycle import check_reply
+from ..store import messages as message_store
 from ..store import requests as store
 from ..store.requests import FOLLOW_UP_EVENTS
 from ..store.rows import RequestRow
@@ -31,6 +33,8 @@ async def follow_up(
     fields = dict(fields)
     if msg_type == "response" and "language" not in fields:
         fields["language"] = row.language
+    if msg_type == "response" and "handling" not in fields:
+        fields["handling"] = await request_handling(node, request_id)
     wanted = fields.pop("attachments", None) or []
     content = contents.follow_up_content(msg_type, origin=row.origin, msg_id=row.msg_id, **fields)
     if wanted and msg_type != "response":
@@ -64,3 +68,14 @@ async def follow_up(
     node.wake_delivery()
     node.wake_deadlines()
     return await node.db.run(lambda c: store.request_row(c, request_id))
+
+
+async def request_handling(node: Node, request_id: str) -> JsonObject:
+    """The request's conditions of use, which a response keeps unless it names its own
+    (the strict default for a request that carried none, or was erased)."""
+    types = ("request",)
+    found = await node.db.run(
+        lambda c: message_store.contents_of(c, node.vault, [request_id], types)
+    )
+    handling = request_conditions(found[request_id])["handling"]
+    return handling if isinstance(handling, dict) else DEFAULT.to_json()

@@ -10,6 +10,14 @@ from dataclasses import dataclass
 from ..core import content as contents
 from ..core.canonical import JsonObject, parse_time
 from ..core.errors import Malformed
+from ..core.handling import (
+    DEFAULT,
+    Evaluation,
+    Handling,
+    parse_evaluation,
+    parse_handling,
+    parse_reference,
+)
 from .node import Node
 
 TEXT_FIELDS = ("to", "kind", "urgency", "subject", "body", "language")
@@ -26,6 +34,11 @@ class RequestForm:
     deadline: str | None = None  # RFC 3339 UTC: the latest answer wanted, if earlier
     attachments: tuple[str, ...] = ()  # ids of the author's own uploads not sent yet
     case_id: str | None = None  # the author's open case to file it in; None: a new case
+    # issue 16: the sender's file number and the conditions of use (core/handling.py);
+    # a form that names no handling gets the strict default
+    reference: str | None = None
+    handling: Handling = DEFAULT
+    evaluation: Evaluation | None = None
 
     @classmethod
     def of(cls, fields: Mapping[str, object]) -> RequestForm:
@@ -50,12 +63,25 @@ class RequestForm:
         if not isinstance(attachments, list) or not all(isinstance(a, str) for a in attachments):
             raise Malformed("attachments must be a list of attachment ids")
         text = {name: str(fields[name]) for name in TEXT_FIELDS}
+        # absent: none (handling: the default); present, even null: checked
         return cls(
             **text,
             deadline=deadline or None,
             attachments=tuple(attachments),
+            reference=parse_reference(fields["reference"]) if "reference" in fields else None,
+            handling=parse_handling(fields["handling"]) if "handling" in fields else DEFAULT,
+            evaluation=(parse_evaluation(fields["evaluation"]) if "evaluation" in fields else None),
             case_id=case_id or None,
         )
+
+    def conditions(self) -> JsonObject:
+        """The content fields of issue 16: handling, and reference and evaluation if set."""
+        shown: JsonObject = {"handling": self.handling.to_json()}
+        if self.reference is not None:
+            shown["reference"] = self.reference
+        if self.evaluation is not None:
+            shown["evaluation"] = self.evaluation.to_json()
+        return shown
 
     def check(self, node: Node) -> None:
         """Refuse now what sealing would refuse: an unknown recipient, a bad field."""
@@ -68,12 +94,12 @@ class RequestForm:
             body=self.body,
             deadline=None,
             max_body_chars=node.config.limits.max_body_chars,
+            conditions=self.conditions(),
         )
         if self.deadline:
             parse_time(self.deadline, field="deadline")
 
     def to_json(self) -> JsonObject:
-        shown: JsonObject = {**dataclasses.asdict(self), "attachments": list(self.attachments)}
-        if self.case_id is None:
-            del shown["case_id"]
-        return shown
+        shown = {name: getattr(self, name) for name in (*TEXT_FIELDS, "deadline")}
+        found = {**shown, "attachments": list(self.attachments), **self.conditions()}
+        return found if self.case_id is None else {**found, "case_id": self.case_id}

@@ -11,6 +11,7 @@ from ..core import ids
 from ..core.canonical import JsonObject
 from ..core.content import attachments_of
 from ..core.errors import Malformed, NotFound
+from ..core.handling import request_conditions
 from ..core.lifecycle import Status
 from ..core.roles import Role
 from ..store import audit as audit_store
@@ -102,7 +103,7 @@ async def visible(
             c, wanted, drafts_of=user.username, author=author, after=after, limit=limit
         )
     )
-    return _listed(node, page, "requests")
+    return await _listed(node, page, "requests")
 
 
 async def inbox(node: Node, *, cursor: str | None, limit: int = PAGE_SIZE) -> RequestPage:
@@ -111,12 +112,22 @@ async def inbox(node: Node, *, cursor: str | None, limit: int = PAGE_SIZE) -> Re
     page = await node.db.run(
         lambda c: request_lists.nearest_deadline_first(c, after=after, limit=limit)
     )
-    return _listed(node, page, "inbox")
+    return await _listed(node, page, "inbox")
 
 
-def _listed(node: Node, page: Page[RequestRow], list_name: str) -> RequestPage:
+async def _listed(node: Node, page: Page[RequestRow], list_name: str) -> RequestPage:
     shown = listed(page, list_name)
-    return Listed(annotate(node, shown.rows, node.clock.now()), shown.next)
+    rows = await with_conditions(node, shown.rows)
+    return Listed(annotate(node, rows, node.clock.now()), shown.next)
+
+
+async def with_conditions(node: Node, rows: list[RequestRow]) -> list[RequestRow]:
+    """Each row with its references, handling and evaluation (issue 16), which live in
+    the messages' encrypted contents."""
+    wanted = [row.id for row in rows]
+    types = ("request", "acknowledgement")
+    found = await node.db.run(lambda c: message_store.contents_of(c, node.vault, wanted, types))
+    return [dataclasses.replace(r, **request_conditions(found[r.id])) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -152,7 +163,8 @@ async def open_request(node: Node, user: User, request_id: str) -> RequestDetail
         listed = [e.public() for e in attachments_of(message.content)]
         shown.append(dataclasses.replace(message, content=content, attachments=listed))
     live = live_state(node, view.row, node.clock.now())
-    row = dataclasses.replace(view.row, deadline_state=live)
+    conditions = request_conditions([(m.type, m.content) for m in view.messages])
+    row = dataclasses.replace(view.row, deadline_state=live, **conditions)
     return dataclasses.replace(view, row=row, messages=shown)
 
 

@@ -66,6 +66,7 @@ async def prepare_request(node: Node, form: RequestForm, *, actor: str, now: dat
         body=form.body,
         deadline=effective,
         max_body_chars=node.config.limits.max_body_chars,
+        conditions=form.conditions(),
     )
     ids = await with_attachments(node, content, list(form.attachments), owner=actor)
     message = seal_message(

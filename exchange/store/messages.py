@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ..core.canonical import JsonObject, canonical_json, format_time, sha256_hex
-from ..core.errors import NotFound
+from ..core.errors import DecryptionFailed, NotFound
 from ..core.vault import Vault
 from .db import fetch_all, fetch_one
 from .rows import MessageView, TimelineEvent
@@ -192,4 +192,30 @@ def evidence_of(conn: sqlite3.Connection, vault: Vault, request_id: str) -> list
                 refusals=tuple(r["refusal"].encode() for r in refusals),
             )
         )
+    return found
+
+
+_CONTENTS = (
+    "SELECT request_id, sender, msg_id, type, content_key, content FROM messages"
+    " WHERE request_id IN ({}) AND type IN ({}) AND content_key IS NOT NULL ORDER BY id"
+)
+
+
+def contents_of(
+    conn: sqlite3.Connection, vault: Vault, request_ids: list[str], types: tuple[str, ...]
+) -> dict[str, list[tuple[str, JsonObject]]]:
+    """The decrypted contents of the requests' messages of these types, in order, as
+    (type, content); erased ones are left out. For lists (references, handling)."""
+    found: dict[str, list[tuple[str, JsonObject]]] = {r: [] for r in request_ids}
+    for chunk in (request_ids[i : i + 400] for i in range(0, len(request_ids), 400)):
+        marks = (",".join("?" * len(chunk)), ",".join("?" * len(types)))
+        sql = _CONTENTS.format(*marks)  # fixed text; every value is a bound parameter
+        rows = fetch_all(conn, sql, (*chunk, *types))
+        for row in rows:
+            record = f"message:{row['sender']}:{row['msg_id']}"
+            try:
+                content = json.loads(vault.open(row["content_key"], row["content"], record=record))
+            except DecryptionFailed:  # its month's key is gone (a restored backup): the
+                continue  # list still shows the row, without what it cannot read
+            found[row["request_id"]].append((row["type"], content))
     return found

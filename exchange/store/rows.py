@@ -38,10 +38,16 @@ class RequestRow:
     deadline_check_at: str | None
     erased_at: str | None
     case_id: str | None = None  # None: a draft (filed in a case when it is sent)
+    # issue 16, from the messages' encrypted contents (never columns): set by the
+    # service that shows the row (core/handling.request_conditions)
+    sender_reference: str | None = None
+    recipient_reference: str | None = None
+    handling: JsonObject | None = None
+    evaluation: JsonObject | None = None
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> RequestRow:
-        values = {f.name: row[f.name] for f in dataclasses.fields(cls)}
+        values = {f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in _COLUMNS}
         values["status"] = Status(values["status"])
         return cls(**values)
 
@@ -49,7 +55,9 @@ class RequestRow:
         return dataclasses.asdict(self)
 
 
-REQUEST_COLUMNS = ", ".join(f.name for f in dataclasses.fields(RequestRow))
+_FROM_CONTENTS = ("sender_reference", "recipient_reference", "handling", "evaluation")
+_COLUMNS = [f.name for f in dataclasses.fields(RequestRow) if f.name not in _FROM_CONTENTS]
+REQUEST_COLUMNS = ", ".join(_COLUMNS)
 
 
 @dataclass(frozen=True)

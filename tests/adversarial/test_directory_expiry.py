@@ -69,7 +69,8 @@ def fresh_envelope(fed: Federation, msg_id: str) -> bytes:
     es = fed["ES-CNA"].node
     return seal(
         {"kind": "information_request", "urgency": "urgent", "language": "en"}
-        | {"subject": "s", "body": "b", "deadline": None},
+        | {"subject": "s", "body": "b", "deadline": None}
+        | {"handling": {"code": "H2", "use_limitation": True, "confidential": True}},
         log_size=7,
         msg_type="request",
         msg_id=msg_id,

@@ -103,7 +103,10 @@ async def test_a_bundle_from_either_end_says_who_sent_what_and_refuses_any_chang
     capsys.readouterr()
     assert main(["evidence", "verify", str(es_file), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["ok"] is True and len(report["lines"]) == 1 + 3 * 2
+    # the directories, two lines per message, and first the conditions of use signed
+    # by the request and by the response (issue 16)
+    assert report["ok"] is True and len(report["lines"]) == 2 + 1 + 3 * 2
+    assert all(line.startswith("CONDITIONS OF USE") for line in report["lines"][:2])
 
     # An existing file is never replaced.
     before = es_file.read_bytes()

@@ -57,7 +57,7 @@ async def sent_request(fed: Federation) -> tuple[str, dict[str, str]]:
     """ES's urgent request (24 h), receipted by MA: its id at ES and its reference."""
     es = fed["ES-CNA"].node
     created = await requests.create(
-        es, actor="investigator", form=RequestForm(to="MA-CNA", **CONTENT)
+        es, actor="investigator", form=RequestForm.of({"to": "MA-CNA", **CONTENT})
     )
     assert created.msg_id is not None
     ref = {"origin": "ES-CNA", "msg_id": created.msg_id}

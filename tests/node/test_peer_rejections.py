@@ -32,6 +32,7 @@ CONTENT = {
     "subject": "s",
     "body": "b",
     "deadline": None,
+    "handling": {"code": "H2", "use_limitation": True, "confidential": True},
 }
 
 
@@ -234,7 +235,8 @@ async def test_a_peer_calling_too_often_gets_429(tmp_path: Path) -> None:
 
 FOLLOW_UPS = {
     "acknowledgement": {},
-    "response": {"body": "Here is what you asked for.", "language": "en"},
+    "response": {"body": "Here is what you asked for.", "language": "en"}
+    | {"handling": {"code": "H2", "use_limitation": True, "confidential": True}},
     "rejection": {"reason": "Not competent."},
 }
 
@@ -299,7 +301,7 @@ async def test_a_third_party_cannot_follow_up_a_request_sent_to_another(
     """MA sends ES a request; SN refers to it in an acknowledgement, response or
     rejection: wrong_party, nothing changes. ES itself may still reject it."""
     ma = fed["MA-CNA"].node
-    form = RequestForm(to="ES-CNA", **CONTENT)
+    form = RequestForm.of({"to": "ES-CNA", **CONTENT})
     created = await requests.create(ma, actor="investigator", form=form)
     ref = {"origin": "MA-CNA", "msg_id": created.msg_id}
 

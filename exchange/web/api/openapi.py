@@ -63,6 +63,45 @@ def _with_attachments(schema: JsonObject) -> JsonObject:
     return {**schema, "properties": {**schema["properties"], "attachments": ids}}
 
 
+_HANDLING = {
+    "type": "object",
+    "description": "Conditions of use (docs/PROTOCOL.md): H0 no restriction; H1 not as "
+    "evidence in judicial proceedings without permission; H2 not to be disseminated further "
+    "without permission; H3 other restrictions, stated in text (required for H3 only)",
+    "required": ["code", "use_limitation", "confidential"],
+    "additionalProperties": False,
+    "properties": {
+        "code": {"type": "string", "enum": ["H0", "H1", "H2", "H3"]},
+        "text": {"type": "string", "maxLength": 2000},
+        "use_limitation": {"type": "boolean", "description": "UNTOC art. 18(19)"},
+        "confidential": {"type": "boolean", "description": "UNTOC art. 18(20)"},
+    },
+}
+_EVALUATION = {
+    "type": "object",
+    "required": ["source", "information"],
+    "additionalProperties": False,
+    "properties": {
+        "source": {"type": "string", "enum": ["A", "B", "C", "D", "X"]},
+        "information": {"type": "integer", "enum": [1, 2, 3, 4]},
+    },
+}
+_REFERENCE = {"type": "string", "minLength": 1, "maxLength": 100}
+
+
+def _with(schema: JsonObject, *names: str) -> JsonObject:
+    """Issue 16's fields added to a body: ``reference``, ``handling``, ``evaluation``."""
+    known = {"reference": _REFERENCE, "handling": _HANDLING, "evaluation": _EVALUATION}
+    return {**schema, "properties": {**schema["properties"], **{n: known[n] for n in names}}}
+
+
+_CONDITIONS = ("reference", "handling", "evaluation")
+
+
+def _optional_body(op: JsonObject) -> JsonObject:
+    return {**op, "requestBody": {**op["requestBody"], "required": False}}
+
+
 def _query(*names: str, enums: dict[str, list[str]] | None = None) -> list[JsonObject]:
     return [
         {
@@ -239,11 +278,14 @@ OPENAPI: JsonObject = {
             ),
             "post": _op(
                 "Create a request: sealed, queued and delivered in the background",
-                body=_with_attachments(
-                    _obj(
-                        ["to", "kind", "urgency", "subject", "body", "language"],
-                        ["deadline", "case_id"],
-                    )
+                body=_with(
+                    _with_attachments(
+                        _obj(
+                            ["to", "kind", "urgency", "subject", "body", "language"],
+                            ["deadline", "case_id"],
+                        )
+                    ),
+                    *_CONDITIONS,
                 ),
                 ok="201",
             ),
@@ -255,13 +297,21 @@ OPENAPI: JsonObject = {
             "get": _op("A request with timeline, messages and receipts", params=_ID)
         },
         "/api/requests/{id}/acknowledge": {
-            "post": _op("Acknowledge a received request", params=_ID)
+            "post": _optional_body(
+                _op(
+                    "Acknowledge a received request, with our own file reference if given",
+                    params=_ID,
+                    body=_with(_obj([]), "reference"),
+                )
+            )
         },
         "/api/requests/{id}/responses": {
             "post": _op(
                 "Answer a received request",
                 params=_ID,
-                body=_with_attachments(_obj(["body"], ["language"])),
+                body=_with(
+                    _with_attachments(_obj(["body"], ["language"])), "handling", "evaluation"
+                ),
             )
         },
         "/api/requests/{id}/reject": {
@@ -306,11 +356,14 @@ OPENAPI: JsonObject = {
         "/api/drafts": {
             "post": _op(
                 "Save a request as a draft (not sent)",
-                body=_with_attachments(
-                    _obj(
-                        ["to", "kind", "urgency", "subject", "body", "language"],
-                        ["deadline", "case_id"],
-                    )
+                body=_with(
+                    _with_attachments(
+                        _obj(
+                            ["to", "kind", "urgency", "subject", "body", "language"],
+                            ["deadline", "case_id"],
+                        )
+                    ),
+                    *_CONDITIONS,
                 ),
                 ok="201",
             )
@@ -318,11 +371,14 @@ OPENAPI: JsonObject = {
         "/api/drafts/{id}": {
             "put": _op(
                 "Replace the form of one of your drafts",
-                body=_with_attachments(
-                    _obj(
-                        ["to", "kind", "urgency", "subject", "body", "language"],
-                        ["deadline", "case_id"],
-                    )
+                body=_with(
+                    _with_attachments(
+                        _obj(
+                            ["to", "kind", "urgency", "subject", "body", "language"],
+                            ["deadline", "case_id"],
+                        )
+                    ),
+                    *_CONDITIONS,
                 ),
                 params=_ID,
             ),

@@ -46,6 +46,8 @@ def _fields(body: JsonObject, required: tuple[str, ...], optional: tuple[str, ..
         if not isinstance(body[name], str):
             raise Malformed(f"{name} must be a string")
     for name, value in body.items():
+        if name in ("handling", "evaluation"):
+            continue  # objects, checked field by field in core/handling.py
         if name == "attachments":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise Malformed("attachments must be a list of attachment ids")
@@ -196,13 +198,14 @@ async def api_get_request(request: web.Request, user: User) -> web.Response:
 @routes.post("/api/requests/{id}/acknowledge")
 @requires(Role.LIAISON)
 async def api_acknowledge(request: web.Request, user: User) -> web.Response:
-    return await _follow_up(request, user, "acknowledgement", (), ())
+    return await _follow_up(request, user, "acknowledgement", (), ("reference",))
 
 
 @routes.post("/api/requests/{id}/responses")
 @requires(Role.LIAISON)
 async def api_respond(request: web.Request, user: User) -> web.Response:
-    return await _follow_up(request, user, "response", ("body",), ("language", "attachments"))
+    optional = ("language", "attachments", "handling", "evaluation")
+    return await _follow_up(request, user, "response", ("body",), optional)
 
 
 @routes.post("/api/requests/{id}/reject")

@@ -108,7 +108,15 @@ EMPTY_FORM = {
     "body": "",
     "deadline": "",
     "case_id": "",
+    "reference": "",
+    "handling": "H2",
+    "handling_text": "",
+    "evaluation_source": "",
+    "evaluation_information": "",
 }
+# Checkboxes post nothing when unticked, so they are not in EMPTY_FORM (the base of what
+# is read); a new form shows both ticked: the strict default (docs/THREAT_MODEL.md).
+CHECKBOXES = ("use_limitation", "confidential")
 
 
 async def _open_cases(node: Node, user: User) -> list[Any]:
@@ -123,6 +131,7 @@ async def compose_page(request: web.Request, user: User) -> web.StreamResponse:
     node: Node = request.app[NODE_KEY]
     form = {
         **EMPTY_FORM,
+        **dict.fromkeys(CHECKBOXES, "yes"),
         "to": request.query.get("to", ""),
         "case_id": request.query.get("case", ""),
     }
@@ -131,6 +140,7 @@ async def compose_page(request: web.Request, user: User) -> web.StreamResponse:
     if draft_id:
         saved = await drafts.read_own(node, actor=user.username, request_id=draft_id)
         form.update({k: str(v or "") for k, v in saved.to_json().items() if k in EMPTY_FORM})
+        form.update(_condition_fields(saved))
         form["deadline"] = _deadline_field(saved.deadline)
         form["draft_id"] = draft_id
         if saved.attachments:
@@ -163,11 +173,14 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
     try:
         fields = {k: form[k] for k in forms.TEXT_FIELDS}
         attachments = tuple(u.id for u in uploads)
-        wanted = RequestForm(
-            **fields,
-            deadline=_deadline(form["deadline"]),
-            attachments=attachments,
-            case_id=form.get("case_id") or None,
+        wanted = RequestForm.of(
+            {
+                **fields,
+                "deadline": _deadline(form["deadline"]),
+                "attachments": list(attachments),
+                **_conditions(form, reference=True),
+                **({"case_id": form["case_id"]} if form.get("case_id") else {}),
+            }
         )
         if draft_id:  # editing a draft: keep it, then send it if asked
             await drafts.update(node, actor=user.username, request_id=draft_id, form=wanted)
@@ -184,7 +197,38 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/requests/{quote(created.id)}?done=1")
 
 
-TEXT_FIELDS = (*EMPTY_FORM, "confirm_language", "csrf_token", "action", "draft_id")
+TEXT_FIELDS = (*EMPTY_FORM, *CHECKBOXES, "confirm_language", "csrf_token", "action", "draft_id")
+
+
+def _conditions(form: dict[str, str], *, reference: bool) -> dict[str, object]:
+    """The form's conditions of use as the API takes them (core/handling.py checks them):
+    handling always, reference and evaluation when filled in."""
+    handling: dict[str, object] = {"code": form.get("handling", "")}
+    handling |= {name: form.get(name) == "yes" for name in CHECKBOXES}
+    if form.get("handling") == "H3":
+        handling["text"] = form.get("handling_text", "")
+    found: dict[str, object] = {"handling": handling}
+    if reference and form.get("reference"):
+        found["reference"] = form["reference"]
+    source, information = form.get("evaluation_source"), form.get("evaluation_information")
+    if source or information:
+        grade = int(information) if information and information.isdigit() else information
+        found["evaluation"] = {"source": source, "information": grade}
+    return found
+
+
+def _condition_fields(saved: RequestForm) -> dict[str, str]:
+    """A draft's conditions back as the compose form's fields."""
+    h, e = saved.handling, saved.evaluation
+    return {
+        "reference": saved.reference or "",
+        "handling": h.code,
+        "handling_text": h.text or "",
+        "use_limitation": "yes" if h.use_limitation else "",
+        "confidential": "yes" if h.confidential else "",
+        "evaluation_source": e.source if e else "",
+        "evaluation_information": str(e.information) if e else "",
+    }
 
 
 async def _read_form(
@@ -345,9 +389,13 @@ async def request_page(request: web.Request, user: User) -> web.StreamResponse:
     )
 
 
+ANSWER_CONDITIONS = ("handling", "handling_text", *CHECKBOXES)
 FOLLOW_UPS = {
-    "acknowledge": ("acknowledgement", ()),
-    "answer": ("response", ("body",)),
+    "acknowledge": ("acknowledgement", ("reference",)),
+    "answer": (
+        "response",
+        ("body", *ANSWER_CONDITIONS, "evaluation_source", "evaluation_information"),
+    ),
     "reject": ("rejection", ("reason",)),
 }
 
@@ -369,6 +417,11 @@ async def follow_up_action(request: web.Request, user: User) -> web.StreamRespon
     else:
         posted = await request.post()
         fields = {name: str(posted.get(name, "")).strip() for name in names}
+    if msg_type == "acknowledgement" and not fields.get("reference"):
+        fields.pop("reference", None)  # no reference given: none sent
+    if msg_type == "response":
+        answer = {name: str(fields.pop(name, "")) for name in FOLLOW_UPS["answer"][1][1:]}
+        fields |= _conditions(answer, reference=False)
     await follow_ups.follow_up(node, user, request_id, msg_type, fields)
     raise web.HTTPSeeOther(f"/requests/{quote(request_id)}?done=1")
 

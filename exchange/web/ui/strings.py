@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...core.deadlines import SPAN_EN
+from .locales.conditions import CONDITIONS
 
 EN: dict[str, str] = {
     "app_name": "Exchange",
@@ -288,6 +289,7 @@ EN: dict[str, str] = {
     "receipt_issued": "Receipt issued by us",
     "case_requests_count": "Requests",
     **SPAN_EN,
+    **CONDITIONS["en"],
 }
 
 # Imported here, after EN: each table holds EN's keys and fields (tests/ui/test_languages.py).

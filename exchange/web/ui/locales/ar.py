@@ -3,6 +3,8 @@ holds them). Identifiers, codes and times stay in Latin script, as the data hold
 
 from __future__ import annotations
 
+from .conditions import CONDITIONS
+
 AR: dict[str, str] = {
     "app_name": "Exchange",
     "skip_to_content": "انتقل إلى المحتوى",
@@ -280,4 +282,5 @@ AR: dict[str, str] = {
     "receipt_awaiting": "في انتظار الإيصال",
     "receipt_issued": "إيصال صادر عنا",
     "case_requests_count": "الطلبات",
+    **CONDITIONS["ar"],
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .conditions import CONDITIONS
+
 ES: dict[str, str] = {
     "app_name": "Exchange",
     "skip_to_content": "Ir al contenido",
@@ -297,4 +299,5 @@ ES: dict[str, str] = {
     "receipt_awaiting": "Acuse pendiente",
     "receipt_issued": "Acuse emitido por nosotros",
     "case_requests_count": "Solicitudes",
+    **CONDITIONS["es"],
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .conditions import CONDITIONS
+
 FR: dict[str, str] = {
     "app_name": "Exchange",
     "skip_to_content": "Aller au contenu",
@@ -298,4 +300,5 @@ FR: dict[str, str] = {
     "receipt_awaiting": "Accusé attendu",
     "receipt_issued": "Accusé émis par nous",
     "case_requests_count": "Demandes",
+    **CONDITIONS["fr"],
 }
