@@ -53,6 +53,14 @@ ACTIONS = frozenset(
         "request_drafted",
         "draft_updated",
         "draft_discarded",
+        "clarification_requested",
+        "clarification_given",
+        "request_partially_answered",
+        "request_transferred",
+        "request_withdrawn",
+        "reminder_sent",
+        "consent_requested",
+        "consent_answered",
     }
 )
 # Field names that may never appear in an entry: contents stay out of the log.

@@ -8,6 +8,7 @@ from . import metrics
 from .api import audit as audit_api
 from .api import deadlines as deadlines_api
 from .api import evidence as evidence_api
+from .api import messages as messages_api
 from .api import requests as requests_api
 from .api import stats as stats_api
 from .peer import audit as peer_audit
@@ -28,6 +29,7 @@ def register(app: web.Application) -> None:
         peer_witness,
         peer_witness_alerts,
         requests_api,
+        messages_api,
         audit_api,
         deadlines_api,
         stats_api,

@@ -62,6 +62,34 @@ def _with_attachments(schema: JsonObject) -> JsonObject:
     return {**schema, "properties": {**schema["properties"], "attachments": ids}}
 
 
+def _message_body() -> JsonObject:
+    schema = _with_attachments(
+        _obj(["type"], ["body", "reason", "language", "to", "purpose", "about"])
+    )
+    properties = {
+        **schema["properties"],
+        "type": {"type": "string", "enum": list(_MESSAGE_TYPES)},
+        "purpose": {"type": "string", "enum": ["use", "disclosure"]},
+        "granted": {"type": "boolean"},
+    }
+    return {**schema, "properties": properties}
+
+
+_MESSAGE_TYPES = (
+    "acknowledgement",
+    "clarification_request",
+    "clarification",
+    "partial_response",
+    "response",
+    "rejection",
+    "transfer",
+    "withdrawal",
+    "reminder",
+    "consent_request",
+    "consent",
+)
+
+
 def _query(*names: str, enums: dict[str, list[str]] | None = None) -> list[JsonObject]:
     return [
         {
@@ -232,6 +260,17 @@ OPENAPI: JsonObject = {
         "/api/requests/{id}/reject": {
             "post": _op(
                 "Reject a received request with a reason", params=_ID, body=_obj(["reason"])
+            )
+        },
+        "/api/requests/{id}/messages": {
+            "post": _op(
+                "Send a message of the conversation about a request: type is one of"
+                " acknowledgement, clarification_request, clarification, partial_response,"
+                " response, rejection, transfer, withdrawal, reminder, consent_request,"
+                " consent (docs/PROTOCOL.md says who may send which, and when)",
+                params=_ID,
+                body=_message_body(),
+                refusals=("403", "409", "429"),
             )
         },
         "/api/attachments": {
