@@ -158,8 +158,6 @@ def transition(current: Status, event: Event) -> Status:
         return target
     if current is Status.CLOSED and event is not Event.DELIVER:
         raise Conflict("the request is closed")
-    if event is Event.ANSWER and current is Status.ANSWERED:
-        raise Conflict("the request has its final response already")
     target = _TARGET[event]
     if event is Event.CLOSE and current is not Status.ANSWERED:
         raise Conflict(f"only answered requests can be closed; this one is {current}")

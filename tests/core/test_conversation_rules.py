@@ -36,7 +36,8 @@ ALLOWED: dict[str, tuple[Party | None, set[Status], dict[Status, Status] | Statu
     "clarification_request": (R, OPEN - {S.AWAITING_CLARIFICATION}, S.AWAITING_CLARIFICATION),
     "clarification": (Q, {S.AWAITING_CLARIFICATION}, S.ACKNOWLEDGED),
     "partial_response": (R, OPEN, S.PARTIALLY_ANSWERED),
-    "response": (R, OPEN, S.ANSWERED),
+    # a further response to an answered request is as before: it moves nothing
+    "response": (R, OPEN | {S.ANSWERED}, S.ANSWERED),
     "rejection": (R, OPEN, S.REJECTED),
     "transfer": (R, OPEN - {S.PARTIALLY_ANSWERED}, S.TRANSFERRED),
     "withdrawal": (Q, OPEN, S.WITHDRAWN),
