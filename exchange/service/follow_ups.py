@@ -85,9 +85,9 @@ async def follow_up(
 
 
 def _check_role(row: RequestRow, user: User, party: Party) -> None:
+    check_visible(row, user)  # first: what a user may not see does not exist for them
     if party is Party.RECIPIENT and user.role is not Role.LIAISON:
         raise Forbidden("only a liaison prosecutor answers for a received request")
-    check_visible(row, user)
 
 
 async def _forwarded(node: Node, row: RequestRow, to: str, now: datetime) -> OutgoingMessage:

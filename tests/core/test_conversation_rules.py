@@ -112,9 +112,7 @@ def test_every_combination(msg_type: str, party: Party, direction: str, status: 
         (S.TRANSFERRED, "transfer", S.TRANSFERRED),
     ],
 )
-def test_where_each_message_takes_the_request(
-    status: Status, msg_type: str, after: Status
-) -> None:
+def test_where_each_message_takes_the_request(status: Status, msg_type: str, after: Status) -> None:
     event = MESSAGE_TYPES[msg_type][1]
     assert event is not None
     assert transition(status, event) is after

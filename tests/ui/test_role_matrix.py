@@ -49,6 +49,7 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/requests/{id}/acknowledge"): (LIA,),
     ("POST", "/api/requests/{id}/responses"): (LIA,),
     ("POST", "/api/requests/{id}/reject"): (LIA,),
+    ("POST", "/api/requests/{id}/messages"): (INV, LIA),
     ("POST", "/api/requests/{id}/close"): (INV, LIA),
     ("POST", "/api/drafts"): (INV,),
     ("POST", "/api/requests/{id}/send"): (INV,),
