@@ -249,3 +249,17 @@ def check_follow_up_time(
         raise BadTime("the follow-up is timed too long before it arrived")
     if signed_at > arrived_at + MAX_SKEW:
         raise BadTime("the follow-up is timed in the future")
+
+
+def allowed_messages(*, party: Party, direction: str, status: Status) -> list[str]:
+    """The message types ``party`` may send now (what the request page offers), in
+    ``MESSAGE_TYPES`` order; a reminder's interval and an open consent request are
+    checked when one is sent."""
+    allowed = []
+    for msg_type in MESSAGE_TYPES:
+        try:
+            check_message(msg_type, party=party, direction=direction, status=status)
+        except (Conflict, WrongParty):
+            continue
+        allowed.append(msg_type)
+    return allowed

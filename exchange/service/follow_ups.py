@@ -12,12 +12,12 @@ import structlog
 from ..core import content as contents
 from ..core.canonical import JsonObject, parse_time
 from ..core.errors import Forbidden, InvalidRequest
-from ..core.lifecycle import Party, check_message, own_party
+from ..core.lifecycle import Party, Status, allowed_messages, check_message, own_party
 from ..core.roles import Role
 from ..store import messages as message_store
 from ..store import requests as store
 from ..store.messages import OutgoingMessage
-from ..store.rows import RequestRow
+from ..store.rows import MessageView, RequestRow
 from . import sealing
 from .node import Node
 from .requests import check_visible
@@ -82,6 +82,31 @@ async def follow_up(
     node.wake_delivery()
     node.wake_deadlines()
     return await node.db.run(lambda c: store.request_row(c, request_id))
+
+
+# The request page's older forms (acknowledge, answer, reject) stay as they were.
+OLDER_FORMS = ("acknowledgement", "response", "rejection")
+
+
+def available(row: RequestRow, user: User) -> list[str]:
+    """What this user may send about the request now (what the page offers): the
+    recipient's side is the liaison's to speak for; the requester's, its
+    investigator's or a liaison's. A reminder's interval and an open consent request
+    are checked when one is sent."""
+    party = own_party(row.direction)
+    if row.status is Status.DRAFT or (party is Party.RECIPIENT and user.role is not Role.LIAISON):
+        return []
+    return allowed_messages(party=party, direction=row.direction, status=row.status)
+
+
+def open_consent_requests(messages: list[MessageView], me: str) -> list[str]:
+    """The other party's consent requests not yet answered: what a consent answers."""
+    answered = {m.content.get("about") for m in messages if m.type == "consent"}
+    return [
+        m.msg_id
+        for m in messages
+        if m.type == "consent_request" and m.sender != me and m.msg_id not in answered
+    ]
 
 
 def _check_role(row: RequestRow, user: User, party: Party) -> None:
