@@ -11,7 +11,7 @@ import structlog
 
 from ..core import content as contents
 from ..core.canonical import JsonObject, parse_time
-from ..core.errors import Forbidden, InvalidRequest
+from ..core.errors import Forbidden, InvalidRequest, WrongParty
 from ..core.lifecycle import Party, Status, allowed_messages, check_message, own_party
 from ..core.roles import Role
 from ..store import messages as message_store
@@ -40,7 +40,10 @@ async def follow_up(
     row = await node.db.run(lambda c: store.request_row(c, request_id))
     party = own_party(row.direction)
     _check_role(row, user, party)
-    check_message(msg_type, party=party, direction=row.direction, status=row.status)
+    try:
+        check_message(msg_type, party=party, direction=row.direction, status=row.status)
+    except WrongParty as exc:  # our own side: the user asked for what it never sends
+        raise InvalidRequest(exc.message) from None
     fields = dict(fields)
     if msg_type in ATTACHING and "language" not in fields:
         fields["language"] = row.language

@@ -212,17 +212,20 @@ async def test_wrong_role_or_party_is_refused_and_changes_nothing(fed4: Federati
         rid, at_ma = created["id"], await incoming(ma, created["msg_id"])
         await until_status(es, rid, "delivered")
         before_es, before_ma = await view(es, rid), await view(ma, at_ma)
+        # our own side asked for a message it never sends: invalid_request (422), as
+        # acknowledging a request one sent always was; a peer doing so gets wrong_party
+        # (tests/adversarial/test_conversation_parties.py)
         refused = [
             (es, rid, {"type": "withdrawal"}, 400, "malformed"),  # no body
             (es, rid, {"type": "gossip", "body": "x"}, 400, "malformed"),
-            (es, rid, {"type": "response", "body": "x"}, 403, "wrong_party"),
-            (es, rid, {"type": "transfer", "to": "SN-CNA", "body": "x"}, 403, "wrong_party"),
+            (es, rid, {"type": "response", "body": "x"}, 422, "invalid_request"),
+            (es, rid, {"type": "transfer", "to": "SN-CNA", "body": "x"}, 422, "invalid_request"),
             (es, rid, {"type": "clarification", "body": "x"}, 409, "conflict"),  # not asked
             (es, rid, {"type": "consent_request", "purpose": "use", "body": "x"}, 409, "conflict"),
-            (es_liaison, rid, {"type": "acknowledgement"}, 403, "wrong_party"),
-            (ma, at_ma, {"type": "withdrawal", "body": "x"}, 403, "wrong_party"),
-            (ma, at_ma, {"type": "reminder"}, 403, "wrong_party"),
-            (ma, at_ma, {"type": "clarification", "body": "x"}, 403, "wrong_party"),
+            (es_liaison, rid, {"type": "acknowledgement"}, 422, "invalid_request"),
+            (ma, at_ma, {"type": "withdrawal", "body": "x"}, 422, "invalid_request"),
+            (ma, at_ma, {"type": "reminder"}, 422, "invalid_request"),
+            (ma, at_ma, {"type": "clarification", "body": "x"}, 422, "invalid_request"),
             (ma, at_ma, {"type": "transfer", "to": "ES-CNA", "body": "x"}, 422, "invalid_request"),
             (ma, at_ma, {"type": "transfer", "to": "XX-NONE", "body": "x"}, 404, "not_found"),
             (ma, at_ma, {"type": "consent", "about": "msg-x", "granted": True}, 409, "conflict"),

@@ -26,6 +26,7 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/requests/{id}"): (INV, LIA),
     ("POST", "/requests/{id}/{action}"): (LIA,),
     ("POST", "/requests/{id}/close"): (INV, LIA),
+    ("POST", "/requests/{id}/messages"): (INV, LIA),
     ("POST", "/requests/{id}/send"): (INV,),
     ("GET", "/deadlines"): (INV, LIA, ADM),
     ("GET", "/alerts"): (INV, LIA, ADM),
