@@ -115,11 +115,14 @@ async def test_transfer_to_the_competent_authority(fed4: Federation) -> None:
     try:
         _, created = await es.call("POST", "/api/requests", {"to": "SN-CNA", **FORM})
         rid, at_sn = created["id"], await incoming(sn, created["msg_id"])
+        assert await tracked(sn, at_sn)
         moved = await say(sn, at_sn, type="transfer", to="SN-PRD", body="Competent: Dakar.")
         assert moved["status"] == "transferred"
+        assert not await tracked(sn, at_sn)  # its deadline is the new holder's now
         # Spain sees who holds it now
         seen = await until_status(es, rid, "transferred")
         assert seen["counterpart"] == "SN-PRD"
+        assert await tracked(es, rid)  # Spain still waits for an answer
         transfer = [e for e in seen["timeline"] if e["event"] == "transfer"]
         assert transfer[0]["actor"] == "SN-CNA" and transfer[0]["detail"]["to"] == "SN-PRD"
         # the prosecutor's office holds it as Spain's request, the original's ids
@@ -187,9 +190,11 @@ async def test_withdrawal_reminder_and_consent(fed4: Federation) -> None:
             lambda: _with_type(ma, at_ma, "consent"), what="the consent at MA"
         )
         assert at_ma_view["content"]["granted"] is False
-        # withdrawal: final; MA can no longer answer
+        # withdrawal: final; MA can no longer answer, and neither side tracks its deadline
+        assert await tracked(es, rid) and await tracked(ma, at_ma)
         assert (await say(es, rid, type="withdrawal", body="Solved."))["status"] == "withdrawn"
         await until_status(ma, at_ma, "withdrawn")
+        assert not await tracked(es, rid) and not await tracked(ma, at_ma)
         status, body = await ma.call(
             "POST", f"/api/requests/{at_ma}/messages", {"type": "response", "body": "Too late."}
         )
@@ -248,6 +253,13 @@ async def test_wrong_role_or_party_is_refused_and_changes_nothing(fed4: Federati
     finally:
         for client in (es, es_liaison, ma, ma_inv):
             await client.close()
+
+
+async def tracked(client: ApiClient, request_id: str) -> bool:
+    """Whether the request is on the node's deadline list."""
+    status, body = await client.call("GET", "/api/deadlines")
+    assert status == 200, body
+    return any(r["request_id"] == request_id for r in body["deadlines"])
 
 
 async def _receipted(client: ApiClient, request_id: str, msg_type: str) -> bool:
