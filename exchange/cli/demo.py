@@ -1,8 +1,10 @@
-"""``exchange demo``: a working three-node federation on loopback, with TLS.
+"""``exchange demo``: a working four-node federation on loopback, with TLS.
 
 Spain, Morocco and Senegal (``ES-CNA``, ``MA-CNA``, ``SN-CNA``), as in the
-joint investigations on the Western Mediterranean route. Everything is
-generated on first run under the data folder and reused afterwards.
+joint investigations on the Western Mediterranean route, and a second Senegalese
+authority, the public prosecutor's office in Dakar (``SN-PRD``), to which the
+central authority can transfer a request. Everything is generated on first run
+under the data folder and reused afterwards (a folder made before SN-PRD gains it).
 """
 
 from __future__ import annotations
@@ -57,6 +59,17 @@ AUTHORITIES = (
         "Mon-Fri 08:00-17:00",
         "Africa/Dakar",
     ),
+    AuthorityInfo(
+        "SN-PRD",
+        "Senegal — Public Prosecutor's Office at the Dakar High Court",
+        "prosecution",
+        ("fr", "en"),
+        "Competent for investigations in Dakar; requests may also come through SN-CNA.",
+        "Call the duty prosecutor; confirm through Exchange.",
+        24,
+        "Mon-Fri 08:00-17:00",
+        "Africa/Dakar",
+    ),
 )
 
 
@@ -93,7 +106,7 @@ def prepare(data: Path, port_base: int) -> JsonObject:
         directory = directory.with_authority(read_public_info(folder))
         nodes.append({"authority_id": info.authority_id, "url": url})
         for role in ALL_ROLES:
-            username = f"{role}-{info.authority_id.split('-')[0].lower()}"
+            username = f"{role}-{_user_tag(info.authority_id)}"
             if any(
                 u["authority_id"] == info.authority_id and u["username"] == username for u in users
             ):
@@ -117,6 +130,12 @@ def prepare(data: Path, port_base: int) -> JsonObject:
     }
     write_private(state_path, (json.dumps(state, indent=2) + "\n").encode())
     return state
+
+
+def _user_tag(authority_id: str) -> str:
+    """``liaison-ma`` for a country's central authority, ``liaison-sn-prd`` for another."""
+    country, _, unit = authority_id.lower().partition("-")
+    return country if unit == "cna" else f"{country}-{unit}"
 
 
 def _operator_key(data: Path) -> SigningKeyPair:

@@ -57,6 +57,14 @@ ACTIONS = frozenset(
         "case_viewed",
         "case_closed",
         "case_erased",
+        "clarification_requested",
+        "clarification_given",
+        "request_partially_answered",
+        "request_transferred",
+        "request_withdrawn",
+        "reminder_sent",
+        "consent_requested",
+        "consent_answered",
     }
 )
 # Field names that may never appear in an entry: contents stay out of the log.

@@ -2,8 +2,10 @@
 
 Kinds of request (UNTOC vocabulary): ``information_request``,
 ``spontaneous_information`` (UNTOC art. 18(4)), ``mla_request`` (formal
-mutual legal assistance). Responses, acknowledgements and rejections are
-message types threaded to their request by ``in_reply_to``.
+mutual legal assistance). Every other message type (the conversation: see
+``core.lifecycle.MESSAGE_TYPES``) is threaded to its request by ``in_reply_to``.
+A request transferred by its recipient reaches the new holder as a request
+with ``transfer``: the original request's ``{origin, msg_id}``.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ MAX_REASON = 4000
 # apply their own, usually lower, limit from [limits] max_attachment_bytes.
 ATTACHABLE = frozenset({"attachments"})
 # Issue 16 (core/handling.py): a request carries handling (required), evaluation and
-# the sender's reference; a response handling and evaluation; an acknowledgement the
-# recipient's reference.
+# the sender's reference; a response, final or partial, handling and evaluation; an
+# acknowledgement the recipient's reference.
 REQUEST_OPTIONAL = frozenset({"reference", "evaluation"})
 RESPONSE_OPTIONAL = frozenset({"evaluation"})
 MAX_ATTACHMENT_BYTES = 1 << 32
@@ -67,7 +69,7 @@ def validate(msg_type: str, content: JsonObject, *, max_body_chars: int) -> None
     if msg_type == "request":
         fields = {"kind", "urgency", "language", "subject", "body", "deadline", "handling"}
         check_conditions(content, handling=True, reference=True)
-        _exact(content, fields, ATTACHABLE | REQUEST_OPTIONAL)
+        _exact(content, fields, ATTACHABLE | REQUEST_OPTIONAL | {"transfer"})
         _choice(content, "kind", REQUEST_KINDS)
         _choice(content, "urgency", URGENCIES)
         _language(content)
@@ -75,22 +77,60 @@ def validate(msg_type: str, content: JsonObject, *, max_body_chars: int) -> None
         _text(content, "body", max_body_chars, allow_empty=False)
         if content["deadline"] is not None:
             parse_time(content["deadline"], field="deadline")
+        if "transfer" in content:
+            _message_ref(content, "transfer")
         return
     _reply_to(content)
     if msg_type == "acknowledgement":
         check_conditions(content, handling=False, reference=True)
         _exact(content, {"in_reply_to"}, frozenset({"reference"}))
-    elif msg_type == "response":
-        check_conditions(content, handling=True, reference=False)
-        fields = {"in_reply_to", "body", "language", "handling"}
-        _exact(content, fields, ATTACHABLE | RESPONSE_OPTIONAL)
-        _text(content, "body", max_body_chars, allow_empty=False)
-        _language(content)
+    elif msg_type in ("response", "partial_response"):
+        _response(content, max_body_chars)
     elif msg_type == "rejection":
         _exact(content, {"in_reply_to", "reason"})
         _text(content, "reason", MAX_REASON, allow_empty=False)
+    elif msg_type in _CONVERSATION:
+        _conversation(msg_type, content, max_body_chars)
     else:
         raise Malformed("unknown message type")
+
+
+def _response(content: JsonObject, max_body_chars: int) -> None:
+    """A response, final or partial: the same fields, its conditions of use included."""
+    check_conditions(content, handling=True, reference=False)
+    fields = {"in_reply_to", "body", "language", "handling"}
+    _exact(content, fields, ATTACHABLE | RESPONSE_OPTIONAL)
+    _text(content, "body", max_body_chars, allow_empty=False)
+    _language(content)
+
+
+# The conversation's other types: their fields beside in_reply_to and body.
+_CONVERSATION = {
+    "clarification_request": {"body"},
+    "clarification": {"body"},
+    "transfer": {"body", "to"},
+    "withdrawal": {"body"},
+    "reminder": {"body"},
+    "consent_request": {"body", "purpose"},
+    "consent": {"body", "about", "granted"},
+}
+# What a consent request asks: to use the information in other proceedings (UNTOC
+# art. 18(19)), or to pass it on to someone else.
+CONSENT_PURPOSES = ("use", "disclosure")
+
+
+def _conversation(msg_type: str, content: JsonObject, max_body_chars: int) -> None:
+    _exact(content, {"in_reply_to"} | _CONVERSATION[msg_type])
+    # a reminder or a consent may say nothing more; the others say why or what
+    _text(content, "body", max_body_chars, allow_empty=msg_type in ("reminder", "consent"))
+    if msg_type == "transfer":
+        _identifier(content, "to")
+    elif msg_type == "consent_request":
+        _choice(content, "purpose", CONSENT_PURPOSES)
+    elif msg_type == "consent":
+        _identifier(content, "about")
+        if not isinstance(content["granted"], bool):
+            raise Malformed("granted must be true or false")
 
 
 def _exact(content: JsonObject, fields: set[str], optional: frozenset[str] = frozenset()) -> None:
@@ -129,10 +169,20 @@ def _text(content: JsonObject, name: str, limit: int, *, allow_empty: bool) -> N
 
 
 def _reply_to(content: JsonObject) -> None:
-    ref = content.get("in_reply_to")
+    _message_ref(content, "in_reply_to")
+
+
+def _message_ref(content: JsonObject, name: str) -> None:
+    ref = content.get(name)
     if (
         not isinstance(ref, dict)
         or set(ref) != {"origin", "msg_id"}
         or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in ref.values())
     ):
-        raise Malformed("in_reply_to must be {origin, msg_id}")
+        raise Malformed(f"{name} must be {{origin, msg_id}}")
+
+
+def _identifier(content: JsonObject, name: str) -> None:
+    value = content.get(name)
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise Malformed(f"{name} must be an identifier")

@@ -52,7 +52,21 @@ from .errors import (
 from .keys import KeyRing, PublicKey, SigningKeyPair, seal_to, verify_signature
 
 VERSION = 2
-MESSAGE_TYPES = ("request", "acknowledgement", "response", "rejection")
+MESSAGE_TYPES = (
+    "request",
+    "acknowledgement",
+    "response",
+    "rejection",
+    # the conversation (issue 16; core.lifecycle.MESSAGE_TYPES says who sends which)
+    "clarification_request",
+    "clarification",
+    "partial_response",
+    "transfer",
+    "withdrawal",
+    "reminder",
+    "consent_request",
+    "consent",
+)
 MSG_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{7,63}$")
 MAX_ENVELOPE_BYTES = 2 * 1024 * 1024
 # Accept envelopes created up to this far in the future (clock skew between nodes).

@@ -124,6 +124,10 @@ def _check(node: Node, opened: Opened) -> None:
     limit = node.config.limits.max_body_chars
     contents.validate(opened.header.type, opened.content, max_body_chars=limit)
     check_blobs(node, opened.content)
+    if opened.header.type == "transfer" and not node.directory.require().get(
+        opened.content["to"]
+    ):  # retryable: the transferring node's directory may be newer than ours
+        raise NotFound("the transfer names an authority this node does not know")
 
 
 def _refuse(

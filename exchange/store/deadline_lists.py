@@ -29,7 +29,7 @@ from ..core.deadlines import (
     time_left,
 )
 from .db import fetch_all, row_dict
-from .deadlines import TRACKED, AlertRow, DeadlineRow, facts_of
+from .deadlines import GONE_R, TRACKED, AlertRow, DeadlineRow, facts_of
 from .paging import Page, page_of
 
 OPEN = f"{TRACKED} AND answered_at IS NULL AND rejected_at IS NULL"
@@ -226,6 +226,7 @@ def newest_alerts(
         params.append(created_by)
     if open_only:
         where.append("r.answered_at IS NULL AND r.rejected_at IS NULL AND r.status != 'expired'")
+        where.append(GONE_R)
     if after is not None:
         where.append("e.id < ?")
         params.append(after[0])

@@ -28,7 +28,10 @@ from .db import fetch_all, transaction
 from .rows import RequestRow
 from .transitions import Change, Entry, apply
 
-TRACKED = "deadline IS NOT NULL AND status != 'expired'"
+# A request withdrawn, or transferred away by this node, has no deadline left here.
+GONE = "status != 'withdrawn' AND NOT (status = 'transferred' AND direction = 'in')"
+GONE_R = GONE.replace("status", "r.status").replace("direction", "r.direction")
+TRACKED = f"deadline IS NOT NULL AND status != 'expired' AND {GONE}"
 # The live state is ``overdue`` at the bound instant (as ``state_of`` judges it): tracked,
 # neither answered nor rejected, deadline passed. Times are fixed-width UTC text
 # (``format_time``), so they compare as text.
@@ -210,7 +213,10 @@ def _record(
 
 def state_of(row: RequestRow, policy: DeadlinePolicy, now: datetime) -> str | None:
     """The live deadline state of a request (None when it has no deadline)."""
-    if not row.deadline or row.status is Status.EXPIRED:
+    gone = row.status is Status.WITHDRAWN or (
+        row.status is Status.TRANSFERRED and row.direction == "in"
+    )
+    if not row.deadline or row.status is Status.EXPIRED or gone:
         return None
     return state_at(facts_of(row.to_json()), policy, now).value
 
@@ -218,8 +224,9 @@ def state_of(row: RequestRow, policy: DeadlinePolicy, now: datetime) -> str | No
 def open_alert_count(conn: sqlite3.Connection, created_by: str | None = None) -> int:
     """Escalations of requests still open (an investigator's own, or all)."""
     sql = (
-        "SELECT COUNT(*) FROM deadline_escalations e JOIN requests r ON r.id = e.request_id"
+        "SELECT COUNT(*) FROM deadline_escalations e JOIN requests r ON r.id = e.request_id"  # noqa: S608 (fixed conditions)
         " WHERE r.answered_at IS NULL AND r.rejected_at IS NULL AND r.status != 'expired'"
+        f" AND {GONE_R}"
     )
     if created_by is None:
         return int(conn.execute(sql).fetchone()[0])

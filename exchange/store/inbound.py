@@ -12,13 +12,19 @@ from ..core import ids
 from ..core.canonical import format_time, parse_time, sha256_hex
 from ..core.cases import IMPLICIT
 from ..core.errors import ExchangeError, NotFound, Replay
-from ..core.lifecycle import Status, check_follow_up, check_follow_up_time
+from ..core.lifecycle import (
+    Event,
+    Status,
+    check_follow_up,
+    check_follow_up_time,
+    check_message,
+)
 from ..core.vault import Vault
 from . import evidence as evidence_store
 from .cases import NewCase, insert_case
+from .conversation import check_stored, check_transferred_in, detail_of, set_holder
 from .db import fetch_one, transaction
 from .messages import INSERT_MESSAGES, IncomingMessage, message_row
-from .requests import FOLLOW_UP_EVENTS
 from .rows import REQUEST_COLUMNS, RequestRow
 from .sql import chunks, insert_rows, marks
 from .transitions import Change, Entry, apply
@@ -142,15 +148,21 @@ def _store(
             if seen["envelope_sha256"] != message.envelope_sha256:
                 raise Replay("this message id was already used for another envelope")
             return str(seen["receipt"] or "").encode()
+        detail: dict[str, object] = {"msg_id": message.msg_id}
         if message.type == "request":
             request_id = _insert_incoming_request(
                 conn, vault, me, message, arrival.new_request_id, now, arrival.deadline_plan
             )
             status, event, action, name = Status.RECEIVED, None, "request_received", "received"
+            if "transfer" in message.content:
+                detail["transferred_by"] = message.sender
         else:
-            row = _thread_of(conn, me, message, arrived_at=now)
-            request_id, status, event = row.id, row.status, FOLLOW_UP_EVENTS[message.type]
+            row, event = _thread_of(conn, me, message, arrived_at=now)
+            request_id, status = row.id, row.status
             action, name = "message_received", message.type
+            detail |= detail_of(message.type, message.content)
+            if message.type == "transfer":
+                set_holder(conn, row.id, message.content["to"])
         kept = message_row(vault, request_id, message.sender, me, message, None)
         insert_rows(conn, INSERT_MESSAGES, [kept])
         evidence_store.record_received(
@@ -162,7 +174,7 @@ def _store(
             event,
             timeline=name,
             actor=message.sender,
-            detail={"msg_id": message.msg_id},
+            detail=detail,
         )  # the status's time is our arrival: the peer's signed time stays in the message
         (after,) = apply(conn, [change], me=me, now=now)
         return _Stored(message, request_id, after, action)
@@ -220,6 +232,10 @@ def _insert_incoming_request(
     plan: tuple[str, str] | None,
 ) -> str:
     meta = message.content
+    origin, msg_id = message.sender, message.msg_id
+    if "transfer" in meta:  # held as the original request, answered to its requester
+        check_transferred_in(conn, meta["transfer"], sender=message.sender, me=me)
+        origin, msg_id = meta["transfer"]["origin"], meta["transfer"]["msg_id"]
     # Filed in a case of its own on this node (until cases are shared): an implicit case,
     # opened by no user of ours, that only the liaison prosecutors see.
     case = NewCase(ids.request_id(), IMPLICIT, created_by=None, now=now, implicit=True)
@@ -231,9 +247,9 @@ def _insert_incoming_request(
            VALUES (?, ?, ?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             request_id,
-            message.sender,
-            message.msg_id,
-            message.sender,
+            origin,
+            msg_id,
+            origin,
             meta["kind"],
             meta["urgency"],
             meta["language"],
@@ -250,9 +266,9 @@ def _insert_incoming_request(
 
 def _thread_of(
     conn: sqlite3.Connection, me: str, message: IncomingMessage, *, arrived_at: datetime
-) -> RequestRow:
-    """The request a peer's follow-up refers to, if that peer may follow it up, at the
-    time it signed."""
+) -> tuple[RequestRow, Event | None]:
+    """The request a peer's follow-up refers to, if that peer may send this message
+    about it now, at the time it signed; and the message's event."""
     ref = message.content["in_reply_to"]
     found = fetch_one(
         conn,
@@ -262,7 +278,7 @@ def _thread_of(
     if found is None:
         raise NotFound("the message refers to a request this node does not know")
     row = RequestRow.of(found)
-    check_follow_up(
+    party = check_follow_up(
         direction=row.direction,
         origin=row.origin,
         counterpart=row.counterpart,
@@ -274,4 +290,15 @@ def _thread_of(
         request_at=parse_time(row.created_at),
         arrived_at=arrived_at,
     )
-    return row
+    event = check_message(message.type, party=party, direction=row.direction, status=row.status)
+    check_stored(
+        conn,
+        row,
+        message.type,
+        message.content,
+        party=party,
+        sender=message.sender,
+        me=me,
+        now=arrived_at,
+    )
+    return row, event

@@ -14,11 +14,12 @@ from typing import Any
 from ..core.audit_entry import encode_entry
 from ..core.canonical import format_time
 from ..core.errors import NotFound
-from ..core.lifecycle import Event, Status, check_reply
+from ..core.lifecycle import Event, Status, check_message, own_party
 from ..core.vault import Vault
 from . import audit
 from . import cases as case_store
 from . import evidence as evidence_store
+from .conversation import check_stored, detail_of
 from .db import fetch_one, transaction
 from .messages import (
     INSERT_MESSAGES,
@@ -32,18 +33,22 @@ from .rows import REQUEST_COLUMNS, RequestRow
 from .sql import insert_rows
 from .transitions import INSERT_EVENTS, Change, Entry, apply
 
-FOLLOW_UP_EVENTS = {
-    "acknowledgement": Event.ACKNOWLEDGE,
-    "response": Event.ANSWER,
-    "rejection": Event.REJECT,
+# The audit action of each message we send about a request (peers' are all
+# ``message_received``, with their type).
+SENT_ACTION = {
+    "acknowledgement": "request_acknowledged",
+    "response": "request_answered",
+    "rejection": "request_rejected",
+    "clarification_request": "clarification_requested",
+    "clarification": "clarification_given",
+    "partial_response": "request_partially_answered",
+    "transfer": "request_transferred",
+    "withdrawal": "request_withdrawn",
+    "reminder": "reminder_sent",
+    "consent_request": "consent_requested",
+    "consent": "consent_answered",
 }
-# The audit action of each change we make to a request.
-AUDIT_ACTION = {
-    Event.ACKNOWLEDGE: "request_acknowledged",
-    Event.ANSWER: "request_answered",
-    Event.REJECT: "request_rejected",
-    Event.CLOSE: "request_closed",
-}
+AUDIT_ACTION = {Event.CLOSE: "request_closed"}
 
 
 @dataclass(frozen=True)
@@ -219,16 +224,25 @@ def add_follow_up(
     actor: str,
     now: datetime,
     attachment_ids: list[str] | tuple[str, ...] = (),
+    forwarded: OutgoingMessage | None = None,
 ) -> None:
-    """Our acknowledgement, response or rejection of an incoming request."""
-    event = FOLLOW_UP_EVENTS[message.type]
+    """Our message about a request, by our side's rules (``check_message``); a
+    transfer queues the request ``forwarded`` to its new holder with the notice."""
     with transaction(conn):
         evidence_store.attach(
             conn, list(attachment_ids), msg_id=message.msg_id, peer=message.recipient
         )
         row = request_row(conn, request_id)
-        check_reply(row.direction, row.status, event)
+        party = own_party(row.direction)
+        event = check_message(message.type, party=party, direction=row.direction, status=row.status)
+        check_stored(
+            conn, row, message.type, message.content, party=party, sender=me, me=me, now=now
+        )
         insert_outgoing(conn, vault, me, request_id, message)
+        extra = detail_of(message.type, message.content)
+        if forwarded is not None:
+            insert_outgoing(conn, vault, me, request_id, forwarded)
+            extra["forwarded_msg_id"] = forwarded.msg_id
         fields = {
             "request_id": request_id,
             "msg_id": message.msg_id,
@@ -241,8 +255,8 @@ def add_follow_up(
             event,
             timeline=message.type,
             actor=actor,
-            detail={"msg_id": message.msg_id},
-            entries=[Entry(AUDIT_ACTION[event], actor, fields)],
+            detail={"msg_id": message.msg_id, **extra},
+            entries=[Entry(SENT_ACTION[message.type], actor, fields | extra)],
         )
         apply(conn, [change], me=me, now=now)
 

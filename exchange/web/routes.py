@@ -9,6 +9,7 @@ from .api import audit as audit_api
 from .api import cases as cases_api
 from .api import deadlines as deadlines_api
 from .api import evidence as evidence_api
+from .api import messages as messages_api
 from .api import requests as requests_api
 from .api import stats as stats_api
 from .peer import audit as peer_audit
@@ -30,6 +31,7 @@ def register(app: web.Application) -> None:
         peer_witness_alerts,
         requests_api,
         cases_api,
+        messages_api,
         audit_api,
         deadlines_api,
         stats_api,

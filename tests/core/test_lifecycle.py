@@ -7,6 +7,7 @@ import pytest
 from exchange.core.errors import BadTime, Conflict, InvalidRequest, WrongParty
 from exchange.core.lifecycle import (
     Event,
+    Party,
     Status,
     check_draft,
     check_follow_up,
@@ -62,13 +63,24 @@ def test_reject_and_expire() -> None:
 
 def test_only_the_authority_a_request_went_to_may_follow_it_up() -> None:
     me = "ES-CNA"
-    check_follow_up(direction="out", origin=me, counterpart="MA-CNA", sender="MA-CNA", me=me)
+    party = check_follow_up(
+        direction="out", origin=me, counterpart="MA-CNA", sender="MA-CNA", me=me
+    )
+    assert party is Party.RECIPIENT
+
+
+def test_the_requester_speaks_for_the_request_it_sent_us() -> None:
+    """Issue 16: a peer may now follow up the request it sent us (a clarification, a
+    withdrawal...), as its requester; which types it may send is check_message's."""
+    party = check_follow_up(
+        direction="in", origin="MA-CNA", counterpart="MA-CNA", sender="MA-CNA", me="ES-CNA"
+    )
+    assert party is Party.REQUESTER
 
 
 @pytest.mark.parametrize(
     ("direction", "origin", "counterpart", "sender"),
     [
-        ("in", "MA-CNA", "MA-CNA", "MA-CNA"),  # a peer following up the request it sent us
         ("out", "ES-CNA", "MA-CNA", "SN-CNA"),  # a third party, on a request we sent to MA
         ("in", "MA-CNA", "MA-CNA", "SN-CNA"),  # a third party, on a request MA sent us
         ("out", "MA-CNA", "MA-CNA", "MA-CNA"),  # outgoing, but not ours

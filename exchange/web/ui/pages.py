@@ -386,6 +386,10 @@ async def request_page(request: web.Request, user: User) -> web.StreamResponse:
         done=request.query.get("done") == "1",
         peer=peer,
         peer_time=local_time(peer, node.clock.now()) if peer else "",
+        actions=follow_ups.available(view.row, user),
+        older_forms=follow_ups.OLDER_FORMS,
+        open_questions=follow_ups.open_consent_requests(view.messages, node.me),
+        authorities=[a.authority_id for a in directory.authorities] if directory else [],
     )
 
 
