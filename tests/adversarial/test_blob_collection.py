@@ -121,7 +121,10 @@ async def test_unreferenced_blobs_are_collected_after_the_grace_period(tmp_path:
         assert entry["actor"] == "retention"
         assert verify_data_dir(es.data).ok
         # a second pass has nothing more to collect and writes no entry
-        assert run_pass(es.node.db, es.config, clock, es.node.vault)["unreferenced_blobs_collected"] == 0
+        assert (
+            run_pass(es.node.db, es.config, clock, es.node.vault)["unreferenced_blobs_collected"]
+            == 0
+        )
         assert await _collections(fed) == collected
 
         # the message delivered after its blob still opens, byte for byte
@@ -151,7 +154,10 @@ async def test_a_collected_blob_may_be_sent_again(tmp_path: Path) -> None:
         assert await put(fed, "MA-CNA", blob) == 200
         clock.advance(timedelta(hours=25))
         es = fed["ES-CNA"]
-        assert run_pass(es.node.db, es.config, clock, es.node.vault)["unreferenced_blobs_collected"] == 1
+        assert (
+            run_pass(es.node.db, es.config, clock, es.node.vault)["unreferenced_blobs_collected"]
+            == 1
+        )
         assert await held(fed, "MA-CNA") == 0
         status, body = await peer_put(fed, "MA-CNA", "ES-CNA", blob, sha256=sha, length=len(blob))
         assert status == 200, body
