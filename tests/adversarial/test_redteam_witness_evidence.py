@@ -1,0 +1,53 @@
+"""What a witness's word is worth, played by those who would forge it (issue 15 red team).
+
+* An insider who cut the log's tail hands ``exchange audit verify`` a views file of his
+  own in which every witness "holds none" (or is unreachable): nothing in such an entry
+  is signed by a witness, so a file whose views carry no witness's cosignature is a
+  failure, never a pass.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from exchange.core.canonical import format_time
+
+from ..federation import Federation
+from .test_witnessed_verify import fed, messages, truncate, verify, witnessed
+
+__all__ = ["fed"]  # the fixtures, used by name
+
+
+def _views_file(folder: Path, fed: Federation, *entries: tuple[str, str | None]) -> Path:
+    """A ``--witness-views`` file as an insider writes it: (witness, error) entries with
+    no note (None: "holds none")."""
+    at = format_time(fed.clock.now())
+    views = [
+        {"witness": witness, "obtained_at": at, "note": None, "error": error}
+        for witness, error in entries
+    ]
+    path = folder / "forged-views.json"
+    path.write_text(json.dumps({"witness_views": views}))
+    return path
+
+
+async def test_a_views_file_with_no_cosigned_view_does_not_pass_a_truncated_log(
+    fed: Federation, capsys: pytest.CaptureFixture[str]
+) -> None:
+    size = await witnessed(fed)
+    es = fed["ES-CNA"]
+    await fed.stop()
+    truncate(es.data, size - 3)
+    forged = [
+        [("MA-CNA", None), ("SN-CNA", None)],  # both witnesses "hold none"
+        [("MA-CNA", None), ("SN-CNA", "ClientConnectorError")],
+        [("XX-CNA", None)],  # a witness the directory does not even list
+    ]
+    for entries in forged:
+        path = _views_file(es.data.parent, fed, *entries)
+        code, report = await verify(capsys, es.data, "--witness-views", str(path))
+        assert code == 1, (entries, report)
+        assert "carries a witness's cosignature" in messages(report)
