@@ -24,7 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from .canonical import JsonObject, b64d, b64e, canonical_json, format_time, loads_object, parse_time
+from .canonical import (
+    JsonObject,
+    b64d,
+    b64e,
+    canonical_json,
+    format_time,
+    loads_canonical,
+    parse_time,
+)
 from .directory import Directory
 from .errors import BadEvidence, ExchangeError, Malformed, UnknownSender
 from .keys import SigningKeyPair, verify_signature
@@ -86,7 +94,9 @@ def issue_alert(
 
 
 def parse_alert(data: bytes) -> AlertStatement:
-    obj = loads_object(data, max_depth=3)
+    """One spelling only (canonical JSON): a statement re-spelled is another byte string
+    a receiver would keep, audit and count again."""
+    obj = loads_canonical(data, max_depth=3, what="witness alert")
     body = obj.get("alert")
     if set(obj) != {"alert", "signature"} or not isinstance(body, dict) or set(body) != _FIELDS:
         raise Malformed("a witness alert must be {alert: {...}, signature}")

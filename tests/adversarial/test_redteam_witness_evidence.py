@@ -4,6 +4,9 @@
   own in which every witness "holds none" (or is unreachable): nothing in such an entry
   is signed by a witness, so a file whose views carry no witness's cosignature is a
   failure, never a pass.
+* A peer witness re-spells an alert it already sent (same signature, other bytes): a
+  statement has one spelling, so it is refused as malformed and not kept, audited and
+  counted a second time.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import pytest
 
 from exchange.core.canonical import format_time
 
-from ..federation import Federation
+from ..federation import Federation, peer_post
+from .test_witness_alert_statements import PATH, _received, _statement, fed3
 from .test_witnessed_verify import fed, messages, truncate, verify, witnessed
 
-__all__ = ["fed"]  # the fixtures, used by name
+__all__ = ["fed", "fed3"]  # the fixtures, used by name
 
 
 def _views_file(folder: Path, fed: Federation, *entries: tuple[str, str | None]) -> Path:
@@ -51,3 +55,26 @@ async def test_a_views_file_with_no_cosigned_view_does_not_pass_a_truncated_log(
         code, report = await verify(capsys, es.data, "--witness-views", str(path))
         assert code == 1, (entries, report)
         assert "carries a witness's cosignature" in messages(report)
+
+
+async def test_a_respelled_alert_statement_is_refused_and_kept_once(fed3: Federation) -> None:
+    statement = _statement(fed3)
+    status, body = await peer_post(fed3, "SN-CNA", "ES-CNA", PATH, statement.to_bytes())
+    assert status == 200 and body["recorded"] is True, body
+    document = json.loads(statement.to_bytes())
+    respellings = [
+        json.dumps(document, indent=1).encode(),  # whitespace
+        json.dumps(dict(reversed(list(document.items())))).encode(),  # key order
+        statement.to_bytes() + b"\n",
+    ]
+    for respelled in respellings:
+        status, body = await peer_post(fed3, "SN-CNA", "ES-CNA", PATH, respelled)
+        assert (status, body["error"]["code"]) == (400, "malformed"), body
+    assert await _received(fed3, "ES-CNA") == [("SN-CNA", "MA-CNA", "shrunk")]
+    audited = await fed3["ES-CNA"].node.db.run(
+        lambda c: c.execute(
+            "SELECT COUNT(*) FROM audit_entries WHERE CAST(entry AS TEXT)"
+            " LIKE '%witness_alert_received%'"
+        ).fetchone()[0]
+    )
+    assert audited == 1
