@@ -32,6 +32,7 @@ from .canonical import (
     format_time,
     loads_canonical,
     parse_time,
+    sha256_hex,
 )
 from .directory import Directory
 from .errors import BadEvidence, ExchangeError, Malformed, UnknownSender
@@ -74,6 +75,11 @@ class AlertStatement:
 
     def to_bytes(self) -> bytes:
         return canonical_json({"alert": self.body(), "signature": b64e(self.signature)})
+
+    def evidence_sha256(self) -> str:
+        """What the alert accuses, apart from when and in which words: a receiver keeps
+        one alert per issuer, log, kind and this."""
+        return sha256_hex(canonical_json({"previous": self.previous, "presented": self.presented}))
 
 
 def issue_alert(

@@ -406,4 +406,12 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX attachments_kek ON attachments (substr(key_wrapped, 2, 16))",
         "CREATE INDEX drafts_kek ON drafts (substr(content_key, 2, 16))",
     ],
+    # 17: a received witness alert is kept once per issuer, watched log, kind and
+    # evidence (the two notes), whatever its time or detail: re-signing the same
+    # accusation does not add rows, audit entries or counts. Rows from before: NULL
+    [
+        "ALTER TABLE witness_alerts_received ADD COLUMN evidence_sha256 TEXT",
+        """CREATE UNIQUE INDEX witness_alerts_received_evidence
+           ON witness_alerts_received (issuer, peer, kind, evidence_sha256)""",
+    ],
 ]

@@ -6,12 +6,14 @@
   failure, never a pass.
 * A peer witness re-spells an alert it already sent (same signature, other bytes): a
   statement has one spelling, so it is refused as malformed and not kept, audited and
-  counted a second time.
+  counted a second time. Nor is the same accusation (issuer, log, kind and the two
+  notes) kept again when re-signed with another time or detail.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -71,10 +73,39 @@ async def test_a_respelled_alert_statement_is_refused_and_kept_once(fed3: Federa
         status, body = await peer_post(fed3, "SN-CNA", "ES-CNA", PATH, respelled)
         assert (status, body["error"]["code"]) == (400, "malformed"), body
     assert await _received(fed3, "ES-CNA") == [("SN-CNA", "MA-CNA", "shrunk")]
-    audited = await fed3["ES-CNA"].node.db.run(
-        lambda c: c.execute(
-            "SELECT COUNT(*) FROM audit_entries WHERE CAST(entry AS TEXT)"
-            " LIKE '%witness_alert_received%'"
-        ).fetchone()[0]
+    assert await _audited_receptions(fed3) == 1
+
+
+async def _audited_receptions(fed: Federation) -> int:
+    return int(
+        await fed["ES-CNA"].node.db.run(
+            lambda c: c.execute(
+                "SELECT COUNT(*) FROM audit_entries WHERE CAST(entry AS TEXT)"
+                " LIKE '%witness_alert_received%'"
+            ).fetchone()[0]
+        )
     )
-    assert audited == 1
+
+
+async def test_the_same_accusation_signed_again_is_kept_once(fed3: Federation) -> None:
+    """A peer witness holding two notes of a log re-signs the same alert with a new time
+    and new words, as often as it likes: kept, audited and counted once."""
+    first = _statement(fed3)
+    status, body = await peer_post(fed3, "SN-CNA", "ES-CNA", PATH, first.to_bytes())
+    assert status == 200 and body["recorded"] is True, body
+    for n in range(1, 4):
+        again = _statement(
+            fed3,
+            previous=first.previous,
+            presented=first.presented,
+            detail=f"again {n}",
+            issued_at=first.issued_at - timedelta(seconds=n),
+        )
+        status, body = await peer_post(fed3, "SN-CNA", "ES-CNA", PATH, again.to_bytes())
+        assert status == 200 and body["recorded"] is False, body
+    assert await _received(fed3, "ES-CNA") == [("SN-CNA", "MA-CNA", "shrunk")]
+    assert await _audited_receptions(fed3) == 1
+    # other evidence is another accusation
+    other = _statement(fed3)
+    status, body = await peer_post(fed3, "SN-CNA", "ES-CNA", PATH, other.to_bytes())
+    assert status == 200 and body["recorded"] is True, body
