@@ -83,7 +83,7 @@ def _witnesses(args: argparse.Namespace) -> WitnessInput:
     if args.offline:
         return WitnessInput((), offline=True)
     if args.witness_views is not None:
-        return WitnessInput(read_views_file(args.witness_views))
+        return WitnessInput(read_views_file(args.witness_views), from_file=True)
     caller = caller_of(args.data)
 
     async def ask() -> tuple[ObtainedView, ...]:

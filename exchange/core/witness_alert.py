@@ -24,7 +24,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from .canonical import JsonObject, b64d, b64e, canonical_json, format_time, loads_object, parse_time
+from .canonical import (
+    JsonObject,
+    b64d,
+    b64e,
+    canonical_json,
+    format_time,
+    loads_canonical,
+    parse_time,
+    sha256_hex,
+)
 from .directory import Directory
 from .errors import BadEvidence, ExchangeError, Malformed, UnknownSender
 from .keys import SigningKeyPair, verify_signature
@@ -67,6 +76,11 @@ class AlertStatement:
     def to_bytes(self) -> bytes:
         return canonical_json({"alert": self.body(), "signature": b64e(self.signature)})
 
+    def evidence_sha256(self) -> str:
+        """What the alert accuses, apart from when and in which words: a receiver keeps
+        one alert per issuer, log, kind and this."""
+        return sha256_hex(canonical_json({"previous": self.previous, "presented": self.presented}))
+
 
 def issue_alert(
     *,
@@ -86,7 +100,9 @@ def issue_alert(
 
 
 def parse_alert(data: bytes) -> AlertStatement:
-    obj = loads_object(data, max_depth=3)
+    """One spelling only (canonical JSON): a statement re-spelled is another byte string
+    a receiver would keep, audit and count again."""
+    obj = loads_canonical(data, max_depth=3, what="witness alert")
     body = obj.get("alert")
     if set(obj) != {"alert", "signature"} or not isinstance(body, dict) or set(body) != _FIELDS:
         raise Malformed("a witness alert must be {alert: {...}, signature}")

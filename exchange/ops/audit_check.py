@@ -93,10 +93,12 @@ def verify_database(
 @dataclass(frozen=True)
 class WitnessInput:
     """What the peer witnesses answered (fetched now, or read from a bundle or file);
-    ``offline``: the check against them is not done, and the report says so."""
+    ``offline``: the check against them is not done, and the report says so;
+    ``from_file``: read from a file, where only a signed view is the witness's word."""
 
     views: tuple[ObtainedView, ...]
     offline: bool = False
+    from_file: bool = False
 
 
 def _witness_outcome(
@@ -116,7 +118,19 @@ def _witness_outcome(
     )
     report.notes.extend(f"witness {v.witness} cosigned {v.describe()}" for v in opened.views)
     report.problems.extend(Problem("witness", None, message) for message in opened.problems)
-    if not opened.views and not opened.holding_none:
+    if witnesses.from_file and not opened.views:
+        # "holds none" or "unreachable" in a file is whoever wrote the file speaking:
+        # a file of such entries would let a truncated log pass (docs/THREAT_MODEL.md)
+        report.problems.append(
+            Problem(
+                "witness",
+                None,
+                "no view in the witness views file carries a witness's cosignature: "
+                "a witness holding none or unreachable is not signed by the witness "
+                "(ask the witnesses, or pass --offline)",
+            )
+        )
+    elif not opened.views and not opened.holding_none:
         report.problems.append(
             Problem(
                 "witness",

@@ -32,13 +32,15 @@ from ..core.vault import (
     unprotect_storage_key,
 )
 
+TEMPORARY = ".tmp-"  # the prefix of write_private's temporary files
+
 
 def write_private(path: Path, data: bytes, *, new: bool = False) -> None:
     """Atomically write ``data`` to ``path`` with mode 0600 from the first byte. With
     ``new``, ``path`` must not exist yet (``FileExistsError``): it is linked in place
     instead of replaced, so an existing file is never overwritten."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMPORARY)
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as handle:

@@ -40,7 +40,7 @@ from ..core.vault import (
 )
 from ..store import period_keys as store
 from ..store.db import Database, transaction
-from .keyfiles import load_storage_key, write_private
+from .keyfiles import TEMPORARY, load_storage_key, write_private
 
 FOLDER = "periods"
 SUFFIX = ".kek"
@@ -125,8 +125,24 @@ class PeriodKeyFiles(PeriodKeys):
                 " retention pass): stop it first, or let the node's daily pass do the work"
             ) from None
         self._lock_fd = fd
+        self._destroy_leftovers()
         with self._lock:
             self._ids = set(_ids_in(self.folder))  # as they are now that nobody else writes
+
+    def _destroy_leftovers(self) -> None:
+        """Temporary files a writer killed mid-write left behind (write_private): one may
+        hold a KEK sealed by the storage key, which would outlive the KEK's destruction.
+        Only the lock holder writes here, so none of them is a write in progress. One
+        still linked to a KEK file (killed between link and unlink) is only unlinked:
+        its bytes are that KEK's, overwritten when it is destroyed."""
+        leftovers = list(self.folder.glob(TEMPORARY + "*"))
+        for path in leftovers:
+            with contextlib.suppress(FileNotFoundError), open(path, "r+b") as handle:
+                if os.fstat(handle.fileno()).st_nlink == 1:
+                    _overwrite(handle)
+            path.unlink(missing_ok=True)
+        if leftovers:
+            _sync_folder(self.folder)
 
     def release(self) -> None:
         if self._lock_fd is not None:

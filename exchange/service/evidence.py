@@ -201,6 +201,10 @@ async def mark_uploaded(node: Node, attachment_id: str) -> None:
     await node.db.run(lambda c: store.mark_uploaded(c, attachment_id))
 
 
+async def upload_again(node: Node, msg_ids: list[str]) -> None:
+    await node.db.run(lambda c: store.upload_again(c, msg_ids))
+
+
 async def read_file(path: Path) -> AsyncIterator[bytes]:
     handle = await asyncio.to_thread(path.open, "rb")
     try:

@@ -81,9 +81,16 @@ async def accept_envelopes(
             )
             return [receipt.to_bytes() for receipt in signed]
 
-        return inbound_store.receive_all(
-            c, node.vault, me=node.me, arrivals=arrivals, now=now, issue=issue
+        # The blobs once more, on the database thread: a collection pass queued before
+        # this job may have deleted one since _check saw it (ops/retention.py)
+        gone = [_blobs_gone(node, o.content) for _, o in opened]
+        here = [a for a, error in zip(arrivals, gone, strict=True) if error is None]
+        stored = iter(
+            inbound_store.receive_all(
+                c, node.vault, me=node.me, arrivals=here, now=now, issue=issue
+            )
         )
+        return [error if error is not None else next(stored) for error in gone]
 
     stored = await node.db.run(receive)
     received = []
@@ -172,6 +179,14 @@ def _arrival(node: Node, opened: Opened, now: datetime) -> Arrival:
             now,
         )
     return Arrival(incoming, ids.request_id(), plan, check_at)
+
+
+def _blobs_gone(node: Node, content: JsonObject) -> ExchangeError | None:
+    try:
+        check_blobs(node, content)
+    except ExchangeError as exc:
+        return exc
+    return None
 
 
 def check_blobs(node: Node, content: JsonObject) -> None:

@@ -234,8 +234,9 @@ async def statement_done(node: Node, sent: statements.Outgoing, outcome: str) ->
 
 async def receive_alert(node: Node, *, caller: str, body: bytes) -> tuple[AlertStatement, bool]:
     """A witness alert sent by ``caller``: verified (its signature, its issuer and the
-    evidence under the watched log's key), then kept once and audited. Returns it and
-    whether it was new. Anything that does not verify is refused and stored nowhere."""
+    evidence under the watched log's key), then kept once (per statement, and per
+    issuer, log, kind and evidence) and audited. Returns it and whether it was new.
+    Anything that does not verify is refused and stored nowhere."""
     statement = parse_alert(body)
     if statement.issuer != caller:
         raise WrongParty("a witness alert is sent by the witness that signed it")
@@ -244,7 +245,8 @@ async def receive_alert(node: Node, *, caller: str, body: bytes) -> tuple[AlertS
     new = await node.db.run(
         lambda c: statements.receive(
             c, me=node.me, issuer=statement.issuer, peer=statement.peer, kind=statement.kind,
-            detail=statement.detail, issued_at=statement.issued_at, statement=body, now=now,
+            detail=statement.detail, issued_at=statement.issued_at, statement=body,
+            evidence_sha256=statement.evidence_sha256(), now=now,
         )
     )  # fmt: skip
     return statement, new

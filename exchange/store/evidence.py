@@ -136,6 +136,14 @@ def mark_uploaded(conn: sqlite3.Connection, attachment_id: str) -> None:
     conn.execute("UPDATE attachments SET uploaded = 1 WHERE id = ?", (attachment_id,))
 
 
+def upload_again(conn: sqlite3.Connection, msg_ids: list[str]) -> None:
+    """The peer says a blob of these messages is not there (it collected it after our
+    upload): send their blobs again before the next attempt."""
+    conn.executemany(
+        "UPDATE attachments SET uploaded = 0 WHERE msg_id = ?", [(m,) for m in msg_ids]
+    )
+
+
 def filename_of(row: Mapping[str, Any], key: bytes) -> str:
     """An attachment's filename, opened with its key (a row from before migration 16
     that the node has not sealed yet still has it in clear)."""

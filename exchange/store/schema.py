@@ -437,4 +437,12 @@ MIGRATIONS: list[list[str]] = [
         # a case's sealed names are keyed like contents (store/period_keys.KEYED)
         "CREATE INDEX cases_kek ON cases (substr(names_key, 2, 16))",
     ],
+    # 18: a received witness alert is kept once per issuer, watched log, kind and
+    # evidence (the two notes), whatever its time or detail: re-signing the same
+    # accusation does not add rows, audit entries or counts. Rows from before: NULL
+    [
+        "ALTER TABLE witness_alerts_received ADD COLUMN evidence_sha256 TEXT",
+        """CREATE UNIQUE INDEX witness_alerts_received_evidence
+           ON witness_alerts_received (issuer, peer, kind, evidence_sha256)""",
+    ],
 ]

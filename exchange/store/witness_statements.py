@@ -1,6 +1,7 @@
 """Signed witness alerts (core/witness_alert.py) on their way out to every peer, and
 those received from other witnesses (migration 15). A received one and its audit
-entry commit together; the same statement is kept once."""
+entry commit together; the same statement, or the same evidence from the same issuer
+(migration 18), is kept once."""
 
 from __future__ import annotations
 
@@ -76,16 +77,18 @@ def receive(
     detail: str,
     issued_at: datetime,
     statement: bytes,
+    evidence_sha256: str,
     now: datetime,
 ) -> bool:
-    """Keep a verified statement once, audited; False when it was already held."""
+    """Keep a verified statement once, audited; False when it was already held, or the
+    same issuer already accused the same log of the same kind with the same evidence."""
     with transaction(conn):
         cursor = conn.execute(
             """INSERT OR IGNORE INTO witness_alerts_received (issuer, peer, kind, detail,
-               issued_at, statement, statement_sha256, received_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+               issued_at, statement, statement_sha256, evidence_sha256, received_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (issuer, peer, kind, detail, format_time(issued_at), statement,
-             sha256_hex(statement), format_time(now)),
+             sha256_hex(statement), evidence_sha256, format_time(now)),
         )  # fmt: skip
         if cursor.rowcount == 0:
             return False

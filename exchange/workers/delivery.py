@@ -22,7 +22,7 @@ from ..core.errors import ExchangeError, UnsupportedVersion
 from ..core.receipt import check_signed_time, parse_receipt, verify_receipt
 from ..core.refusal import parse_refusal, verify_refusal
 from ..runloop import wait_event
-from ..service import outbox, witness
+from ..service import evidence, outbox, witness
 from ..service.metrics import Metrics
 from ..service.node import Node
 from .blobs import upload_blobs
@@ -171,6 +171,7 @@ class DeliveryWorker:
         give_up: list[tuple[str, str]] = []
         roots: set[tuple[str, bytes, int, bytes]] = set()  # a batch signature checked once
         sizes: list[tuple[int, bytes]] = []  # the log sizes the peer signed (receipt v3)
+        missing: list[str] = []
         for item, result in zip(live, results, strict=True):
             outcome = self._check(peer, item, result, roots, sizes)
             if isinstance(outcome, bytes):
@@ -179,6 +180,8 @@ class DeliveryWorker:
             code, refusal = outcome
             if refusal is not None:
                 refused.append(refusal)
+            if code == "not_found":  # a blob is not there (collected since we sent it)
+                missing.append(item.msg_id)
             if code in RETRYABLE_CODES:
                 retry.append(item.msg_id)
             else:
@@ -188,6 +191,8 @@ class DeliveryWorker:
         if sizes:
             size, receipt = max(sizes)
             await witness.remember_size(self.node, peer, size, receipt.decode())
+        if missing:
+            await evidence.upload_again(self.node, missing)
         if refused:
             await outbox.store_refusals(self.node, refused, now)
             log.info("delivery_refused", peer=peer, count=len(refused))

@@ -33,7 +33,8 @@ async def test_every_received_witness_alert_is_listed_and_in_the_bundle(fed: Fed
             witness_statements.receive(
                 c, me=node.me, issuer="MA-CNA", peer=("PT-PJ", "SN-CNA")[i % 2], kind="shrunk",
                 detail=f"received-{i}", issued_at=node.clock.now(),
-                statement=f'{{"n": {i}}}'.encode(), now=node.clock.now(),
+                statement=f'{{"n": {i}}}'.encode(), evidence_sha256=f"{i:064x}",
+                now=node.clock.now(),
             )  # fmt: skip
 
     await node.db.run(write)
