@@ -108,8 +108,9 @@ def _optional_body(op: JsonObject) -> JsonObject:
 
 
 def _message_body() -> JsonObject:
-    schema = _with_attachments(
-        _obj(["type"], ["body", "reason", "language", "to", "purpose", "about"])
+    schema = _with(
+        _with_attachments(_obj(["type"], ["body", "reason", "language", "to", "purpose", "about"])),
+        *_CONDITIONS,
     )
     properties = {
         **schema["properties"],
