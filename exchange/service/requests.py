@@ -83,12 +83,14 @@ async def create_for_several(
     now = node.clock.now()
     case_id, new_case = await cases.filing(node, actor=actor, case_id=form.case_id, now=now)
     group_id, items, sealed_all = ids.request_id(), [], []
-    for to in recipients:
+    # ids made in one millisecond are not ordered: sorted, they list in the author's order
+    request_ids = sorted(ids.request_id() for _ in recipients)
+    for to, request_id in zip(recipients, request_ids, strict=True):
         sealed = await sealing.prepare_request(
             node, dataclasses.replace(form, to=to), actor=actor, now=now
         )
         new = store.NewRequest(
-            ids.request_id(), sealed.message, actor, now, sealed.attachment_ids, sealed.plan,
+            request_id, sealed.message, actor, now, sealed.attachment_ids, sealed.plan,
             case_id=case_id, new_case=new_case, group_id=group_id,
         )  # fmt: skip
         items.append(new)

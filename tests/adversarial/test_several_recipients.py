@@ -88,6 +88,12 @@ async def test_each_recipient_gets_its_own_envelope_and_no_other(fed: Federation
         # MA is handed SN's envelope (ES's own signed call, as a hostile relay would):
         # its node refuses it, and MA's keys do not open it
         ma = fed["MA-CNA"]
+        mine = [(rows[0]["msg_id"], "MA-CNA", "request")]
+
+        async def ma_has_its_own() -> bool:
+            return await received_from(ma, "ES-CNA") == mine
+
+        await wait_until(ma_has_its_own, what="MA's own envelope stored")  # none in flight
         for_sn = await sealed_for(fed["ES-CNA"], rows[1]["msg_id"])
         before = await stored(ma)
         status, body = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", for_sn)
