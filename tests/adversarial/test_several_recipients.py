@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 
+from exchange.core.audit_entry import decode_entry
 from exchange.core.envelope import open_
 from exchange.core.errors import WrongRecipient
 from exchange.ops.provision import add_user
+from exchange.store import audit
 
 from ..federation import PASSWORD, ApiClient, Federation, Member, peer_post, wait_until
 from .test_case_access import stored
@@ -129,6 +131,16 @@ async def test_each_recipient_gets_its_own_envelope_and_no_other(fed: Federation
         assert all(r["handling"]["code"] == "H2" for r in case["requests"])
         assert all(r["receipts"] == {"held": 1, "sent": 1} for r in case["requests"])
         assert all(r["deadline"] for r in case["requests"])
+        # one request_created each, naming its own envelope; no entry names a content
+        rows_ = await fed["ES-CNA"].node.db.run(lambda c: audit.entries(c, 0, 10_000))
+        created = [
+            e for e in (decode_entry(x) for _, x in rows_) if e["action"] == "request_created"
+        ]
+        assert sorted((e["peer"], e["msg_id"], e["case_id"]) for e in created) == sorted(
+            (r["to"], r["msg_id"], sent["case_id"]) for r in rows
+        )
+        logged = repr(created)
+        assert FORM["subject"] not in logged and FORM["reference"] not in logged
     finally:
         await es.close()
 
@@ -194,6 +206,9 @@ async def test_paging_never_hides_a_recipient(fed: Federation) -> None:
                 break
             cursor = page["next"]
         assert sorted(seen) == sorted(made)
+        # a list of one is still a list: its answer has the list's shape
+        status, one = await es.call("POST", "/api/requests", {"to": ["MA-CNA"], **FORM})
+        assert status == 201 and [r["to"] for r in one["requests"]] == ["MA-CNA"], one
         assert len(seen) == len(set(seen)) == 6
     finally:
         await es.close()
