@@ -63,6 +63,8 @@ class RequestForm:
         missing = [name for name in TEXT_FIELDS if name not in fields]
         if missing:
             raise Malformed(f"missing field(s): {', '.join(missing)}")
+        if isinstance(fields["to"], list):  # several recipients make several requests
+            raise Malformed("a draft has one recipient: send to several with POST /api/requests")
         for name in TEXT_FIELDS:
             if not isinstance(fields[name], str):
                 raise Malformed(f"{name} must be a string")

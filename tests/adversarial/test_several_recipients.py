@@ -178,6 +178,7 @@ async def test_one_bad_recipient_creates_nothing(fed: Federation) -> None:
         # a draft has one recipient: a list is refused, not half kept
         status, got = await client.call("POST", "/api/drafts", {**FORM, "to": ["MA-CNA"]})
         assert (status, got["error"]["code"]) == (400, "malformed")
+        assert "one recipient" in got["error"]["message"]
         assert await stored(es) == before
         assert await received_from(fed["MA-CNA"], "ES-CNA") == []
     finally:
