@@ -9,14 +9,16 @@ must name an open case of its author's, checked again in the filing transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..core import ids
 from ..core.canonical import JsonObject
 from ..core.cases import IMPLICIT, CaseFields, case_fields, check_country, check_status
 from ..core.errors import Malformed, UnknownCase
+from ..core.handling import request_conditions
 from ..core.roles import Role
 from ..store import audit as audit_store
 from ..store import case_lists
@@ -25,6 +27,7 @@ from ..store import messages as message_store
 from ..store.case_lists import CaseFilter
 from ..store.cases import CaseRow, NewCase
 from ..store.db import transaction
+from ..store.messages import Traffic
 from ..store.rows import RequestRow
 from .deadlines import annotate
 from .node import Node
@@ -129,6 +132,8 @@ class CaseView:
     case: CaseRow
     requests: list[RequestRow]
     subject: str | None
+    # the per-recipient table (issue 16): each request's last message and receipts
+    traffic: dict[str, Traffic] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -146,6 +151,11 @@ class CaseView:
                     "deadline": r.deadline,
                     "deadline_state": r.deadline_state,
                     "receipt": receipt_state(r),
+                    "group_id": r.group_id,
+                    "sender_reference": r.sender_reference,
+                    "recipient_reference": r.recipient_reference,
+                    "handling": r.handling,
+                    **(self.traffic[r.id].to_json() if r.id in self.traffic else {}),
                 }
                 for r in self.requests
             ],
@@ -173,10 +183,16 @@ async def case_view(node: Node, user: User, case_id: str) -> CaseView:
                 case_id=case_id,
             )
         subject = _first_subject(conn, node, rows) if case.title is None else None
-        return CaseView(case, rows, subject)
+        wanted = [r.id for r in rows]
+        found = message_store.contents_of(conn, node.vault, wanted, _CONDITIONS)
+        rows = [dataclasses.replace(r, **request_conditions(found[r.id])) for r in rows]
+        return CaseView(case, rows, subject, message_store.traffic_of(conn, wanted, me=node.me))
 
     view = await node.db.run(read)
-    return CaseView(view.case, annotate(node, view.requests, now), view.subject)
+    return dataclasses.replace(view, requests=annotate(node, view.requests, now))
+
+
+_CONDITIONS = ("request", "acknowledgement")  # where references and handling are
 
 
 def _first_subject(conn: sqlite3.Connection, node: Node, rows: list[RequestRow]) -> str | None:

@@ -21,6 +21,19 @@ from ..core.handling import (
 from .node import Node
 
 TEXT_FIELDS = ("to", "kind", "urgency", "subject", "body", "language")
+MAX_RECIPIENTS = 20  # one request to every country along a route, and then some
+
+
+def recipients_of(value: object) -> tuple[str, ...]:
+    """``to`` as a list (issue 16, several recipients): 1 to ``MAX_RECIPIENTS`` distinct
+    authority ids. Whether each is a peer of the directory is ``Node.peer``'s to say."""
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise Malformed("to must be an authority id or a list of authority ids")
+    if not 0 < len(value) <= MAX_RECIPIENTS:
+        raise Malformed(f"to must list 1 to {MAX_RECIPIENTS} authorities")
+    if len(set(value)) != len(value):
+        raise Malformed("to must not name an authority twice")
+    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,8 @@ class RequestForm:
         missing = [name for name in TEXT_FIELDS if name not in fields]
         if missing:
             raise Malformed(f"missing field(s): {', '.join(missing)}")
+        if isinstance(fields["to"], list):  # several recipients make several requests
+            raise Malformed("a draft has one recipient: send to several with POST /api/requests")
         for name in TEXT_FIELDS:
             if not isinstance(fields[name], str):
                 raise Malformed(f"{name} must be a string")

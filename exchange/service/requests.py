@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..core import ids
 from ..core.canonical import JsonObject
 from ..core.content import attachments_of
-from ..core.errors import Malformed, NotFound
+from ..core.errors import InvalidRequest, Malformed, NotFound
 from ..core.handling import request_conditions
 from ..core.lifecycle import Status
 from ..core.roles import Role
@@ -52,6 +52,56 @@ async def create(node: Node, *, actor: str, form: RequestForm) -> sealing.Outcom
     )
     await node.db.run_batched(node.create_batch, new)
     return sealing.queued(node, request_id, sealed, form.urgency, case_id)
+
+
+@dataclass(frozen=True)
+class Several:
+    """What the author is told of one request sent to several authorities: the case and
+    one request per recipient, each with its own message id (its own envelope)."""
+
+    case_id: str
+    group_id: str
+    requests: list[tuple[str, sealing.Outcome]]  # (recipient, its request), in order
+
+    def to_json(self) -> dict[str, object]:
+        sent = [{"id": o.id, "msg_id": o.msg_id, "to": to, "status": o.status}
+                for to, o in self.requests]  # fmt: skip
+        return {"case_id": self.case_id, "group_id": self.group_id, "requests": sent}
+
+
+async def create_for_several(
+    node: Node, *, actor: str, form: RequestForm, recipients: tuple[str, ...]
+) -> Several:
+    """One request per recipient, each sealed for that recipient alone, all filed in
+    the same case and stored in ONE transaction: all of them, or none (an unknown
+    recipient is refused before anything is sealed). Attachments go to one recipient
+    only: an upload leaves with one message (store/evidence.attach)."""
+    for to in recipients:
+        node.peer(to)
+    if form.attachments and len(recipients) > 1:
+        raise InvalidRequest("attachments go with a request to one recipient")
+    now = node.clock.now()
+    case_id, new_case = await cases.filing(node, actor=actor, case_id=form.case_id, now=now)
+    group_id, items, sealed_all = ids.request_id(), [], []
+    # ids made in one millisecond are not ordered: sorted, they list in the author's order
+    request_ids = sorted(ids.request_id() for _ in recipients)
+    for to, request_id in zip(recipients, request_ids, strict=True):
+        sealed = await sealing.prepare_request(
+            node, dataclasses.replace(form, to=to), actor=actor, now=now
+        )
+        new = store.NewRequest(
+            request_id, sealed.message, actor, now, sealed.attachment_ids, sealed.plan,
+            case_id=case_id, new_case=new_case, group_id=group_id,
+        )  # fmt: skip
+        items.append(new)
+        sealed_all.append(sealed)
+        new_case = None  # opened with the first request; the others are filed in it
+    await node.db.run(lambda c: store.create_requests(c, items, vault=node.vault, me=node.me))
+    done = [
+        (to, sealing.queued(node, item.request_id, sealed, form.urgency, case_id))
+        for to, item, sealed in zip(recipients, items, sealed_all, strict=True)
+    ]
+    return Several(case_id, group_id, done)
 
 
 RequestPage = Listed[RequestRow]

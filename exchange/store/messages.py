@@ -219,3 +219,39 @@ def contents_of(
                 continue  # list still shows the row, without what it cannot read
             found[row["request_id"]].append((row["type"], content))
     return found
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What a case's per-recipient table shows of a request's messages (never their
+    contents): the last one, and how many of ours its other party has receipted."""
+
+    last_type: str
+    last_at: str
+    sent: int  # our messages about the request
+    receipted: int  # those whose signed receipt we hold
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "last_message": {"type": self.last_type, "at": self.last_at},
+            "receipts": {"held": self.receipted, "sent": self.sent},
+        }
+
+
+_TRAFFIC = """SELECT g.request_id, g.sent, g.receipted, m.type, m.created_at
+    FROM (SELECT request_id, SUM(sender = ?) AS sent,
+                 SUM(sender = ? AND receipt IS NOT NULL) AS receipted, MAX(id) AS last
+          FROM messages WHERE request_id IN ({}) GROUP BY request_id) AS g
+    JOIN messages AS m ON m.id = g.last"""
+
+
+def traffic_of(conn: sqlite3.Connection, request_ids: list[str], *, me: str) -> dict[str, Traffic]:
+    """Each request's ``Traffic`` (requests without messages are left out)."""
+    found: dict[str, Traffic] = {}
+    for chunk in (request_ids[i : i + 400] for i in range(0, len(request_ids), 400)):
+        sql = _TRAFFIC.format(",".join("?" * len(chunk)))  # fixed text; values are bound
+        for row in fetch_all(conn, sql, (me, me, *chunk)):
+            found[row["request_id"]] = Traffic(
+                row["type"], row["created_at"], row["sent"], row["receipted"]
+            )
+    return found

@@ -66,6 +66,7 @@ class NewRequest:
     # transaction), or ``new_case``, opened with it
     case_id: str | None = None
     new_case: case_store.NewCase | None = None
+    group_id: str | None = None  # one request of several created together
 
 
 def create_request(
@@ -116,7 +117,7 @@ def create_requests(
                     item.request_id, me, item.message.msg_id, "out", item.message.recipient,
                     meta["kind"], meta["urgency"], meta["language"], Status.QUEUED.value,
                     item.actor, at, at, meta.get("deadline"), *(item.deadline_plan or (None, None)),
-                    item.case_id,
+                    item.case_id, item.group_id,
                 )
             )  # fmt: skip
         insert_rows(conn, _INSERT_REQUESTS, requests)
@@ -195,7 +196,7 @@ def insert_queued(conn: sqlite3.Connection, queued: list[_Queued]) -> None:
 
 _INSERT_REQUESTS = """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind,
     urgency, language, status, created_by, created_at, updated_at, deadline, deadline_state,
-    deadline_check_at, case_id) VALUES """
+    deadline_check_at, case_id, group_id) VALUES """
 
 
 def queue(

@@ -38,6 +38,7 @@ class RequestRow:
     deadline_check_at: str | None
     erased_at: str | None
     case_id: str | None = None  # None: a draft (filed in a case when it is sent)
+    group_id: str | None = None  # the requests created together for several recipients
     # issue 16, from the messages' encrypted contents (never columns): set by the
     # service that shows the row (core/handling.request_conditions)
     sender_reference: str | None = None

@@ -445,4 +445,11 @@ MIGRATIONS: list[list[str]] = [
         """CREATE UNIQUE INDEX witness_alerts_received_evidence
            ON witness_alerts_received (issuer, peer, kind, evidence_sha256)""",
     ],
+    # 19: several recipients (issue 16, item 2): the requests one POST /api/requests
+    # created together, one per recipient, share a group id (their sender's per-recipient
+    # table); NULL for a request sent to one authority, for a peer's and for older rows
+    [
+        "ALTER TABLE requests ADD COLUMN group_id TEXT",
+        "CREATE INDEX requests_group ON requests (group_id) WHERE group_id IS NOT NULL",
+    ],
 ]

@@ -18,11 +18,11 @@ routes = web.RouteTableDef()
 
 # Each type's (required, optional) string fields; ``granted`` (consent) is a boolean.
 MESSAGE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "acknowledgement": ((), ()),
+    "acknowledgement": ((), ("reference",)),  # our own file number, as /acknowledge
     "clarification_request": (("body",), ()),
     "clarification": (("body",), ()),
-    "partial_response": (("body",), ("language", "attachments")),
-    "response": (("body",), ("language", "attachments")),
+    "partial_response": (("body",), ("language", "attachments", "handling", "evaluation")),
+    "response": (("body",), ("language", "attachments", "handling", "evaluation")),
     "rejection": (("reason",), ()),
     "transfer": (("to", "body"), ()),
     "withdrawal": (("body",), ()),

@@ -23,6 +23,7 @@ from .openapi_parts import (
     _query,
     _with,
     _with_attachments,
+    _with_recipients,
 )
 
 OPENAPI: JsonObject = {
@@ -84,15 +85,21 @@ OPENAPI: JsonObject = {
                 ],
             ),
             "post": _op(
-                "Create a request: sealed, queued and delivered in the background",
-                body=_with(
-                    _with_attachments(
-                        _obj(
-                            ["to", "kind", "urgency", "subject", "body", "language"],
-                            ["deadline", "case_id"],
-                        )
-                    ),
-                    *_CONDITIONS,
+                "Create a request: sealed, queued and delivered in the background. "
+                "`to` as a list of 1-20 distinct authorities makes one request per recipient, "
+                "each sealed for it alone, all in one case, in one transaction (all or none; "
+                "attachments: one recipient only), answering "
+                '`{"case_id", "group_id", "requests": [{"id", "msg_id", "to", "status"}]}`',
+                body=_with_recipients(
+                    _with(
+                        _with_attachments(
+                            _obj(
+                                ["to", "kind", "urgency", "subject", "body", "language"],
+                                ["deadline", "case_id"],
+                            )
+                        ),
+                        *_CONDITIONS,
+                    )
                 ),
                 ok="201",
             ),

@@ -61,6 +61,13 @@ def _with_attachments(schema: JsonObject) -> JsonObject:
     return {**schema, "properties": {**schema["properties"], "attachments": ids}}
 
 
+def _with_recipients(schema: JsonObject) -> JsonObject:
+    """``to``: one authority id, or a list of 1 to 20 distinct ones (one request each)."""
+    one = {"type": "string", "maxLength": 200}
+    several = {"type": "array", "minItems": 1, "maxItems": 20, "uniqueItems": True, "items": one}
+    return {**schema, "properties": {**schema["properties"], "to": {"oneOf": [one, several]}}}
+
+
 _HANDLING = {
     "type": "object",
     "description": "Conditions of use (docs/PROTOCOL.md): H0 no restriction; H1 not as "
@@ -101,8 +108,9 @@ def _optional_body(op: JsonObject) -> JsonObject:
 
 
 def _message_body() -> JsonObject:
-    schema = _with_attachments(
-        _obj(["type"], ["body", "reason", "language", "to", "purpose", "about"])
+    schema = _with(
+        _with_attachments(_obj(["type"], ["body", "reason", "language", "to", "purpose", "about"])),
+        *_CONDITIONS,
     )
     properties = {
         **schema["properties"],

@@ -16,7 +16,7 @@ from ...core.canonical import JsonObject, format_time, loads_object
 from ...core.errors import Malformed, TooLarge, UnsupportedMediaType
 from ...core.roles import Role
 from ...service import drafts, follow_ups, requests
-from ...service.forms import RequestForm
+from ...service.forms import RequestForm, recipients_of
 from ...service.node import Node
 from ...service.sessions import User
 from ..appkeys import NODE_KEY
@@ -125,8 +125,15 @@ async def api_directory(request: web.Request, user: User) -> web.Response:
 @routes.post("/api/requests")
 @requires(Role.INVESTIGATOR)
 async def api_create_request(request: web.Request, user: User) -> web.Response:
-    form = RequestForm.of(await read_json(request))
-    created = await requests.create(request.app[NODE_KEY], actor=user.username, form=form)
+    body, node = await read_json(request), request.app[NODE_KEY]
+    if isinstance(body.get("to"), list):  # several recipients: one request each
+        recipients = recipients_of(body["to"])
+        form = RequestForm.of({**body, "to": recipients[0]})
+        several = await requests.create_for_several(
+            node, actor=user.username, form=form, recipients=recipients
+        )
+        return web.json_response(several.to_json(), status=201)
+    created = await requests.create(node, actor=user.username, form=RequestForm.of(body))
     return web.json_response(created.to_json(), status=201)
 
 

@@ -92,7 +92,9 @@ async def open_case_action(request: web.Request, user: User) -> web.StreamRespon
 @routes.get("/cases/{id}")
 @page(*roles.CONTENT)
 async def case_page(request: web.Request, user: User) -> web.StreamResponse:
-    view = await cases.case_view(request.app[NODE_KEY], user, request.match_info["id"])
+    node: Node = request.app[NODE_KEY]
+    view = await cases.case_view(node, user, request.match_info["id"])
+    directory = node.directory.current
     return render(
         request,
         "case.html",
@@ -100,6 +102,9 @@ async def case_page(request: web.Request, user: User) -> web.StreamResponse:
         subject=view.subject,
         rows=view.requests,
         receipts={r.id: cases.receipt_state(r) for r in view.requests},
+        traffic=view.traffic,  # the per-recipient table: last message, receipts held
+        countries={a.authority_id: a.country for a in directory.authorities} if directory else {},
+        sent=request.query.get("sent", ""),  # the group just sent from compose
     )
 
 

@@ -18,7 +18,7 @@ from aiohttp import web
 from ...core.canonical import format_time
 from ...core.content import REQUEST_KINDS, URGENCIES
 from ...core.directory import KINDS, Authority
-from ...core.errors import ExchangeError, Malformed, TooLarge
+from ...core.errors import ExchangeError, InvalidRequest, Malformed, TooLarge
 from ...core.lifecycle import Status
 from ...core.roles import START_PAGE, Role
 from ...service import cases, drafts, evidence, follow_ups, forms, requests
@@ -96,6 +96,7 @@ def _compose_context(node: Node, form: dict[str, str]) -> dict[str, Any]:
         "attachments_enabled": True,
         "max_attachment_mb": node.config.limits.max_attachment_bytes // (1024 * 1024),
         "uploaded": [],
+        "also_to": form.get("also_to", "").split(),  # several recipients (issue 16)
     }
 
 
@@ -113,6 +114,7 @@ EMPTY_FORM = {
     "handling_text": "",
     "evaluation_source": "",
     "evaluation_information": "",
+    "also_to": "",  # the other recipients ticked, one id a line
 }
 # Checkboxes post nothing when unticked, so they are not in EMPTY_FORM (the base of what
 # is read); a new form shows both ticked: the strict default (docs/THREAT_MODEL.md).
@@ -182,6 +184,15 @@ async def compose_send(request: web.Request, user: User) -> web.StreamResponse:
                 **({"case_id": form["case_id"]} if form.get("case_id") else {}),
             }
         )
+        also = [a for a in dict.fromkeys(form["also_to"].split()) if a != wanted.to]
+        if also and (as_draft or draft_id):
+            raise InvalidRequest(translator(language_of(request))[2]("one_recipient_drafts"))
+        if also:  # one request per recipient, then their table on the case page
+            several = await requests.create_for_several(
+                node, actor=user.username, form=wanted, recipients=(wanted.to, *also)
+            )
+            sent = f"/cases/{quote(several.case_id)}?sent={quote(several.group_id)}"
+            raise web.HTTPSeeOther(sent)
         if draft_id:  # editing a draft: keep it, then send it if asked
             await drafts.update(node, actor=user.username, request_id=draft_id, form=wanted)
             created = Outcome(draft_id, "draft")
@@ -255,6 +266,8 @@ async def _read_form(
             uploads.append(await receive_upload(request, part, user))
         elif part.name == "uploaded":
             earlier.append(await _text(part, 64))
+        elif part.name == "also_to":  # one checkbox per other recipient
+            form["also_to"] += "\n" + await _text(part, 200)
         elif part.name in text_fields:
             form[str(part.name)] = (await _text(part, limit)).strip()
         else:
