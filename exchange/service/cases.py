@@ -9,8 +9,9 @@ must name an open case of its author's, checked again in the filing transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..core import ids
@@ -22,10 +23,12 @@ from ..store import audit as audit_store
 from ..store import case_lists
 from ..store import cases as store
 from ..store import messages as message_store
+from ..store import sharing as sharing_store
 from ..store.case_lists import CaseFilter
 from ..store.cases import CaseRow, NewCase
 from ..store.db import transaction
 from ..store.rows import RequestRow
+from ..store.sharing import CaseMessage, Member
 from .deadlines import annotate
 from .node import Node
 from .paging import PAGE_SIZE, Listed, listed, position
@@ -69,6 +72,7 @@ def case_filter(
     authority: str | None = None,
     country: str | None = None,
     overdue: bool = False,
+    shared: bool = False,
 ) -> CaseFilter:
     """The board's filters, all applied in the query. A country is on the route, or is
     the country of a counterpart (the directory's authorities in it)."""
@@ -86,6 +90,7 @@ def case_filter(
         country=country or None,
         peers=peers,
         overdue_at=node.clock.now() if overdue else None,
+        shared=shared,
     )
 
 
@@ -129,11 +134,15 @@ class CaseView:
     case: CaseRow
     requests: list[RequestRow]
     subject: str | None
+    members: list[Member] = field(default_factory=list)  # a shared case's (store/sharing)
+    case_messages: list[CaseMessage] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {
             **self.case.to_json(),
             "subject": self.subject,
+            "members": [m.to_json() for m in self.members],
+            "case_messages": [m.to_json() for m in self.case_messages],
             "requests": [
                 {
                     "id": r.id,
@@ -173,10 +182,11 @@ async def case_view(node: Node, user: User, case_id: str) -> CaseView:
                 case_id=case_id,
             )
         subject = _first_subject(conn, node, rows) if case.title is None else None
-        return CaseView(case, rows, subject)
+        members = sharing_store.members(conn, node.vault, case_id)
+        return CaseView(case, rows, subject, members, sharing_store.case_messages(conn, case_id))
 
     view = await node.db.run(read)
-    return CaseView(view.case, annotate(node, view.requests, now), view.subject)
+    return dataclasses.replace(view, requests=annotate(node, view.requests, now))
 
 
 def _first_subject(conn: sqlite3.Connection, node: Node, rows: list[RequestRow]) -> str | None:

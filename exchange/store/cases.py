@@ -53,6 +53,10 @@ class CaseRow:
     updated_at: str
     closed_at: str | None
     erased_at: str | None
+    # a shared case's global id (store/sharing.py): the authority that opened it and
+    # its id there; None until shared
+    origin: str | None = None
+    origin_case_id: str | None = None
 
     def to_json(self) -> dict[str, object]:
         shown = dataclasses.asdict(self)
@@ -63,7 +67,7 @@ class CaseRow:
 
 CASE_COLUMNS = (
     "id, implicit, offences, route, status, created_by, created_at, updated_at, closed_at,"
-    " names_key, names, erased_at"
+    " names_key, names, erased_at, origin, origin_case_id"
 )
 
 
@@ -90,6 +94,8 @@ def case_of(vault: Vault, row: Mapping[str, Any]) -> CaseRow:
         updated_at=row["updated_at"],
         closed_at=row["closed_at"],
         erased_at=row["erased_at"],
+        origin=row.get("origin"),
+        origin_case_id=row.get("origin_case_id"),
     )
 
 

@@ -1,0 +1,146 @@
+"""Sharing a case between real nodes (issue 16, item 1): ES invites MA through the API,
+MA's liaison prosecutor accepts with its own reference, ES tells the members who is in
+the case, and a request ES files in the shared case lands in MA's copy of it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..federation import ApiClient, Federation, wait_until
+
+CASE = {
+    "title": "Network of Ndiaye-Moreau",
+    "reference": "UCRIF-AL-2026-0042",
+    "offences": ["migrant_smuggling"],
+    "route": [{"country": "SN", "role": "origin"}, {"country": "ES", "role": "destination"}],
+}
+FORM = {
+    "to": "MA-CNA",
+    "kind": "information_request",
+    "urgency": "standard",
+    "subject": "Vessel",
+    "body": "Who owns the vessel?",
+    "language": "en",
+}
+
+
+@pytest.fixture
+async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA", "SN-CNA"])
+    await fed.start()
+    yield fed
+    await fed.stop()
+
+
+async def shared_cases(client: ApiClient) -> list[dict[str, Any]]:
+    status, page = await client.call("GET", "/api/cases?shared=1")
+    assert status == 200, page
+    return list(page["cases"])
+
+
+async def invited(fed: Federation) -> tuple[ApiClient, ApiClient, dict[str, Any], str]:
+    """ES's investigator opens a case and invites MA; MA holds the invitation. Returns
+    ES's investigator, MA's liaison, ES's case and MA's copy's id."""
+    es = await ApiClient(fed["ES-CNA"]).login("investigator")
+    ma = await ApiClient(fed["MA-CNA"]).login("liaison")
+    status, case = await es.call("POST", "/api/cases", CASE)
+    assert status == 201
+    status, got = await es.call("POST", f"/api/cases/{case['id']}/members", {"authority": "MA-CNA"})
+    assert status == 202, got
+    assert {"authority": "MA-CNA", "state": "invited"} in [
+        {k: m[k] for k in ("authority", "state")} for m in got["members"]
+    ]
+
+    async def arrived() -> bool:
+        return bool(await shared_cases(ma))
+
+    await wait_until(arrived, what="the invitation at MA")
+    (copy,) = await shared_cases(ma)
+    return es, ma, case, copy["id"]
+
+
+def states(view: dict[str, Any]) -> dict[str, str]:
+    return {m["authority"]: m["state"] for m in view["members"]}
+
+
+async def test_invite_accept_and_file_a_request_in_the_shared_case(fed: Federation) -> None:
+    es, ma, case, copy = await invited(fed)
+    try:
+        status, view = await ma.call("GET", f"/api/cases/{copy}")
+        assert status == 200
+        assert view["title"] == CASE["title"] and view["offences"] == CASE["offences"]
+        assert (view["origin"], view["origin_case_id"]) == ("ES-CNA", case["id"])
+        assert states(view) == {"ES-CNA": "member", "MA-CNA": "invited"}
+        status, got = await ma.call("POST", f"/api/cases/{copy}/accept", {"reference": "MA-77"})
+        assert (status, got["state"]) == (202, "member")
+
+        async def es_knows() -> bool:
+            _, view = await es.call("GET", f"/api/cases/{case['id']}")
+            return states(view) == {"ES-CNA": "member", "MA-CNA": "member"}
+
+        await wait_until(es_knows, what="the acceptance at ES")
+
+        async def ma_told() -> bool:
+            return (
+                await fed["MA-CNA"].node.db.run(
+                    lambda c: c.execute(
+                        "SELECT membership_serial FROM cases WHERE id = ?", (copy,)
+                    ).fetchone()[0]
+                )
+                >= 1
+            )
+
+        await wait_until(ma_told, what="the membership list at MA")
+        _, es_view = await es.call("GET", f"/api/cases/{case['id']}")
+        references = {m["authority"]: m["reference"] for m in es_view["members"]}
+        assert references == {"ES-CNA": CASE["reference"], "MA-CNA": "MA-77"}
+        _, ma_view = await ma.call("GET", f"/api/cases/{copy}")
+        assert states(ma_view) == {"ES-CNA": "member", "MA-CNA": "member"}
+        assert {m["authority"]: m["reference"] for m in ma_view["members"]} == references
+        assert {m["type"] for m in es_view["case_messages"]} >= {
+            "case_invitation", "case_acceptance", "case_membership"
+        }  # fmt: skip
+
+        # a request ES files in the shared case goes into MA's copy
+        status, sent = await es.call("POST", "/api/requests", {**FORM, "case_id": case["id"]})
+        assert status == 201, sent
+
+        async def filed() -> bool:
+            _, view = await ma.call("GET", f"/api/cases/{copy}")
+            return len(view["requests"]) == 1
+
+        await wait_until(filed, what="the request in MA's copy")
+        _, ma_view = await ma.call("GET", f"/api/cases/{copy}")
+        (request,) = ma_view["requests"]
+        assert (request["direction"], request["counterpart"]) == ("in", "ES-CNA")
+        status, page = await ma.call("GET", "/api/cases")
+        assert [c["id"] for c in page["cases"]] == [copy]  # no implicit case was opened
+    finally:
+        await es.close()
+        await ma.close()
+
+
+async def test_decline(fed: Federation) -> None:
+    es, ma, case, copy = await invited(fed)
+    try:
+        status, got = await ma.call("POST", f"/api/cases/{copy}/decline")
+        assert (status, got["state"]) == (202, "declined")
+
+        async def es_knows() -> bool:
+            _, view = await es.call("GET", f"/api/cases/{case['id']}")
+            return states(view).get("MA-CNA") == "declined"
+
+        await wait_until(es_knows, what="the decline at ES")
+        # answered already: a second answer is refused, and ES may invite again
+        status, got = await ma.call("POST", f"/api/cases/{copy}/accept")
+        assert (status, got["error"]["code"]) == (422, "invalid_request")
+        path = f"/api/cases/{case['id']}/members"
+        status, got = await es.call("POST", path, {"authority": "MA-CNA"})
+        assert status == 202, got
+    finally:
+        await es.close()
+        await ma.close()
