@@ -5,12 +5,16 @@ the case, and a request ES files in the shared case lands in MA's copy of it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ..federation import ApiClient, Federation, wait_until
+from exchange.core.clock import ManualClock
+from exchange.ops.retention import run_pass
+
+from ..federation import FAST_DELIVERY, ApiClient, Federation, wait_until
 
 CASE = {
     "title": "Network of Ndiaye-Moreau",
@@ -144,3 +148,75 @@ async def test_decline(fed: Federation) -> None:
     finally:
         await es.close()
         await ma.close()
+
+
+RETENTION = "\n[retention]\nopen_days = 3\n"
+
+
+async def test_a_shared_case_reads_after_its_months_kek_is_rotated(tmp_path: Path) -> None:
+    """The retention pass erases a request of the shared case on both nodes and rotates
+    the month's key-encryption key: each copy's title, and the members' references
+    sealed in the case messages (store/period_keys.KEYED), still read."""
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    fed = Federation.create(
+        tmp_path, ["ES-CNA", "MA-CNA"], clock=clock, extra_config=FAST_DELIVERY + RETENTION
+    )
+    fed.publish(valid=timedelta(days=60))
+    await fed.start()
+    try:
+        es, ma, case, copy = await invited(fed)
+        status, _ = await ma.call("POST", f"/api/cases/{copy}/accept", {"reference": "MA-77"})
+        assert status == 202
+
+        async def member() -> bool:
+            _, view = await es.call("GET", f"/api/cases/{case['id']}")
+            return states(view).get("MA-CNA") == "member"
+
+        await wait_until(member, what="the acceptance at ES")
+
+        async def filed(n: int) -> bool:
+            _, view = await ma.call("GET", f"/api/cases/{copy}")
+            return len(view["requests"]) == n and all(m["receipt"] for m in view["case_messages"])
+
+        async def send(n: int) -> None:
+            status, _ = await es.call("POST", "/api/requests", {**FORM, "case_id": case["id"]})
+            assert status == 201
+            await wait_until(lambda: filed(n), what=f"request {n} in MA's copy")
+
+        await send(1)
+        await es.close()
+        await ma.close()
+        clock.advance(timedelta(days=2))
+        es = await ApiClient(fed["ES-CNA"]).login("investigator")
+        ma = await ApiClient(fed["MA-CNA"]).login("liaison")
+        await send(2)
+        await es.close()
+        await ma.close()
+        clock.advance(timedelta(days=1, hours=12))
+        rotated = []
+        for node_id in ("ES-CNA", "MA-CNA"):
+            node = fed[node_id].node
+            before = await node.db.run(kek_ids)
+            assert run_pass(node.db, fed[node_id].config, clock, node.vault)["requests_erased"]
+            rotated.append(before - await node.db.run(kek_ids))
+        assert all(rotated), "the pass rotated the month's KEK on both nodes"
+        es = await ApiClient(fed["ES-CNA"]).login("investigator")
+        ma = await ApiClient(fed["MA-CNA"]).login("liaison")
+        references = {"ES-CNA": CASE["reference"], "MA-CNA": "MA-77"}
+        for client, case_id in ((es, case["id"]), (ma, copy)):
+            status, view = await client.call("GET", f"/api/cases/{case_id}")
+            assert status == 200 and view["title"] == CASE["title"], view
+            assert {m["authority"]: m["reference"] for m in view["members"]} == references
+        await es.close()
+        await ma.close()
+    finally:
+        await fed.stop()
+
+
+def kek_ids(conn: Any) -> set[str]:
+    """The KEKs the shared case's sealed rows are wrapped under."""
+    sql = (
+        "SELECT substr(names_key, 2, 16) FROM cases WHERE origin IS NOT NULL"
+        " UNION SELECT substr(content_key, 2, 16) FROM case_messages"
+    )
+    return {bytes(r[0]).decode() for r in conn.execute(sql).fetchall() if r[0]}
