@@ -80,6 +80,10 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/cases"): (INV, LIA),
     ("GET", "/api/cases/{id}"): (INV, LIA),
     ("POST", "/api/cases/{id}/close"): (INV, LIA),
+    # sharing: the case's investigator or a liaison invites; a liaison answers
+    ("POST", "/api/cases/{id}/members"): (INV, LIA),
+    ("POST", "/api/cases/{id}/accept"): (LIA,),
+    ("POST", "/api/cases/{id}/decline"): (LIA,),
 }
 # changes the session itself: checked last, once per role
 LAST = {("POST", "/logout"), ("POST", "/api/logout")}

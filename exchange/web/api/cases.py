@@ -79,14 +79,14 @@ async def api_invite(request: web.Request, user: User) -> web.Response:
 
 
 @routes.post("/api/cases/{id}/accept")
-@requires(*roles.CONTENT)
+@requires(Role.LIAISON)
 async def api_accept(request: web.Request, user: User) -> web.Response:
     """Accept an invitation this node holds (a liaison prosecutor), with our reference."""
     return await _answer(request, user, accept=True)
 
 
 @routes.post("/api/cases/{id}/decline")
-@requires(*roles.CONTENT)
+@requires(Role.LIAISON)
 async def api_decline(request: web.Request, user: User) -> web.Response:
     """Decline an invitation this node holds (a liaison prosecutor)."""
     return await _answer(request, user, accept=False)
