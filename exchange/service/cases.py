@@ -170,8 +170,11 @@ async def case_view(node: Node, user: User, case_id: str) -> CaseView:
         case = store.case_row(conn, node.vault, case_id)
         check_visible(case, user)
         rows = store.requests_of(conn, case_id)
-        if user.role is Role.INVESTIGATOR:
-            rows = [r for r in rows if r.created_by == user.username]
+        if user.role is Role.INVESTIGATOR:  # theirs, and in a shared case the members'
+            shared = case.origin is not None
+            rows = [
+                r for r in rows if r.created_by == user.username or (shared and r.direction == "in")
+            ]
         with transaction(conn):
             audit_store.append(
                 conn,

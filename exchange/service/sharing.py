@@ -14,12 +14,13 @@ import structlog
 from ..core import content as contents
 from ..core.canonical import JsonObject
 from ..core.cases import CaseStatus
-from ..core.errors import Forbidden, Malformed, UnknownCase
+from ..core.errors import Forbidden, InvalidRequest, Malformed, UnknownCase
 from ..core.roles import Role
 from ..core.sharing import MemberState, check_answer, check_invite
 from ..store import case_inbound
 from ..store import cases as case_store
 from ..store import sharing as store
+from ..store import users as user_store
 from ..store.messages import OutgoingMessage
 from . import sealing
 from .cases import check_visible
@@ -83,9 +84,19 @@ async def invite(node: Node, user: User, case_id: str, body: JsonObject) -> None
 
 async def answer(node: Node, user: User, case_id: str, body: JsonObject, *, accept: bool) -> None:
     """Accept (with our reference) or decline an invitation we hold, to the origin.
-    Audited ``case_invitation_accepted`` / ``case_invitation_declined``."""
-    if not set(body) <= {"reference"}:
-        raise Malformed("the body may hold reference only")
+    Accepting may name ``investigator``, an investigator of ours who then holds our copy
+    (sees it, files requests in it); without one only liaison prosecutors do. Audited
+    ``case_invitation_accepted`` / ``case_invitation_declined``."""
+    allowed = {"reference", "investigator"} if accept else {"reference"}
+    if not set(body) <= allowed:
+        raise Malformed(f"the body may hold {', '.join(sorted(allowed))} only")
+    holder = body.get("investigator")
+    if holder is not None:
+        found = await node.db.run(
+            lambda c: user_store.get_user(c, holder) if isinstance(holder, str) else None
+        )
+        if found is None or found.role is not Role.INVESTIGATOR:
+            raise InvalidRequest("investigator must be an active investigator of this node")
     case = await node.db.run(lambda c: case_store.case_row(c, node.vault, case_id))
     check_visible(case, user)
     if user.role is not Role.LIAISON:
@@ -110,6 +121,7 @@ async def answer(node: Node, user: User, case_id: str, body: JsonObject, *, acce
             accepted=accept,
             actor=user.username,
             now=now,
+            holder=holder if isinstance(holder, str) else None,
         )
     )
     log.info("case_invitation_answered", case_id=case_id, accepted=accept)

@@ -220,13 +220,17 @@ def answer(
     accepted: bool,
     actor: str,
     now: datetime,
+    holder: str | None = None,
 ) -> None:
-    """Our answer to an invitation we hold, queued to the origin. Audited
+    """Our answer to an invitation we hold, queued to the origin; ``holder``: the
+    investigator of ours who holds our copy from now on. Audited
     ``case_invitation_accepted`` or ``case_invitation_declined``."""
     with transaction(conn):
         check_answer(sharing_of(conn, case_id).members.get(me))
         state = MemberState.MEMBER if accepted else MemberState.DECLINED
         set_member(conn, case_id, me, state, now)
+        if holder is not None:
+            conn.execute("UPDATE cases SET created_by = ? WHERE id = ?", (holder, case_id))
         _queue(conn, vault, me, case_id, message)
         action = "case_invitation_accepted" if accepted else "case_invitation_declined"
         audit.append(
@@ -238,6 +242,7 @@ def answer(
             case_id=case_id,
             peer=message.recipient,
             msg_id=message.msg_id,
+            **({"investigator": holder} if holder else {}),
         )
 
 

@@ -128,6 +128,45 @@ async def test_invite_accept_and_file_a_request_in_the_shared_case(fed: Federati
         await ma.close()
 
 
+async def test_both_members_write_inside_the_shared_case(fed: Federation) -> None:
+    """MA's liaison accepts and hands the copy to MA's investigator, who writes to ES
+    inside the case: each side's case page lists both requests, both directions, with
+    their status and receipts; a liaison cannot hand it to a non-investigator."""
+    es, ma, case, copy = await invited(fed)
+    ma_inv = await ApiClient(fed["MA-CNA"]).login("investigator")
+    try:
+        accept = f"/api/cases/{copy}/accept"
+        status, got = await ma.call("POST", accept, {"investigator": "auditor"})
+        assert (status, got["error"]["code"]) == (422, "invalid_request")
+        status, got = await ma.call("POST", accept, {"investigator": "investigator"})
+        assert status == 202, got
+
+        async def es_knows() -> bool:
+            _, view = await es.call("GET", f"/api/cases/{case['id']}")
+            return states(view).get("MA-CNA") == "member"
+
+        await wait_until(es_knows, what="the acceptance at ES")
+        status, _ = await es.call("POST", "/api/requests", {**FORM, "case_id": case["id"]})
+        assert status == 201
+        back = {**FORM, "to": "ES-CNA", "subject": "Crew", "case_id": copy}
+        status, sent = await ma_inv.call("POST", "/api/requests", back)
+        assert status == 201, sent
+
+        async def both(client: ApiClient, case_id: str) -> bool:
+            _, view = await client.call("GET", f"/api/cases/{case_id}")
+            directions = sorted(r["direction"] for r in view["requests"])
+            receipts = {r["receipt"] for r in view["requests"]}
+            return directions == ["in", "out"] and receipts == {"held", "issued"}
+
+        await wait_until(lambda: both(es, case["id"]), what="both requests at ES")
+        await wait_until(lambda: both(ma_inv, copy), what="both requests at MA")
+        status, page = await es.call("GET", "/api/cases")
+        assert [c["id"] for c in page["cases"]] == [case["id"]]
+    finally:
+        for client in (es, ma, ma_inv):
+            await client.close()
+
+
 async def test_decline(fed: Federation) -> None:
     es, ma, case, copy = await invited(fed)
     try:

@@ -258,7 +258,8 @@ OPENAPI: JsonObject = {
         "/api/cases/{id}/accept": {
             "post": _op(
                 "Accept an invitation this node holds (liaison prosecutors), with our "
-                "reference {reference}; 422 invalid_request if none is open",
+                "reference and the investigator of ours who holds the copy "
+                "{reference, investigator}; 422 invalid_request if none is open",
                 params=_ID,
                 ok="202",
             )
