@@ -7,6 +7,7 @@ invitation (a received case has no author of ours). The rules are core/sharing's
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -182,3 +183,39 @@ async def _seal(
         now=now,
         log_size=await sealing.log_size_now(node),
     )
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    """What the case page offers this user about sharing: whom they may invite (none:
+    no invite form), the origin of an invitation they may answer, and the
+    investigators an accepted copy may be handed to."""
+
+    invitable: list[tuple[str, str]]  # (authority id, name)
+    invitation_from: str | None
+    investigators: list[str]
+
+
+async def page_options(node: Node, user: User, case: case_store.CaseRow) -> PageOptions:
+    shared = await node.db.run(lambda c: store.sharing_of(c, case.id))
+    invitable: list[tuple[str, str]] = []
+    may_invite = user.role is Role.LIAISON or case.created_by == user.username
+    origin = shared.ref.origin if shared.ref else None
+    directory = node.directory.current
+    open_named = not case.implicit and case.status is CaseStatus.OPEN
+    if may_invite and open_named and origin in (None, node.me) and directory is not None:
+        taken = {a for a, s in shared.members.items() if s in _TAKEN}
+        invitable = [
+            (a.authority_id, a.name)
+            for a in directory.authorities
+            if a.authority_id != node.me and a.authority_id not in taken
+        ]
+    invitation_from, investigators = None, []
+    if user.role is Role.LIAISON and shared.members.get(node.me) is MemberState.INVITED:
+        invitation_from = origin
+        users = await node.db.run(user_store.active_users)
+        investigators = [u.username for u in users if u.role is Role.INVESTIGATOR]
+    return PageOptions(invitable, invitation_from, investigators)
+
+
+_TAKEN = (MemberState.INVITED, MemberState.MEMBER)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from ...core.deadlines import SPAN_EN
 from .locales.conditions import CONDITIONS
+from .locales.sharing import SHARING
 
 EN: dict[str, str] = {
     "app_name": "Exchange",
@@ -337,6 +338,7 @@ EN: dict[str, str] = {
     "send_consent": "Answer the consent request",
     **SPAN_EN,
     **CONDITIONS["en"],
+    **SHARING["en"],
 }
 
 # Imported here, after EN: each table holds EN's keys and fields (tests/ui/test_languages.py).

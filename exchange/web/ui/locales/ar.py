@@ -4,6 +4,7 @@ holds them). Identifiers, codes and times stay in Latin script, as the data hold
 from __future__ import annotations
 
 from .conditions import CONDITIONS
+from .sharing import SHARING
 
 AR: dict[str, str] = {
     "app_name": "Exchange",
@@ -283,6 +284,7 @@ AR: dict[str, str] = {
     "receipt_issued": "إيصال صادر عنا",
     "case_requests_count": "الطلبات",
     **CONDITIONS["ar"],
+    **SHARING["ar"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "في انتظار توضيحات",
     "status_partially_answered": "أُجيب عنه جزئياً",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .conditions import CONDITIONS
+from .sharing import SHARING
 
 ES: dict[str, str] = {
     "app_name": "Exchange",
@@ -300,6 +301,7 @@ ES: dict[str, str] = {
     "receipt_issued": "Acuse emitido por nosotros",
     "case_requests_count": "Solicitudes",
     **CONDITIONS["es"],
+    **SHARING["es"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "A la espera de aclaraciones",
     "status_partially_answered": "Respondida en parte",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .conditions import CONDITIONS
+from .sharing import SHARING
 
 FR: dict[str, str] = {
     "app_name": "Exchange",
@@ -301,6 +302,7 @@ FR: dict[str, str] = {
     "receipt_issued": "Accusé émis par nous",
     "case_requests_count": "Demandes",
     **CONDITIONS["fr"],
+    **SHARING["fr"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "En attente de précisions",
     "status_partially_answered": "Réponse partielle",
