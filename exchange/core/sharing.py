@@ -191,6 +191,15 @@ def check_membership(
         raise Replay("an older membership list than one already taken")
 
 
+def own_state(mine: MemberState | None, listed: MemberState | None) -> MemberState | None:
+    """Our own state after the origin's list: ours to answer, so a list never makes us a
+    member we did not accept to be (nor undoes a decline); it may only take us out of a
+    case we are a member of (``left``)."""
+    if mine is MemberState.MEMBER and listed is not MemberState.MEMBER:
+        return MemberState.LEFT
+    return mine
+
+
 def files_into(*, sender: str, mine: MemberState | None, theirs: MemberState | None) -> bool:
     """A peer's request naming a shared case goes into our copy only when we are a
     member and so is its sender; otherwise it is filed in an implicit case."""

@@ -20,6 +20,7 @@ from ..core.sharing import (
     check_invitation,
     check_membership,
     members_of,
+    own_state,
 )
 from ..core.vault import Vault
 from .cases import NewCase, insert_case
@@ -112,19 +113,18 @@ def _take_list(
     listed: dict[str, MemberState],
     now: datetime,
 ) -> None:
-    """The origin's list replaces ours; a node the list leaves out has left. Our own
-    answer stands until the origin has seen it: an invitation we declined stays
-    declined whatever an older view of the origin says."""
+    """The origin's list replaces ours (a node it leaves out has left), but for our own
+    state, which only our answer sets (``core/sharing.own_state``)."""
     for authority, state in listed.items():
-        if authority == me and mine is MemberState.DECLINED:
-            continue
-        set_member(conn, case_id, authority, state, now)
+        if authority != me:
+            set_member(conn, case_id, authority, state, now)
     rows = fetch_all(conn, "SELECT authority FROM case_members WHERE case_id = ?", (case_id,))
     for row in rows:
         if row["authority"] not in listed and row["authority"] != me:
             set_member(conn, case_id, row["authority"], MemberState.LEFT, now)
-    if me not in listed and mine is MemberState.MEMBER:
-        set_member(conn, case_id, me, MemberState.LEFT, now)
+    after = own_state(mine, listed.get(me))
+    if after is not None and after is not mine:
+        set_member(conn, case_id, me, after, now)
 
 
 def case_of_message(conn: sqlite3.Connection, sender: str, msg_id: str) -> str | None:

@@ -257,3 +257,29 @@ async def test_invitations_our_users_may_not_send(fed: Federation) -> None:
     finally:
         for client in (es, ma, auditor):
             await client.close()
+
+
+async def test_the_origin_cannot_make_an_invitee_a_member(fed: Federation) -> None:
+    """ES, the origin, sends MA (invited, not yet answered) a newer list naming MA a
+    member: the list is taken for the others, but MA stays invited, and a request of
+    ES's naming the case still goes into an implicit case."""
+    ref, copy = await shared_case(fed, accept=False)
+    forged = membership(ref, 5, {"ES-CNA": "member", "MA-CNA": "member", "SN-CNA": "invited"})
+    body = envelope(fed, "ES-CNA", "MA-CNA", "msg-forged-0001", forged, msg_type="case_membership")
+    status, _ = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", body)
+    assert status == 200
+
+    def mine(conn: Any) -> str:
+        sql = "SELECT state FROM case_members WHERE case_id = ? AND authority = 'MA-CNA'"
+        return str(conn.execute(sql, (copy,)).fetchone()[0])
+
+    assert await fed["MA-CNA"].node.db.run(mine) == "invited"
+    request = envelope(fed, "ES-CNA", "MA-CNA", "msg-forced-0001", {**CONTENT, "case": ref})
+    status, _ = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", request)
+    assert status == 200
+
+    def case_of(conn: Any) -> str:
+        sql = "SELECT case_id FROM requests WHERE msg_id = 'msg-forced-0001'"
+        return str(conn.execute(sql).fetchone()[0])
+
+    assert await fed["MA-CNA"].node.db.run(case_of) != copy

@@ -18,6 +18,7 @@ from exchange.core.sharing import (
     check_invite,
     check_membership,
     files_into,
+    own_state,
 )
 
 REF = {"origin": "ES-CNA", "case_id": "01a2-case"}
@@ -148,3 +149,14 @@ def test_a_request_goes_into_a_copy_only_between_members() -> None:
     assert not files_into(sender="SN-CNA", mine=M, theirs=None)
     assert not files_into(sender="ES-CNA", mine=INV, theirs=M)
     assert not files_into(sender="ES-CNA", mine=M, theirs=MemberState.LEFT)
+
+
+def test_our_own_state_is_ours_to_answer() -> None:
+    """A list makes us neither a member we never accepted to be nor undoes a decline;
+    it may take us out of a case (left)."""
+    assert own_state(INV, M) is INV
+    assert own_state(D, M) is D
+    assert own_state(None, M) is None
+    assert own_state(M, M) is M
+    assert own_state(M, None) is MemberState.LEFT
+    assert own_state(M, INV) is MemberState.LEFT
