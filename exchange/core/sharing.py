@@ -156,13 +156,16 @@ def check_answer(mine: MemberState | None) -> None:
 # A peer's messages -------------------------------------------------------------------
 
 
-def check_invitation(*, sender: str, ref: CaseRef, me: str, held: bool) -> None:
-    """An invitation comes from the case's origin, for a case not ours, not held here."""
+def check_invitation(*, sender: str, ref: CaseRef, me: str, held: MemberState | None) -> None:
+    """An invitation comes from the case's origin, for a case not ours; ``held``: our
+    own state in our copy of it, if we hold one. An authority that declined or left may
+    be invited again (the origin's ``check_invite`` allows it); one invited or a member
+    already is not."""
     if ref.origin != sender:
         raise WrongParty("only the authority that opened a case invites to it")
     if ref.origin == me:
         raise WrongParty("an invitation to one of our own cases")
-    if held:
+    if held in (MemberState.INVITED, MemberState.MEMBER):
         raise Conflict("this node holds that case already")
 
 

@@ -47,8 +47,10 @@ def receive(
     held = copy_of(conn, ref)
     detail: dict[str, object] = {"origin": ref.origin}
     if message.type == "case_invitation":
-        check_invitation(sender=sender, ref=ref, me=me, held=held is not None)
-        case_id = _copy(conn, vault, ref, content, now)
+        mine = sharing_of(conn, held).members.get(me) if held else None
+        check_invitation(sender=sender, ref=ref, me=me, held=mine)
+        # invited again after a decline or a leave: the copy we hold, invited anew
+        case_id = held or _copy(conn, vault, ref, content, now)
         set_member(conn, case_id, sender, MemberState.MEMBER, now)
         set_member(conn, case_id, me, MemberState.INVITED, now)
         result = Received(case_id, "case_invitation_received", detail)

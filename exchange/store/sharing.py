@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..core.canonical import JsonObject, canonical_json, format_time
+from ..core.canonical import JsonObject, canonical_json, format_time, sha256_hex
 from ..core.cases import CaseStatus
 from ..core.errors import DecryptionFailed, UnknownCase
 from ..core.sharing import (
@@ -316,6 +316,49 @@ def delivered(
             type=row["type"],
         )
     return found
+
+
+def refused(
+    conn: sqlite3.Connection,
+    *,
+    me: str,
+    msg_id: str,
+    peer: str,
+    code: str,
+    refused_at: datetime,
+    refusal: bytes,
+    now: datetime,
+) -> int:
+    """A peer's signed refusal of one of our case messages (inside ``store/refusals``'
+    transaction): kept once per code, audited ``delivery_refused`` with the case id.
+    Returns 1 if new."""
+    row = fetch_one(
+        conn,
+        "SELECT case_id FROM case_messages WHERE sender = ? AND msg_id = ?",
+        (me, msg_id),
+    )
+    if row is None:
+        return 0
+    added = conn.execute(
+        """INSERT OR IGNORE INTO refusals (msg_id, peer, code, refused_at, refusal,
+           recorded_at) VALUES (?, ?, ?, ?, ?, ?)""",
+        (msg_id, peer, code, format_time(refused_at), refusal.decode(), format_time(now)),
+    )
+    if not added.rowcount:
+        return 0
+    audit.append(
+        conn,
+        at=now,
+        authority=me,
+        action="delivery_refused",
+        actor="system",
+        case_id=row["case_id"],
+        peer=peer,
+        msg_id=msg_id,
+        code=code,
+        refusal_sha256=sha256_hex(refusal),
+    )
+    return 1
 
 
 def members(conn: sqlite3.Connection, vault: Vault, case_id: str) -> list[Member]:

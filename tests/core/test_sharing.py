@@ -111,15 +111,20 @@ def test_an_answer_needs_an_open_invitation() -> None:
 
 def test_a_peer_invitation_comes_from_the_origin() -> None:
     ref = CaseRef("ES-CNA", "c1")
-    assert code(check_invitation, sender="ES-CNA", ref=ref, me="MA-CNA", held=False) is None
-    assert code(check_invitation, sender="SN-CNA", ref=ref, me="MA-CNA", held=False) == (
+    assert code(check_invitation, sender="ES-CNA", ref=ref, me="MA-CNA", held=None) is None
+    assert code(check_invitation, sender="SN-CNA", ref=ref, me="MA-CNA", held=None) == (
         "wrong_party"
     )
+    for again in (D, MemberState.LEFT):  # invited again after a decline or a leave
+        assert code(check_invitation, sender="ES-CNA", ref=ref, me="MA-CNA", held=again) is None
     mine = CaseRef("MA-CNA", "c1")
-    assert code(check_invitation, sender="MA-CNA", ref=mine, me="MA-CNA", held=False) == (
+    assert code(check_invitation, sender="MA-CNA", ref=mine, me="MA-CNA", held=None) == (
         "wrong_party"
     )
-    assert code(check_invitation, sender="ES-CNA", ref=ref, me="MA-CNA", held=True) == "conflict"
+    for held in (INV, M):
+        assert code(check_invitation, sender="ES-CNA", ref=ref, me="MA-CNA", held=held) == (
+            "conflict"
+        )
 
 
 def test_an_acceptance_answers_an_invitation_sent() -> None:

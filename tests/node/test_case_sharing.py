@@ -4,6 +4,7 @@ the case, and a request ES files in the shared case lands in MA's copy of it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 from exchange.core.clock import ManualClock
 from exchange.ops.retention import run_pass
 
-from ..federation import FAST_DELIVERY, ApiClient, Federation, wait_until
+from ..federation import FAST_DELIVERY, ApiClient, Federation, peer_post, wait_until
+from .test_peer_rejections import envelope
 
 CASE = {
     "title": "Network of Ndiaye-Moreau",
@@ -184,6 +186,15 @@ async def test_decline(fed: Federation) -> None:
         path = f"/api/cases/{case['id']}/members"
         status, got = await es.call("POST", path, {"authority": "MA-CNA"})
         assert status == 202, got
+
+        async def invited_again() -> bool:
+            _, view = await ma.call("GET", f"/api/cases/{copy}")
+            return states(view).get("MA-CNA") == "invited"
+
+        await wait_until(invited_again, what="the second invitation at MA")
+        assert [c["id"] for c in await shared_cases(ma)] == [copy]  # the same copy
+        status, got = await ma.call("POST", f"/api/cases/{copy}/accept", {})
+        assert (status, got["state"]) == (202, "member")
     finally:
         await es.close()
         await ma.close()
@@ -259,3 +270,39 @@ def kek_ids(conn: Any) -> set[str]:
         " UNION SELECT substr(content_key, 2, 16) FROM case_messages"
     )
     return {bytes(r[0]).decode() for r in conn.execute(sql).fetchall() if r[0]}
+
+
+async def test_a_refused_case_message_keeps_its_signed_refusal(fed: Federation) -> None:
+    """MA holds an invitation to ES's case already (sent with ES's own keys, outside
+    ES's node), so it refuses ES's node's invitation (conflict): ES keeps MA's signed
+    refusal and audits it with the case's id; the invitation is given up."""
+    es = await ApiClient(fed["ES-CNA"]).login("investigator")
+    try:
+        _, case = await es.call("POST", "/api/cases", CASE)
+        ahead = {"case": {"origin": "ES-CNA", "case_id": case["id"]}, **CASE}
+        body = envelope(
+            fed, "ES-CNA", "MA-CNA", "msg-ahead-00001", ahead, msg_type="case_invitation"
+        )
+        status, _ = await peer_post(fed, "ES-CNA", "MA-CNA", "/v1/envelopes", body)
+        assert status == 200
+        path = f"/api/cases/{case['id']}/members"
+        status, _ = await es.call("POST", path, {"authority": "MA-CNA"})
+        assert status == 202
+
+        def refusals(conn: Any) -> list[tuple[str, str]]:
+            sql = "SELECT r.code, m.type FROM refusals r JOIN case_messages m USING (msg_id)"
+            return [tuple(row) for row in conn.execute(sql).fetchall()]
+
+        async def kept() -> bool:
+            return bool(await fed["ES-CNA"].node.db.run(refusals))
+
+        await wait_until(kept, what="MA's refusal at ES")
+        assert await fed["ES-CNA"].node.db.run(refusals) == [("conflict", "case_invitation")]
+        entries = await fed["ES-CNA"].node.db.run(
+            lambda c: [json.loads(bytes(r[0])) for r in c.execute(
+                "SELECT entry FROM audit_entries ORDER BY idx").fetchall()]
+        )  # fmt: skip
+        refused = [e for e in entries if e["action"] == "delivery_refused"]
+        assert [(e["case_id"], e["code"]) for e in refused] == [(case["id"], "conflict")]
+    finally:
+        await es.close()
