@@ -477,6 +477,7 @@ MIGRATIONS: list[list[str]] = [
             envelope_sha256 TEXT,
             content_key BLOB,
             content BLOB,
+            evidence TEXT,
             receipt TEXT,
             UNIQUE (sender, msg_id)
         )""",

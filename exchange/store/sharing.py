@@ -128,7 +128,7 @@ def set_member(
 
 
 _INSERT = """INSERT INTO case_messages (case_id, sender, recipient, msg_id, type, created_at,
-    envelope_sha256, content_key, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    envelope_sha256, content_key, content, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
 def keep(
@@ -139,8 +139,12 @@ def keep(
     recipient: str,
     message: OutgoingMessage | IncomingMessage,
 ) -> None:
+    """A case message and its content sealed at rest; a peer's with its evidence (the
+    signed header and the sender's signature over header and content), so that its
+    signed word can be checked again from what is kept."""
     plain = message.content_json or canonical_json(message.content)
     key, sealed = vault.seal(plain, record=record(sender, message.msg_id))
+    evidence = message.evidence if isinstance(message, IncomingMessage) else None
     conn.execute(
         _INSERT,
         (
@@ -153,6 +157,7 @@ def keep(
             message.envelope_sha256,
             key,
             sealed,
+            json.dumps(evidence) if evidence else None,
         ),
     )
 

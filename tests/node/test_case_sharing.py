@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from exchange.core.clock import ManualClock
+from exchange.core.envelope import Header, sender_public_key, verify_evidence
 from exchange.ops.retention import run_pass
 
 from ..federation import FAST_DELIVERY, ApiClient, Federation, peer_post, wait_until
@@ -83,12 +84,14 @@ async def test_invite_accept_and_file_a_request_in_the_shared_case(fed: Federati
         assert states(view) == {"ES-CNA": "member", "MA-CNA": "invited"}
         status, got = await ma.call("POST", f"/api/cases/{copy}/accept", {"reference": "MA-77"})
         assert (status, got["state"]) == (202, "member")
+        await check_kept_evidence(fed, "MA-CNA", copy)
 
         async def es_knows() -> bool:
             _, view = await es.call("GET", f"/api/cases/{case['id']}")
             return states(view) == {"ES-CNA": "member", "MA-CNA": "member"}
 
         await wait_until(es_knows, what="the acceptance at ES")
+        await check_kept_evidence(fed, "ES-CNA", case["id"])
 
         async def ma_told() -> bool:
             return (
@@ -306,3 +309,25 @@ async def test_a_refused_case_message_keeps_its_signed_refusal(fed: Federation) 
         assert [(e["case_id"], e["code"]) for e in refused] == [(case["id"], "conflict")]
     finally:
         await es.close()
+
+
+async def check_kept_evidence(fed: Federation, authority_id: str, case_id: str) -> None:
+    """Every peer's case message kept here still proves, from what is stored, that its
+    sender signed its content (the evidence signature over header and content)."""
+    node = fed[authority_id].node
+
+    def kept(conn: Any) -> list[tuple[Any, ...]]:
+        sql = (
+            "SELECT sender, msg_id, content_key, content, evidence FROM case_messages"
+            " WHERE case_id = ? AND sender != ?"
+        )
+        return [tuple(r) for r in conn.execute(sql, (case_id, authority_id)).fetchall()]
+
+    rows = await node.db.run(kept)
+    assert rows
+    for sender, msg_id, key, sealed, evidence in rows:
+        content = json.loads(node.vault.open(key, sealed, record=f"case-message:{sender}:{msg_id}"))
+        document = json.loads(evidence)
+        header = Header.from_json(document["header"])
+        public = sender_public_key(node.directory.require(), header)
+        verify_evidence(header, content, bytes.fromhex(document["signature"]), public)
