@@ -366,6 +366,19 @@ def refused(
     return 1
 
 
+def erase_contents(conn: sqlite3.Connection, case_id: str) -> tuple[bytes, ...]:
+    """The case's messages lose their contents (wrapped key and ciphertext), inside
+    the erasure of the case's title and reference; returns the wrapped keys erased.
+    Ids, types, times, evidence signatures and receipts stay."""
+    sql = "SELECT content_key FROM case_messages WHERE case_id = ? AND content_key IS NOT NULL"
+    wrapped = tuple(bytes(row[0]) for row in conn.execute(sql, (case_id,)).fetchall())
+    conn.execute(
+        "UPDATE case_messages SET content_key = NULL, content = NULL WHERE case_id = ?",
+        (case_id,),
+    )
+    return wrapped
+
+
 def members(conn: sqlite3.Connection, vault: Vault, case_id: str) -> list[Member]:
     """The case's members with their state, and each one's reference as its own
     invitation or acceptance states it (None once unreadable)."""
@@ -377,7 +390,8 @@ def members(conn: sqlite3.Connection, vault: Vault, case_id: str) -> list[Member
     references: dict[str, str | None] = {}
     sql = (
         "SELECT sender, msg_id, content_key, content FROM case_messages WHERE case_id = ?"
-        " AND type IN ('case_invitation', 'case_acceptance') ORDER BY id"
+        " AND type IN ('case_invitation', 'case_acceptance') AND content_key IS NOT NULL"
+        " ORDER BY id"
     )
     for row in fetch_all(conn, sql, (case_id,)):
         try:

@@ -209,7 +209,8 @@ RETENTION = "\n[retention]\nopen_days = 3\n"
 async def test_a_shared_case_reads_after_its_months_kek_is_rotated(tmp_path: Path) -> None:
     """The retention pass erases a request of the shared case on both nodes and rotates
     the month's key-encryption key: each copy's title, and the members' references
-    sealed in the case messages (store/period_keys.KEYED), still read."""
+    sealed in the case messages (store/period_keys.KEYED), still read. The pass that
+    erases the last request erases them all, the case messages' contents included."""
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     fed = Federation.create(
         tmp_path, ["ES-CNA", "MA-CNA"], clock=clock, extra_config=FAST_DELIVERY + RETENTION
@@ -262,6 +263,30 @@ async def test_a_shared_case_reads_after_its_months_kek_is_rotated(tmp_path: Pat
             assert {m["authority"]: m["reference"] for m in view["members"]} == references
         await es.close()
         await ma.close()
+        # the last request goes on both sides, and with it the title, the references
+        # and every case message's contents (an invitation states them too)
+        clock.advance(timedelta(days=2))
+        for node_id in ("ES-CNA", "MA-CNA"):
+            node = fed[node_id].node
+            assert run_pass(node.db, fed[node_id].config, clock, node.vault)["requests_erased"]
+            left = await node.db.run(
+                lambda c: c.execute(
+                    "SELECT COUNT(*) FROM case_messages WHERE content IS NOT NULL"
+                ).fetchone()[0]
+            )
+            assert left == 0, node_id
+        es = await ApiClient(fed["ES-CNA"]).login("investigator")
+        ma = await ApiClient(fed["MA-CNA"]).login("liaison")
+        for client, case_id in ((es, case["id"]), (ma, copy)):
+            status, view = await client.call("GET", f"/api/cases/{case_id}")
+            assert status == 200 and view["title"] is None and view["erased_at"], view
+            assert {m["reference"] for m in view["members"]} == {None}
+            assert len(view["case_messages"]) >= 3  # ids, types, receipts stay
+        await es.close()
+        await ma.close()
+        for node_id in ("ES-CNA", "MA-CNA"):
+            data = b"".join(p.read_bytes() for p in fed[node_id].data.glob("exchange.db*"))
+            assert CASE["title"].encode() not in data and b"MA-77" not in data
     finally:
         await fed.stop()
 
