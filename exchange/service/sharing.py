@@ -31,7 +31,7 @@ from .sessions import User
 log = structlog.get_logger("exchange.service")
 
 
-def _check_inviter(node: Node, user: User, case: case_store.CaseRow) -> None:
+def _check_inviter(user: User, case: case_store.CaseRow) -> None:
     check_visible(case, user)  # first: another's case does not exist for them
     if user.role is not Role.LIAISON and case.created_by != user.username:
         raise Forbidden("only the case's investigator or a liaison prosecutor invites")
@@ -46,7 +46,7 @@ async def invite(node: Node, user: User, case_id: str, body: JsonObject) -> None
     invitee = body["authority"]
     now = node.clock.now()
     case = await node.db.run(lambda c: case_store.case_row(c, node.vault, case_id))
-    _check_inviter(node, user, case)
+    _check_inviter(user, case)
     node.peer(invitee)  # in the directory (not_found), and not this node
     shared = await node.db.run(lambda c: store.sharing_of(c, case_id))
     check_invite(  # now, before sealing; and again in the transaction that stores it
@@ -130,9 +130,8 @@ async def answer(node: Node, user: User, case_id: str, body: JsonObject, *, acce
 
 
 async def announce(node: Node, case_id: str) -> None:
-    """As the origin, after a change: the members list, with the next serial, to every
-    member (nothing when no member but us has accepted yet is told: the list goes to
-    members only)."""
+    """As the origin, after a change: the member list, with the next serial, sealed to
+    every member that has accepted (invitees learn the list once they are in)."""
     now = node.clock.now()
     log_size = await sealing.log_size_now(node)
 
