@@ -18,6 +18,8 @@ from .canonical import JsonObject, format_time, parse_time
 from .errors import Malformed
 from .evidence import ManifestEntry, parse_manifest
 from .handling import check_conditions
+from .sharing import CASE_TYPES, case_ref
+from .sharing import validate as validate_case_message
 
 REQUEST_KINDS = ("information_request", "spontaneous_information", "mla_request")
 URGENCIES = ("emergency", "urgent", "standard")
@@ -69,7 +71,7 @@ def validate(msg_type: str, content: JsonObject, *, max_body_chars: int) -> None
     if msg_type == "request":
         fields = {"kind", "urgency", "language", "subject", "body", "deadline", "handling"}
         check_conditions(content, handling=True, reference=True)
-        _exact(content, fields, ATTACHABLE | REQUEST_OPTIONAL | {"transfer"})
+        _exact(content, fields, ATTACHABLE | REQUEST_OPTIONAL | {"transfer", "case"})
         _choice(content, "kind", REQUEST_KINDS)
         _choice(content, "urgency", URGENCIES)
         _language(content)
@@ -79,6 +81,11 @@ def validate(msg_type: str, content: JsonObject, *, max_body_chars: int) -> None
             parse_time(content["deadline"], field="deadline")
         if "transfer" in content:
             _message_ref(content, "transfer")
+        if "case" in content:  # a shared case's global id (core/sharing.py)
+            case_ref(content["case"])
+        return
+    if msg_type in CASE_TYPES:
+        validate_case_message(msg_type, content)
         return
     _reply_to(content)
     if msg_type == "acknowledgement":

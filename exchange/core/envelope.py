@@ -66,6 +66,10 @@ MESSAGE_TYPES = (
     "reminder",
     "consent_request",
     "consent",
+    # sharing a case (core/sharing.py)
+    "case_invitation",
+    "case_acceptance",
+    "case_membership",
 )
 MSG_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{7,63}$")
 MAX_ENVELOPE_BYTES = 2 * 1024 * 1024

@@ -24,11 +24,13 @@ from ..store import audit as audit_store
 from ..store import case_lists
 from ..store import cases as store
 from ..store import messages as message_store
+from ..store import sharing as sharing_store
 from ..store.case_lists import CaseFilter
 from ..store.cases import CaseRow, NewCase
 from ..store.db import transaction
 from ..store.messages import Traffic
 from ..store.rows import RequestRow
+from ..store.sharing import CaseMessage, Member
 from .deadlines import annotate
 from .node import Node
 from .paging import PAGE_SIZE, Listed, listed, position
@@ -72,6 +74,7 @@ def case_filter(
     authority: str | None = None,
     country: str | None = None,
     overdue: bool = False,
+    shared: bool = False,
 ) -> CaseFilter:
     """The board's filters, all applied in the query. A country is on the route, or is
     the country of a counterpart (the directory's authorities in it)."""
@@ -89,6 +92,7 @@ def case_filter(
         country=country or None,
         peers=peers,
         overdue_at=node.clock.now() if overdue else None,
+        shared=shared,
     )
 
 
@@ -134,11 +138,15 @@ class CaseView:
     subject: str | None
     # the per-recipient table (issue 16): each request's last message and receipts
     traffic: dict[str, Traffic] = field(default_factory=dict)
+    members: list[Member] = field(default_factory=list)  # a shared case's (store/sharing)
+    case_messages: list[CaseMessage] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {
             **self.case.to_json(),
             "subject": self.subject,
+            "members": [m.to_json() for m in self.members],
+            "case_messages": [m.to_json() for m in self.case_messages],
             "requests": [
                 {
                     "id": r.id,
@@ -171,8 +179,11 @@ async def case_view(node: Node, user: User, case_id: str) -> CaseView:
         case = store.case_row(conn, node.vault, case_id)
         check_visible(case, user)
         rows = store.requests_of(conn, case_id)
-        if user.role is Role.INVESTIGATOR:
-            rows = [r for r in rows if r.created_by == user.username]
+        if user.role is Role.INVESTIGATOR:  # theirs, and in a shared case the members'
+            shared = case.origin is not None
+            rows = [
+                r for r in rows if r.created_by == user.username or (shared and r.direction == "in")
+            ]
         with transaction(conn):
             audit_store.append(
                 conn,
@@ -186,7 +197,14 @@ async def case_view(node: Node, user: User, case_id: str) -> CaseView:
         wanted = [r.id for r in rows]
         found = message_store.contents_of(conn, node.vault, wanted, _CONDITIONS)
         rows = [dataclasses.replace(r, **request_conditions(found[r.id])) for r in rows]
-        return CaseView(case, rows, subject, message_store.traffic_of(conn, wanted, me=node.me))
+        return CaseView(
+            case,
+            rows,
+            subject,
+            message_store.traffic_of(conn, wanted, me=node.me),
+            sharing_store.members(conn, node.vault, case_id),
+            sharing_store.case_messages(conn, case_id),
+        )
 
     view = await node.db.run(read)
     return dataclasses.replace(view, requests=annotate(node, view.requests, now))

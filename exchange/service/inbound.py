@@ -23,7 +23,7 @@ from ..store import audit
 from ..store import inbound as inbound_store
 from ..store.inbound import Arrival
 from ..store.messages import IncomingMessage
-from . import sealing, witness
+from . import sealing, sharing, witness
 from .node import Node
 
 log = structlog.get_logger("exchange.service")
@@ -94,12 +94,15 @@ async def accept_envelopes(
 
     stored = await node.db.run(receive)
     received = []
+    answers: list[tuple[str, str]] = []  # acceptances stored: the members are told
     for (position, envelope), arrival, outcome in zip(opened, arrivals, stored, strict=True):
         if isinstance(outcome, ExchangeError):
             results[position] = _refuse(node, envelope, outcome, now, key)
             continue
         results[position] = outcome
         received.append(arrival.message.msg_id)
+        if arrival.message.type == "case_acceptance":
+            answers.append((arrival.message.msg_id, arrival.message.sender))
         if arrival.message.type == "request":
             node.notice_deadline(arrival.check_at)
         else:
@@ -108,6 +111,8 @@ async def accept_envelopes(
         log.info("envelopes_accepted", peer=caller, count=len(received), msg_ids=received)
         largest = max((o for _, o in opened), key=lambda o: o.header.log_size or 0)
         await witness.remember_claim(node, caller, largest)
+    if answers:
+        await sharing.answered(node, answers)
     return results
 
 

@@ -24,7 +24,7 @@ from ..store.paging import Page
 from ..store.request_lists import RequestFilter
 from ..store.rows import MessageView, TimelineEvent
 from ..store.rows import RequestRow as RequestRow  # the row web pages render
-from . import cases, sealing
+from . import cases, sealing, sharing
 from .deadlines import annotate, live_state
 from .forms import RequestForm
 from .node import Node
@@ -39,7 +39,8 @@ async def create(node: Node, *, actor: str, form: RequestForm) -> sealing.Outcom
     now = node.clock.now()
     request_id = ids.request_id()
     case_id, new_case = await cases.filing(node, actor=actor, case_id=form.case_id, now=now)
-    sealed = await sealing.prepare_request(node, form, actor=actor, now=now)
+    shared = await sharing.case_ref_for(node, case_id, form.to) if new_case is None else None
+    sealed = await sealing.prepare_request(node, form, actor=actor, now=now, case=shared)
     new = store.NewRequest(
         request_id,
         sealed.message,
@@ -85,9 +86,12 @@ async def create_for_several(
     group_id, items, sealed_all = ids.request_id(), [], []
     # ids made in one millisecond are not ordered: sorted, they list in the author's order
     request_ids = sorted(ids.request_id() for _ in recipients)
+    opened_now = new_case is not None
     for to, request_id in zip(recipients, request_ids, strict=True):
+        # in a shared case, each member's request names it (a non-member's does not)
+        shared = None if opened_now else await sharing.case_ref_for(node, case_id, to)
         sealed = await sealing.prepare_request(
-            node, dataclasses.replace(form, to=to), actor=actor, now=now
+            node, dataclasses.replace(form, to=to), actor=actor, now=now, case=shared
         )
         new = store.NewRequest(
             request_id, sealed.message, actor, now, sealed.attachment_ids, sealed.plan,

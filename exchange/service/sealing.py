@@ -49,8 +49,11 @@ class Sealed:
     check_at: datetime | None
 
 
-async def prepare_request(node: Node, form: RequestForm, *, actor: str, now: datetime) -> Sealed:
-    """Check a request's fields, compute its deadline and seal it for the recipient."""
+async def prepare_request(
+    node: Node, form: RequestForm, *, actor: str, now: datetime, case: JsonObject | None = None
+) -> Sealed:
+    """Check a request's fields, compute its deadline and seal it for the recipient;
+    ``case``: the shared case's global id, for a recipient that is a member of it."""
     recipient = node.peer(form.to)
     urgency = form.urgency
     own_deadline = parse_time(form.deadline, field="deadline") if form.deadline else None
@@ -66,7 +69,7 @@ async def prepare_request(node: Node, form: RequestForm, *, actor: str, now: dat
         body=form.body,
         deadline=effective,
         max_body_chars=node.config.limits.max_body_chars,
-        conditions=form.conditions(),
+        conditions=form.conditions() | ({"case": case} if case else {}),
     )
     ids = await with_attachments(node, content, list(form.attachments), owner=actor)
     message = seal_message(

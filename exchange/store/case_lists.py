@@ -32,6 +32,7 @@ class CaseFilter:
     country: str | None = None
     peers: tuple[str, ...] = ()
     overdue_at: datetime | None = None
+    shared: bool = False  # only cases shared with other authorities (store/sharing.py)
 
 
 _OF_CASE = "SELECT 1 FROM requests WHERE requests.case_id = cases.id"
@@ -70,6 +71,8 @@ def newest_first(
     if wanted.overdue_at is not None:
         where.append(f"EXISTS ({_OF_CASE} AND {OVERDUE_AT})")
         params.append(format_time(wanted.overdue_at))
+    if wanted.shared:
+        where.append("cases.origin IS NOT NULL")
     if after is not None:
         where.append("(cases.created_at, cases.id) < (?, ?)")
         params.extend(after)

@@ -21,7 +21,7 @@ from ..core.canonical import canonical_json, format_time
 from ..core.cases import CaseFields, CaseStatus, Stop, check_close, check_file
 from ..core.errors import UnknownCase
 from ..core.vault import Vault
-from . import audit
+from . import audit, sharing
 from .db import fetch_all, fetch_one, transaction
 from .rows import REQUEST_COLUMNS, RequestRow
 
@@ -53,6 +53,10 @@ class CaseRow:
     updated_at: str
     closed_at: str | None
     erased_at: str | None
+    # a shared case's global id (store/sharing.py): the authority that opened it and
+    # its id there; None until shared
+    origin: str | None = None
+    origin_case_id: str | None = None
 
     def to_json(self) -> dict[str, object]:
         shown = dataclasses.asdict(self)
@@ -63,7 +67,7 @@ class CaseRow:
 
 CASE_COLUMNS = (
     "id, implicit, offences, route, status, created_by, created_at, updated_at, closed_at,"
-    " names_key, names, erased_at"
+    " names_key, names, erased_at, origin, origin_case_id"
 )
 
 
@@ -90,6 +94,8 @@ def case_of(vault: Vault, row: Mapping[str, Any]) -> CaseRow:
         updated_at=row["updated_at"],
         closed_at=row["closed_at"],
         erased_at=row["erased_at"],
+        origin=row.get("origin"),
+        origin_case_id=row.get("origin_case_id"),
     )
 
 
@@ -175,22 +181,24 @@ def close_case(
 
 def erase_if_last(
     conn: sqlite3.Connection, *, me: str, request_id: str, now: datetime
-) -> bytes | None:
+) -> tuple[bytes, ...]:
     """Inside the erasure of a request: if its case holds no other request whose
     contents are kept, the case's title and reference are erased too (the wrapped key
-    and the ciphertext), with a ``case_erased`` entry. Returns the wrapped key erased
-    (its KEK is then rotated by the pass), or None."""
+    and the ciphertext), and so are its case messages' contents (a shared case's
+    invitation states them too: ``store/sharing.erase_contents``), with a
+    ``case_erased`` entry. Returns the wrapped keys erased (their KEKs are then rotated
+    by the pass)."""
     found = fetch_one(conn, "SELECT case_id FROM requests WHERE id = ?", (request_id,))
     case_id = found["case_id"] if found else None
     if case_id is None:
-        return None
+        return ()
     kept = fetch_one(
         conn,
         "SELECT 1 FROM requests WHERE case_id = ? AND erased_at IS NULL AND id != ?",
         (case_id, request_id),
     )
     if kept is not None:
-        return None
+        return ()
     sealed = fetch_one(conn, "SELECT names_key FROM cases WHERE id = ?", (case_id,))
     erased = conn.execute(
         "UPDATE cases SET names_key = NULL, names = NULL, erased_at = ? WHERE id = ?"
@@ -198,9 +206,10 @@ def erase_if_last(
         (format_time(now), case_id),
     )
     if erased.rowcount == 0:
-        return None
+        return ()
     audit.append(
         conn, at=now, authority=me, action="case_erased", actor="retention", case_id=case_id
     )
     wrapped = sealed["names_key"] if sealed else None
-    return bytes(wrapped) if wrapped is not None else None
+    names = (bytes(wrapped),) if wrapped is not None else ()
+    return names + sharing.erase_contents(conn, case_id)

@@ -19,7 +19,9 @@ from ..core.lifecycle import (
     check_follow_up_time,
     check_message,
 )
+from ..core.sharing import CASE_TYPES, case_ref, files_into
 from ..core.vault import Vault
+from . import audit, case_inbound, sharing
 from . import evidence as evidence_store
 from .cases import NewCase, insert_case
 from .conversation import check_stored, check_transferred_in, detail_of, set_holder
@@ -54,6 +56,7 @@ class _Stored:
     request_id: str
     status: Status
     action: str
+    case: case_inbound.Received | None = None  # a case message (store/sharing.py)
 
 
 def receive_all(
@@ -143,11 +146,14 @@ def _store(
             conn,
             "SELECT envelope_sha256, receipt FROM messages WHERE sender = ? AND msg_id = ?",
             (message.sender, message.msg_id),
-        )
+        ) or case_inbound.seen(conn, message.sender, message.msg_id)
         if seen is not None:
             if seen["envelope_sha256"] != message.envelope_sha256:
                 raise Replay("this message id was already used for another envelope")
             return str(seen["receipt"] or "").encode()
+        if message.type in CASE_TYPES:
+            case = case_inbound.receive(conn, vault, me=me, message=message, now=now)
+            return _Stored(message, case.case_id, Status.RECEIVED, case.action, case)
         detail: dict[str, object] = {"msg_id": message.msg_id}
         if message.type == "request":
             request_id = _insert_incoming_request(
@@ -190,6 +196,8 @@ def _record_receipts(
 ) -> None:
     """The receipts of the messages stored in this job, set-based, with the audit
     entries that name them (recorded through ``apply``, moving no status)."""
+    _record_case_receipts(conn, me=me, stored=stored, receipts=receipts, now=now)
+    stored = [s for s in stored if s.case is None]
     rows = [(s.message.sender, s.message.msg_id, receipts[id(s)].decode()) for s in stored]
     for part in chunks(rows):
         sql = _SET_RECEIPTS.format(values=marks(len(part), width=3))
@@ -218,6 +226,37 @@ def _record_receipts(
     apply(conn, changes, me=me, now=now)
 
 
+def _record_case_receipts(
+    conn: sqlite3.Connection,
+    *,
+    me: str,
+    stored: Sequence[_Stored],
+    receipts: dict[int, bytes],
+    now: datetime,
+) -> None:
+    """Case messages stored in this job: their receipts and audit entries."""
+    cases = [s for s in stored if s.case is not None]
+    case_inbound.set_receipts(
+        conn, [(s.message.sender, s.message.msg_id, receipts[id(s)].decode()) for s in cases]
+    )
+    for s in cases:
+        if s.case is None:
+            continue
+        audit.append(
+            conn,
+            at=now,
+            authority=me,
+            action=s.action,
+            actor=s.message.sender,
+            case_id=s.case.case_id,
+            msg_id=s.message.msg_id,
+            peer=s.message.sender,
+            envelope_sha256=s.message.envelope_sha256,
+            receipt_sha256=sha256_hex(receipts[id(s)]),
+            **s.case.detail,
+        )
+
+
 _SET_RECEIPTS = """UPDATE messages SET receipt = v.column3
     FROM (VALUES {values}) AS v WHERE messages.sender = v.column1 AND messages.msg_id = v.column2"""
 
@@ -236,10 +275,13 @@ def _insert_incoming_request(
     if "transfer" in meta:  # held as the original request, answered to its requester
         check_transferred_in(conn, meta["transfer"], sender=message.sender, me=me)
         origin, msg_id = meta["transfer"]["origin"], meta["transfer"]["msg_id"]
-    # Filed in a case of its own on this node (until cases are shared): an implicit case,
-    # opened by no user of ours, that only the liaison prosecutors see.
-    case = NewCase(ids.request_id(), IMPLICIT, created_by=None, now=now, implicit=True)
-    insert_case(conn, vault, case)
+    case_id = _shared_case(conn, me, message)
+    if case_id is None:
+        # Filed in a case of its own on this node: an implicit case, opened by no user
+        # of ours, that only the liaison prosecutors see.
+        case = NewCase(ids.request_id(), IMPLICIT, created_by=None, now=now, implicit=True)
+        insert_case(conn, vault, case)
+        case_id = case.id
     conn.execute(
         """INSERT INTO requests (id, origin, msg_id, direction, counterpart, kind, urgency,
            language, status, created_at, updated_at, deadline, deadline_state,
@@ -258,10 +300,24 @@ def _insert_incoming_request(
             format_time(now),
             meta.get("deadline"),
             *(plan or (None, None)),
-            case.id,
+            case_id,
         ),
     )
     return request_id
+
+
+def _shared_case(conn: sqlite3.Connection, me: str, message: IncomingMessage) -> str | None:
+    """A request naming a shared case goes into our copy when we and its sender are
+    both members (``core/sharing.files_into``); otherwise None: an implicit case (the
+    ``case`` field stays in its signed content)."""
+    if "case" not in message.content:
+        return None
+    ref = case_ref(message.content["case"])
+    held, theirs = sharing.member_state(conn, ref, message.sender)
+    if held is None:
+        return None
+    _, mine = sharing.member_state(conn, ref, me)
+    return held if files_into(sender=message.sender, mine=mine, theirs=theirs) else None
 
 
 def _thread_of(

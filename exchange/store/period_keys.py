@@ -33,6 +33,12 @@ KEYED = (
     Keyed("attachments", "key_wrapped", "'attachment:' || id", "created_at"),
     Keyed("drafts", "content_key", "'draft:' || request_id", "NULL"),
     Keyed("cases", "names_key", "'case:' || id", "created_at"),
+    Keyed(
+        "case_messages",
+        "content_key",
+        "'case-message:' || sender || ':' || msg_id",
+        "created_at",
+    ),
 )
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from ..core.canonical import format_time, sha256_hex
 from ..core.lifecycle import Status
+from . import sharing
 from .db import fetch_all, fetch_one, transaction
 from .transitions import Change, Entry, apply
 
@@ -42,6 +43,7 @@ def store_refusals(
     A new one goes in the request's timeline (``refused``) and the audit log
     (``delivery_refused``)."""
     changes = []
+    kept = 0  # refusals of our case messages (store/sharing.py)
     with transaction(conn):
         for refusal in refusals:
             msg = fetch_one(
@@ -51,6 +53,16 @@ def store_refusals(
                 (me, refusal.msg_id),
             )
             if msg is None:
+                kept += sharing.refused(
+                    conn,
+                    me=me,
+                    msg_id=refusal.msg_id,
+                    peer=refusal.peer,
+                    code=refusal.code,
+                    refused_at=refusal.refused_at,
+                    refusal=refusal.refusal,
+                    now=now,
+                )
                 continue
             added = conn.execute(
                 """INSERT OR IGNORE INTO refusals (msg_id, peer, code, refused_at, refusal,
@@ -83,7 +95,7 @@ def store_refusals(
                 )
             )
         apply(conn, changes, me=me, now=now)
-    return len(changes)
+    return len(changes) + kept
 
 
 def refusals_of(conn: sqlite3.Connection, msg_id: str) -> list[RefusalRow]:

@@ -131,7 +131,7 @@ def _erase_request(
         status = conn.execute("SELECT status FROM requests WHERE id = ?", (request_id,)).fetchone()
         entries = [Entry("content_erased", "retention", fields)]
         apply(conn, [Change(request_id, Status(status[0]), entries=entries)], me=me, now=now)
-        result.keks |= _keks(erase_if_last(conn, me=me, request_id=request_id, now=now))
+        result.keks |= _keks(*erase_if_last(conn, me=me, request_id=request_id, now=now))
         result.messages += len(messages)
         result.attachments += files
 

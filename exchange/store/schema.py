@@ -452,4 +452,40 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE requests ADD COLUMN group_id TEXT",
         "CREATE INDEX requests_group ON requests (group_id) WHERE group_id IS NOT NULL",
     ],
+    # 20: sharing a case (core/sharing.py, store/sharing.py): each copy names the case's
+    # global id (origin, origin_case_id; NULL until shared) and the last membership
+    # serial it took; case_members lists the authorities and their state; the case
+    # messages (invitation, acceptance, membership) are kept like request messages,
+    # their contents sealed at rest (record "case-message:<sender>:<msg_id>", keyed in
+    # store/period_keys.KEYED)
+    [
+        "ALTER TABLE cases ADD COLUMN origin TEXT",
+        "ALTER TABLE cases ADD COLUMN origin_case_id TEXT",
+        "ALTER TABLE cases ADD COLUMN membership_serial INTEGER NOT NULL DEFAULT 0",
+        "CREATE UNIQUE INDEX cases_global ON cases (origin, origin_case_id)",
+        """CREATE TABLE case_members (
+            case_id TEXT NOT NULL REFERENCES cases (id),
+            authority TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('invited', 'member', 'declined', 'left')),
+            since TEXT NOT NULL,
+            PRIMARY KEY (case_id, authority)
+        )""",
+        """CREATE TABLE case_messages (
+            id INTEGER PRIMARY KEY,
+            case_id TEXT NOT NULL REFERENCES cases (id),
+            sender TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            msg_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            envelope_sha256 TEXT,
+            content_key BLOB,
+            content BLOB,
+            evidence TEXT,
+            receipt TEXT,
+            UNIQUE (sender, msg_id)
+        )""",
+        "CREATE INDEX case_messages_case ON case_messages (case_id, id)",
+        "CREATE INDEX case_messages_kek ON case_messages (substr(content_key, 2, 16))",
+    ],
 ]

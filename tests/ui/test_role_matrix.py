@@ -45,6 +45,9 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/cases/new"): (INV,),
     ("GET", "/cases/{id}"): (INV, LIA),
     ("POST", "/cases/{id}/close"): (INV, LIA),
+    ("POST", "/cases/{id}/members"): (INV, LIA),
+    ("POST", "/cases/{id}/accept"): (LIA,),
+    ("POST", "/cases/{id}/decline"): (LIA,),
     # JSON API
     ("POST", "/api/logout"): ANY,
     ("GET", "/api/me"): ANY,
@@ -80,6 +83,10 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/cases"): (INV, LIA),
     ("GET", "/api/cases/{id}"): (INV, LIA),
     ("POST", "/api/cases/{id}/close"): (INV, LIA),
+    # sharing: the case's investigator or a liaison invites; a liaison answers
+    ("POST", "/api/cases/{id}/members"): (INV, LIA),
+    ("POST", "/api/cases/{id}/accept"): (LIA,),
+    ("POST", "/api/cases/{id}/decline"): (LIA,),
 }
 # changes the session itself: checked last, once per role
 LAST = {("POST", "/logout"), ("POST", "/api/logout")}
@@ -88,8 +95,12 @@ LAST = {("POST", "/logout"), ("POST", "/api/logout")}
 @pytest.fixture
 async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
     # The matrix logs in dozens of times from one address within seconds; the login
-    # limit per address has tests of its own (tests/node/test_login_limits.py).
-    many_logins = "[limits]\nlogins_per_minute = 6000\nlogin_burst = 1000\n"
+    # limit per address has tests of its own (tests/node/test_login_limits.py). It also
+    # opens a connection per route and role (over 300 now): the connection gate has
+    # its own tests too (tests/node/test_connection_limits.py).
+    many_logins = (
+        "[limits]\nlogins_per_minute = 6000\nlogin_burst = 1000\nconnection_burst = 1000\n"
+    )
     fed = Federation.create(
         tmp_path, ["ES-CNA", "MA-CNA"], extra_config=FAST_DELIVERY + many_logins
     )

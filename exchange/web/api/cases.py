@@ -9,7 +9,7 @@ from aiohttp import web
 from ...core import roles
 from ...core.errors import Malformed
 from ...core.roles import Role
-from ...service import cases
+from ...service import cases, sharing
 from ...service.node import Node
 from ...service.sessions import User
 from ..appkeys import NODE_KEY
@@ -36,12 +36,16 @@ async def api_list_cases(request: web.Request, user: User) -> web.Response:
     overdue = q.get("overdue", "")
     if overdue not in ("", "true", "false"):
         raise Malformed("overdue must be 'true' or 'false'")
+    shared = q.get("shared", "")
+    if shared not in ("", "0", "1"):
+        raise Malformed("shared must be '0' or '1'")
     wanted = cases.case_filter(
         node,
         status=q.get("status") or None,
         authority=q.get("authority") or None,
         country=q.get("country") or None,
         overdue=overdue == "true",
+        shared=shared == "1",
     )
     page = await cases.list_cases(node, user, wanted, cursor=q.get("cursor"), limit=page_size(q))
     return web.json_response({"cases": [c.to_json() for c in page.rows], "next": page.next})
@@ -60,3 +64,38 @@ async def api_close_case(request: web.Request, user: User) -> web.Response:
     """Close a case none of whose requests awaits an answer."""
     closed = await cases.close_case(request.app[NODE_KEY], user, request.match_info["id"])
     return web.json_response({"id": closed.id, "status": closed.status.value})
+
+
+@routes.post("/api/cases/{id}/members")
+@requires(*roles.CONTENT)
+async def api_invite(request: web.Request, user: User) -> web.Response:
+    """Invite an authority of the directory to a case we opened (its investigator or a
+    liaison prosecutor): ``{"authority": id}``."""
+    node: Node = request.app[NODE_KEY]
+    case_id = request.match_info["id"]
+    await sharing.invite(node, user, case_id, await read_json(request))
+    view = await cases.case_view(node, user, case_id)
+    return web.json_response({"id": case_id, "members": view.to_json()["members"]}, status=202)
+
+
+@routes.post("/api/cases/{id}/accept")
+@requires(Role.LIAISON)
+async def api_accept(request: web.Request, user: User) -> web.Response:
+    """Accept an invitation this node holds (a liaison prosecutor), with our reference."""
+    return await _answer(request, user, accept=True)
+
+
+@routes.post("/api/cases/{id}/decline")
+@requires(Role.LIAISON)
+async def api_decline(request: web.Request, user: User) -> web.Response:
+    """Decline an invitation this node holds (a liaison prosecutor)."""
+    return await _answer(request, user, accept=False)
+
+
+async def _answer(request: web.Request, user: User, *, accept: bool) -> web.Response:
+    node: Node = request.app[NODE_KEY]
+    case_id = request.match_info["id"]
+    body = await read_json(request) if request.can_read_body else {}
+    await sharing.answer(node, user, case_id, body, accept=accept)
+    state = "member" if accept else "declined"
+    return web.json_response({"id": case_id, "state": state}, status=202)

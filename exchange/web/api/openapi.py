@@ -221,7 +221,12 @@ OPENAPI: JsonObject = {
                     "authority",
                     "country",
                     "overdue",
-                    enums={"status": ["open", "closed"], "overdue": ["true", "false"]},
+                    "shared",
+                    enums={
+                        "status": ["open", "closed"],
+                        "overdue": ["true", "false"],
+                        "shared": ["0", "1"],
+                    },
                 ),
                 page="CasePage",
             ),
@@ -245,6 +250,32 @@ OPENAPI: JsonObject = {
                 "Close a case none of whose requests awaits an answer (409 case_awaiting; "
                 "409 case_closed if closed already)",
                 params=_ID,
+            )
+        },
+        "/api/cases/{id}/members": {
+            "post": _op(
+                "Invite an authority of the directory to a case this node opened (its "
+                "investigator or a liaison prosecutor): {authority}; 404 not_found outside "
+                "the directory, 409 conflict if invited or a member already, 422 "
+                "invalid_request for an implicit case or another's shared case",
+                params=_ID,
+                ok="202",
+            )
+        },
+        "/api/cases/{id}/accept": {
+            "post": _op(
+                "Accept an invitation this node holds (liaison prosecutors), with our "
+                "reference and the investigator of ours who holds the copy "
+                "{reference, investigator}; 422 invalid_request if none is open",
+                params=_ID,
+                ok="202",
+            )
+        },
+        "/api/cases/{id}/decline": {
+            "post": _op(
+                "Decline an invitation this node holds (liaison prosecutors)",
+                params=_ID,
+                ok="202",
             )
         },
         "/api/deadlines": {

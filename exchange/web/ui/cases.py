@@ -13,7 +13,7 @@ from ...core import roles
 from ...core.cases import MAX_STOPS, OFFENCES, ROUTE_ROLES
 from ...core.errors import ExchangeError
 from ...core.roles import Role
-from ...service import cases
+from ...service import cases, sharing
 from ...service.node import Node
 from ...service.sessions import User
 from ..appkeys import NODE_KEY
@@ -33,6 +33,7 @@ async def cases_page(request: web.Request, user: User) -> web.StreamResponse:
         "authority": q.get("authority", "").strip(),
         "country": q.get("country", "").strip().upper(),
         "overdue": q.get("overdue") == "1",
+        "shared": q.get("shared") == "1",
     }
     cursor = q.get("cursor") or None
     wanted = cases.case_filter(
@@ -41,6 +42,7 @@ async def cases_page(request: web.Request, user: User) -> web.StreamResponse:
         authority=filters["authority"] or None,
         country=filters["country"] or None,
         overdue=filters["overdue"],
+        shared=filters["shared"],
     )
     listed = await cases.list_cases(node, user, wanted, cursor=cursor)
     return render(
@@ -105,7 +107,42 @@ async def case_page(request: web.Request, user: User) -> web.StreamResponse:
         traffic=view.traffic,  # the per-recipient table: last message, receipts held
         countries={a.authority_id: a.country for a in directory.authorities} if directory else {},
         sent=request.query.get("sent", ""),  # the group just sent from compose
+        members=view.members,
+        case_messages=view.case_messages,
+        sharing=await sharing.page_options(node, user, view.case),
+        done=request.query.get("done") == "1",
     )
+
+
+@routes.post("/cases/{id}/members")
+@page(*roles.CONTENT)
+async def invite_action(request: web.Request, user: User) -> web.StreamResponse:
+    """Invite the authority picked from the directory (service/sharing.invite)."""
+    case_id = request.match_info["id"]
+    posted = await request.post()
+    body = {"authority": str(posted.get("authority", ""))}
+    await sharing.invite(request.app[NODE_KEY], user, case_id, body)
+    raise web.HTTPSeeOther(f"/cases/{quote(case_id)}?done=1")
+
+
+@routes.post("/cases/{id}/accept")
+@page(Role.LIAISON)
+async def accept_action(request: web.Request, user: User) -> web.StreamResponse:
+    case_id = request.match_info["id"]
+    posted = await request.post()
+    body = {
+        k: str(posted[k]) for k in ("reference", "investigator") if str(posted.get(k, "")).strip()
+    }
+    await sharing.answer(request.app[NODE_KEY], user, case_id, dict(body), accept=True)
+    raise web.HTTPSeeOther(f"/cases/{quote(case_id)}?done=1")
+
+
+@routes.post("/cases/{id}/decline")
+@page(Role.LIAISON)
+async def decline_action(request: web.Request, user: User) -> web.StreamResponse:
+    case_id = request.match_info["id"]
+    await sharing.answer(request.app[NODE_KEY], user, case_id, {}, accept=False)
+    raise web.HTTPSeeOther(f"/cases/{quote(case_id)}?done=1")
 
 
 @routes.post("/cases/{id}/close")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from ...core.deadlines import SPAN_EN
 from .locales.conditions import CONDITIONS
 from .locales.recipients import RECIPIENTS
+from .locales.sharing import SHARING
 
 EN: dict[str, str] = {
     "app_name": "Exchange",
@@ -339,6 +340,7 @@ EN: dict[str, str] = {
     **SPAN_EN,
     **CONDITIONS["en"],
     **RECIPIENTS["en"],
+    **SHARING["en"],
 }
 
 # Imported here, after EN: each table holds EN's keys and fields (tests/ui/test_languages.py).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .conditions import CONDITIONS
 from .recipients import RECIPIENTS
+from .sharing import SHARING
 
 AR: dict[str, str] = {
     "app_name": "Exchange",
@@ -285,6 +286,7 @@ AR: dict[str, str] = {
     "case_requests_count": "الطلبات",
     **CONDITIONS["ar"],
     **RECIPIENTS["ar"],
+    **SHARING["ar"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "في انتظار توضيحات",
     "status_partially_answered": "أُجيب عنه جزئياً",

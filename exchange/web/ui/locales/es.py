@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .conditions import CONDITIONS
 from .recipients import RECIPIENTS
+from .sharing import SHARING
 
 ES: dict[str, str] = {
     "app_name": "Exchange",
@@ -302,6 +303,7 @@ ES: dict[str, str] = {
     "case_requests_count": "Solicitudes",
     **CONDITIONS["es"],
     **RECIPIENTS["es"],
+    **SHARING["es"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "A la espera de aclaraciones",
     "status_partially_answered": "Respondida en parte",

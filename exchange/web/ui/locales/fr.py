@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .conditions import CONDITIONS
 from .recipients import RECIPIENTS
+from .sharing import SHARING
 
 FR: dict[str, str] = {
     "app_name": "Exchange",
@@ -303,6 +304,7 @@ FR: dict[str, str] = {
     "case_requests_count": "Demandes",
     **CONDITIONS["fr"],
     **RECIPIENTS["fr"],
+    **SHARING["fr"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "En attente de précisions",
     "status_partially_answered": "Réponse partielle",
