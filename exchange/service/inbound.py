@@ -21,6 +21,7 @@ from ..core.receipt import issue_receipts
 from ..core.refusal import issue_refusal
 from ..store import audit
 from ..store import inbound as inbound_store
+from ..store.db import transaction
 from ..store.inbound import Arrival
 from ..store.messages import IncomingMessage
 from . import sealing, sharing, witness
@@ -85,12 +86,18 @@ async def accept_envelopes(
         # this job may have deleted one since _check saw it (ops/retention.py)
         gone = [_blobs_gone(node, o.content) for _, o in opened]
         here = [a for a, error in zip(arrivals, gone, strict=True) if error is None]
-        stored = iter(
-            inbound_store.receive_all(
-                c, node.vault, me=node.me, arrivals=here, now=now, issue=issue
+        with transaction(c):
+            stored = iter(
+                inbound_store.receive_all(
+                    c, node.vault, me=node.me, arrivals=here, now=now, issue=issue
+                )
             )
-        )
+            if here:  # the largest log size the caller signed, in the same commit
+                witness.record_claim(c, caller, claim, now)
         return [error if error is not None else next(stored) for error in gone]
+
+    largest = max((o for _, o in opened), key=lambda o: o.header.log_size or 0, default=None)
+    claim = witness.claim_of(largest) if largest is not None else None
 
     stored = await node.db.run(receive)
     received = []
@@ -109,8 +116,6 @@ async def accept_envelopes(
             node.wake_deadlines()  # an acknowledgement or answer may stop a clock
     if received:
         log.info("envelopes_accepted", peer=caller, count=len(received), msg_ids=received)
-        largest = max((o for _, o in opened), key=lambda o: o.header.log_size or 0)
-        await witness.remember_claim(node, caller, largest)
     if answers:
         await sharing.answered(node, answers)
     return results

@@ -3,6 +3,7 @@ peer, their receipts stored, a retry scheduled, a message given up."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
@@ -10,8 +11,10 @@ from functools import partial
 from ..store import outbox as store
 from ..store import receipts as receipt_store
 from ..store import refusals as refusal_store
+from ..store.db import transaction
 from ..store.outbox import Pending
 from ..store.refusals import PeerRefusal
+from . import witness
 from .node import Node
 
 __all__ = [
@@ -42,12 +45,26 @@ async def due_now(node: Node, peer: str, now: datetime) -> None:
     await node.db.run(partial(store.due_now, peer=peer, now=now))
 
 
-async def store_receipts(node: Node, receipts: Sequence[tuple[str, bytes]], now: datetime) -> int:
+async def store_receipts(
+    node: Node,
+    receipts: Sequence[tuple[str, bytes]],
+    now: datetime,
+    *,
+    peer: str | None = None,
+    claim: tuple[int, str] | None = None,
+) -> int:
     """A transaction's verified receipts in one database job (all or none); returns
-    how many were new."""
-    return await node.db.run(
-        lambda c: receipt_store.store_receipts(c, me=node.me, receipts=receipts, now=now)
-    )
+    how many were new. ``claim``: the largest log size ``peer`` signed in them (receipt
+    v3), kept in the same commit."""
+
+    def work(c: sqlite3.Connection) -> int:
+        with transaction(c):
+            new = receipt_store.store_receipts(c, me=node.me, receipts=receipts, now=now)
+            if peer is not None:
+                witness.record_claim(c, peer, claim, now)
+            return new
+
+    return await node.db.run(work)
 
 
 async def store_refusals(node: Node, refusals: Sequence[PeerRefusal], now: datetime) -> int:

@@ -201,22 +201,26 @@ def _queue_statement(
     statements.queue(conn, alert_id, statement.to_bytes(), peers)
 
 
-async def remember_claim(node: Node, peer: str, opened: Opened) -> None:
-    """``peer`` signed its log size in an envelope it sent us: keep the largest."""
+def claim_of(opened: Opened) -> tuple[int, str] | None:
+    """The log size ``opened``'s sender signed in its header, with the signed header as
+    the evidence of it (None: an envelope that signs none)."""
     header = opened.header
     if header.log_size is None:
-        return
+        return None
     claim = canonical_json(
         {"header": header.to_json(), "envelope_sha256": opened.envelope_sha256}
     ).decode()
-    await remember_size(node, peer, header.log_size, claim)
+    return header.log_size, claim
 
 
-async def remember_size(node: Node, peer: str, size: int, claim: str) -> None:
-    """``peer`` signed a log size of ``size`` in ``claim`` (an envelope's header, or a
-    receipt v3 it gave us): keep the largest."""
-    now = node.clock.now()
-    await node.db.run(lambda c: outcomes.record_claim(c, peer, size, claim, now))
+def record_claim(
+    conn: sqlite3.Connection, peer: str, claim: tuple[int, str] | None, now: datetime
+) -> None:
+    """Keep ``peer``'s signed log size if it is the largest yet, inside the caller's
+    transaction (the envelopes or receipts that carried it commit with it: no commit,
+    no fsync of its own)."""
+    if claim is not None:
+        outcomes.record_claim(conn, peer, claim[0], claim[1], now)
 
 
 async def largest_claim(node: Node, peer: str) -> outcomes.Claim | None:

@@ -22,7 +22,7 @@ from ..core.errors import ExchangeError, UnsupportedVersion
 from ..core.receipt import check_signed_time, parse_receipt, verify_receipt
 from ..core.refusal import parse_refusal, verify_refusal
 from ..runloop import wait_event
-from ..service import evidence, outbox, witness
+from ..service import evidence, outbox
 from ..service.metrics import Metrics
 from ..service.node import Node
 from .blobs import upload_blobs
@@ -187,10 +187,9 @@ class DeliveryWorker:
             else:
                 give_up.append((item.msg_id, code))
         if verified:
-            await self._store_receipts(peer, verified, now)
-        if sizes:
-            size, receipt = max(sizes)
-            await witness.remember_size(self.node, peer, size, receipt.decode())
+            largest = max(sizes) if sizes else None
+            claim = (largest[0], largest[1].decode()) if largest is not None else None
+            await self._store_receipts(peer, verified, now, claim)
         if missing:
             await evidence.upload_again(self.node, missing)
         if refused:
@@ -294,12 +293,17 @@ class DeliveryWorker:
         return code, outbox.PeerRefusal(item.msg_id, peer, code, refusal.refused_at, raw)
 
     async def _store_receipts(
-        self, peer: str, verified: list[tuple[outbox.Pending, bytes]], now: datetime
+        self,
+        peer: str,
+        verified: list[tuple[outbox.Pending, bytes]],
+        now: datetime,
+        claim: tuple[int, str] | None = None,
     ) -> None:
         """A transaction's receipts in one database job (all or none: on failure the
-        envelopes stay pending, and the peer answers the retry with the same receipts)."""
+        envelopes stay pending, and the peer answers the retry with the same receipts),
+        with the largest log size the peer signed in them."""
         receipts = [(item.msg_id, raw) for item, raw in verified]
-        await outbox.store_receipts(self.node, receipts, now)
+        await outbox.store_receipts(self.node, receipts, now, peer=peer, claim=claim)
         log.info(
             "delivered", peer=peer, count=len(verified), msg_ids=[i.msg_id for i, _ in verified]
         )
