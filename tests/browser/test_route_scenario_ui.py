@@ -8,9 +8,10 @@ four real nodes (the API half is ``tests/adversarial/test_route_scenario.py``).
    information; Spain's investigator gives it.
 3. Morocco answers in part, then in full.
 4. Senegal's central authority transfers its copy to the prosecutor's office (SN-PRD);
-   Spain's case page names SN-PRD as the holder.
+   the request reaches SN-PRD's inbox, and Spain's case page names SN-PRD as the holder.
 5. Spain's case page shows each recipient's status, both references, H2 and the
-   receipts (each of Spain's messages receipted: 2/2 to Morocco, 1/1 to Senegal).
+   receipts (each of Spain's messages receipted: 2/2 to Morocco, 1/1 to Senegal), and
+   each row's "Open" link whole on a 1280-pixel screen (before: cut off by the scroller).
 
 Every step is a click or a keystroke; the pages are only reloaded (bounded) while the
 nodes deliver in the background. Screenshots at steps 1, 4 and 5."""
@@ -147,6 +148,13 @@ async def test_done_when_through_the_ui(fed4: Federation, browser: Browser) -> N
     await liaison_sn.get_by_label("Reason for the transfer").fill("Competent: Dakar.")
     await liaison_sn.get_by_role("button", name="Transfer the request").click()
     await expect(liaison_sn.locator(".status").first).to_have_text("Transferred")
+    # the prosecutor's office now holds Spain's request, H2 and Spain's reference with it
+    prosecutor = await new_page(browser)
+    await log_in(prosecutor, fed4["SN-PRD"].url, "liaison")
+    await open_from_inbox(prosecutor, fed4["SN-PRD"].url)
+    await expect(prosecutor.get_by_role("heading", level=1)).to_contain_text("ES-CNA")
+    await expect(prosecutor.locator("#conditions")).to_contain_text("H2")
+    await expect(prosecutor.locator("#sender-reference")).to_have_text(REFERENCE)
 
     await investigator.goto(case_url)
     await reload_until(investigator, "status-transferred", "the transfer back in Spain")
