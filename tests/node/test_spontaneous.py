@@ -1,7 +1,7 @@
 """Spontaneous information (UNTOC art. 18(4), issue 16 item 6) over the API, on real
 nodes: sent to several authorities without a request, it takes no deadline, its
 recipients may acknowledge it (with their reference) and ask consent about it but not
-answer it, and its case closes while it is only delivered."""
+answer it, its case closes while it is only delivered, and lists filter by kind."""
 
 from __future__ import annotations
 
@@ -79,6 +79,17 @@ async def test_spontaneous_information_awaits_no_answer(fed: Federation) -> None
         # nothing in the case awaits an answer: it closes
         status, closed = await es.call("POST", f"/api/cases/{sent['case_id']}/close")
         assert (status, closed["status"]) == (200, "closed"), closed
+
+        # the list filters by kind
+        request = {**FORM, "to": "MA-CNA", "kind": "information_request"}
+        status, other = await es.call("POST", "/api/requests", request)
+        assert status == 201, other
+        _, listed = await es.call("GET", "/api/requests?kind=spontaneous_information")
+        assert {r["id"] for r in listed["requests"]} == {r["id"] for r in sent["requests"]}
+        _, listed = await es.call("GET", "/api/requests?kind=information_request")
+        assert [r["id"] for r in listed["requests"]] == [other["id"]]
+        status, refused = await es.call("GET", "/api/requests?kind=gossip")
+        assert (status, refused["error"]["code"]) == (400, "malformed")
     finally:
         await es.close()
         await ma.close()

@@ -63,6 +63,11 @@ async def test_spontaneous_information_pages(fed: Federation) -> None:
         assert f'action="/requests/{there}/acknowledge"' in page
         assert f'action="/requests/{there}/answer"' not in page
         assert f'action="/requests/{there}/reject"' not in page
+        # the board filters by kind
+        _, board, _ = await ma.get("/requests?kind=spontaneous_information")
+        assert 'id="f-kind"' in board and f"/requests/{there}" in board
+        _, board, _ = await ma.get("/requests?kind=information_request")
+        assert f"/requests/{there}" not in board
     finally:
         await es.close()
         await ma.close()
