@@ -42,6 +42,9 @@ async def test_spontaneous_information_awaits_no_answer(fed: Federation) -> None
         status, refused = await es.call("POST", "/api/requests", body)
         assert (status, refused["error"]["code"]) == (400, "malformed"), refused
         assert refused["error"]["message"].startswith("deadline")
+        draft = {**body, "to": "MA-CNA"}
+        status, refused = await es.call("POST", "/api/drafts", draft)
+        assert (status, refused["error"]["code"]) == (400, "malformed"), refused
         _, board = await es.call("GET", "/api/requests")
         assert board["requests"] == []
 
