@@ -35,7 +35,8 @@ MAX_STOPS = 20
 FIELDS = frozenset({"title", "reference", "offences", "route"})
 _COUNTRY = re.compile(r"[A-Z]{2}")  # ISO 3166-1 alpha-2, as directory entries carry it
 # Request statuses that still await an answer (ours or the peer's): such a request
-# keeps its case open.
+# keeps its case open, unless it is of a kind that awaits none (spontaneous
+# information: ``core.lifecycle.expects_answer``), which callers leave out.
 AWAITING = frozenset({"queued", "delivered", "received", "acknowledged"})
 
 

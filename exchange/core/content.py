@@ -62,6 +62,13 @@ def request_content(
     return content
 
 
+def check_deadline(kind: object, deadline: object) -> None:
+    """Spontaneous information (UNTOC art. 18(4)) awaits no answer, so it takes no
+    deadline: ``Malformed`` naming ``deadline`` when one is given."""
+    if kind == "spontaneous_information" and deadline is not None and deadline != "":
+        raise Malformed("deadline: spontaneous information expects no answer")
+
+
 def follow_up_content(msg_type: str, *, origin: str, msg_id: str, **fields: Any) -> JsonObject:
     return {"in_reply_to": {"origin": origin, "msg_id": msg_id}, **fields}
 
@@ -77,6 +84,7 @@ def validate(msg_type: str, content: JsonObject, *, max_body_chars: int) -> None
         _language(content)
         _text(content, "subject", MAX_SUBJECT, allow_empty=False)
         _text(content, "body", max_body_chars, allow_empty=False)
+        check_deadline(content["kind"], content["deadline"])
         if content["deadline"] is not None:
             parse_time(content["deadline"], field="deadline")
         if "transfer" in content:

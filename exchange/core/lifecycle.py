@@ -15,6 +15,11 @@ there). The requester may withdraw it (``withdrawn``, final) or remind; either p
 may ask the other's consent about what it received, and answer such a question.
 Who may send which message type in which status is ``check_message``.
 
+Spontaneous information (UNTOC art. 18(4)) is sent without being asked for and
+awaits no answer: its recipient may acknowledge it, ask consent about it and
+answer a consent request, nothing else (``SPONTANEOUS_MESSAGES``); it takes no
+deadline and never keeps a case open (``expects_answer``).
+
 Messages can arrive out of order (a response may overtake a late receipt
 after a crash), so progress events move a request forward to the later
 status and never back; events that make no sense for the current status
@@ -89,6 +94,11 @@ MESSAGE_TYPES: dict[str, tuple[frozenset[Party], Event | None]] = {
     "consent": (_BOTH, None),
 }
 CONSENT_TYPES = frozenset({"consent_request", "consent"})
+
+# Spontaneous information awaits no answer: what may be said about it, by either side
+# within ``MESSAGE_TYPES``'s rules; any other type is refused (``InvalidRequest``).
+SPONTANEOUS = "spontaneous_information"
+SPONTANEOUS_MESSAGES = frozenset({"acknowledgement", "consent_request", "consent"})
 
 _RANK = {
     Status.DRAFT: 0,
@@ -175,13 +185,24 @@ def own_party(direction: str) -> Party:
     return Party.REQUESTER if direction == "out" else Party.RECIPIENT
 
 
-def check_message(msg_type: str, *, party: Party, direction: str, status: Status) -> Event | None:
-    """May ``party`` send a ``msg_type`` about a request that is ``status`` on the node
-    checking (whose row has ``direction``)? Returns the message's event (None: it moves
-    no status); ``WrongParty`` for a type that party never sends, ``Conflict`` for one
-    the status does not allow now, ``InvalidRequest`` for an unknown type."""
+def expects_answer(kind: str) -> bool:
+    """Whether a request of ``kind`` awaits an answer (has deadlines, keeps its case
+    open): every kind but spontaneous information."""
+    return kind != SPONTANEOUS
+
+
+def check_message(
+    msg_type: str, *, party: Party, direction: str, status: Status, kind: str
+) -> Event | None:
+    """May ``party`` send a ``msg_type`` about a request of ``kind`` that is ``status``
+    on the node checking (whose row has ``direction``)? Returns the message's event
+    (None: it moves no status); ``WrongParty`` for a type that party never sends,
+    ``Conflict`` for one the status does not allow now, ``InvalidRequest`` for an
+    unknown type or one spontaneous information never takes."""
     if msg_type not in MESSAGE_TYPES:
         raise InvalidRequest(f"{msg_type!r} is not a message type of a request")
+    if not expects_answer(kind) and msg_type not in SPONTANEOUS_MESSAGES:
+        raise InvalidRequest(f"spontaneous information expects no answer: no {msg_type}")
     senders, event = MESSAGE_TYPES[msg_type]
     if party not in senders:
         raise WrongParty(f"the {party} of a request cannot send a {msg_type}")
@@ -251,15 +272,15 @@ def check_follow_up_time(
         raise BadTime("the follow-up is timed in the future")
 
 
-def allowed_messages(*, party: Party, direction: str, status: Status) -> list[str]:
+def allowed_messages(*, party: Party, direction: str, status: Status, kind: str) -> list[str]:
     """The message types ``party`` may send now (what the request page offers), in
     ``MESSAGE_TYPES`` order; a reminder's interval and an open consent request are
     checked when one is sent."""
     allowed = []
     for msg_type in MESSAGE_TYPES:
         try:
-            check_message(msg_type, party=party, direction=direction, status=status)
-        except (Conflict, WrongParty):
+            check_message(msg_type, party=party, direction=direction, status=status, kind=kind)
+        except (Conflict, WrongParty, InvalidRequest):
             continue
         allowed.append(msg_type)
     return allowed

@@ -42,7 +42,9 @@ async def follow_up(
     party = own_party(row.direction)
     _check_role(row, user, party)
     try:
-        check_message(msg_type, party=party, direction=row.direction, status=row.status)
+        check_message(
+            msg_type, party=party, direction=row.direction, status=row.status, kind=row.kind
+        )
     except WrongParty as exc:  # our own side: the user asked for what it never sends
         raise InvalidRequest(exc.message) from None
     fields = dict(fields)
@@ -113,7 +115,7 @@ def available(row: RequestRow, user: User) -> list[str]:
     party = own_party(row.direction)
     if row.status is Status.DRAFT or (party is Party.RECIPIENT and user.role is not Role.LIAISON):
         return []
-    return allowed_messages(party=party, direction=row.direction, status=row.status)
+    return allowed_messages(party=party, direction=row.direction, status=row.status, kind=row.kind)
 
 
 def open_consent_requests(messages: list[MessageView], me: str) -> list[str]:

@@ -111,6 +111,7 @@ class RequestForm:
             max_body_chars=node.config.limits.max_body_chars,
             conditions=self.conditions(),
         )
+        contents.check_deadline(self.kind, self.deadline)
         if self.deadline:
             parse_time(self.deadline, field="deadline")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..core import ids
 from ..core.canonical import JsonObject
-from ..core.content import attachments_of
+from ..core.content import REQUEST_KINDS, attachments_of
 from ..core.errors import InvalidRequest, Malformed, NotFound
 from ..core.handling import request_conditions
 from ..core.lifecycle import Status
@@ -120,12 +120,15 @@ def board_filter(
     status: str | None = None,
     urgency: str | None = None,
     overdue: bool = False,
+    kind: str | None = None,
 ) -> RequestFilter:
     """A list's filters, all applied in the query. A country is the authorities the
     directory places in it (none without a directory); overdue is the live state now,
     as the list shows it."""
     if direction not in (None, "in", "out"):
         raise Malformed("direction must be 'in' or 'out'")
+    if kind and kind not in REQUEST_KINDS:
+        raise Malformed(f"kind must be one of {', '.join(REQUEST_KINDS)}")
     peers = None
     if country:
         directory = node.directory.current
@@ -137,6 +140,7 @@ def board_filter(
         peers=peers,
         status=status or None,
         urgency=urgency or None,
+        kind=kind or None,
         overdue_at=node.clock.now() if overdue else None,
     )
 

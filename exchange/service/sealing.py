@@ -14,6 +14,7 @@ from ..core.canonical import JsonObject, format_time, parse_time, sha256_hex
 from ..core.deadlines import DeadlineFacts, initial_plan
 from ..core.envelope import seal
 from ..core.errors import InvalidRequest
+from ..core.lifecycle import expects_answer
 from ..store import audit
 from ..store import evidence as evidence_store
 from ..store.deadlines import NEVER
@@ -56,11 +57,14 @@ async def prepare_request(
     ``case``: the shared case's global id, for a recipient that is a member of it."""
     recipient = node.peer(form.to)
     urgency = form.urgency
+    contents.check_deadline(form.kind, form.deadline)
     own_deadline = parse_time(form.deadline, field="deadline") if form.deadline else None
     if own_deadline is not None and own_deadline <= now:
         raise InvalidRequest("deadline must be in the future")
     default = now + node.config.deadlines.get(urgency, node.config.deadlines["standard"])
-    effective = min(own_deadline, default) if own_deadline else default
+    effective: datetime | None = min(own_deadline, default) if own_deadline else default
+    if not expects_answer(form.kind):  # spontaneous information: no clock runs
+        effective = None
     content = contents.request_content(
         kind=form.kind,
         urgency=urgency,

@@ -20,6 +20,7 @@ from typing import Any
 from ..core.canonical import canonical_json, format_time
 from ..core.cases import CaseFields, CaseStatus, Stop, check_close, check_file
 from ..core.errors import UnknownCase
+from ..core.lifecycle import expects_answer
 from ..core.vault import Vault
 from . import audit, sharing
 from .db import fetch_all, fetch_one, transaction
@@ -169,7 +170,8 @@ def close_case(
     """Close a case none of whose requests awaits an answer, with its audit entry."""
     with transaction(conn):
         case = case_row(conn, vault, case_id)
-        check_close(case.status, [r.status.value for r in requests_of(conn, case_id)])
+        requests = requests_of(conn, case_id)
+        check_close(case.status, [r.status.value for r in requests if expects_answer(r.kind)])
         at = format_time(now)
         conn.execute(
             "UPDATE cases SET status = 'closed', closed_at = ?, updated_at = ? WHERE id = ?",

@@ -31,7 +31,11 @@ from .transitions import Change, Entry, apply
 # A request withdrawn, or transferred away by this node, has no deadline left here.
 GONE = "status != 'withdrawn' AND NOT (status = 'transferred' AND direction = 'in')"
 GONE_R = GONE.replace("status", "r.status").replace("direction", "r.direction")
-TRACKED = f"deadline IS NOT NULL AND status != 'expired' AND {GONE}"
+# Spontaneous information takes no deadline (core.content); an older row that has one
+# is still never tracked: it awaits no answer.
+TRACKED = (
+    f"deadline IS NOT NULL AND status != 'expired' AND {GONE} AND kind != 'spontaneous_information'"
+)
 # The live state is ``overdue`` at the bound instant (as ``state_of`` judges it): tracked,
 # neither answered nor rejected, deadline passed. Times are fixed-width UTC text
 # (``format_time``), so they compare as text.

@@ -346,7 +346,9 @@ def _thread_of(
         request_at=parse_time(row.created_at),
         arrived_at=arrived_at,
     )
-    event = check_message(message.type, party=party, direction=row.direction, status=row.status)
+    event = check_message(
+        message.type, party=party, direction=row.direction, status=row.status, kind=row.kind
+    )
     check_stored(
         conn,
         row,

@@ -41,6 +41,7 @@ class RequestFilter:
     peers: tuple[str, ...] | None = None
     status: str | None = None
     urgency: str | None = None
+    kind: str | None = None
     overdue_at: datetime | None = None
 
 
@@ -65,6 +66,7 @@ def newest_first(
         ("counterpart", wanted.peer),
         ("status", wanted.status),
         ("urgency", wanted.urgency),
+        ("kind", wanted.kind),
     ):
         if value is not None:
             where.append(f"{column} = ?")

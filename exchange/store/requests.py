@@ -235,7 +235,9 @@ def add_follow_up(
         )
         row = request_row(conn, request_id)
         party = own_party(row.direction)
-        event = check_message(message.type, party=party, direction=row.direction, status=row.status)
+        event = check_message(
+            message.type, party=party, direction=row.direction, status=row.status, kind=row.kind
+        )
         check_stored(
             conn, row, message.type, message.content, party=party, sender=me, me=me, now=now
         )

@@ -21,6 +21,7 @@ from exchange.core.lifecycle import (
 
 S = Status
 R, Q = Party.RECIPIENT, Party.REQUESTER
+KIND = "information_request"  # a request that awaits its answer
 OPEN = {
     S.QUEUED,
     S.DELIVERED,
@@ -86,10 +87,10 @@ CASES = [
 def test_every_combination(msg_type: str, party: Party, direction: str, status: Status) -> None:
     want = _expected(msg_type, party, direction, status)
     if want is None:
-        check_message(msg_type, party=party, direction=direction, status=status)
+        check_message(msg_type, party=party, direction=direction, status=status, kind=KIND)
     else:
         with pytest.raises(want):
-            check_message(msg_type, party=party, direction=direction, status=status)
+            check_message(msg_type, party=party, direction=direction, status=status, kind=KIND)
 
 
 @pytest.mark.parametrize(
@@ -121,16 +122,16 @@ def test_where_each_message_takes_the_request(status: Status, msg_type: str, aft
 def test_a_withdrawn_request_takes_no_answer() -> None:
     for msg_type in ("acknowledgement", "partial_response", "response", "rejection", "transfer"):
         with pytest.raises(Conflict):
-            check_message(msg_type, party=R, direction="out", status=S.WITHDRAWN)
+            check_message(msg_type, party=R, direction="out", status=S.WITHDRAWN, kind=KIND)
         with pytest.raises(Conflict):
-            check_message(msg_type, party=R, direction="in", status=S.WITHDRAWN)
+            check_message(msg_type, party=R, direction="in", status=S.WITHDRAWN, kind=KIND)
 
 
 def test_an_unknown_type_is_refused() -> None:
     with pytest.raises(InvalidRequest):
-        check_message("request", party=Q, direction="out", status=S.DELIVERED)
+        check_message("request", party=Q, direction="out", status=S.DELIVERED, kind=KIND)
     with pytest.raises(InvalidRequest):
-        check_message("gossip", party=R, direction="in", status=S.RECEIVED)
+        check_message("gossip", party=R, direction="in", status=S.RECEIVED, kind=KIND)
 
 
 def test_one_reminder_an_hour() -> None:

@@ -6,6 +6,7 @@ A test checks that every ``/api`` route of the app is described here.
 from __future__ import annotations
 
 from ...core.canonical import JsonObject
+from ...core.content import REQUEST_KINDS
 from .openapi_parts import (
     _CASE,
     _CONDITIONS,
@@ -81,7 +82,13 @@ OPENAPI: JsonObject = {
                         "in": "query",
                         "required": False,
                         "schema": {"type": "string", "enum": ["in", "out"]},
-                    }
+                    },
+                    {
+                        "name": "kind",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": list(REQUEST_KINDS)},
+                    },
                 ],
             ),
             "post": _op(

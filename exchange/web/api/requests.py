@@ -180,7 +180,7 @@ async def api_list_requests(request: web.Request, user: User) -> web.Response:
     """A page of the requests the user may see, newest first; ``next`` goes on."""
     node = request.app[NODE_KEY]
     q = request.query
-    wanted = requests.board_filter(node, direction=q.get("direction"))
+    wanted = requests.board_filter(node, direction=q.get("direction"), kind=q.get("kind"))
     page = await requests.visible(node, user, wanted, cursor=q.get("cursor"), limit=page_size(q))
     return web.json_response({"requests": [r.to_json() for r in page.rows], "next": page.next})
 

@@ -337,8 +337,9 @@ async def requests_page(request: web.Request, user: User) -> web.StreamResponse:
     direction = q.get("direction", "")
     peer, country = q.get("peer", ""), q.get("country", "").upper()
     status, urgency, overdue = q.get("status", ""), q.get("urgency", ""), q.get("overdue") == "1"
+    kind = q.get("kind", "")
     filters = {"direction": direction, "peer": peer, "country": country, "status": status,
-               "urgency": urgency, "overdue": overdue}  # fmt: skip
+               "urgency": urgency, "kind": kind, "overdue": overdue}  # fmt: skip
     cursor = q.get("cursor") or None
     wanted = requests.board_filter(
         node,
@@ -348,6 +349,7 @@ async def requests_page(request: web.Request, user: User) -> web.StreamResponse:
         status=status,
         urgency=urgency,
         overdue=overdue,
+        kind=kind,
     )
     listed = await requests.visible(node, user, wanted, cursor=cursor)
     board = user.role is Role.LIAISON
@@ -359,6 +361,7 @@ async def requests_page(request: web.Request, user: User) -> web.StreamResponse:
         filters=filters,
         statuses=STATUSES,
         urgencies=URGENCIES,
+        kinds=REQUEST_KINDS,
         title_key="board_title" if board else "requests_title",
         pager=pager("/requests", filters, cursor, listed.next),
     )

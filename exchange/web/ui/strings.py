@@ -15,6 +15,7 @@ from ...core.deadlines import SPAN_EN
 from .locales.conditions import CONDITIONS
 from .locales.recipients import RECIPIENTS
 from .locales.sharing import SHARING
+from .locales.spontaneous import SPONTANEOUS
 
 EN: dict[str, str] = {
     "app_name": "Exchange",
@@ -341,6 +342,7 @@ EN: dict[str, str] = {
     **CONDITIONS["en"],
     **RECIPIENTS["en"],
     **SHARING["en"],
+    **SPONTANEOUS["en"],
 }
 
 # Imported here, after EN: each table holds EN's keys and fields (tests/ui/test_languages.py).

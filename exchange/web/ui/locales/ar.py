@@ -6,6 +6,7 @@ from __future__ import annotations
 from .conditions import CONDITIONS
 from .recipients import RECIPIENTS
 from .sharing import SHARING
+from .spontaneous import SPONTANEOUS
 
 AR: dict[str, str] = {
     "app_name": "Exchange",
@@ -286,6 +287,7 @@ AR: dict[str, str] = {
     "case_requests_count": "الطلبات",
     **CONDITIONS["ar"],
     **RECIPIENTS["ar"],
+    **SPONTANEOUS["ar"],
     **SHARING["ar"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "في انتظار توضيحات",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .conditions import CONDITIONS
 from .recipients import RECIPIENTS
 from .sharing import SHARING
+from .spontaneous import SPONTANEOUS
 
 ES: dict[str, str] = {
     "app_name": "Exchange",
@@ -303,6 +304,7 @@ ES: dict[str, str] = {
     "case_requests_count": "Solicitudes",
     **CONDITIONS["es"],
     **RECIPIENTS["es"],
+    **SPONTANEOUS["es"],
     **SHARING["es"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "A la espera de aclaraciones",

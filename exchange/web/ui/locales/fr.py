@@ -5,6 +5,7 @@ from __future__ import annotations
 from .conditions import CONDITIONS
 from .recipients import RECIPIENTS
 from .sharing import SHARING
+from .spontaneous import SPONTANEOUS
 
 FR: dict[str, str] = {
     "app_name": "Exchange",
@@ -304,6 +305,7 @@ FR: dict[str, str] = {
     "case_requests_count": "Demandes",
     **CONDITIONS["fr"],
     **RECIPIENTS["fr"],
+    **SPONTANEOUS["fr"],
     **SHARING["fr"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "En attente de précisions",

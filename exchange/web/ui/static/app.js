@@ -50,7 +50,25 @@ function languageHint() {
   check();
 }
 
+// Compose: spontaneous information (UNTOC art. 18(4)) expects no answer, so it takes no
+// deadline: hide the field (and empty it) while that kind is chosen.
+function deadlineForKind() {
+  const kind = document.getElementById("kind");
+  const field = document.getElementById("deadline-field");
+  const hint = document.getElementById("no-deadline-hint");
+  if (!kind || !field || !hint) return;
+  const toggle = () => {
+    const spontaneous = kind.value === "spontaneous_information";
+    field.hidden = spontaneous;
+    hint.hidden = !spontaneous;
+    if (spontaneous) document.getElementById("deadline").value = "";
+  };
+  kind.addEventListener("change", toggle);
+  toggle();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   localTimes();
   languageHint();
+  deadlineForKind();
 });
