@@ -235,6 +235,11 @@ async def open_attachment(
     )
     if entry is None:
         raise NotFound("no such attachment")
+    if not await asyncio.to_thread(blob_path(node, entry.blob_sha256).is_file):
+        # checked before anything is sent or audited: a missing file found mid-stream
+        # could only cut the connection after the headers
+        log.error("attachment_file_missing", attachment_id=entry.id)
+        raise NotFound("the attachment's file is no longer held on this node")
     now = node.clock.now()
 
     def opened(conn: sqlite3.Connection) -> None:

@@ -5,6 +5,7 @@ plaintext at rest."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -190,3 +191,38 @@ async def test_a_message_waits_for_its_blob(fed: Federation) -> None:
              "key": "A" * 43 + "="}  # fmt: skip
     with pytest.raises(NotFound):
         inbound.check_blobs(fed["MA-CNA"].node, {"attachments": [entry]})
+
+
+async def test_a_download_whose_file_is_gone_is_not_found_not_a_500(fed: Federation) -> None:
+    """A blob file removed under the node (a disk restored without blobs/, a collection
+    race) answers 404 ``not_found`` naming it, not a 500 mid-stream, and audits no
+    opening that did not happen."""
+    es = fed["ES-CNA"]
+    investigator = await ApiClient(es).login("investigator")
+    try:
+        status, uploaded = await upload(investigator, MARKER * 1000)
+        assert status == 201, uploaded
+        status, created = await investigator.call(
+            "POST", "/api/requests", {**REQUEST, "attachments": [uploaded["id"]]}
+        )
+        assert status == 201, created
+        for blob in (es.data / "blobs").iterdir():
+            if not blob.name.startswith("."):
+                blob.unlink()
+
+        def opened(c: Any) -> int:
+            return int(
+                c.execute(
+                    "SELECT COUNT(*) FROM audit_entries WHERE CAST(entry AS TEXT) LIKE "
+                    "'%attachment_opened%'"
+                ).fetchone()[0]
+            )
+
+        before = await es.node.db.run(opened)
+        path = f"/api/requests/{created['id']}/attachments/{uploaded['id']}"
+        status, body, _ = await download(investigator, path)
+        assert status == 404, body
+        assert json.loads(body)["error"]["code"] == "not_found"
+        assert await es.node.db.run(opened) == before
+    finally:
+        await investigator.close()
