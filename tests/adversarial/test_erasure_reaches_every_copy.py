@@ -28,6 +28,20 @@ from exchange.ops.backup import backup
 from ..federation import FAST_DELIVERY, ApiClient, Federation, Member, wait_until
 
 RETENTION = "\n[retention]\nfinished_days = 10\nundelivered_days = 5\n"
+
+
+async def retention_federation(tmp_path: Path) -> tuple[Federation, ManualClock]:
+    """ES and MA started on a test clock, with short retention periods and a directory
+    valid long enough for the clock to run past them."""
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    fed = Federation.create(
+        tmp_path, ["ES-CNA", "MA-CNA"], clock=clock, extra_config=FAST_DELIVERY + RETENTION
+    )
+    fed.publish(valid=timedelta(days=60))
+    await fed.start()
+    return fed, clock
+
+
 NAME = "MARIA-LOPEZ-GARCIA-1987"  # in the erased request's text
 FILENAME = "passport-Maria-Lopez-Garcia.jpg"
 FILE = b"SCAN-OF-A-PASSPORT-0042 " * 400
@@ -260,12 +274,7 @@ async def test_a_crash_at_any_step_of_an_erasure_loses_no_survivor(
     from exchange.ops.retention import run_pass
     from exchange.store.period_keys import in_use
 
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    fed = Federation.create(
-        tmp_path, ["ES-CNA", "MA-CNA"], clock=clock, extra_config=FAST_DELIVERY + RETENTION
-    )
-    fed.publish(valid=timedelta(days=60))
-    await fed.start()
+    fed, clock = await retention_federation(tmp_path)
     es = fed["ES-CNA"]
     try:
         erased, kept = await _two_requests(fed)
@@ -310,12 +319,7 @@ async def test_the_running_nodes_pass_leaves_nothing_in_its_files_or_wal(tmp_pat
     the erased record once the pass returns (secure_delete, then the WAL truncated)."""
     from exchange.ops.retention import run_pass
 
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    fed = Federation.create(
-        tmp_path, ["ES-CNA", "MA-CNA"], clock=clock, extra_config=FAST_DELIVERY + RETENTION
-    )
-    fed.publish(valid=timedelta(days=60))
-    await fed.start()
+    fed, clock = await retention_federation(tmp_path)
     es = fed["ES-CNA"]
     try:
         erased, _ = await _two_requests(fed)
@@ -361,12 +365,7 @@ async def test_a_backup_restored_after_an_erasure_stays_erased_and_retention_goe
     fail on keys it can no longer re-wrap."""
     from exchange.ops.retention import run_pass
 
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    fed = Federation.create(
-        tmp_path, ["ES-CNA", "MA-CNA"], clock=clock, extra_config=FAST_DELIVERY + RETENTION
-    )
-    fed.publish(valid=timedelta(days=60))
-    await fed.start()
+    fed, clock = await retention_federation(tmp_path)
     es = fed["ES-CNA"]
     try:
         erased, kept = await _two_requests(fed)

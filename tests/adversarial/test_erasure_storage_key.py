@@ -16,15 +16,15 @@ from exchange.core.clock import ManualClock
 from exchange.core.vault import Vault
 from exchange.ops.backup import backup
 
-from ..federation import FAST_DELIVERY, ApiClient, Federation, Member
+from ..federation import ApiClient, Federation, Member
 from .test_erasure_reaches_every_copy import (
     FILENAME,
     KEPT,
     NAME,
-    RETENTION,
     _keys_left,
     _readable,
     _two_requests,
+    retention_federation,
 )
 
 
@@ -78,12 +78,7 @@ async def test_keys_wrapped_by_the_storage_key_are_wrapped_under_period_keys_at_
     from exchange.ops.retention import run_pass
     from exchange.store.period_keys import KEYED
 
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    fed = Federation.create(
-        tmp_path, ["ES-CNA", "MA-CNA"], clock=clock, extra_config=FAST_DELIVERY + RETENTION
-    )
-    fed.publish(valid=timedelta(days=60))
-    await fed.start()
+    fed, clock = await retention_federation(tmp_path)
     es = fed["ES-CNA"]
     try:
         erased, kept = await _two_requests(fed)

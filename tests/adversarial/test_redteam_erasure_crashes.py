@@ -28,20 +28,19 @@ import nacl.exceptions
 import nacl.secret
 
 from exchange.core.canonical import format_time
-from exchange.core.clock import ManualClock
 from exchange.core.vault import KEK_ID_BYTES, kek_of
 from exchange.ops.backup import backup
 from exchange.ops.keyfiles import load_storage_key
 
-from ..federation import FAST_DELIVERY, ApiClient, Federation, Member, wait_until
+from ..federation import ApiClient, Federation, Member, wait_until
 from .test_erasure_reaches_every_copy import (
     KEPT,
     NAME,
-    RETENTION,
     _keys_left,
     _readable,
     _rows,
     _two_requests,
+    retention_federation,
 )
 from .test_erasure_storage_key import _make_legacy
 
@@ -98,12 +97,7 @@ def _kek_of_request(database: Path, request_id: str) -> str:
 async def test_a_kek_copy_left_by_a_crash_mid_rename_does_not_outlive_the_kek(
     tmp_path: Path,
 ) -> None:
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    fed = Federation.create(
-        tmp_path, ["ES-CNA", "MA-CNA"], clock=clock, extra_config=FAST_DELIVERY + RETENTION
-    )
-    fed.publish(valid=timedelta(days=60))
-    await fed.start()
+    fed, clock = await retention_federation(tmp_path)
     es = fed["ES-CNA"]
     try:
         erased, kept = await _two_requests(fed)
@@ -176,12 +170,7 @@ async def test_retention_runs_killed_at_random_moments_lose_no_survivor(tmp_path
     """Six rounds: one more request made due, ``exchange retention run`` killed after a
     random delay, then run to its end. Then the node reads every request that stays, and
     nothing left in keys/ reads an erased one from the backup taken before the first."""
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    fed = Federation.create(
-        tmp_path, ["ES-CNA", "MA-CNA"], clock=clock, extra_config=FAST_DELIVERY + RETENTION
-    )
-    fed.publish(valid=timedelta(days=60))
-    await fed.start()
+    fed, _ = await retention_federation(tmp_path)
     es = fed["ES-CNA"]
     try:
         pairs = await _requests(fed, 6)
