@@ -256,10 +256,18 @@ SealTo = Callable[[str, JsonObject], OutgoingMessage]
 
 
 def announce(
-    conn: sqlite3.Connection, vault: Vault, *, me: str, case_id: str, seal: SealTo, now: datetime
+    conn: sqlite3.Connection,
+    vault: Vault,
+    *,
+    me: str,
+    case_id: str,
+    seal: SealTo,
+    now: datetime,
+    also: tuple[str, ...] = (),
 ) -> int:
     """As the origin, after a change: the next serial, and the member list sealed to
-    every member but us. Audited ``case_membership_sent``. Returns the serial."""
+    every member but us, and to ``also`` (a member just removed, told this once).
+    Audited ``case_membership_sent``. Returns the serial."""
     with transaction(conn):
         shared = sharing_of(conn, case_id)
         if shared.ref is None or shared.ref.origin != me:
@@ -271,7 +279,11 @@ def announce(
             "serial": serial,
             "members": members_json(shared.members),
         }
-        told = sorted(a for a, s in shared.members.items() if s is MemberState.MEMBER and a != me)
+        told = sorted(
+            a
+            for a, s in shared.members.items()
+            if (s is MemberState.MEMBER or a in also) and a != me
+        )
         for authority in told:
             _queue(conn, vault, me, case_id, seal(authority, content))
         audit.append(

@@ -269,6 +269,34 @@ OPENAPI: JsonObject = {
                 ok="202",
             )
         },
+        "/api/cases/{id}/members/{authority}/remove": {
+            "post": _op(
+                "Remove a member from a case this node opened, or withdraw an invitation "
+                "(its investigator or a liaison prosecutor): the new member list goes to "
+                "the members and, this once, to the one removed; 409 not_a_member if it is "
+                "neither invited nor a member, 422 invalid_request for another's case or "
+                "this node itself",
+                params=[
+                    *_ID,
+                    {
+                        "name": "authority",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                ok="202",
+            )
+        },
+        "/api/cases/{id}/leave": {
+            "post": _op(
+                "Leave a case another authority opened (liaison prosecutors): a signed "
+                "departure to its origin; the copy stays, marked left; 409 not_a_member "
+                "unless this node is a member, 422 invalid_request for a case it opened",
+                params=_ID,
+                ok="202",
+            )
+        },
         "/api/cases/{id}/accept": {
             "post": _op(
                 "Accept an invitation this node holds (liaison prosecutors), with our "
