@@ -248,7 +248,11 @@ OPENAPI: JsonObject = {
         "/api/cases/{id}": {
             "get": _op(
                 "A case with every request in it, both directions: status, counterpart, "
-                "deadline and receipt state (viewing it is audited); 404 unknown_case",
+                "deadline and receipt state; its members and membership messages; and "
+                "consents: every consent request about its requests, both directions "
+                "{request_id, msg_id, asked_by, asked_of, purpose, asked_at, concerns, "
+                "answer pending|granted|refused, answered_at, answer_msg_id} (viewing it "
+                "is audited); 404 unknown_case",
                 params=_ID,
             )
         },
