@@ -320,7 +320,8 @@ OPENAPI: JsonObject = {
         "/api/deadlines": {
             "get": _paged(
                 "Tracked requests (investigators: their own), open ones first by time left, "
-                "then the settled ones by the time they had left; a page at a time",
+                "then the settled ones by the time they had left, each with its request's "
+                "handling (null for admins); a page at a time",
                 params=_query("state", "urgency", "peer", enums=_DEADLINE_ENUMS),
                 page="DeadlinePage",
             )
