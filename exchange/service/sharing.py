@@ -221,8 +221,8 @@ async def announce(node: Node, case_id: str) -> None:
 
 
 async def answered(node: Node, answers: list[tuple[str, str]]) -> None:
-    """Answers just stored (message id, sender): the origin tells the members who is
-    in the case now. (A crash before this leaves the members with the previous list
+    """Answers or departures just stored (message id, sender): the origin tells the
+    members who is in the case now. (A crash before this leaves the members with the previous list
     until the next change; nothing is lost that the next list does not carry.)"""
     for msg_id, sender in answers:
 
