@@ -188,6 +188,13 @@ def check_remove(
         raise NotAMember("that authority is not a member of the case")
 
 
+def check_files_in(me: str, ref: CaseRef | None, mine: MemberState | None) -> None:
+    """A new request goes into a shared case's copy only while this node is in the case:
+    not into one it left or was removed from (its copy stays as it was)."""
+    if ref is not None and ref.origin != me and mine in _OUT:
+        raise NotAMember("this node left the case or was removed from it")
+
+
 def check_answer(mine: MemberState | None) -> None:
     """We accept or decline an invitation we hold and have not answered."""
     if mine is not MemberState.INVITED:

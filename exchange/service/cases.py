@@ -20,6 +20,7 @@ from ..core.cases import IMPLICIT, CaseFields, case_fields, check_country, check
 from ..core.errors import Malformed, UnknownCase
 from ..core.handling import request_conditions
 from ..core.roles import Role
+from ..core.sharing import check_files_in
 from ..store import audit as audit_store
 from ..store import case_consents as consent_store
 from ..store import case_lists
@@ -61,6 +62,8 @@ async def filing(
     if case_id is None:
         return implicit_case(actor, now)
     await node.db.run(lambda c: store.check_filing(c, case_id, actor=actor))
+    shared = await node.db.run(lambda c: sharing_store.sharing_of(c, case_id))
+    check_files_in(node.me, shared.ref, shared.members.get(node.me))
     return case_id, None
 
 

@@ -331,3 +331,35 @@ async def test_a_replayed_acceptance_announces_nothing_new(fed: Federation) -> N
     await settled(fed)
     assert await state(fed, "ES-CNA") == before
     assert await serial(fed, "ES-CNA", case["id"]) == held
+
+
+async def test_a_copy_we_left_takes_no_new_request(fed: Federation) -> None:
+    """MA's liaison accepts and hands the copy to MA's investigator, then leaves: the
+    investigator's new request filed in the copy is not_a_member, and nothing is sealed
+    or queued."""
+    es = await ApiClient(fed["ES-CNA"]).login("investigator")
+    ma = await ApiClient(fed["MA-CNA"]).login("liaison")
+    ma_inv = await ApiClient(fed["MA-CNA"]).login("investigator")
+    try:
+        _, case = await es.call("POST", "/api/cases", CASE)
+        await es.call("POST", f"/api/cases/{case['id']}/members", {"authority": "MA-CNA"})
+
+        async def copy() -> str | None:
+            _, page = await ma.call("GET", "/api/cases?shared=1")
+            return page["cases"][0]["id"] if page["cases"] else None
+
+        copy_id = await wait_until(copy, what="the invitation at MA")
+        body = {"investigator": "investigator"}
+        status, _ = await ma.call("POST", f"/api/cases/{copy_id}/accept", body)
+        assert status == 202
+        status, _ = await ma.call("POST", f"/api/cases/{copy_id}/leave")
+        assert status == 202
+        await settled(fed)
+        before = await state(fed, "MA-CNA")
+        form = {**FORM, "to": "ES-CNA", "case_id": copy_id}
+        status, got = await ma_inv.call("POST", "/api/requests", form)
+        assert (status, got["error"]["code"]) == (409, "not_a_member")
+        assert await state(fed, "MA-CNA") == before
+    finally:
+        for client in (es, ma, ma_inv):
+            await client.close()

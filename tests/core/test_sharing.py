@@ -15,6 +15,7 @@ from exchange.core.sharing import (
     check_acceptance,
     check_answer,
     check_departure,
+    check_files_in,
     check_invitation,
     check_invite,
     check_leave,
@@ -216,3 +217,13 @@ def test_a_removed_or_departed_node_takes_no_more_lists() -> None:
     assert own_state(INV, R) is R  # the invitation withdrawn
     assert own_state(D, R) is D
     assert own_state(M, L) is L
+
+
+def test_a_copy_we_left_or_were_removed_from_takes_no_request() -> None:
+    ref = CaseRef("ES-CNA", "c1")
+    for mine in (L, R):
+        assert code(check_files_in, me="MA-CNA", ref=ref, mine=mine) == "not_a_member"
+    for mine in (M, INV, D, None):
+        assert code(check_files_in, me="MA-CNA", ref=ref, mine=mine) is None
+    assert code(check_files_in, me="ES-CNA", ref=ref, mine=M) is None
+    assert code(check_files_in, me="ES-CNA", ref=None, mine=None) is None
