@@ -70,6 +70,7 @@ MESSAGE_TYPES = (
     "case_invitation",
     "case_acceptance",
     "case_membership",
+    "case_departure",
 )
 MSG_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{7,63}$")
 MAX_ENVELOPE_BYTES = 2 * 1024 * 1024

@@ -231,3 +231,10 @@ class CaseAwaiting(ExchangeError):
     """The case still has a request awaiting an answer, so it cannot close yet."""
 
     code = "case_awaiting"
+
+
+class NotAMember(ExchangeError):
+    """The authority is not (or no longer) a member of the shared case: it was never
+    accepted, it left, or the origin removed it. Not retryable."""
+
+    code = "not_a_member"

@@ -137,6 +137,7 @@ def _message(item: object, held: list[Directory], conditions: list[str]) -> list
         f" (directory serial {directory.serial}); evidence sha256 {sha256_hex(evidence)}."
     ]
     conditions.extend(_conditions(header, content))
+    lines.extend(_statement(header, content))
     receipt, refusal = item["receipt"], item["refusal"]
     if receipt is not None and refusal is not None:
         raise Malformed("a message has a receipt or a refusal, not both")
@@ -163,6 +164,38 @@ def _conditions(header: Header, content: JsonObject) -> list[str]:
     if isinstance(reference, str):
         found.append(f"Reference of {header.sender} ({header.type}): {reference!r}.")
     return found
+
+
+def _statement(header: Header, content: JsonObject) -> list[str]:
+    """What a signed case message or consent message states (issue 16), in words; the
+    signature over it was checked by ``_evidence``."""
+    who, case = header.sender, content.get("case")
+    named = f"case {case.get('origin')}/{case.get('case_id')}" if isinstance(case, dict) else ""
+    if header.type == "case_invitation":
+        return [f"  {who} invited {header.recipient} to {named}."]
+    if header.type == "case_acceptance":
+        answer = "accepted" if content.get("accepted") is True else "declined"
+        return [f"  {who} {answer} the invitation to {named}."]
+    if header.type == "case_departure":
+        return [f"  {who} left {named}."]
+    if header.type == "case_membership":
+        members = content.get("members")
+        listed = (
+            ", ".join(
+                f"{m.get('authority')} {m.get('state')}" for m in members if isinstance(m, dict)
+            )
+            if isinstance(members, list)
+            else ""
+        )
+        return [f"  {who} states the members of {named} (list {content.get('serial')}): {listed}."]
+    if header.type == "consent_request":
+        purpose = {"use": "use in other proceedings", "disclosure": "passing on"}
+        wanted = purpose.get(str(content.get("purpose")), str(content.get("purpose")))
+        return [f"  CONSENT asked by {who} of {header.recipient}, for {wanted}."]
+    if header.type == "consent":
+        answer = "GRANTED" if content.get("granted") is True else "REFUSED"
+        return [f"  CONSENT {answer} by {who}, answering {content.get('about')}."]
+    return []
 
 
 def _evidence(evidence: bytes, held: list[Directory]) -> tuple[Header, Directory, JsonObject]:

@@ -2,14 +2,19 @@
 copy, and membership changes are signed messages carried in envelopes like the others.
 
 A shared case has a global identity, ``CaseRef(origin, case_id)``: the authority that
-opened it and its id there. Three message types (docs/PROTOCOL.md):
+opened it and its id there. Four message types (docs/PROTOCOL.md):
 
 * ``case_invitation``: the origin, and only the origin, invites an authority (the title,
   the origin's reference, offences and route, sealed to the invitee alone);
 * ``case_acceptance``: the invitee answers an invitation it holds, accepted or declined,
   with its own reference;
 * ``case_membership``: after each change the origin tells every member who is in the
-  case now, a list with a serial that only grows (an older list is a rollback).
+  case now, a list with a serial that only grows (an older list is a rollback); a
+  member the origin removes (``removed``) is sent that one list too, and no more;
+* ``case_departure``: a member tells the origin it leaves the case (``left``).
+
+Only the origin invites and removes (a member that wants another authority in, or out,
+asks the origin): the strict choice, docs/THREAT_MODEL.md.
 
 Pure rules: plain values in, a value or an ``ExchangeError`` out.
 """
@@ -22,9 +27,17 @@ from enum import StrEnum
 
 from .canonical import JsonObject
 from .cases import MAX_REFERENCE, MAX_TITLE, case_fields
-from .errors import CaseClosed, Conflict, InvalidRequest, Malformed, Replay, WrongParty
+from .errors import (
+    CaseClosed,
+    Conflict,
+    InvalidRequest,
+    Malformed,
+    NotAMember,
+    Replay,
+    WrongParty,
+)
 
-CASE_TYPES = ("case_invitation", "case_acceptance", "case_membership")
+CASE_TYPES = ("case_invitation", "case_acceptance", "case_membership", "case_departure")
 MAX_MEMBERS = 100
 MAX_ID = 64
 
@@ -34,6 +47,7 @@ class MemberState(StrEnum):
     MEMBER = "member"
     DECLINED = "declined"
     LEFT = "left"
+    REMOVED = "removed"  # by the origin
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,9 @@ def validate(msg_type: str, content: JsonObject) -> None:
         if not isinstance(serial, int) or isinstance(serial, bool) or not 0 < serial < 2**53:
             raise Malformed("serial must be a positive integer")
         members_of(rest["members"])
+    elif msg_type == "case_departure":
+        if rest:
+            raise Malformed("content must have exactly the field case")
     else:
         raise Malformed("unknown message type")
 
@@ -112,7 +129,9 @@ def members_of(value: object) -> dict[str, MemberState]:
         try:
             members[authority] = MemberState(state)
         except ValueError:
-            raise Malformed("member state must be invited, member, declined or left") from None
+            raise Malformed(
+                "member state must be invited, member, declined, left or removed"
+            ) from None
     return members
 
 
@@ -145,6 +164,35 @@ def check_invite(
         raise InvalidRequest("a node does not invite itself")
     if members.get(invitee) in (MemberState.INVITED, MemberState.MEMBER):
         raise Conflict("that authority is invited or a member already")
+
+
+def check_leave(*, me: str, origin: str | None, mine: MemberState | None) -> None:
+    """We leave a case we are a member of and did not open (its origin closes it
+    instead: it stays the one that states the members)."""
+    if origin is None or origin == me:
+        raise InvalidRequest("the authority that opened a case closes it; it does not leave")
+    if mine is not MemberState.MEMBER:
+        raise NotAMember("this node is not a member of the case")
+
+
+def check_remove(
+    *, me: str, origin: str | None, target: str, members: Mapping[str, MemberState]
+) -> None:
+    """Only the origin removes, a member or an invitee (whose invitation it so
+    withdraws), never itself."""
+    if origin != me:
+        raise InvalidRequest("only the authority that opened the case removes its members")
+    if target == me:
+        raise InvalidRequest("the authority that opened a case closes it; it is not removed")
+    if members.get(target) not in _TAKEN:
+        raise NotAMember("that authority is not a member of the case")
+
+
+def check_files_in(me: str, ref: CaseRef | None, mine: MemberState | None) -> None:
+    """A new request goes into a shared case's copy only while this node is in the case:
+    not into one it left or was removed from (its copy stays as it was)."""
+    if ref is not None and ref.origin != me and mine in _OUT:
+        raise NotAMember("this node left the case or was removed from it")
 
 
 def check_answer(mine: MemberState | None) -> None:
@@ -187,9 +235,12 @@ def check_membership(
     serial: int,
 ) -> None:
     """A membership list from the case's origin, about a case this node was invited
-    to, newer than every list it has taken (a replayed or older list is refused)."""
+    to and has not left nor been removed from, newer than every list it has taken (a
+    replayed or older list is refused)."""
     if ref.origin != sender or ref.origin == me or mine is None:
         raise WrongParty("only the authority that opened a case states its members")
+    if mine in _OUT:
+        raise NotAMember("this node left the case or was removed from it")
     if serial <= last_serial:
         raise Replay("an older membership list than one already taken")
 
@@ -197,13 +248,30 @@ def check_membership(
 def own_state(mine: MemberState | None, listed: MemberState | None) -> MemberState | None:
     """Our own state after the origin's list: ours to answer, so a list never makes us a
     member we did not accept to be (nor undoes a decline); it may only take us out of a
-    case we are a member of (``left``)."""
+    case we are a member of (``left``), or remove us (``removed``: a member, or an
+    invitee whose invitation the origin withdrew)."""
+    if mine in _TAKEN and listed is MemberState.REMOVED:
+        return MemberState.REMOVED
     if mine is MemberState.MEMBER and listed is not MemberState.MEMBER:
         return MemberState.LEFT
     return mine
+
+
+def check_departure(*, sender: str, ref: CaseRef, me: str, state: MemberState | None) -> None:
+    """A member's departure, to the origin, from a case it is a member of: a node that
+    was never invited is the wrong party; one invited, declined, gone or removed is not
+    a member (``not_a_member``)."""
+    if ref.origin != me or state is None or sender == me:
+        raise WrongParty("a departure goes to the case's origin, from one of its members")
+    if state is not MemberState.MEMBER:
+        raise NotAMember("that authority is not a member of the case")
 
 
 def files_into(*, sender: str, mine: MemberState | None, theirs: MemberState | None) -> bool:
     """A peer's request naming a shared case goes into our copy only when we are a
     member and so is its sender; otherwise it is filed in an implicit case."""
     return mine is MemberState.MEMBER and theirs is MemberState.MEMBER and bool(sender)
+
+
+_TAKEN = (MemberState.INVITED, MemberState.MEMBER)
+_OUT = (MemberState.LEFT, MemberState.REMOVED)

@@ -3,7 +3,9 @@
 Reads the database read-only and decrypts the evidence documents with the storage key
 in ``keys/``: for each message of the request, the evidence document the sender signed
 (ours as sealed, a peer's as decrypted), the receipt or refusal its recipient signed,
-and the directory documents in force at each of their times (``directory_history``).
+the same for the membership messages of the request's case exchanged with its other
+party (``store/case_evidence``), and the directory documents in force at each of their
+times (``directory_history``).
 The bundle is checked with ``verify_bundle`` before it is written: a node never hands
 out a bundle that does not verify. The file is new (never overwritten), mode 0600.
 """
@@ -24,6 +26,7 @@ from ..core.evidence_bundle import Item, build_bundle, in_force, verify_bundle
 from ..core.receipt import parse_receipt
 from ..core.refusal import parse_refusal
 from ..store import directory_cache
+from ..store.case_evidence import case_evidence_of
 from ..store.messages import MessageEvidence, evidence_of
 from ..store.snapshots import open_read_only
 from .keyfiles import write_private
@@ -58,12 +61,15 @@ def export_request(
     conn = open_read_only(config.database)
     try:
         messages = evidence_of(conn, vault, request_id)
+        case_messages = case_evidence_of(conn, vault, request_id)
         history = directory_cache.history(conn)
     finally:
         conn.close()
     if not messages:
         raise NotFound(f"request {request_id!r} has no messages")
-    items = [_item(m) for m in messages]
+    # the case's membership statements with the other party, then the request's
+    # messages, in the order their senders signed them
+    items = sorted((_item(m) for m in case_messages + messages), key=lambda i: _times(i)[0])
     signed = _verified(history, config.operator_keys)
     needed = _needed(signed, [t for item in items for t in _times(item)])
     keys = [k for k in config.operator_keys if any(k in s.keys for s in needed)]

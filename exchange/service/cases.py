@@ -20,11 +20,14 @@ from ..core.cases import IMPLICIT, CaseFields, case_fields, check_country, check
 from ..core.errors import Malformed, UnknownCase
 from ..core.handling import request_conditions
 from ..core.roles import Role
+from ..core.sharing import check_files_in
 from ..store import audit as audit_store
+from ..store import case_consents as consent_store
 from ..store import case_lists
 from ..store import cases as store
 from ..store import messages as message_store
 from ..store import sharing as sharing_store
+from ..store.case_consents import Consent
 from ..store.case_lists import CaseFilter
 from ..store.cases import CaseRow, NewCase
 from ..store.db import transaction
@@ -59,6 +62,8 @@ async def filing(
     if case_id is None:
         return implicit_case(actor, now)
     await node.db.run(lambda c: store.check_filing(c, case_id, actor=actor))
+    shared = await node.db.run(lambda c: sharing_store.sharing_of(c, case_id))
+    check_files_in(node.me, shared.ref, shared.members.get(node.me))
     return case_id, None
 
 
@@ -140,6 +145,8 @@ class CaseView:
     traffic: dict[str, Traffic] = field(default_factory=dict)
     members: list[Member] = field(default_factory=list)  # a shared case's (store/sharing)
     case_messages: list[CaseMessage] = field(default_factory=list)
+    # consent requests about its requests, both directions, with their answers
+    consents: list[Consent] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -147,6 +154,7 @@ class CaseView:
             "subject": self.subject,
             "members": [m.to_json() for m in self.members],
             "case_messages": [m.to_json() for m in self.case_messages],
+            "consents": [c.to_json() for c in self.consents],
             "requests": [
                 {
                     "id": r.id,
@@ -204,6 +212,7 @@ async def case_view(node: Node, user: User, case_id: str) -> CaseView:
             message_store.traffic_of(conn, wanted, me=node.me),
             sharing_store.members(conn, node.vault, case_id),
             sharing_store.case_messages(conn, case_id),
+            consent_store.consents_of(conn, wanted),
         )
 
     view = await node.db.run(read)

@@ -1,7 +1,8 @@
 """Deadlines and escalation alerts: what lists show, and what the scheduler does.
 
 Investigators see the deadlines and alerts of the requests they created; liaison
-prosecutors and admins see all of them (``own_only``). Metadata only.
+prosecutors and admins see all of them (``own_only``). Metadata only, but for the
+handling code (conditions of use) of each request, shown to those who may read it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from ..core.canonical import JsonObject, format_time
 from ..core.deadlines import DeadlineState
 from ..core.directory_freshness import Freshness
 from ..core.errors import Malformed
+from ..core.handling import request_conditions
 from ..core.roles import Role
 from ..store import deadline_lists as lists
 from ..store import deadlines as store
+from ..store import messages as message_store
 from ..store.rows import RequestRow
 from .node import Node
 from .paging import PAGE_SIZE, Listed, listed, position
@@ -60,7 +63,23 @@ async def deadlines(
     page = await node.db.run(
         lambda c: lists.by_time_left(c, wanted, policy=policy, now=now, after=after, limit=limit)
     )
-    return listed(page, "deadlines")
+    shown = listed(page, "deadlines")
+    if user.role not in (Role.INVESTIGATOR, Role.LIAISON):  # an admin reads no content
+        return shown
+    return Listed(await _with_handling(node, shown.rows), shown.next)
+
+
+async def _with_handling(node: Node, rows: list[store.DeadlineRow]) -> list[store.DeadlineRow]:
+    """Each row with its request's handling code (issue 16), as every list shows it: it
+    lives in the request's sealed content, read for those who may read it."""
+    wanted = [row.request_id for row in rows]
+    found = await node.db.run(
+        lambda c: message_store.contents_of(c, node.vault, wanted, ("request",))
+    )
+    return [
+        dataclasses.replace(r, handling=request_conditions(found[r.request_id])["handling"])
+        for r in rows
+    ]
 
 
 async def alerts(

@@ -19,7 +19,7 @@ from ..core.errors import ExchangeError, Malformed, NotFound, TooLarge, UnknownS
 from ..core.keys import SigningKeyPair
 from ..core.receipt import issue_receipts
 from ..core.refusal import issue_refusal
-from ..store import audit
+from ..store import audit, case_inbound
 from ..store import inbound as inbound_store
 from ..store.db import transaction
 from ..store.inbound import Arrival
@@ -28,6 +28,9 @@ from . import sealing, sharing, witness
 from .node import Node
 
 log = structlog.get_logger("exchange.service")
+
+# A peer's case messages after which the origin tells the members who is in the case.
+_ANNOUNCING = ("case_acceptance", "case_departure")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,14 @@ async def accept_envelopes(
         # this job may have deleted one since _check saw it (ops/retention.py)
         gone = [_blobs_gone(node, o.content) for _, o in opened]
         here = [a for a, error in zip(arrivals, gone, strict=True) if error is None]
+        # an answer or departure stored before is told to the members once, not again
+        # for each copy of its bytes a peer (or an attacker replaying them) sends
+        replayed.update(
+            (a.message.sender, a.message.msg_id)
+            for a in here
+            if a.message.type in _ANNOUNCING
+            and case_inbound.seen(c, a.message.sender, a.message.msg_id) is not None
+        )
         with transaction(c):
             stored = iter(
                 inbound_store.receive_all(
@@ -99,17 +110,19 @@ async def accept_envelopes(
     largest = max((o for _, o in opened), key=lambda o: o.header.log_size or 0, default=None)
     claim = witness.claim_of(largest) if largest is not None else None
 
+    replayed: set[tuple[str, str]] = set()
     stored = await node.db.run(receive)
     received = []
-    answers: list[tuple[str, str]] = []  # acceptances stored: the members are told
+    answers: list[tuple[str, str]] = []  # acceptances, departures: the members are told
     for (position, envelope), arrival, outcome in zip(opened, arrivals, stored, strict=True):
         if isinstance(outcome, ExchangeError):
             results[position] = _refuse(node, envelope, outcome, now, key)
             continue
         results[position] = outcome
         received.append(arrival.message.msg_id)
-        if arrival.message.type == "case_acceptance":
-            answers.append((arrival.message.msg_id, arrival.message.sender))
+        sender, msg_id = arrival.message.sender, arrival.message.msg_id
+        if arrival.message.type in _ANNOUNCING and (sender, msg_id) not in replayed:
+            answers.append((msg_id, sender))
         if arrival.message.type == "request":
             node.notice_deadline(arrival.check_at)
         else:

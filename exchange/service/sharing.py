@@ -1,13 +1,14 @@
 """Sharing a case with other authorities: our invitations, our answers to a peer's,
-the membership list the origin sends after each change, and the global id a request
-between members carries. Who may do which is decided here, once: the case's
-investigator or a liaison prosecutor invites; a liaison prosecutor answers an
-invitation (a received case has no author of ours). The rules are core/sharing's."""
+leaving a case, removing a member, the membership list the origin sends after each
+change, and the global id a request between members carries. Who may do which is
+decided here, once: the case's investigator or a liaison prosecutor invites and
+removes; a liaison prosecutor answers an invitation and leaves a case (a received case
+has no author of ours). The rules are core/sharing's."""
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -17,7 +18,8 @@ from ..core.canonical import JsonObject
 from ..core.cases import CaseStatus
 from ..core.errors import Forbidden, InvalidRequest, Malformed, UnknownCase
 from ..core.roles import Role
-from ..core.sharing import MemberState, check_answer, check_invite
+from ..core.sharing import MemberState, check_answer, check_invite, check_leave, check_remove
+from ..store import case_changes as changes
 from ..store import case_inbound
 from ..store import cases as case_store
 from ..store import sharing as store
@@ -129,6 +131,77 @@ async def answer(node: Node, user: User, case_id: str, body: JsonObject, *, acce
     node.wake_delivery()
 
 
+async def leave(node: Node, user: User, case_id: str) -> None:
+    """Leave a case we are a member of and did not open (a liaison prosecutor, who
+    answers for the node as for an invitation): our departure, sealed to the origin,
+    which tells the other members. Our copy stays, marked ``left``; it takes no more of
+    the case's messages. Audited ``case_left``."""
+    case = await node.db.run(lambda c: case_store.case_row(c, node.vault, case_id))
+    check_visible(case, user)
+    if user.role is not Role.LIAISON:
+        raise Forbidden("only a liaison prosecutor leaves a case for this node")
+    shared = await node.db.run(lambda c: store.sharing_of(c, case_id))
+    origin = shared.ref.origin if shared.ref else None
+    check_leave(me=node.me, origin=origin, mine=shared.members.get(node.me))
+    if shared.ref is None:  # check_leave refused it already
+        raise UnknownCase("no such case")
+    now = node.clock.now()
+    content: JsonObject = {"case": shared.ref.to_json()}
+    contents.validate("case_departure", content, max_body_chars=0)
+    message = await _seal(node, "case_departure", content, shared.ref.origin, now)
+    await node.db.run(
+        lambda c: changes.leave(
+            c,
+            node.vault,
+            me=node.me,
+            case_id=case_id,
+            message=message,
+            actor=user.username,
+            now=now,
+        )
+    )
+    log.info("case_left", case_id=case_id, peer=shared.ref.origin)
+    node.wake_delivery()
+
+
+async def remove(node: Node, user: User, case_id: str, authority: str) -> None:
+    """As the origin, remove a member (or withdraw an invitation): the case's
+    investigator or a liaison prosecutor, as for inviting. The new list goes to the
+    members and, this once, to the one removed, in the same transaction. Audited
+    ``case_member_removed``."""
+    case = await node.db.run(lambda c: case_store.case_row(c, node.vault, case_id))
+    _check_inviter(user, case)
+    shared = await node.db.run(lambda c: store.sharing_of(c, case_id))
+    check_remove(  # now, and again in the transaction
+        me=node.me,
+        origin=shared.ref.origin if shared.ref else None,
+        target=authority,
+        members=shared.members,
+    )
+    now = node.clock.now()
+    log_size = await sealing.log_size_now(node)
+
+    def seal(recipient: str, content: JsonObject) -> OutgoingMessage:
+        return sealing.seal_message(
+            node, "case_membership", content, recipient_id=recipient, now=now, log_size=log_size
+        )
+
+    await node.db.run(
+        lambda c: changes.remove(
+            c,
+            node.vault,
+            me=node.me,
+            case_id=case_id,
+            target=authority,
+            seal=seal,
+            actor=user.username,
+            now=now,
+        )
+    )
+    log.info("case_member_removed", case_id=case_id, peer=authority)
+    node.wake_delivery()
+
+
 async def announce(node: Node, case_id: str) -> None:
     """As the origin, after a change: the member list, with the next serial, sealed to
     every member that has accepted (invitees learn the list once they are in)."""
@@ -148,8 +221,8 @@ async def announce(node: Node, case_id: str) -> None:
 
 
 async def answered(node: Node, answers: list[tuple[str, str]]) -> None:
-    """Answers just stored (message id, sender): the origin tells the members who is
-    in the case now. (A crash before this leaves the members with the previous list
+    """Answers or departures just stored (message id, sender): the origin tells the
+    members who is in the case now. (A crash before this leaves the members with the previous list
     until the next change; nothing is lost that the next list does not carry.)"""
     for msg_id, sender in answers:
 
@@ -167,6 +240,8 @@ async def case_ref_for(node: Node, case_id: str, recipient: str) -> JsonObject |
     of the case)."""
     shared = await node.db.run(lambda c: store.sharing_of(c, case_id))
     if shared.ref is None or shared.members.get(recipient) is not MemberState.MEMBER:
+        return None
+    if shared.members.get(node.me) is not MemberState.MEMBER:  # we left or were removed
         return None
     return shared.ref.to_json()
 
@@ -187,12 +262,17 @@ async def _seal(
 @dataclass(frozen=True)
 class PageOptions:
     """What the case page offers this user about sharing: whom they may invite (none:
-    no invite form), the origin of an invitation they may answer, and the
-    investigators an accepted copy may be handed to."""
+    no invite form), the origin of an invitation they may answer, the investigators an
+    accepted copy may be handed to, whom they may remove (the origin's), whether they
+    may leave the case, and this node's own state in it (``left``, ``removed``: the
+    page says so)."""
 
     invitable: list[tuple[str, str]]  # (authority id, name)
     invitation_from: str | None
     investigators: list[str]
+    removable: list[str] = field(default_factory=list)
+    may_leave: bool = False
+    own_state: str | None = None
 
 
 async def page_options(node: Node, user: User, case: case_store.CaseRow) -> PageOptions:
@@ -214,7 +294,19 @@ async def page_options(node: Node, user: User, case: case_store.CaseRow) -> Page
         invitation_from = origin
         users = await node.db.run(user_store.active_users)
         investigators = [u.username for u in users if u.role is Role.INVESTIGATOR]
-    return PageOptions(invitable, invitation_from, investigators)
+    mine = shared.members.get(node.me)
+    removable = []
+    if may_invite and origin == node.me:
+        removable = sorted(a for a, st in shared.members.items() if st in _TAKEN and a != node.me)
+    may_leave = user.role is Role.LIAISON and origin not in (None, node.me)
+    return PageOptions(
+        invitable,
+        invitation_from,
+        investigators,
+        removable,
+        may_leave and mine is MemberState.MEMBER,
+        mine.value if mine is not None else None,
+    )
 
 
 _TAKEN = (MemberState.INVITED, MemberState.MEMBER)

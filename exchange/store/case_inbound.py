@@ -1,4 +1,4 @@
-"""A peer's case messages (invitation, acceptance, membership), stored after their
+"""A peer's case messages (invitation, acceptance, membership, departure), stored after their
 rule (core/sharing.py) inside store/inbound's savepoint: a refusal changes nothing."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ..core.sharing import (
     MemberState,
     case_ref,
     check_acceptance,
+    check_departure,
     check_invitation,
     check_membership,
     members_of,
@@ -64,6 +65,13 @@ def receive(
         set_member(conn, held, sender, new, now)
         detail["accepted"] = accepted
         result = Received(held, "case_acceptance_received", detail, announce=True)
+    elif message.type == "case_departure":
+        state = sharing_of(conn, held).members.get(sender) if held else None
+        check_departure(sender=sender, ref=ref, me=me, state=state)
+        if held is None:  # check_departure refused it already
+            raise UnknownCase("no such case")
+        set_member(conn, held, sender, MemberState.LEFT, now)
+        result = Received(held, "case_departure_received", detail, announce=True)
     else:
         shared = sharing_of(conn, held) if held else None
         check_membership(
@@ -77,7 +85,9 @@ def receive(
         if held is None or shared is None:  # check_membership refused it already
             raise UnknownCase("no such case")
         listed = members_of(content["members"])
-        _take_list(conn, held, me, shared.members.get(me), listed, now)
+        after = _take_list(conn, held, me, shared.members.get(me), listed, now)
+        if after is not None:  # the list took us out of the case
+            detail["state"] = after.value
         conn.execute(
             "UPDATE cases SET membership_serial = ? WHERE id = ?", (content["serial"], held)
         )
@@ -114,9 +124,10 @@ def _take_list(
     mine: MemberState | None,
     listed: dict[str, MemberState],
     now: datetime,
-) -> None:
+) -> MemberState | None:
     """The origin's list replaces ours (a node it leaves out has left), but for our own
-    state, which only our answer sets (``core/sharing.own_state``)."""
+    state, which only our answer sets (``core/sharing.own_state``) or the origin's
+    removal. Returns our own new state if the list changed it."""
     for authority, state in listed.items():
         if authority != me:
             set_member(conn, case_id, authority, state, now)
@@ -127,6 +138,8 @@ def _take_list(
     after = own_state(mine, listed.get(me))
     if after is not None and after is not mine:
         set_member(conn, case_id, me, after, now)
+        return after
+    return None
 
 
 def case_of_message(conn: sqlite3.Connection, sender: str, msg_id: str) -> str | None:

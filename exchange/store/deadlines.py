@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from ..core.canonical import canonical_json, format_time, parse_time
+from ..core.canonical import JsonObject, canonical_json, format_time, parse_time
 from ..core.deadlines import (
     DeadlineFacts,
     DeadlinePolicy,
@@ -72,6 +72,9 @@ class DeadlineRow:
     state: str
     seconds_left: int
     time_left: str
+    # the request's conditions of use (issue 16), from its content: set by
+    # service/deadlines for those who may read it, else None
+    handling: JsonObject | None = None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .schema_members import MEMBERS_REMOVED
+
 # Migration 6's settled part: the time a settled request had left when answered, in
 # microseconds (part of a released migration: never edit; store/deadlines.MARGIN).
 _MARGIN = """((CAST(strftime('%s', substr(deadline, 1, 19)) AS INTEGER)
@@ -488,4 +490,7 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX case_messages_case ON case_messages (case_id, id)",
         "CREATE INDEX case_messages_kek ON case_messages (substr(content_key, 2, 16))",
     ],
+    # 21: members may leave a shared case or be removed by its origin (issue 16):
+    # case_members.state takes 'removed' (store/schema_members.py rebuilds the table)
+    MEMBERS_REMOVED,
 ]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..core.canonical import JsonObject, canonical_json, format_time, sha256_hex
+from ..core.canonical import JsonObject, b64d, canonical_json, format_time, sha256_hex
 from ..core.cases import CaseStatus
 from ..core.errors import DecryptionFailed, UnknownCase
 from ..core.sharing import (
@@ -139,12 +139,13 @@ def keep(
     recipient: str,
     message: OutgoingMessage | IncomingMessage,
 ) -> None:
-    """A case message and its content sealed at rest; a peer's with its evidence (the
-    signed header and the sender's signature over header and content), so that its
-    signed word can be checked again from what is kept."""
+    """A case message and its content sealed at rest, with its evidence (the signed
+    header and the sender's signature over header and content, a peer's as verified,
+    ours as sealed), so that its signed word can be checked again from what is kept
+    (and put in an evidence bundle: store/case_evidence.py)."""
     plain = message.content_json or canonical_json(message.content)
     key, sealed = vault.seal(plain, record=record(sender, message.msg_id))
-    evidence = message.evidence if isinstance(message, IncomingMessage) else None
+    evidence = message.evidence if isinstance(message, IncomingMessage) else _own(message)
     conn.execute(
         _INSERT,
         (
@@ -160,6 +161,14 @@ def keep(
             json.dumps(evidence) if evidence else None,
         ),
     )
+
+
+def _own(message: OutgoingMessage) -> JsonObject | None:
+    if message.evidence_json is None:
+        return None
+    document = json.loads(message.evidence_json)
+    signature = b64d(document["signature"], field="signature", length=64)
+    return {"header": document["header"], "signature": signature.hex()}
 
 
 def _queue(
@@ -256,10 +265,18 @@ SealTo = Callable[[str, JsonObject], OutgoingMessage]
 
 
 def announce(
-    conn: sqlite3.Connection, vault: Vault, *, me: str, case_id: str, seal: SealTo, now: datetime
+    conn: sqlite3.Connection,
+    vault: Vault,
+    *,
+    me: str,
+    case_id: str,
+    seal: SealTo,
+    now: datetime,
+    also: tuple[str, ...] = (),
 ) -> int:
     """As the origin, after a change: the next serial, and the member list sealed to
-    every member but us. Audited ``case_membership_sent``. Returns the serial."""
+    every member but us, and to ``also`` (a member just removed, told this once).
+    Audited ``case_membership_sent``. Returns the serial."""
     with transaction(conn):
         shared = sharing_of(conn, case_id)
         if shared.ref is None or shared.ref.origin != me:
@@ -271,7 +288,11 @@ def announce(
             "serial": serial,
             "members": members_json(shared.members),
         }
-        told = sorted(a for a, s in shared.members.items() if s is MemberState.MEMBER and a != me)
+        told = sorted(
+            a
+            for a, s in shared.members.items()
+            if (s is MemberState.MEMBER or a in also) and a != me
+        )
         for authority in told:
             _queue(conn, vault, me, case_id, seal(authority, content))
         audit.append(

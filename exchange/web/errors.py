@@ -52,6 +52,7 @@ STATUS = {
     "unknown_case": 404,
     "case_closed": 409,
     "case_awaiting": 409,
+    "not_a_member": 409,
 }
 
 log = structlog.get_logger("exchange.http")

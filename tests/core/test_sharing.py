@@ -14,9 +14,13 @@ from exchange.core.sharing import (
     MemberState,
     check_acceptance,
     check_answer,
+    check_departure,
+    check_files_in,
     check_invitation,
     check_invite,
+    check_leave,
     check_membership,
+    check_remove,
     files_into,
     own_state,
 )
@@ -165,3 +169,61 @@ def test_our_own_state_is_ours_to_answer() -> None:
     assert own_state(M, M) is M
     assert own_state(M, None) is MemberState.LEFT
     assert own_state(M, INV) is MemberState.LEFT
+
+
+L, R = MemberState.LEFT, MemberState.REMOVED
+
+
+def test_a_member_leaves_a_case_it_did_not_open() -> None:
+    assert code(check_leave, me="MA-CNA", origin="ES-CNA", mine=M) is None
+    for mine in (None, INV, D, L, R):
+        assert code(check_leave, me="MA-CNA", origin="ES-CNA", mine=mine) == "not_a_member"
+    assert code(check_leave, me="ES-CNA", origin="ES-CNA", mine=M) == "invalid_request"
+    assert code(check_leave, me="ES-CNA", origin=None, mine=None) == "invalid_request"
+
+
+def test_only_the_origin_removes_a_member_or_an_invitee() -> None:
+    members = {"ES-CNA": M, "MA-CNA": M, "SN-CNA": INV, "FR-CNA": D, "IT-CNA": L, "PT": R}
+    ok = {"me": "ES-CNA", "origin": "ES-CNA", "members": members}
+    assert code(check_remove, **ok, target="MA-CNA") is None
+    assert code(check_remove, **ok, target="SN-CNA") is None  # an invitation withdrawn
+    for gone in ("FR-CNA", "IT-CNA", "PT", "XX-NONE"):
+        assert code(check_remove, **ok, target=gone) == "not_a_member"
+    assert code(check_remove, **ok, target="ES-CNA") == "invalid_request"
+    member = {**ok, "me": "MA-CNA"}
+    assert code(check_remove, **member, target="SN-CNA") == "invalid_request"
+
+
+def test_a_departure_comes_from_a_member_to_the_origin() -> None:
+    ref = CaseRef("ES-CNA", "c1")
+    ok = {"sender": "MA-CNA", "ref": ref, "me": "ES-CNA"}
+    assert code(check_departure, **ok, state=M) is None
+    assert code(check_departure, **ok, state=None) == "wrong_party"
+    for state in (INV, D, L, R):
+        assert code(check_departure, **ok, state=state) == "not_a_member"
+    elsewhere = {**ok, "me": "SN-CNA"}
+    assert code(check_departure, **elsewhere, state=M) == "wrong_party"
+    validate("case_departure", {"case": REF}, max_body_chars=0)
+    with pytest.raises(ExchangeError, match="exactly the field case"):
+        validate("case_departure", {"case": REF, "authority": "SN-CNA"}, max_body_chars=0)
+
+
+def test_a_removed_or_departed_node_takes_no_more_lists() -> None:
+    ref = CaseRef("ES-CNA", "c1")
+    ok = {"sender": "ES-CNA", "ref": ref, "me": "MA-CNA", "last_serial": 3, "serial": 4}
+    for mine in (L, R):
+        assert code(check_membership, **ok, mine=mine) == "not_a_member"
+    assert own_state(M, R) is R
+    assert own_state(INV, R) is R  # the invitation withdrawn
+    assert own_state(D, R) is D
+    assert own_state(M, L) is L
+
+
+def test_a_copy_we_left_or_were_removed_from_takes_no_request() -> None:
+    ref = CaseRef("ES-CNA", "c1")
+    for mine in (L, R):
+        assert code(check_files_in, me="MA-CNA", ref=ref, mine=mine) == "not_a_member"
+    for mine in (M, INV, D, None):
+        assert code(check_files_in, me="MA-CNA", ref=ref, mine=mine) is None
+    assert code(check_files_in, me="ES-CNA", ref=ref, mine=M) is None
+    assert code(check_files_in, me="ES-CNA", ref=None, mine=None) is None

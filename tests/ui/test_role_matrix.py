@@ -48,6 +48,8 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/cases/{id}/members"): (INV, LIA),
     ("POST", "/cases/{id}/accept"): (LIA,),
     ("POST", "/cases/{id}/decline"): (LIA,),
+    ("POST", "/cases/{id}/members/{authority}/remove"): (INV, LIA),
+    ("POST", "/cases/{id}/leave"): (LIA,),
     # JSON API
     ("POST", "/api/logout"): ANY,
     ("GET", "/api/me"): ANY,
@@ -87,6 +89,8 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/cases/{id}/members"): (INV, LIA),
     ("POST", "/api/cases/{id}/accept"): (LIA,),
     ("POST", "/api/cases/{id}/decline"): (LIA,),
+    ("POST", "/api/cases/{id}/members/{authority}/remove"): (INV, LIA),
+    ("POST", "/api/cases/{id}/leave"): (LIA,),
 }
 # changes the session itself: checked last, once per role
 LAST = {("POST", "/logout"), ("POST", "/api/logout")}
@@ -167,6 +171,7 @@ async def test_every_route_for_every_role(fed: Federation) -> None:
             path.replace("{id}", request_id)
             .replace("{action}", "acknowledge")
             .replace("{attachment_id}", "none")
+            .replace("{authority}", "MA-CNA")
         )
 
     clients = {role: await ApiClient(es).login(role) for role in ROLES}

@@ -78,6 +78,27 @@ async def api_invite(request: web.Request, user: User) -> web.Response:
     return web.json_response({"id": case_id, "members": view.to_json()["members"]}, status=202)
 
 
+@routes.post("/api/cases/{id}/members/{authority}/remove")
+@requires(*roles.CONTENT)
+async def api_remove(request: web.Request, user: User) -> web.Response:
+    """Remove a member from a case we opened, or withdraw an invitation (its
+    investigator or a liaison prosecutor)."""
+    node: Node = request.app[NODE_KEY]
+    case_id, authority = request.match_info["id"], request.match_info["authority"]
+    await sharing.remove(node, user, case_id, authority)
+    view = await cases.case_view(node, user, case_id)
+    return web.json_response({"id": case_id, "members": view.to_json()["members"]}, status=202)
+
+
+@routes.post("/api/cases/{id}/leave")
+@requires(Role.LIAISON)
+async def api_leave(request: web.Request, user: User) -> web.Response:
+    """Leave a case another authority opened (a liaison prosecutor)."""
+    case_id = request.match_info["id"]
+    await sharing.leave(request.app[NODE_KEY], user, case_id)
+    return web.json_response({"id": case_id, "state": "left"}, status=202)
+
+
 @routes.post("/api/cases/{id}/accept")
 @requires(Role.LIAISON)
 async def api_accept(request: web.Request, user: User) -> web.Response:

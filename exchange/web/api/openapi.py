@@ -248,7 +248,11 @@ OPENAPI: JsonObject = {
         "/api/cases/{id}": {
             "get": _op(
                 "A case with every request in it, both directions: status, counterpart, "
-                "deadline and receipt state (viewing it is audited); 404 unknown_case",
+                "deadline and receipt state; its members and membership messages; and "
+                "consents: every consent request about its requests, both directions "
+                "{request_id, msg_id, asked_by, asked_of, purpose, asked_at, concerns, "
+                "answer pending|granted|refused, answered_at, answer_msg_id} (viewing it "
+                "is audited); 404 unknown_case",
                 params=_ID,
             )
         },
@@ -265,6 +269,34 @@ OPENAPI: JsonObject = {
                 "investigator or a liaison prosecutor): {authority}; 404 not_found outside "
                 "the directory, 409 conflict if invited or a member already, 422 "
                 "invalid_request for an implicit case or another's shared case",
+                params=_ID,
+                ok="202",
+            )
+        },
+        "/api/cases/{id}/members/{authority}/remove": {
+            "post": _op(
+                "Remove a member from a case this node opened, or withdraw an invitation "
+                "(its investigator or a liaison prosecutor): the new member list goes to "
+                "the members and, this once, to the one removed; 409 not_a_member if it is "
+                "neither invited nor a member, 422 invalid_request for another's case or "
+                "this node itself",
+                params=[
+                    *_ID,
+                    {
+                        "name": "authority",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                ok="202",
+            )
+        },
+        "/api/cases/{id}/leave": {
+            "post": _op(
+                "Leave a case another authority opened (liaison prosecutors): a signed "
+                "departure to its origin; the copy stays, marked left; 409 not_a_member "
+                "unless this node is a member, 422 invalid_request for a case it opened",
                 params=_ID,
                 ok="202",
             )
@@ -288,7 +320,8 @@ OPENAPI: JsonObject = {
         "/api/deadlines": {
             "get": _paged(
                 "Tracked requests (investigators: their own), open ones first by time left, "
-                "then the settled ones by the time they had left; a page at a time",
+                "then the settled ones by the time they had left, each with its request's "
+                "handling (null for admins); a page at a time",
                 params=_query("state", "urgency", "peer", enums=_DEADLINE_ENUMS),
                 page="DeadlinePage",
             )

@@ -109,6 +109,7 @@ async def case_page(request: web.Request, user: User) -> web.StreamResponse:
         sent=request.query.get("sent", ""),  # the group just sent from compose
         members=view.members,
         case_messages=view.case_messages,
+        consents=view.consents,
         sharing=await sharing.page_options(node, user, view.case),
         done=request.query.get("done") == "1",
     )
@@ -142,6 +143,23 @@ async def accept_action(request: web.Request, user: User) -> web.StreamResponse:
 async def decline_action(request: web.Request, user: User) -> web.StreamResponse:
     case_id = request.match_info["id"]
     await sharing.answer(request.app[NODE_KEY], user, case_id, {}, accept=False)
+    raise web.HTTPSeeOther(f"/cases/{quote(case_id)}?done=1")
+
+
+@routes.post("/cases/{id}/members/{authority}/remove")
+@page(*roles.CONTENT)
+async def remove_action(request: web.Request, user: User) -> web.StreamResponse:
+    """Remove a member, or withdraw an invitation (service/sharing.remove)."""
+    case_id = request.match_info["id"]
+    await sharing.remove(request.app[NODE_KEY], user, case_id, request.match_info["authority"])
+    raise web.HTTPSeeOther(f"/cases/{quote(case_id)}?done=1")
+
+
+@routes.post("/cases/{id}/leave")
+@page(Role.LIAISON)
+async def leave_action(request: web.Request, user: User) -> web.StreamResponse:
+    case_id = request.match_info["id"]
+    await sharing.leave(request.app[NODE_KEY], user, case_id)
     raise web.HTTPSeeOther(f"/cases/{quote(case_id)}?done=1")
 
 

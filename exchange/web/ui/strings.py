@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from ...core.deadlines import SPAN_EN
 from .locales.conditions import CONDITIONS
+from .locales.membership import MEMBERSHIP
 from .locales.recipients import RECIPIENTS
 from .locales.sharing import SHARING
 from .locales.spontaneous import SPONTANEOUS
@@ -343,6 +344,7 @@ EN: dict[str, str] = {
     **RECIPIENTS["en"],
     **SHARING["en"],
     **SPONTANEOUS["en"],
+    **MEMBERSHIP["en"],
 }
 
 # Imported here, after EN: each table holds EN's keys and fields (tests/ui/test_languages.py).

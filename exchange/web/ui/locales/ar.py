@@ -4,6 +4,7 @@ holds them). Identifiers, codes and times stay in Latin script, as the data hold
 from __future__ import annotations
 
 from .conditions import CONDITIONS
+from .membership import MEMBERSHIP
 from .recipients import RECIPIENTS
 from .sharing import SHARING
 from .spontaneous import SPONTANEOUS
@@ -289,6 +290,7 @@ AR: dict[str, str] = {
     **RECIPIENTS["ar"],
     **SPONTANEOUS["ar"],
     **SHARING["ar"],
+    **MEMBERSHIP["ar"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "في انتظار توضيحات",
     "status_partially_answered": "أُجيب عنه جزئياً",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .conditions import CONDITIONS
+from .membership import MEMBERSHIP
 from .recipients import RECIPIENTS
 from .sharing import SHARING
 from .spontaneous import SPONTANEOUS
@@ -306,6 +307,7 @@ ES: dict[str, str] = {
     **RECIPIENTS["es"],
     **SPONTANEOUS["es"],
     **SHARING["es"],
+    **MEMBERSHIP["es"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "A la espera de aclaraciones",
     "status_partially_answered": "Respondida en parte",

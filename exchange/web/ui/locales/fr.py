@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .conditions import CONDITIONS
+from .membership import MEMBERSHIP
 from .recipients import RECIPIENTS
 from .sharing import SHARING
 from .spontaneous import SPONTANEOUS
@@ -307,6 +308,7 @@ FR: dict[str, str] = {
     **RECIPIENTS["fr"],
     **SPONTANEOUS["fr"],
     **SHARING["fr"],
+    **MEMBERSHIP["fr"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "En attente de précisions",
     "status_partially_answered": "Réponse partielle",
