@@ -488,4 +488,13 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX case_messages_case ON case_messages (case_id, id)",
         "CREATE INDEX case_messages_kek ON case_messages (substr(content_key, 2, 16))",
     ],
+    # 21: Idempotency-Key: claimed in the transaction it guards; answer sealed (KEYED)
+    [
+        "CREATE TABLE idempotency_keys (username TEXT NOT NULL, key TEXT NOT NULL, fingerprint"
+        " TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, audit_from INTEGER"
+        " NOT NULL, audit_to INTEGER NOT NULL, status INTEGER, answer_key BLOB, answer BLOB,"
+        " PRIMARY KEY (username, key))",
+        "CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at)",
+        "CREATE INDEX idempotency_keys_kek ON idempotency_keys (substr(answer_key, 2, 16))",
+    ],
 ]
