@@ -6,7 +6,9 @@ on the request's context into ``Database.run``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 from collections.abc import Iterator
 
 import structlog
@@ -20,24 +22,38 @@ from ..store.idempotency import KeyRow as KeyRow
 from .node import Node
 
 log = structlog.get_logger("exchange.idempotency")
+# Fault injection for one test (tests/chaos/test_idempotent_crash.py): the process dies
+# between a keyed call's commit and its answer. Only when this variable names the very
+# database file of the node, so no setting and no stray variable can turn it on.
+DIE_AFTER_COMMIT = "EXCHANGE_TEST_DIE_AFTER_COMMIT_OF"
 
 
 class Running:
     """The keys whose first request is running in this process: a retry meanwhile is
-    refused (``idempotency_in_progress``) rather than run beside it."""
+    refused (``idempotency_in_progress``) rather than run beside it, or waits for it
+    (``finished``) to be answered what it answered."""
 
     def __init__(self) -> None:
-        self._held: set[tuple[str, str]] = set()
+        self._held: dict[tuple[str, str], asyncio.Event] = {}
+
+    async def finished(self, username: str, key: str, *, within: float) -> None:
+        """Return once the key's running request (if any) has ended, or ``within``
+        seconds have passed (then ``hold`` refuses)."""
+        done = self._held.get((username, key))
+        if done is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), within)
 
     @contextlib.contextmanager
     def hold(self, username: str, key: str) -> Iterator[None]:
         if (username, key) in self._held:
             raise IdempotencyInProgress("a request with this Idempotency-Key is still running")
-        self._held.add((username, key))
+        done = self._held[(username, key)] = asyncio.Event()
         try:
             yield
         finally:
-            self._held.discard((username, key))
+            del self._held[(username, key)]
+            done.set()
 
 
 async def earlier(node: Node, username: str, key: str, fingerprint: str) -> KeyRow | None:
@@ -67,6 +83,8 @@ def claimed(node: Node, username: str, key: str, fingerprint: str) -> Iterator[C
 
 async def keep(node: Node, claim: Claim, answer: Answer) -> None:
     """The first answer, sealed beside the key (once: a kept answer is never replaced)."""
+    if os.environ.get(DIE_AFTER_COMMIT) == str(node.config.database):
+        os._exit(137)  # as SIGKILL would: no answer kept, none sent
     await node.db.run(lambda c: store.keep_answer(c, node.vault, claim, answer))
 
 

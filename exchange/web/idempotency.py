@@ -11,7 +11,8 @@ action's query) is looked up first:
 - the key used for the same request: the first answer again, with
   ``Idempotent-Replayed: true``; nothing runs, nothing is stored, sent or audited;
 - the key used for another request: 422 ``idempotency_key_reused``;
-- the key's first request still running: 409 ``idempotency_in_progress``.
+- the key's first request still running: 409 ``idempotency_in_progress`` (a UI form
+  waits for it, up to ``FORM_WAIT_SECONDS``, then is answered as above).
 
 A key whose request stored nothing (refused, or failed before its commit) stays free:
 a retry runs again. Peer calls (``/v1``, ``/add-checkpoint``) and the few calls listed
@@ -46,6 +47,7 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # its own offsets). Peer calls are not the local API at all.
 EXEMPT = frozenset({"/api/login", "/api/logout", "/login", "/logout", "/api/attachments"})
 PEER_PREFIXES = ("/v1/", "/add-checkpoint", "/static/")
+FORM_WAIT_SECONDS = 30.0
 MAX_KEPT_BODY = 1 << 20  # an answer larger than this is kept as its status alone
 # what a lost answer tells of the audit entries its transaction appended
 SHOWN_FIELDS = ("action", "at", "request_id", "case_id", "msg_id", "to", "draft_id")
@@ -72,6 +74,10 @@ def idempotency_middleware() -> Middleware:
         body = await _body(request)
         target = _target(request)
         print_ = fingerprint(request.method, target, request.content_type, body)
+        if not request.path.startswith("/api/"):
+            # a form posted twice (a double click): the browser shows the second
+            # answer, so it is the first's once that has run, not a refusal
+            await running.finished(user.username, key, within=FORM_WAIT_SECONDS)
         with running.hold(user.username, key):
             found = await idempotency.earlier(node, user.username, key, print_)
             if found is not None:

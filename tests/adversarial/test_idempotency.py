@@ -24,7 +24,6 @@ import pytest
 
 from exchange.core.clock import ManualClock
 from exchange.ops.provision import add_user
-from exchange.service import idempotency
 
 from ..federation import FAST_DELIVERY, PASSWORD, ApiClient, Federation, Member, wait_until
 from .test_case_access import FORM, stored
@@ -178,9 +177,15 @@ async def test_a_key_reused_for_another_call_is_refused(fed: Federation) -> None
         await client.close()
 
 
-async def test_a_retry_while_the_first_call_runs_is_refused(fed: Federation) -> None:
+async def test_a_retry_while_the_first_call_runs_is_refused(tmp_path: Path) -> None:
+    # a clock that stands still: the session, checked once, stays in the node's cache,
+    # so the first call's only database job is its key lookup
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], clock=clock)
+    await fed.start()
     es = fed["ES-CNA"]
     client = await ApiClient(es).login("investigator")
+    assert (await client.call("GET", "/api/me"))[0] == 200
     held, release = threading.Event(), threading.Event()
 
     def block(conn: Any) -> None:  # holds the database thread: the first call waits
@@ -192,7 +197,7 @@ async def test_a_retry_while_the_first_call_runs_is_refused(fed: Federation) -> 
         blocker = asyncio.ensure_future(es.node.db.run(block))
         await wait_until(held.is_set)
         first = asyncio.ensure_future(keyed(client, "/api/requests", FORM, "slow"))
-        await wait_until(lambda: pending(es) >= 1)
+        await wait_until(lambda: looking_up(es), what="the first call's key lookup queued")
         status, body, _ = await keyed(client, "/api/requests", FORM, "slow")
         assert (status, body["error"]["code"]) == (409, "idempotency_in_progress")
         release.set()
@@ -207,18 +212,22 @@ async def test_a_retry_while_the_first_call_runs_is_refused(fed: Federation) -> 
     finally:
         release.set()
         await client.close()
+        await fed.stop()
 
 
 async def _is(count: Any, wanted: int) -> bool:
     return bool(await count == wanted)
 
 
-def pending(member: Member) -> int:
-    """Jobs queued behind the blocked database thread (the first call's lookup)."""
-    return len(member.node.db._pending)
+def looking_up(member: Member) -> bool:
+    """Whether a call's key lookup (service/idempotency.earlier) is queued behind the
+    held database thread: the first call is inside, holding its key."""
+    return any("earlier" in getattr(fn, "__qualname__", "") for fn, _ in member.node.db._pending)
 
 
 async def test_keys_expire_and_are_collected(tmp_path: Path) -> None:
+    from exchange.service import idempotency  # here: the module is new with the feature
+
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     ttl = FAST_DELIVERY + "\n[api]\nidempotency_ttl_hours = 1\n"
     fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], clock=clock, extra_config=ttl)
