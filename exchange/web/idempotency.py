@@ -47,6 +47,10 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # its own offsets). Peer calls are not the local API at all.
 EXEMPT = frozenset({"/api/login", "/api/logout", "/login", "/logout", "/api/attachments"})
 PEER_PREFIXES = ("/v1/", "/add-checkpoint", "/static/")
+# A tus upload's calls (Tus-Resumable) are idempotent by their Upload-Offset already.
+OWN_SEMANTICS_HEADERS = ("Tus-Resumable",)
+# Bodies streamed to their handler (files), not buffered to be fingerprinted
+STREAMED = ("multipart/", "application/octet-stream", "application/offset+octet-stream")
 FORM_WAIT_SECONDS = 30.0
 MAX_KEPT_BODY = 1 << 20  # an answer larger than this is kept as its status alone
 # what a lost answer tells of the audit entries its transaction appended
@@ -61,7 +65,7 @@ def idempotency_middleware() -> Middleware:
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method not in WRITES or _exempt(request.path):
+        if request.method not in WRITES or _exempt(request):
             return await handler(request)
         raw = await _key_of(request)
         if raw is None:
@@ -93,8 +97,10 @@ def idempotency_middleware() -> Middleware:
     return guard
 
 
-def _exempt(path: str) -> bool:
-    return path in EXEMPT or path.startswith(PEER_PREFIXES)
+def _exempt(request: web.Request) -> bool:
+    path = request.path
+    own = any(name in request.headers for name in OWN_SEMANTICS_HEADERS)
+    return own or path in EXEMPT or path.startswith(PEER_PREFIXES)
 
 
 async def _key_of(request: web.Request) -> str | None:
@@ -111,8 +117,8 @@ async def _key_of(request: web.Request) -> str | None:
 
 async def _body(request: web.Request) -> bytes | None:
     """The body, read whole to be fingerprinted and put back for the handler; None for
-    a multipart form, streamed to its handler (its files may be large)."""
-    if request.content_type.startswith("multipart/"):
+    a multipart form or a file, streamed to its handler (it may be large)."""
+    if request.content_type.startswith(STREAMED):
         return None
     if not request.path.startswith("/api/"):
         return await request.read()  # the UI's forms: cached by aiohttp for post()

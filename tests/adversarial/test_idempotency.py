@@ -26,7 +26,7 @@ from exchange.core.clock import ManualClock
 from exchange.ops.provision import add_user
 
 from ..federation import FAST_DELIVERY, PASSWORD, ApiClient, Federation, Member, wait_until
-from .test_case_access import FORM, stored
+from .test_case_access import CASE, FORM, stored
 
 
 @pytest.fixture
@@ -248,3 +248,57 @@ async def test_keys_expire_and_are_collected(tmp_path: Path) -> None:
     finally:
         await client.close()
         await fed.stop()
+
+
+async def test_every_state_changing_route_is_covered(fed: Federation) -> None:
+    """Not only creation: a case, a draft saved, edited, sent, discarded, and a message
+    of the conversation at the peer; each retried call answers the first result (a
+    second DELETE is not a 404, a second send is not "already sent") and stores nothing.
+    """
+    es, ma = fed["ES-CNA"], fed["MA-CNA"]
+    investigator = await ApiClient(es).login("investigator")
+    liaison = await ApiClient(ma).login("liaison")
+
+    calls: list[str] = []
+
+    async def twice(client: ApiClient, member: Member, method: str, path: str, body: Any) -> Any:
+        calls.append(path)
+        key = f"call-{len(calls)}"
+        status, first, _ = await keyed(client, path, body, key, method)
+        assert status < 300, first
+        after = await stored(member)
+        again, body_again, headers = await keyed(client, path, body, key, method)
+        assert (again, body_again) == (status, first) and headers["Idempotent-Replayed"] == "true"
+        assert await stored(member) == after, path
+        return first
+
+    try:
+        await twice(investigator, es, "POST", "/api/cases", CASE)
+        draft = await twice(investigator, es, "POST", "/api/drafts", FORM)
+        path = f"/api/drafts/{draft['id']}"
+        await twice(investigator, es, "PUT", path, {**FORM, "subject": "Edited"})
+        sent = await twice(investigator, es, "POST", f"/api/requests/{draft['id']}/send", {})
+        other = await twice(investigator, es, "POST", "/api/drafts", {**FORM, "subject": "2"})
+        await twice(investigator, es, "DELETE", f"/api/drafts/{other['id']}", {})
+
+        async def arrived() -> str | None:
+            row = await ma.node.db.run(
+                lambda c: c.execute(
+                    "SELECT id FROM requests WHERE msg_id = ?", (sent["msg_id"],)
+                ).fetchone()
+            )
+            return None if row is None else str(row[0])
+
+        at_ma = await wait_until(arrived, what="the request at MA")
+        ack = {"type": "acknowledgement", "reference": "MA-2026-7"}
+        await twice(liaison, ma, "POST", f"/api/requests/{at_ma}/messages", ack)
+
+        async def acknowledgements() -> int:
+            sql = "SELECT COUNT(*) FROM messages WHERE type = 'acknowledgement' AND sender = ?"
+            return int(await es.node.db.run(lambda c: c.execute(sql, ("MA-CNA",)).fetchone()[0]))
+
+        await wait_until(acknowledgements, what="the acknowledgement at ES")
+        assert await acknowledgements() == 1
+    finally:
+        await investigator.close()
+        await liaison.close()
