@@ -43,6 +43,11 @@ class Claim:
         return audit.size(conn)
 
     def bind(self, conn: sqlite3.Connection, mark: int) -> None:
+        # an expired use of the key, not collected yet, gives way (find ignores it)
+        conn.execute(
+            "DELETE FROM idempotency_keys WHERE username = ? AND key = ? AND expires_at <= ?",
+            (self.username, self.key, format_time(self.at)),
+        )
         try:
             conn.execute(
                 """INSERT INTO idempotency_keys (username, key, fingerprint, created_at,
