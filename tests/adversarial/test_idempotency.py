@@ -70,6 +70,7 @@ async def test_a_retry_answers_the_first_result_and_creates_nothing(fed: Federat
     try:
         status, first, _ = await keyed(client, "/api/requests", FORM, "retry-1")
         assert status == 201, first
+        await wait_until(lambda: delivered(es), what="the request receipted")
         after_first = await stored(es)
         for _ in range(3):
             again, body, headers = await keyed(client, "/api/requests", FORM, "retry-1")
@@ -100,6 +101,7 @@ async def test_keys_are_scoped_per_user(fed: Federation) -> None:
         assert status == 201 and "Idempotent-Replayed" not in headers
         assert theirs["id"] != first["id"]
         # a user who may not create requests is refused as without a key
+        await wait_until(lambda: delivered(es), what="both requests receipted")
         before = await stored(es)
         status, body, _ = await keyed(liaison, "/api/requests", FORM, "shared-key")
         assert status == 403 and body["error"]["code"] == "forbidden"
@@ -160,6 +162,7 @@ async def test_a_key_reused_for_another_call_is_refused(fed: Federation) -> None
     try:
         status, first, _ = await keyed(client, "/api/requests", FORM, "reused")
         assert status == 201
+        await wait_until(lambda: delivered(es), what="the request receipted")
         before = await stored(es)
         other_body = {**FORM, "subject": "Another vessel"}
         refusals = [
