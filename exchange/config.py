@@ -157,6 +157,8 @@ class NodeConfig:
     metrics_token_file: Path | None = None
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     retention_interval: timedelta = timedelta(days=1)
+    # how long a used Idempotency-Key answers its first result ([api])
+    idempotency_ttl: timedelta = timedelta(hours=24)
 
     @property
     def keys_dir(self) -> Path:
@@ -281,6 +283,9 @@ def parse_config(raw: JsonObject, *, data_dir: Path) -> NodeConfig:
         metrics_token_file=_path(raw.get("metrics", {}), "token_file", data_dir),
         retention=_retention(raw.get("retention", {})),
         retention_interval=timedelta(hours=_num(raw.get("retention", {}), "interval_hours", 24.0)),
+        idempotency_ttl=timedelta(
+            hours=_int(raw.get("api", {}), "idempotency_ttl_hours", 24, 1, 24 * 31)
+        ),
     )
     if config.log_format not in ("json", "console"):
         raise ConfigError("[node] log_format must be 'json' or 'console'")

@@ -238,3 +238,23 @@ class NotAMember(ExchangeError):
     accepted, it left, or the origin removed it. Not retryable."""
 
     code = "not_a_member"
+
+
+class MalformedIdempotencyKey(ExchangeError):
+    """An ``Idempotency-Key`` that is not 1-255 printable ASCII characters (given as a
+    header, or as the UI form's ``idempotency_key``): refused before anything runs."""
+
+    code = "malformed_idempotency_key"
+
+
+class IdempotencyKeyReused(ExchangeError):
+    """This user already used the key for another request (another method, path or
+    body): the first request's answer is not given, nothing runs."""
+
+    code = "idempotency_key_reused"
+
+
+class IdempotencyInProgress(ExchangeError):
+    """A request with this key is still running: retry once it has answered."""
+
+    code = "idempotency_in_progress"

@@ -47,6 +47,7 @@ from ..web.appkeys import (
 )
 from ..web.connections import connection_gate
 from ..web.errors import error_middleware
+from ..web.idempotency import idempotency_middleware
 from ..web.peer.envelopes import MAX_TRANSACTION_BYTES
 from ..web.ui.render import security_headers
 from ..workers import directory, housekeeping
@@ -115,7 +116,7 @@ def create_app(
     keys = _Keys(config, passphrase, clock)
     limits = config.limits
     app = web.Application(
-        middlewares=[security_headers, connection_gate, error_middleware],
+        middlewares=[security_headers, connection_gate, error_middleware, idempotency_middleware()],
         client_max_size=max(MAX_TRANSACTION_BYTES, limits.max_envelope_bytes * 2),
     )
     app[LOGIN_GATE_KEY] = LoginGate(

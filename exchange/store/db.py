@@ -19,8 +19,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import sqlite_utils
 
@@ -29,6 +30,23 @@ from .schema import MIGRATIONS
 
 T = TypeVar("T")
 MAX_GROUP = 256
+
+
+class WriteClaim(Protocol):
+    """Something to record in the first transaction that changes the database (an
+    Idempotency-Key, store/idempotency.py): in it, so both commit or neither does."""
+
+    bound: bool
+
+    def mark(self, conn: sqlite3.Connection) -> int:
+        """Where the log stands before the job runs (handed back to ``bind``)."""
+
+    def bind(self, conn: sqlite3.Connection, mark: int) -> None:
+        """Record the claim, inside the job's transaction."""
+
+
+# The claim of the HTTP request being served (set by its task, read by ``run``).
+WRITE_CLAIM: ContextVar[WriteClaim | None] = ContextVar("write_claim", default=None)
 
 
 def create_private(path: Path) -> None:
@@ -75,6 +93,9 @@ class Database:
         """Run ``fn(conn)`` on the database thread; return once its writes are durable."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        claim = WRITE_CLAIM.get()
+        if claim is not None and not claim.bound:
+            fn = _Claiming(fn, claim)
         self._enqueue(fn, _LoopReply(loop, future))
         return await future
 
@@ -243,6 +264,29 @@ class _Batched(Generic[Item, T]):
         if isinstance(result, BaseException):
             raise result
         return result
+
+
+class _Claiming(Generic[T]):
+    """A job of a request holding a claim not yet bound: run in one transaction (a
+    savepoint inside a group) with the claim recorded if the job changed anything, so
+    that a crash after the commit cannot leave the change without its claim."""
+
+    __slots__ = ("claim", "fn")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], T], claim: WriteClaim) -> None:
+        self.fn, self.claim = fn, claim
+
+    def __call__(self, conn: sqlite3.Connection) -> T:
+        if self.claim.bound:  # an earlier job of the same request bound it
+            return self.fn(conn)
+        with transaction(conn):
+            before, mark = conn.total_changes, self.claim.mark(conn)
+            value = self.fn(conn)
+            changed = conn.total_changes != before
+            if changed:
+                self.claim.bind(conn, mark)
+        self.claim.bound = self.claim.bound or changed
+        return value
 
 
 def _merge(

@@ -39,6 +39,9 @@ KEYED = (
         "'case-message:' || sender || ':' || msg_id",
         "created_at",
     ),
+    Keyed(
+        "idempotency_keys", "answer_key", "'idempotency:' || username || ':' || key", "created_at"
+    ),
 )
 
 

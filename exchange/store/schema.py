@@ -493,4 +493,13 @@ MIGRATIONS: list[list[str]] = [
     # 21: members may leave a shared case or be removed by its origin (issue 16):
     # case_members.state takes 'removed' (store/schema_members.py rebuilds the table)
     MEMBERS_REMOVED,
+    # 22: Idempotency-Key: claimed in the transaction it guards; answer sealed (KEYED)
+    [
+        "CREATE TABLE idempotency_keys (username TEXT NOT NULL, key TEXT NOT NULL, fingerprint"
+        " TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, audit_from INTEGER"
+        " NOT NULL, audit_to INTEGER NOT NULL, status INTEGER, answer_key BLOB, answer BLOB,"
+        " PRIMARY KEY (username, key))",
+        "CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at)",
+        "CREATE INDEX idempotency_keys_kek ON idempotency_keys (substr(answer_key, 2, 16))",
+    ],
 ]

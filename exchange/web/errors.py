@@ -53,6 +53,10 @@ STATUS = {
     "case_closed": 409,
     "case_awaiting": 409,
     "not_a_member": 409,
+    # Idempotency-Key on the local API and the UI's forms (web/idempotency.py)
+    "malformed_idempotency_key": 400,
+    "idempotency_in_progress": 409,
+    "idempotency_key_reused": 422,
 }
 
 log = structlog.get_logger("exchange.http")

@@ -1,5 +1,5 @@
 """Periodic housekeeping: the retention pass and expired private keys (daily), expired
-sessions (hourly)."""
+sessions and Idempotency-Keys (hourly)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import structlog
 
 from ..ops.provision import delete_expired_keys
 from ..ops.retention import run_pass
+from ..service import idempotency
 from ..service.node import Node
 from ..service.sessions import Sessions
 
@@ -41,10 +42,15 @@ async def expired_keys(node: Node) -> None:
 
 async def purge_sessions(sessions: Sessions) -> None:
     """Delete expired sessions, at start and then hourly (an expired one never logs
-    anyone in; this keeps the table from growing and drops tokens no one needs)."""
+    anyone in; this keeps the table from growing and drops tokens no one needs); and
+    the Idempotency-Keys past their expiry, which no longer answer anything."""
     while True:
         try:
             await sessions.purge_expired()
         except Exception:  # e.g. the disk is full for a moment: try again next round
             log.exception("session_purge_failed")
+        try:
+            await idempotency.collect(sessions.node)
+        except Exception:  # as above: the next round collects them
+            log.exception("idempotency_collection_failed")
         await asyncio.sleep(SESSION_PURGE_INTERVAL)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ...core.canonical import JsonObject
 from ...core.content import REQUEST_KINDS
+from ..idempotency import EXEMPT
 from .openapi_parts import (
     _CASE,
     _CONDITIONS,
@@ -25,6 +26,7 @@ from .openapi_parts import (
     _with,
     _with_attachments,
     _with_recipients,
+    with_idempotency_keys,
 )
 
 OPENAPI: JsonObject = {
@@ -363,3 +365,4 @@ OPENAPI: JsonObject = {
         "/api/openapi.json": {"get": _op("This description", auth=False)},
     },
 }
+with_idempotency_keys(OPENAPI["paths"], EXEMPT)

@@ -250,3 +250,29 @@ def _page_schema(key: str, *also: str) -> JsonObject:
             },
         },
     }
+
+
+IDEMPOTENCY_KEY: JsonObject = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "draft-ietf-httpapi-idempotency-key-header: 1-255 printable ASCII characters, fresh "
+        "per operation. A retry with the same key (same user, method, path and body) answers "
+        "the first result with Idempotent-Replayed: true and runs nothing; another call with "
+        "the key is 422 idempotency_key_reused, one still running 409 "
+        "idempotency_in_progress, a malformed key 400 malformed_idempotency_key"
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+WRITES = ("post", "put", "patch", "delete")
+
+
+def with_idempotency_keys(paths: JsonObject, exempt: frozenset[str]) -> None:
+    """Every state-changing operation (but the ``exempt`` paths) takes the header."""
+    for path, operations in paths.items():
+        if path in exempt:
+            continue
+        for method, op in operations.items():
+            if method in WRITES:
+                op["parameters"] = [*op.get("parameters", []), IDEMPOTENCY_KEY]

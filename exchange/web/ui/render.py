@@ -11,6 +11,7 @@ API would use. ``render(request, template, **context)`` fills ``base.html``;
 from __future__ import annotations
 
 import hmac
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,9 @@ ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# A fresh Idempotency-Key for each form a page renders (web/idempotency.py): posting
+# the same form again (a double click, a browser's re-POST) is the same call.
+ENV.globals["fresh_key"] = lambda: secrets.token_urlsafe(18)
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
