@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .schema_idempotency import IDEMPOTENCY_KEYS
 from .schema_members import MEMBERS_REMOVED
 
 # Migration 6's settled part: the time a settled request had left when answered, in
@@ -493,13 +494,6 @@ MIGRATIONS: list[list[str]] = [
     # 21: members may leave a shared case or be removed by its origin (issue 16):
     # case_members.state takes 'removed' (store/schema_members.py rebuilds the table)
     MEMBERS_REMOVED,
-    # 22: Idempotency-Key: claimed in the transaction it guards; answer sealed (KEYED)
-    [
-        "CREATE TABLE idempotency_keys (username TEXT NOT NULL, key TEXT NOT NULL, fingerprint"
-        " TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL, audit_from INTEGER"
-        " NOT NULL, audit_to INTEGER NOT NULL, status INTEGER, answer_key BLOB, answer BLOB,"
-        " PRIMARY KEY (username, key))",
-        "CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at)",
-        "CREATE INDEX idempotency_keys_kek ON idempotency_keys (substr(answer_key, 2, 16))",
-    ],
+    # 22: Idempotency-Key, claimed in the transaction it guards (store/schema_idempotency.py)
+    IDEMPOTENCY_KEYS,
 ]
