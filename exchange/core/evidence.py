@@ -35,6 +35,8 @@ _FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
 _MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 _LEN = struct.Struct(">I")
 MAX_ATTACHMENTS = 20
+# the most one part of a resumable blob upload may carry (PATCH /v1/blobs/{sha256})
+MAX_PART_BYTES = 64 * 1024 * 1024
 _FILENAME_BAD = re.compile(r"[\x00-\x1f\x7f/\\]")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -201,6 +201,11 @@ async def mark_uploaded(node: Node, attachment_id: str) -> None:
     await node.db.run(lambda c: store.mark_uploaded(c, attachment_id))
 
 
+async def record_sent(node: Node, attachment_id: str, sent: int) -> None:
+    """How many bytes of an attachment's blob its recipient has confirmed (progress)."""
+    await node.db.run(lambda c: store.record_sent(c, attachment_id, sent))
+
+
 async def upload_again(node: Node, msg_ids: list[str]) -> None:
     await node.db.run(lambda c: store.upload_again(c, msg_ids))
 

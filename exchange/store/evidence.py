@@ -136,6 +136,11 @@ def mark_uploaded(conn: sqlite3.Connection, attachment_id: str) -> None:
     conn.execute("UPDATE attachments SET uploaded = 1 WHERE id = ?", (attachment_id,))
 
 
+def record_sent(conn: sqlite3.Connection, attachment_id: str, sent: int) -> None:
+    with transaction(conn):
+        conn.execute("UPDATE attachments SET sent_bytes = ? WHERE id = ?", (sent, attachment_id))
+
+
 def upload_again(conn: sqlite3.Connection, msg_ids: list[str]) -> None:
     """The peer says a blob of these messages is not there (it collected it after our
     upload): send their blobs again before the next attempt."""

@@ -52,6 +52,8 @@ STATUS = {
     "unknown_case": 404,
     "case_closed": 409,
     "case_awaiting": 409,
+    # resumable blob uploads (service/blob_parts.py)
+    "offset_mismatch": 409,
 }
 
 log = structlog.get_logger("exchange.http")
