@@ -58,6 +58,35 @@ class BlobWriter:
         self._pending = b""
         self._out: list[bytes] = [header]
 
+    @classmethod
+    def resumed(cls, key: bytes, blob: Iterator[bytes]) -> BlobWriter:
+        """A writer that goes on after the whole chunks of a blob written before (a
+        resumable upload after a restart). Pulling those chunks with the key leaves the
+        stream in the state pushing them did (secretstream advances one state alike on
+        both sides), and their hashes are computed again; raises ``DecryptionFailed``
+        if the bytes are not such a prefix."""
+        reader = BlobReader(key)
+        plain, whole, size, blob_size = hashlib.sha256(), hashlib.sha256(), 0, 0
+        for piece in blob:
+            whole.update(piece)
+            blob_size += len(piece)
+            data = reader.feed(piece)
+            plain.update(data)
+            size += len(data)
+        if reader.finished or reader._buffer or reader._state is None:
+            raise DecryptionFailed("not the start of an unfinished blob")
+        writer = cls.__new__(cls)
+        writer._state = reader._state
+        writer.plain_sha256, writer.blob_sha256 = plain, whole
+        writer.size, writer.blob_size = size, blob_size
+        writer._pending, writer._out = b"", []
+        return writer
+
+    @property
+    def whole_chunks(self) -> int:
+        """Plaintext bytes already sealed into whole chunks (the rest waits in memory)."""
+        return self.size - len(self._pending)
+
     def write(self, data: bytes) -> bytes:
         """Feed plaintext; returns the blob bytes ready so far (whole chunks)."""
         self.plain_sha256.update(data)

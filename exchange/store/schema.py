@@ -488,12 +488,13 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX case_messages_case ON case_messages (case_id, id)",
         "CREATE INDEX case_messages_kek ON case_messages (substr(content_key, 2, 16))",
     ],
-    # 21: peers' resumable blob uploads in progress (store/blob_parts.py); the bytes of
-    # each attachment we send that its recipient confirmed (the request page's progress)
-    [
+    [  # 21: resumable uploads (store/blob_parts.py, store/uploads.py), files' progress
         "CREATE TABLE blob_parts (peer TEXT NOT NULL, blob_sha256 TEXT NOT NULL, length"
         " INTEGER NOT NULL, verified INTEGER NOT NULL, started_at TEXT NOT NULL, updated_at"
         " TEXT NOT NULL, PRIMARY KEY (peer, blob_sha256))",
+        "CREATE TABLE uploads (id TEXT PRIMARY KEY, owner TEXT NOT NULL, length INTEGER NOT"
+        " NULL, received INTEGER NOT NULL, blob_bytes INTEGER NOT NULL, media_type TEXT NOT"
+        " NULL, filename_sealed BLOB NOT NULL, key_wrapped BLOB, created_at TEXT NOT NULL)",
         "ALTER TABLE attachments ADD COLUMN sent_bytes INTEGER NOT NULL DEFAULT 0",
     ],
 ]
