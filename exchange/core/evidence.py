@@ -91,10 +91,12 @@ class BlobWriter:
         """Feed plaintext; returns the blob bytes ready so far (whole chunks)."""
         self.plain_sha256.update(data)
         self.size += len(data)
-        self._pending += data
-        while len(self._pending) > CHUNK:  # keep one chunk back: it may be the last
-            self._frame(self._pending[:CHUNK], _MESSAGE)
-            self._pending = self._pending[CHUNK:]
+        pending = self._pending + data if self._pending else bytes(data)
+        start = 0  # an index, not re-slicing: each byte is copied once into its chunk
+        while len(pending) - start > CHUNK:  # keep one chunk back: it may be the last
+            self._frame(pending[start : start + CHUNK], _MESSAGE)
+            start += CHUNK
+        self._pending = pending[start:]
         return self._flush()
 
     def finish(self) -> bytes:
@@ -105,10 +107,11 @@ class BlobWriter:
 
     def _frame(self, chunk: bytes, tag: int) -> None:
         sealed = sodium.crypto_secretstream_xchacha20poly1305_push(self._state, chunk, None, tag)
-        framed = _LEN.pack(len(sealed)) + sealed
-        self.blob_sha256.update(framed)
-        self.blob_size += len(framed)
-        self._out.append(framed)
+        length = _LEN.pack(len(sealed))
+        self.blob_sha256.update(length)
+        self.blob_sha256.update(sealed)
+        self.blob_size += len(length) + len(sealed)
+        self._out += (length, sealed)
 
     def _flush(self) -> bytes:
         out, self._out = b"".join(self._out), []
@@ -125,22 +128,24 @@ class BlobReader:
         self.finished = False
 
     def feed(self, data: bytes) -> bytes:
-        self._buffer += data
+        buffer = self._buffer + data if self._buffer else bytes(data)
         out: list[bytes] = []
+        start = 0  # an index into ``buffer``, not re-slicing: each byte is copied once
         if self._state is None:
-            if len(self._buffer) < HEADER_BYTES:
+            if len(buffer) < HEADER_BYTES:
+                self._buffer = buffer
                 return b""
             self._state = sodium.crypto_secretstream_xchacha20poly1305_state()
-            header, self._buffer = self._buffer[:HEADER_BYTES], self._buffer[HEADER_BYTES:]
+            header, start = buffer[:HEADER_BYTES], HEADER_BYTES
             sodium.crypto_secretstream_xchacha20poly1305_init_pull(self._state, header, self._key)
-        while len(self._buffer) >= _LEN.size:
-            (length,) = _LEN.unpack_from(self._buffer)
+        while len(buffer) - start >= _LEN.size:
+            (length,) = _LEN.unpack_from(buffer, start)
             if length > CHUNK + ABYTES:
                 raise DecryptionFailed("attachment chunk is too long")
-            if len(self._buffer) < _LEN.size + length:
+            if len(buffer) - start < _LEN.size + length:
                 break
-            sealed = self._buffer[_LEN.size : _LEN.size + length]
-            self._buffer = self._buffer[_LEN.size + length :]
+            sealed = buffer[start + _LEN.size : start + _LEN.size + length]
+            start += _LEN.size + length
             if self.finished:
                 raise DecryptionFailed("attachment has data after its final chunk")
             try:
@@ -151,6 +156,7 @@ class BlobReader:
                 raise DecryptionFailed("attachment chunk fails authentication") from exc
             self.finished = tag == _FINAL
             out.append(bytes(plain))
+        self._buffer = buffer[start:]
         return b"".join(out)
 
     def close(self) -> None:
