@@ -26,7 +26,7 @@ from ..ops.provision import add_user
 from ..runloop import run as run_loop
 from ..workers.peer_client import pinned
 from .local_federation import BenchNode, provision
-from .processes import peak_rss_mb, stop, wait_healthy
+from .processes import cpu_seconds, peak_rss_mb, stop, wait_healthy
 
 MB = 1_000_000
 BLOCK = 1 << 20  # the file is one random MiB again and again (encryption hides it)
@@ -86,9 +86,11 @@ async def _run(
         attachment, digest = await _upload(sender, a, csrf, block, size)
         upload_s = time.perf_counter() - started
         started = time.perf_counter()
+        cpu = {name: cpu_seconds(p.pid) for name, p in procs.items()}
         await _send(sender, a, csrf, attachment)
         await _wait(lambda: _uploaded(a.data / "exchange.db", attachment), 600 + size / (5 * MB))
         deliver_s = time.perf_counter() - started
+        cpu = {name: cpu_seconds(p.pid) - cpu[name] for name, p in procs.items()}
         liaison = await _login(receiver, b, "liaison")
         started = time.perf_counter()
         got = await _download(receiver, b, liaison)
@@ -116,6 +118,9 @@ async def _run(
         "evidence_upload_mb_s": size / MB / upload_s,
         "evidence_deliver_mb_s": size / MB / deliver_s,
         "evidence_download_mb_s": size / MB / download_s,
+        # CPU seconds each node spent per second of delivery: 1.0 is one core busy
+        "evidence_deliver_cpu_share_sender": cpu["ES-CNA"] / deliver_s,
+        "evidence_deliver_cpu_share_receiver": cpu["MA-CNA"] / deliver_s,
         "evidence_download_ok": got == digest,
         "evidence_resume_bytes": resume_size,
         "evidence_resume_killed_at": at_kill,

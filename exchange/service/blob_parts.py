@@ -199,13 +199,16 @@ async def _append(
         if running is None or running.offset != offset:
             running = _Running(offset, await asyncio.to_thread(_hash_prefix, handle, offset))
         whole, part, count = running.digest.copy(), hashlib.sha256(), 0
+        held: list[bytes] = []  # hashed and written a MiB at a time, off the event loop
         async for chunk in chunks:
             count += len(chunk)
             if count > part_size:
                 raise Malformed("the part is longer than its Content-Length")
-            part.update(chunk)
-            whole.update(chunk)
-            await asyncio.to_thread(handle.write, chunk)
+            held.append(chunk)
+            if sum(map(len, held)) >= _READ:
+                await asyncio.to_thread(_absorb, handle, held, part, whole)
+                held = []
+        await asyncio.to_thread(_absorb, handle, held, part, whole)
         if count != part_size:
             raise Malformed("the part is shorter than its Content-Length")
         verify(part.hexdigest())  # bad_signature, replay: the part does not count
@@ -287,6 +290,13 @@ def _open_at(path: Path, offset: int, new: bool) -> IO[bytes]:
     handle.truncate(offset)
     handle.seek(offset)
     return handle
+
+
+def _absorb(handle: IO[bytes], pieces: list[bytes], *digests: Any) -> None:
+    data = b"".join(pieces)
+    for digest in digests:
+        digest.update(data)
+    handle.write(data)
 
 
 def _hash_prefix(handle: IO[bytes], offset: int) -> Any:

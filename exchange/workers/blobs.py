@@ -88,34 +88,47 @@ async def _parts(
 ) -> None:  # fmt: skip
     file = evidence.blob_path(node, item.blob_sha256)
     part_bytes, mismatches = node.config.evidence.part_bytes, 0
-    while not complete:
-        await evidence.record_sent(node, item.attachment_id, offset)
-        part = await asyncio.to_thread(_read_part, file, offset, part_bytes)
-        digest = await asyncio.to_thread(_sha256, part)
-        query = f"?offset={offset}&length={item.blob_size}"
-        auth = _signed(node, authority, "PATCH", path + query, digest)
-        wire.sent += len(part)
-        async with session.patch(
-            authority.node_url.rstrip("/") + path + query,
-            data=part,
-            headers={HEADER: auth, "Content-Type": "application/offset+octet-stream"},
-            ssl=pinned(*authority.tls_pins),
-            timeout=_timeout(node),
-        ) as response:
-            code = _error_code(response, await response.read())
-        if code == "offset_mismatch" and mismatches < _OFFSET_RETRIES:
-            mismatches += 1  # the peer lost or cut what it held: ask again, go on from it
-            found, complete = await _where(node, session, authority, path)
-            offset = found or 0
-            continue
-        if response.status != 200:
-            raise ExchangeError(f"peer refused a blob part: HTTP {response.status} {code}",
-                                code="blob")  # fmt: skip
-        expected = offset + len(part)
-        offset = int(response.headers.get("Upload-Offset", "-1"))
-        complete = response.headers.get("Upload-Complete") == "1"
-        if not complete and offset != expected:
-            raise ExchangeError("peer holds another length than it took", code="blob")
+    ahead: asyncio.Task[tuple[bytes, str]] | None = None  # the next part, read meanwhile
+    try:
+        while not complete:
+            await evidence.record_sent(node, item.attachment_id, offset)
+            if ahead is not None and ahead.get_name() == str(offset):
+                part, digest = await ahead
+            else:
+                if ahead is not None:
+                    ahead.cancel()
+                part, digest = await asyncio.to_thread(_read_part, file, offset, part_bytes)
+            ahead = asyncio.create_task(
+                asyncio.to_thread(_read_part, file, offset + len(part), part_bytes),
+                name=str(offset + len(part)),
+            )
+            query = f"?offset={offset}&length={item.blob_size}"
+            auth = _signed(node, authority, "PATCH", path + query, digest)
+            wire.sent += len(part)
+            async with session.patch(
+                authority.node_url.rstrip("/") + path + query,
+                data=part,
+                headers={HEADER: auth, "Content-Type": "application/offset+octet-stream"},
+                ssl=pinned(*authority.tls_pins),
+                timeout=_timeout(node),
+            ) as response:
+                code = _error_code(response, await response.read())
+            if code == "offset_mismatch" and mismatches < _OFFSET_RETRIES:
+                mismatches += 1  # the peer lost or cut what it held: ask again, go on from it
+                found, complete = await _where(node, session, authority, path)
+                offset = found or 0
+                continue
+            if response.status != 200:
+                raise ExchangeError(f"peer refused a blob part: HTTP {response.status} {code}",
+                                    code="blob")  # fmt: skip
+            expected = offset + len(part)
+            offset = int(response.headers.get("Upload-Offset", "-1"))
+            complete = response.headers.get("Upload-Complete") == "1"
+            if not complete and offset != expected:
+                raise ExchangeError("peer holds another length than it took", code="blob")
+    finally:
+        if ahead is not None:
+            ahead.cancel()  # a part read ahead that is not needed any more
 
 
 async def _where(
@@ -149,14 +162,12 @@ def _error_code(response: aiohttp.ClientResponse, body: bytes) -> str:
         return ""
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _read_part(file: Path, offset: int, size: int) -> bytes:
+def _read_part(file: Path, offset: int, size: int) -> tuple[bytes, str]:
+    """A part of the blob and its SHA-256 (which the call's signature covers)."""
     with file.open("rb") as handle:
         handle.seek(offset)
-        return handle.read(size)
+        part = handle.read(size)
+    return part, hashlib.sha256(part).hexdigest()
 
 
 async def _put_whole(
