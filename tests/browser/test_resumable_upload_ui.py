@@ -14,7 +14,8 @@ from ..federation import Federation
 from .test_ui_flow import browser, fed, log_in, new_page, reload_until
 
 __all__ = ["browser", "fed"]  # the fixtures, shared with test_ui_flow
-EVIDENCE = os.urandom(9 * 1024 * 1024 + 12345)  # two parts of the page's 8 MiB
+PART = 8 * 1024 * 1024  # the page's part size
+EVIDENCE = os.urandom(2 * PART + 12345)  # three parts
 
 
 async def test_a_file_is_uploaded_in_parts_resumed_and_its_delivery_shown(
@@ -26,10 +27,13 @@ async def test_a_file_is_uploaded_in_parts_resumed_and_its_delivery_shown(
     broken: list[str] = []
 
     async def break_once(route: Route) -> None:
-        """The connection drops once, in the middle of the file (a network fault)."""
+        """Network faults: the connection drops once in the middle of the file, and once
+        after the last part reached the node but before its answer came back."""
         offset = route.request.headers.get("upload-offset", "0")
-        if route.request.method == "PATCH" and offset != "0" and not broken:
+        if route.request.method == "PATCH" and offset != "0" and offset not in broken:
             broken.append(offset)
+            if offset == str(2 * PART):
+                await route.fetch()  # the node takes the last part; its answer is lost
             await route.abort("connectionreset")
         else:
             await route.continue_()
@@ -48,7 +52,7 @@ async def test_a_file_is_uploaded_in_parts_resumed_and_its_delivery_shown(
     await expect(page.locator('input[name="uploaded"]')).to_have_count(1, timeout=60_000)
     assert await progress.get_attribute("max") == str(len(EVIDENCE))
     await expect(progress).to_have_js_property("value", len(EVIDENCE))
-    assert broken == [str(8 * 1024 * 1024)]  # it broke after the first part, and went on
+    assert broken == [str(PART), str(2 * PART)]  # it broke twice, and went on each time
     assert await page.locator("#attachment").input_value() == ""  # not sent twice
     await page.get_by_role("button", name="Seal and send").click()
     await expect(page.get_by_role("status")).to_have_text("Done.")

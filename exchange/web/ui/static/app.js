@@ -93,6 +93,15 @@ async function uploadInParts(file, form, csrf, list, done) {
   });
   if (created.status !== 201) throw new Error("upload refused: HTTP " + created.status);
   const where = created.headers.get("Location");
+  const finish = (id) => {
+    const hidden = document.createElement("input");
+    hidden.type = "hidden";
+    hidden.name = "uploaded";
+    hidden.value = id;
+    form.append(hidden);
+    bar.value = file.size;
+    item.append(" ✓ " + done);
+  };
   let offset = 0;
   let failures = 0;
   for (;;) {
@@ -104,14 +113,7 @@ async function uploadInParts(file, form, csrf, list, done) {
         body: file.slice(offset, offset + UPLOAD_PART),
       });
       if (sent.status === 200) {
-        const stored = await sent.json();
-        const hidden = document.createElement("input");
-        hidden.type = "hidden";
-        hidden.name = "uploaded";
-        hidden.value = stored.id;
-        form.append(hidden);
-        bar.value = file.size;
-        item.append(" ✓ " + done);
+        finish((await sent.json()).id);
         return;
       }
       if (sent.status === 204) {
@@ -130,6 +132,10 @@ async function uploadInParts(file, form, csrf, list, done) {
     if (head.status !== 200) throw new Error("upload lost: HTTP " + head.status);
     offset = Number(head.headers.get("Upload-Offset"));
     bar.value = offset;
+    if (offset === file.size) { // whole already, its last answer lost: the id is the upload's
+      finish(where.split("/").pop());
+      return;
+    }
   }
 }
 
