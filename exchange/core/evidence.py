@@ -41,6 +41,16 @@ _FILENAME_BAD = re.compile(r"[\x00-\x1f\x7f/\\]")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
+def partial_blob_name(peer: str, blob_sha256: str) -> str:
+    """The file of a peer's resumable upload of a blob in progress (under ``blobs/``)."""
+    return f".part-{hashlib.sha256(peer.encode()).hexdigest()[:32]}-{blob_sha256}"
+
+
+def resumable_upload_name(upload_id: str) -> str:
+    """The file of a resumable upload from the local API in progress (under ``blobs/``)."""
+    return f".resumable-{upload_id}"
+
+
 def new_key() -> bytes:
     return bytes(sodium.crypto_secretstream_xchacha20poly1305_keygen())
 

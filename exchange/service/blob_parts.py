@@ -24,9 +24,8 @@ from typing import IO, Any
 
 import structlog
 
-from ..core.canonical import sha256_hex
 from ..core.errors import Conflict, Malformed, OffsetMismatch, QuotaExceeded, TooLarge
-from ..core.evidence import MAX_PART_BYTES
+from ..core.evidence import MAX_PART_BYTES, partial_blob_name
 from ..store import blob_parts, blobs
 from .evidence import BLOB_OVERHEAD, blob_dir, blob_path
 from .node import Node
@@ -62,7 +61,7 @@ def max_blob_bytes(node: Node) -> int:
 
 
 def part_path(node: Node, peer: str, blob_sha256: str) -> Path:
-    return blob_dir(node) / f".part-{sha256_hex(peer.encode())[:32]}-{blob_sha256}"
+    return blob_dir(node) / partial_blob_name(peer, blob_sha256)
 
 
 async def state(node: Node, peer: str, blob_sha256: str) -> BlobState:

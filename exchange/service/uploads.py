@@ -24,7 +24,13 @@ from typing import IO
 import structlog
 
 from ..core.errors import DecryptionFailed, Malformed, NotFound, OffsetMismatch, TooLarge
-from ..core.evidence import BlobWriter, ManifestEntry, new_key, safe_filename
+from ..core.evidence import (
+    BlobWriter,
+    ManifestEntry,
+    new_key,
+    resumable_upload_name,
+    safe_filename,
+)
 from ..store import audit
 from ..store import evidence as attachments
 from ..store import uploads as store
@@ -42,7 +48,7 @@ _BUSY: set[tuple[str, str]] = set()
 
 
 def _file(node: Node, upload_id: str) -> Path:
-    return blob_dir(node) / f".resumable-{upload_id}"
+    return blob_dir(node) / resumable_upload_name(upload_id)
 
 
 async def create(node: Node, *, owner: str, length: int, filename: str, media_type: str) -> str:

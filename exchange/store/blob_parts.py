@@ -91,3 +91,15 @@ def complete(
             "DELETE FROM blob_parts WHERE peer = ? AND blob_sha256 = ?", (peer, blob_sha256)
         )
         blobs.record(conn, blob_sha256=blob_sha256, peer=peer, size=size, now=now)
+
+
+def drop_stale(conn: sqlite3.Connection, before: datetime) -> list[PartialBlob]:
+    """Uploads no part has advanced since ``before`` (their senders gave up): dropped,
+    so that they stop holding their peer's quota; the caller deletes their files."""
+    with transaction(conn):
+        rows = conn.execute(
+            "DELETE FROM blob_parts WHERE updated_at < ?"
+            " RETURNING peer, blob_sha256, length, verified",
+            (format_time(before),),
+        ).fetchall()
+    return [PartialBlob(r[0], r[1], int(r[2]), int(r[3])) for r in rows]

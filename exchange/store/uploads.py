@@ -88,3 +88,13 @@ def advance(conn: sqlite3.Connection, upload_id: str, *, received: int, blob_byt
 def finish(conn: sqlite3.Connection, upload_id: str) -> None:
     """Inside the transaction that records the attachment: no longer in progress."""
     conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+
+
+def drop_stale(conn: sqlite3.Connection, before: datetime) -> list[str]:
+    """Uploads started before ``before`` and never finished (as unsent uploads age out,
+    ``[retention] unsent_uploads_hours``): dropped; the caller deletes their files."""
+    with transaction(conn):
+        rows = conn.execute(
+            "DELETE FROM uploads WHERE created_at < ? RETURNING id", (format_time(before),)
+        ).fetchall()
+    return [str(r[0]) for r in rows]

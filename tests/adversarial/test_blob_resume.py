@@ -201,3 +201,35 @@ async def test_uploads_in_parts_stay_under_the_quota_and_the_size_limit(
     status, body = await patch(fed, "FR-CNA", 0, BLOB[:10], length=1 << 40)
     assert (status, body["error"]["code"]) == (413, "too_large")
     assert await where(fed, "FR-CNA") == (200, "0", None)
+
+
+async def test_uploads_left_unfinished_are_dropped_and_free_the_quota(fed: Federation) -> None:
+    from datetime import timedelta
+
+    from exchange.core.clock import ManualClock
+    from exchange.ops.retention import run_pass
+
+    from ..federation import ApiClient
+    from ..node.test_resumable_uploads import start, tus
+
+    es = fed["ES-CNA"]
+    assert (await patch(fed, "MA-CNA", 0, BLOB[:100_000]))[0] == 200  # and never more
+    investigator = await ApiClient(es).login("investigator")
+    try:
+        location = await start(investigator, 50_000)
+        status, _, _ = await tus(investigator, "PATCH", location, b"x" * 10_000, Upload_Offset="0")
+        assert status == 204
+    finally:
+        await investigator.close()
+    assert len(files(fed)) == 2 and await held(fed, "MA-CNA") == len(BLOB)
+    soon = ManualClock(fed.clock.now() + timedelta(hours=23))  # inside both grace periods
+    assert run_pass(es.node.db, es.config, soon, es.node.vault)["uploads_in_progress_dropped"] == 0
+    assert len(files(fed)) == 2
+    later = ManualClock(
+        fed.clock.now() + es.config.evidence.unreferenced_grace + timedelta(hours=1)
+    )
+    summary = run_pass(es.node.db, es.config, later, es.node.vault)
+    assert summary["uploads_in_progress_dropped"] == 2
+    assert files(fed) == {}
+    assert await held(fed, "MA-CNA") == 0  # the peer's quota is free again
+    assert await where(fed, "MA-CNA") == (200, "0", None)
