@@ -17,7 +17,7 @@ from .core.canonical import JsonObject
 from .core.deadlines import DeadlinePolicy
 from .core.directory import parse_operator_key
 from .core.errors import ExchangeError
-from .core.evidence import MAX_ATTACHMENTS
+from .core.evidence import MAX_ATTACHMENTS, MAX_PART_BYTES
 from .core.note import ALG_ED25519, parse_vkey
 from .core.retention import RetentionPolicy
 
@@ -70,6 +70,9 @@ class EvidenceConfig:
     # unreferenced blob files are collected once this old: longer than a sender keeps
     # retrying a message (delivery give_up_after), which it sends after its blobs
     unreferenced_grace: timedelta = timedelta(hours=96)
+    # a blob goes to a peer in parts of this many bytes (PATCH /v1/blobs/{sha256}): a
+    # broken transfer resumes from the last part the peer verified
+    part_bytes: int = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,7 @@ def parse_config(raw: JsonObject, *, data_dir: Path) -> NodeConfig:
         ) from exc
     if not operator_keys:
         raise ConfigError("[directory] operator_keys must not be empty")
-    attachment_limit = _int(limits, "max_attachment_bytes", 100 << 20, 1, 1 << 34)
+    attachment_limit = _int(limits, "max_attachment_bytes", 100 << 20, 1, 1 << 40)
     config = NodeConfig(
         authority_id=_str(node, "authority_id"),
         data_dir=data_dir,
@@ -318,6 +321,7 @@ def _evidence(raw: JsonObject, attachment_limit: int) -> EvidenceConfig:
     return EvidenceConfig(
         peer_quota_bytes=_int(raw, "peer_quota_bytes", quota, 1, 1 << 44),
         unreferenced_grace=timedelta(hours=_num(raw, "unreferenced_grace_hours", 96.0)),
+        part_bytes=_int(raw, "part_bytes", 8 << 20, 64 << 10, MAX_PART_BYTES),
     )
 
 

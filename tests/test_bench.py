@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from exchange.bench import audit_bench, bare, directory_bench, e2e, primitives, report
+from exchange.bench import (
+    audit_bench,
+    bare,
+    directory_bench,
+    e2e,
+    evidence_bench,
+    primitives,
+    report,
+)
 from exchange.bench.client import Connection, PinMismatch
 from exchange.bench.local_federation import free_port
 from exchange.bench.processes import spawn, stop, wait_healthy
@@ -24,6 +32,8 @@ def test_every_part_reports_its_figures(tmp_path: Path) -> None:
     result.update(bare.run(40, 4, 200))
     result.update(audit_bench.run(2_000))
     result.update(directory_bench.run(500, queries=20))
+    # evidence at a smoke size: 2 MiB in 64 KiB parts, the receiver killed halfway
+    result.update(evidence_bench.run(2 << 20, part_bytes=64 << 10, work=tmp_path))
     assert result["exchange_requests"] == 40
     assert result["delivery_pipeline"] == e2e.PIPELINE
     for key in ("exchange_rps", "bare_rps", "bare_rps_lean_client", "p50_ms", "p99_ms",
@@ -32,6 +42,13 @@ def test_every_part_reports_its_figures(tmp_path: Path) -> None:
                 "cpu_ms_per_request_receiver", "cpu_ms_per_request_load_generator"):  # fmt: skip
         value = result[key]
         assert isinstance(value, float) and value > 0, key
+    for key in ("evidence_upload_mb_s", "evidence_deliver_mb_s", "evidence_download_mb_s",
+                "evidence_peak_rss_mb"):  # fmt: skip
+        value = result[key]
+        assert isinstance(value, float) and value > 0, key
+    assert result["evidence_bytes"] == 2 << 20 and result["evidence_download_ok"] is True
+    assert isinstance(result["evidence_resume_ok"], bool)  # judged by the full run only
+    assert set(result["evidence_peak_rss_mb_by_node"]) == {"ES-CNA", "MA-CNA"}  # type: ignore[arg-type]
     assert result["p50_ms"] <= result["p99_ms"]  # type: ignore[operator]
     # the outage run: a backlog of 200 queued while the receiver was down, all delivered
     assert result["outage_backlog"] == 200 and result["outage_delivered"] >= 202

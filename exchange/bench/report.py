@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.canonical import JsonObject
-from . import audit_bench, bare, directory_bench, e2e, primitives, scale
+from . import audit_bench, bare, directory_bench, e2e, evidence_bench, primitives, scale
 
 TARGETS = {
     "exchange_rps": (">=", 1000.0),
@@ -21,6 +21,8 @@ TARGETS = {
     "consistency_proof_ms": ("<", 1.0),
     "federation_193_s": ("<", 60.0),
     "directory_search_ms": ("<", 10.0),
+    "evidence_deliver_mb_s": (">=", 100.0),
+    "evidence_peak_rss_mb": ("<", 300.0),
 }
 
 
@@ -34,7 +36,13 @@ def machine() -> JsonObject:
 
 
 def run_all(
-    *, requests: int, concurrency: int, size: int, audit_entries: int, progress: Any
+    *,
+    requests: int,
+    concurrency: int,
+    size: int,
+    audit_entries: int,
+    progress: Any,
+    evidence_bytes: int = 4 << 30,
 ) -> JsonObject:
     result: JsonObject = {
         "machine": machine(),
@@ -48,6 +56,7 @@ def run_all(
         ("audit log", lambda: audit_bench.run(audit_entries)),
         ("193-node federation", scale.run),
         ("directory search", directory_bench.run),
+        ("evidence files", lambda: evidence_bench.run(evidence_bytes)),
     ]
     for name, step in steps:
         started = time.perf_counter()

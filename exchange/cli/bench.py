@@ -17,10 +17,15 @@ def register(sub: Any) -> None:
     p.add_argument("--concurrency", type=int, default=64, help="concurrent API clients")
     p.add_argument("--payload", type=int, default=2000, help="request body size in bytes")
     p.add_argument("--audit-entries", type=int, default=1_000_000)
+    p.add_argument("--evidence-bytes", type=int, default=4 << 30,
+                   help="size of the evidence file uploaded, delivered and downloaded")  # fmt: skip
     p.set_defaults(handler=cmd_bench)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if not 1 << 20 <= args.evidence_bytes <= 1 << 40:
+        print("error: --evidence-bytes 1 MiB..1 TiB", file=sys.stderr)
+        return 2
     if not (1 <= args.requests <= 1_000_000 and 1 <= args.concurrency <= 1000):
         print("error: --requests 1..1000000 and --concurrency 1..1000", file=sys.stderr)
         return 2
@@ -29,6 +34,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         size=args.payload,
         audit_entries=args.audit_entries,
+        evidence_bytes=args.evidence_bytes,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
     )
     print(json.dumps(result) if args.json else table(result))

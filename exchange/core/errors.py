@@ -159,6 +159,13 @@ class Conflict(ExchangeError):
     code = "conflict"
 
 
+class OffsetMismatch(ExchangeError):
+    """A part of a resumable blob upload does not start where the upload stands (or the
+    upload is not known here): ask for the state again (``HEAD``) and resume from it."""
+
+    code = "offset_mismatch"
+
+
 class UnsupportedMediaType(ExchangeError):
     """The body is not of the media type the call takes (e.g. a login that is not JSON)."""
 

@@ -35,8 +35,20 @@ _FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
 _MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 _LEN = struct.Struct(">I")
 MAX_ATTACHMENTS = 20
+# the most one part of a resumable blob upload may carry (PATCH /v1/blobs/{sha256})
+MAX_PART_BYTES = 64 * 1024 * 1024
 _FILENAME_BAD = re.compile(r"[\x00-\x1f\x7f/\\]")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def partial_blob_name(peer: str, blob_sha256: str) -> str:
+    """The file of a peer's resumable upload of a blob in progress (under ``blobs/``)."""
+    return f".part-{hashlib.sha256(peer.encode()).hexdigest()[:32]}-{blob_sha256}"
+
+
+def resumable_upload_name(upload_id: str) -> str:
+    """The file of a resumable upload from the local API in progress (under ``blobs/``)."""
+    return f".resumable-{upload_id}"
 
 
 def new_key() -> bytes:
@@ -56,14 +68,45 @@ class BlobWriter:
         self._pending = b""
         self._out: list[bytes] = [header]
 
+    @classmethod
+    def resumed(cls, key: bytes, blob: Iterator[bytes]) -> BlobWriter:
+        """A writer that goes on after the whole chunks of a blob written before (a
+        resumable upload after a restart). Pulling those chunks with the key leaves the
+        stream in the state pushing them did (secretstream advances one state alike on
+        both sides), and their hashes are computed again; raises ``DecryptionFailed``
+        if the bytes are not such a prefix."""
+        reader = BlobReader(key)
+        plain, whole, size, blob_size = hashlib.sha256(), hashlib.sha256(), 0, 0
+        for piece in blob:
+            whole.update(piece)
+            blob_size += len(piece)
+            data = reader.feed(piece)
+            plain.update(data)
+            size += len(data)
+        if reader.finished or reader._buffer or reader._state is None:
+            raise DecryptionFailed("not the start of an unfinished blob")
+        writer = cls.__new__(cls)
+        writer._state = reader._state
+        writer.plain_sha256, writer.blob_sha256 = plain, whole
+        writer.size, writer.blob_size = size, blob_size
+        writer._pending, writer._out = b"", []
+        return writer
+
+    @property
+    def whole_chunks(self) -> int:
+        """Plaintext bytes already sealed into whole chunks (the rest waits in memory)."""
+        return self.size - len(self._pending)
+
     def write(self, data: bytes) -> bytes:
         """Feed plaintext; returns the blob bytes ready so far (whole chunks)."""
         self.plain_sha256.update(data)
         self.size += len(data)
-        self._pending += data
-        while len(self._pending) > CHUNK:  # keep one chunk back: it may be the last
-            self._frame(self._pending[:CHUNK], _MESSAGE)
-            self._pending = self._pending[CHUNK:]
+        pending = self._pending + data if self._pending else bytes(data)
+        start = 0  # an index, not re-slicing: each byte is copied once into its chunk
+        while len(pending) - start > CHUNK:  # keep one chunk back: it may be the last
+            self._frame(pending[start : start + CHUNK], _MESSAGE)
+            start += CHUNK
+        self._pending = pending[start:]
         return self._flush()
 
     def finish(self) -> bytes:
@@ -74,10 +117,11 @@ class BlobWriter:
 
     def _frame(self, chunk: bytes, tag: int) -> None:
         sealed = sodium.crypto_secretstream_xchacha20poly1305_push(self._state, chunk, None, tag)
-        framed = _LEN.pack(len(sealed)) + sealed
-        self.blob_sha256.update(framed)
-        self.blob_size += len(framed)
-        self._out.append(framed)
+        length = _LEN.pack(len(sealed))
+        self.blob_sha256.update(length)
+        self.blob_sha256.update(sealed)
+        self.blob_size += len(length) + len(sealed)
+        self._out += (length, sealed)
 
     def _flush(self) -> bytes:
         out, self._out = b"".join(self._out), []
@@ -94,22 +138,24 @@ class BlobReader:
         self.finished = False
 
     def feed(self, data: bytes) -> bytes:
-        self._buffer += data
+        buffer = self._buffer + data if self._buffer else bytes(data)
         out: list[bytes] = []
+        start = 0  # an index into ``buffer``, not re-slicing: each byte is copied once
         if self._state is None:
-            if len(self._buffer) < HEADER_BYTES:
+            if len(buffer) < HEADER_BYTES:
+                self._buffer = buffer
                 return b""
             self._state = sodium.crypto_secretstream_xchacha20poly1305_state()
-            header, self._buffer = self._buffer[:HEADER_BYTES], self._buffer[HEADER_BYTES:]
+            header, start = buffer[:HEADER_BYTES], HEADER_BYTES
             sodium.crypto_secretstream_xchacha20poly1305_init_pull(self._state, header, self._key)
-        while len(self._buffer) >= _LEN.size:
-            (length,) = _LEN.unpack_from(self._buffer)
+        while len(buffer) - start >= _LEN.size:
+            (length,) = _LEN.unpack_from(buffer, start)
             if length > CHUNK + ABYTES:
                 raise DecryptionFailed("attachment chunk is too long")
-            if len(self._buffer) < _LEN.size + length:
+            if len(buffer) - start < _LEN.size + length:
                 break
-            sealed = self._buffer[_LEN.size : _LEN.size + length]
-            self._buffer = self._buffer[_LEN.size + length :]
+            sealed = buffer[start + _LEN.size : start + _LEN.size + length]
+            start += _LEN.size + length
             if self.finished:
                 raise DecryptionFailed("attachment has data after its final chunk")
             try:
@@ -120,6 +166,7 @@ class BlobReader:
                 raise DecryptionFailed("attachment chunk fails authentication") from exc
             self.finished = tag == _FINAL
             out.append(bytes(plain))
+        self._buffer = buffer[start:]
         return b"".join(out)
 
     def close(self) -> None:

@@ -21,8 +21,9 @@ import structlog
 from ..config import NodeConfig
 from ..core.canonical import JsonObject
 from ..core.clock import Clock
+from ..core.evidence import partial_blob_name, resumable_upload_name
 from ..core.vault import Vault
-from ..store import audit, blobs, period_keys
+from ..store import audit, blob_parts, blobs, period_keys, uploads
 from ..store import retention as store
 from ..store.db import Database, transaction
 from .period_keys import settle
@@ -55,13 +56,14 @@ def run_pass(
         )
     )  # fmt: skip
     destroyed: list[str] = []
-    deleted = collected = size = 0
+    deleted = collected = size = dropped = 0
     if not dry_run:
         step("committed")
         destroyed = settle(db, vault, clock)
         step("keys_destroyed")
         deleted = delete_blobs(db, config.data_dir / "blobs", result.blobs)
         collected, size = collect_unreferenced(db, config, clock)
+        dropped = drop_stale_uploads(db, config, clock)
         truncate_wal(db)
     summary = {
         "dry_run": dry_run,
@@ -75,10 +77,29 @@ def run_pass(
         "keys_destroyed": len(destroyed),
         "unreferenced_blobs_collected": collected,
         "unreferenced_bytes_collected": size,
+        "uploads_in_progress_dropped": dropped,
     }
-    if result.requests or result.uploads or destroyed or collected:
+    if result.requests or result.uploads or destroyed or collected or dropped:
         log.info("retention_pass", **{k: v for k, v in summary.items() if k != "request_ids"})
     return summary
+
+
+def drop_stale_uploads(db: Database, config: NodeConfig, clock: Clock) -> int:
+    """Resumable uploads left unfinished: a peer's no part has advanced for
+    ``[evidence] unreferenced_grace_hours`` (it stops holding the peer's quota), and a
+    user's started longer ago than ``[retention] unsent_uploads_hours``; with their files."""
+    now, folder = clock.now(), config.data_dir / "blobs"
+    parts = db.run_sync(
+        lambda c: blob_parts.drop_stale(c, now - config.evidence.unreferenced_grace)
+    )
+    ours = db.run_sync(lambda c: uploads.drop_stale(c, now - config.retention.unsent_uploads))
+    names = [partial_blob_name(p.peer, p.blob_sha256) for p in parts]
+    for name in names + [resumable_upload_name(u) for u in ours]:
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).unlink()
+    if parts or ours:
+        log.info("uploads_in_progress_dropped", from_peers=len(parts), local=len(ours))
+    return len(parts) + len(ours)
 
 
 def truncate_wal(db: Database, *, tries: int = 25, pause: float = 0.2) -> bool:

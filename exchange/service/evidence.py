@@ -201,6 +201,16 @@ async def mark_uploaded(node: Node, attachment_id: str) -> None:
     await node.db.run(lambda c: store.mark_uploaded(c, attachment_id))
 
 
+async def record_sent(node: Node, attachment_id: str, sent: int) -> None:
+    """How many bytes of an attachment's blob its recipient has confirmed (progress)."""
+    await node.db.run(lambda c: store.record_sent(c, attachment_id, sent))
+
+
+async def progress(node: Node, msg_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """Of each file our messages ``msg_ids`` send: (bytes its recipient confirmed, all)."""
+    return await node.db.run(lambda c: store.progress(c, msg_ids))
+
+
 async def upload_again(node: Node, msg_ids: list[str]) -> None:
     await node.db.run(lambda c: store.upload_again(c, msg_ids))
 

@@ -36,7 +36,11 @@ def held(conn: sqlite3.Connection, peer: str) -> int:
     reserved = conn.execute(
         "SELECT COALESCE(SUM(size), 0) FROM blob_reservations WHERE peer = ?", (peer,)
     ).fetchone()[0]
-    return int(stored) + int(reserved)
+    partial = conn.execute(  # resumable uploads in progress (store/blob_parts.py)
+        "SELECT COALESCE(SUM(MAX(length, ?)), 0) FROM blob_parts WHERE peer = ?",
+        (MIN_CHARGE, peer),
+    ).fetchone()[0]
+    return int(stored) + int(reserved) + int(partial)
 
 
 def reserve(conn: sqlite3.Connection, *, peer: str, size: int, quota: int, now: datetime) -> str:
@@ -75,15 +79,22 @@ def settle(
     peer's from now on)."""
     with transaction(conn):
         conn.execute("DELETE FROM blob_reservations WHERE id = ?", (reservation,))
-        conn.execute(
-            """INSERT INTO blob_files (blob_sha256, peer, size, received_at)
-               VALUES (?, ?, ?, ?)
-               ON CONFLICT (blob_sha256) DO UPDATE SET peer = excluded.peer,
-                   size = excluded.size, received_at = excluded.received_at,
-                   collected_at = NULL
-               WHERE blob_files.peer IS NULL OR blob_files.collected_at IS NOT NULL""",
-            (blob_sha256, peer, size, format_time(now)),
-        )
+        record(conn, blob_sha256=blob_sha256, peer=peer, size=size, now=now)
+
+
+def record(
+    conn: sqlite3.Connection, *, blob_sha256: str, peer: str, size: int, now: datetime
+) -> None:
+    """Inside the caller's transaction: a blob file received whole from ``peer``."""
+    conn.execute(
+        """INSERT INTO blob_files (blob_sha256, peer, size, received_at)
+           VALUES (?, ?, ?, ?)
+           ON CONFLICT (blob_sha256) DO UPDATE SET peer = excluded.peer,
+               size = excluded.size, received_at = excluded.received_at,
+               collected_at = NULL
+           WHERE blob_files.peer IS NULL OR blob_files.collected_at IS NOT NULL""",
+        (blob_sha256, peer, size, format_time(now)),
+    )
 
 
 def forget_reservations(conn: sqlite3.Connection) -> None:

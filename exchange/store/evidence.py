@@ -136,6 +136,28 @@ def mark_uploaded(conn: sqlite3.Connection, attachment_id: str) -> None:
     conn.execute("UPDATE attachments SET uploaded = 1 WHERE id = ?", (attachment_id,))
 
 
+def record_sent(conn: sqlite3.Connection, attachment_id: str, sent: int) -> None:
+    with transaction(conn):
+        conn.execute("UPDATE attachments SET sent_bytes = ? WHERE id = ?", (sent, attachment_id))
+
+
+def progress(conn: sqlite3.Connection, msg_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """Of each file these messages of ours send: (bytes of its blob the recipient has
+    confirmed, blob size), by attachment id."""
+    if not msg_ids:
+        return {}
+    marks = ",".join("?" * len(msg_ids))
+    sql = (
+        "SELECT id, uploaded, sent_bytes, blob_size FROM attachments"  # noqa: S608 (placeholders only)
+        f" WHERE msg_id IN ({marks})"
+    )
+    rows = fetch_all(conn, sql, tuple(msg_ids))
+    return {
+        r["id"]: (int(r["blob_size"] if r["uploaded"] else r["sent_bytes"]), int(r["blob_size"]))
+        for r in rows
+    }
+
+
 def upload_again(conn: sqlite3.Connection, msg_ids: list[str]) -> None:
     """The peer says a blob of these messages is not there (it collected it after our
     upload): send their blobs again before the next attempt."""

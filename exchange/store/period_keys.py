@@ -33,6 +33,7 @@ KEYED = (
     Keyed("attachments", "key_wrapped", "'attachment:' || id", "created_at"),
     Keyed("drafts", "content_key", "'draft:' || request_id", "NULL"),
     Keyed("cases", "names_key", "'case:' || id", "created_at"),
+    Keyed("uploads", "key_wrapped", "'upload:' || id", "created_at"),
     Keyed(
         "case_messages",
         "content_key",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .schema_idempotency import IDEMPOTENCY_KEYS
 from .schema_members import MEMBERS_REMOVED
+from .schema_uploads import RESUMABLE_UPLOADS
 
 # Migration 6's settled part: the time a settled request had left when answered, in
 # microseconds (part of a released migration: never edit; store/deadlines.MARGIN).
@@ -491,9 +492,9 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX case_messages_case ON case_messages (case_id, id)",
         "CREATE INDEX case_messages_kek ON case_messages (substr(content_key, 2, 16))",
     ],
-    # 21: members may leave a shared case or be removed by its origin (issue 16):
-    # case_members.state takes 'removed' (store/schema_members.py rebuilds the table)
+    # 21-23 live beside this file: schema_members.py (a member removed, issue 16),
+    # schema_idempotency.py (Idempotency-Key), schema_uploads.py (resumable uploads)
     MEMBERS_REMOVED,
-    # 22: Idempotency-Key, claimed in the transaction it guards (store/schema_idempotency.py)
     IDEMPOTENCY_KEYS,
+    RESUMABLE_UPLOADS,
 ]

@@ -57,6 +57,8 @@ STATUS = {
     "malformed_idempotency_key": 400,
     "idempotency_in_progress": 409,
     "idempotency_key_reused": 422,
+    # resumable blob uploads (service/blob_parts.py)
+    "offset_mismatch": 409,
 }
 
 log = structlog.get_logger("exchange.http")

@@ -68,6 +68,8 @@ DESIGN: dict[tuple[str, str], tuple[str, ...]] = {
     ("PUT", "/api/drafts/{id}"): (INV,),
     ("DELETE", "/api/drafts/{id}"): (INV,),
     ("POST", "/api/attachments"): (INV, LIA),
+    ("POST", "/api/uploads"): (INV, LIA),
+    ("PATCH", "/api/uploads/{id}"): (INV, LIA),
     ("GET", "/api/requests/{id}/attachments/{attachment_id}"): (INV, LIA),
     ("GET", "/api/deadlines"): (INV, LIA, ADM),
     ("GET", "/api/alerts"): (INV, LIA, ADM),

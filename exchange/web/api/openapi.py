@@ -173,6 +173,25 @@ OPENAPI: JsonObject = {
                 },
             }
         },
+        "/api/uploads": {
+            "post": _op(
+                "Start a resumable upload (tus 1.0 creation: Upload-Length header, "
+                "Upload-Metadata filename and filetype in base64); 201 with Location",
+                ok="201",
+                refusals=("409", "413"),
+            )
+        },
+        "/api/uploads/{id}": {
+            "head": _op(
+                "Where a resumable upload stands (Upload-Offset, Upload-Length)", params=_ID
+            ),
+            "patch": _op(
+                "Send the bytes at Upload-Offset (application/offset+octet-stream); 204, or "
+                "200 with the attachment once the file is whole (its id is the upload's)",
+                params=_ID,
+                refusals=("409", "415"),
+            ),
+        },
         "/api/requests/{id}/attachments/{attachment_id}": {
             "get": _op(
                 "Download an attachment, decrypted and checked against its signed hash",

@@ -406,6 +406,9 @@ async def request_page(request: web.Request, user: User) -> web.StreamResponse:
         older_forms=follow_ups.OLDER_FORMS,
         open_questions=follow_ups.open_consent_requests(view.messages, node.me),
         authorities=[a.authority_id for a in directory.authorities] if directory else [],
+        progress=await evidence.progress(  # of the files we send: bytes confirmed, of all
+            node, [m.msg_id for m in view.messages if m.sender == node.me]
+        ),
     )
 
 

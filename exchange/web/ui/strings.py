@@ -253,6 +253,8 @@ EN: dict[str, str] = {
     "aria_pages": "Pages",
     "aria_actions": "Actions",
     "size_bytes": "{size} bytes",
+    "sent_progress": "sent to {recipient}: {sent} of {total} bytes confirmed",
+    "upload_progress": "uploaded, resumable if the connection breaks",
     "nav_cases": "Cases",
     "nav_open_case": "Open a case",
     "cases_title": "Cases",

@@ -248,6 +248,8 @@ AR: dict[str, str] = {
     "aria_pages": "الصفحات",
     "aria_actions": "الإجراءات",
     "size_bytes": "{size} بايت",
+    "sent_progress": "أُرسل إلى {recipient}: تأكد استلام {sent} من {total} بايت",
+    "upload_progress": "تم الرفع، ويُستأنف إذا انقطع الاتصال",
     "nav_cases": "القضايا",
     "nav_open_case": "فتح قضية",
     "cases_title": "القضايا",

@@ -264,6 +264,8 @@ ES: dict[str, str] = {
     "aria_pages": "Páginas",
     "aria_actions": "Acciones",
     "size_bytes": "{size} bytes",
+    "sent_progress": "enviado a {recipient}: {sent} de {total} bytes confirmados",
+    "upload_progress": "subido; se reanuda si se corta la conexión",
     "nav_cases": "Casos",
     "nav_open_case": "Abrir un caso",
     "cases_title": "Casos",

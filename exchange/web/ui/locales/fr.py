@@ -265,6 +265,8 @@ FR: dict[str, str] = {
     "aria_pages": "Pages",
     "aria_actions": "Actions",
     "size_bytes": "{size} octets",
+    "sent_progress": "envoyé à {recipient} : {sent} sur {total} octets confirmés",
+    "upload_progress": "téléversé ; reprend si la connexion se coupe",
     "nav_cases": "Dossiers",
     "nav_open_case": "Ouvrir un dossier",
     "cases_title": "Dossiers",
