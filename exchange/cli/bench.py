@@ -7,7 +7,10 @@ import json
 import sys
 from typing import Any
 
-from ..bench.report import run_all, table
+from ..bench.report import PARTS, run_all, table
+
+# each node sends to 10 others; a directory holds at most 100,000 authorities
+MIN_NODES, MAX_NODES = 11, 100_000
 
 
 def register(sub: Any) -> None:
@@ -17,6 +20,13 @@ def register(sub: Any) -> None:
     p.add_argument("--concurrency", type=int, default=64, help="concurrent API clients")
     p.add_argument("--payload", type=int, default=2000, help="request body size in bytes")
     p.add_argument("--audit-entries", type=int, default=1_000_000)
+    p.add_argument("--nodes", type=int, default=193, help="nodes in the federation run")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeatable), e.g. --only federation",
+    )
     p.set_defaults(handler=cmd_bench)
 
 
@@ -24,12 +34,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not (1 <= args.requests <= 1_000_000 and 1 <= args.concurrency <= 1000):
         print("error: --requests 1..1000000 and --concurrency 1..1000", file=sys.stderr)
         return 2
+    if not MIN_NODES <= args.nodes <= MAX_NODES:
+        print(f"error: --nodes {MIN_NODES}..{MAX_NODES}", file=sys.stderr)
+        return 2
     result = run_all(
         requests=args.requests,
         concurrency=args.concurrency,
         size=args.payload,
         audit_entries=args.audit_entries,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
+        nodes=args.nodes,
+        only=tuple(args.only or PARTS),
     )
     print(json.dumps(result) if args.json else table(result))
     return 0
