@@ -46,6 +46,42 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def listening_ports(n: int) -> list[int]:
+    """``n`` distinct free ports *below* the ephemeral range, all held while choosing.
+
+    For a federation that binds its ports long after choosing them (1,000 nodes take a
+    minute to provision): a port from the ephemeral range may meanwhile become the
+    source port of some process's outgoing connection, or another program's bind(0),
+    and the node then fails to start (measured: "address already in use").
+    """
+    low = _ephemeral_low()
+    first = max(1024, low - 30_000)
+    start = first + secrets.randbelow(low - first)
+    chosen: list[socket.socket] = []
+    try:
+        for port in (*range(start, low), *range(first, start)):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            chosen.append(s)
+            if len(chosen) == n:
+                return [int(c.getsockname()[1]) for c in chosen]
+        raise RuntimeError(f"fewer than {n} free ports below {low}")
+    finally:
+        for s in chosen:
+            s.close()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def provision(
     root: Path,
     ids: list[str],

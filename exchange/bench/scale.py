@@ -35,7 +35,7 @@ from ..runloop import run as run_loop
 from ..service import requests
 from ..service.forms import RequestForm
 from ..service.node import Node
-from .local_federation import free_ports, operator_key, provision_node, sign_federation
+from .local_federation import listening_ports, operator_key, provision_node, sign_federation
 from .processes import cpu_seconds, peak_rss_mb, rss_mb
 from .un_members import authority_ids
 
@@ -199,7 +199,7 @@ def run(nodes: int = 193, workers: int | None = None) -> JsonObject:
         root = Path(tmp)
         started = time.perf_counter()
         operator = operator_key()
-        pairs = list(zip(ids, free_ports(nodes), strict=True))
+        pairs = list(zip(ids, listening_ports(nodes), strict=True))
         plan = {
             "ids": ids,
             "operator": format_operator_key(operator.public.public),
@@ -250,12 +250,14 @@ def run(nodes: int = 193, workers: int | None = None) -> JsonObject:
 
 class _Profiled:
     """With ``EXCHANGE_BENCH_PROFILE=<folder>``, a phase of a worker's event-loop thread
-    profiled (cProfile) into ``<folder>/worker<number>-<phase>.prof``."""
+    profiled (cProfile, CPU time) into ``<folder>/worker<number>-<phase>.prof``."""
 
     def __init__(self, number: int, phase: str) -> None:
         folder = os.environ.get("EXCHANGE_BENCH_PROFILE")
         self.path = Path(folder) / f"worker{number}-{phase}.prof" if folder else None
-        self.profile = cProfile.Profile() if folder else None
+        # CPU time of this thread, not wall time: a call that releases the GIL (a
+        # signature, a TLS handshake) would otherwise count the wait to get it back
+        self.profile = cProfile.Profile(time.thread_time) if folder else None
 
     def __enter__(self) -> None:
         if self.profile is not None:
