@@ -26,7 +26,7 @@ from datetime import datetime
 from .directory import MAX_DIRECTORY_BYTES, Directory, check_held, verify_directory
 from .directory_search import DirectoryIndex
 
-KEPT = 4  # documents: the current one, the next, and a few in between
+KEPT = 2  # documents: the one held, and the next while nodes move over to it
 
 
 @dataclass(frozen=True)
