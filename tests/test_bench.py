@@ -18,10 +18,13 @@ from exchange.bench import (
     evidence_bench,
     primitives,
     report,
+    scale,
 )
 from exchange.bench.client import Connection, PinMismatch
 from exchange.bench.local_federation import free_port
 from exchange.bench.processes import spawn, stop, wait_healthy
+from exchange.bench.un_members import UN_MEMBERS, authority_ids
+from exchange.cli import main
 from exchange.ops.keyfiles import create_tls_certificate, tls_fingerprint
 
 
@@ -55,7 +58,12 @@ def test_every_part_reports_its_figures(tmp_path: Path) -> None:
     for key in ("outage_emergency_ms", "outage_standard_ms", "outage_drain_s"):
         value = result[key]
         assert isinstance(value, float) and value > 0, key
-    result["federation_193_s"] = 1.0  # the 193-node run is too heavy for the suite
+    result.update(scale.run(12, workers=2))  # the full run is 193 nodes or more
+    assert result["federation_nodes"] == 12 and result["federation_requests"] == 120
+    for key in ("federation_setup_s", "federation_start_s", "federation_s",
+                "federation_cpu_s", "federation_peak_rss_mb"):  # fmt: skip
+        value = result[key]
+        assert isinstance(value, float) and value > 0, key
     result["ratio"] = result["exchange_rps"] / result["bare_rps"]  # type: ignore[operator]
     result["targets_met"] = {
         key: report._met(float(result[key]), op, bound)  # type: ignore[arg-type]
@@ -87,3 +95,19 @@ def test_the_load_generator_refuses_a_certificate_it_did_not_pin(tmp_path: Path)
         assert asyncio.run(check()) == 200
     finally:
         stop(server)
+
+
+def test_the_federation_alone_at_any_size(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--only", "federation", "--nodes", "14", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["federation_nodes"] == 14 and result["federation_requests"] == 140
+    assert "exchange_rps" not in result and "federation_193_s" not in result
+    assert set(result["targets_met"]) == {"federation_s"}
+    assert main(["bench", "--only", "federation", "--nodes", "10"]) == 2  # fewer than 11
+
+
+def test_authority_ids_beyond_the_member_states() -> None:
+    ids = authority_ids(1000)
+    assert len(set(ids)) == 1000 and ids == authority_ids(1000)
+    assert ids[:193] == [f"{c}-CNA" for c in UN_MEMBERS]
+    assert ids[193:195] == [f"{UN_MEMBERS[0]}-0001", f"{UN_MEMBERS[1]}-0001"]

@@ -46,6 +46,42 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def listening_ports(n: int) -> list[int]:
+    """``n`` distinct free ports *below* the ephemeral range, all held while choosing.
+
+    For a federation that binds its ports long after choosing them (1,000 nodes take a
+    minute to provision): a port from the ephemeral range may meanwhile become the
+    source port of some process's outgoing connection, or another program's bind(0),
+    and the node then fails to start (measured: "address already in use").
+    """
+    low = _ephemeral_low()
+    first = max(1024, low - 30_000)
+    start = first + secrets.randbelow(low - first)
+    chosen: list[socket.socket] = []
+    try:
+        for port in (*range(start, low), *range(first, start)):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            chosen.append(s)
+            if len(chosen) == n:
+                return [int(c.getsockname()[1]) for c in chosen]
+        raise RuntimeError(f"fewer than {n} free ports below {low}")
+    finally:
+        for s in chosen:
+            s.close()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def provision(
     root: Path,
     ids: list[str],
@@ -55,29 +91,61 @@ def provision(
     urls: dict[str, str] | None = None,
 ) -> list[BenchNode]:
     """``urls`` overrides the address published in the directory (e.g. a proxy's)."""
-    now = datetime.now(UTC)
-    operator = SigningKeyPair.generate(now - timedelta(hours=1), timedelta(days=30))
+    operator = operator_key()
     operator_text = format_operator_key(operator.public.public)
-    nodes = []
-    for authority_id, port in zip(ids, free_ports(len(ids)), strict=True):
-        data = root / authority_id
-        info = AuthorityInfo(authority_id, f"{authority_id} authority", languages=("en", "fr"))
-        init_node(
-            data,
-            info,
-            operator_keys=[operator_text],
-            listen_port=port,
-            directory_source="../directory.json",
-            public_url=(urls or {}).get(authority_id),
+    nodes = [
+        provision_node(
+            root,
+            authority_id,
+            port,
+            operator_text,
+            extra_config=extra_config,
+            users=users,
+            url=(urls or {}).get(authority_id),
         )
-        with (data / "node.toml").open("a") as handle:
-            handle.write(extra_config)
-        password = secrets.token_urlsafe(16)
-        if users:
-            add_user(data, username="investigator", password=password, role="investigator")
-        nodes.append(BenchNode(authority_id, data, port, password))
-    directory = Directory(1, now - timedelta(minutes=1), now + timedelta(days=1), ())
-    for node in nodes:
-        directory = directory.with_authority(read_public_info(node.data))
-    (root / "directory.json").write_bytes(sign_directory(directory, operator))
+        for authority_id, port in zip(ids, free_ports(len(ids)), strict=True)
+    ]
+    sign_federation(root, [n.data for n in nodes], operator)
     return nodes
+
+
+def operator_key() -> SigningKeyPair:
+    return SigningKeyPair.generate(datetime.now(UTC) - timedelta(hours=1), timedelta(days=30))
+
+
+def provision_node(
+    root: Path,
+    authority_id: str,
+    port: int,
+    operator_text: str,
+    *,
+    extra_config: str = "",
+    users: bool = True,
+    url: str | None = None,
+) -> BenchNode:
+    """One node's data folder under ``root``, listening on ``port``."""
+    data = root / authority_id
+    info = AuthorityInfo(authority_id, f"{authority_id} authority", languages=("en", "fr"))
+    init_node(
+        data,
+        info,
+        operator_keys=[operator_text],
+        listen_port=port,
+        directory_source="../directory.json",
+        public_url=url,
+    )
+    with (data / "node.toml").open("a") as handle:
+        handle.write(extra_config)
+    password = secrets.token_urlsafe(16)
+    if users:
+        add_user(data, username="investigator", password=password, role="investigator")
+    return BenchNode(authority_id, data, port, password)
+
+
+def sign_federation(root: Path, folders: list[Path], operator: SigningKeyPair) -> None:
+    """``root/directory.json``: every node's entry, signed by ``operator`` (the
+    entries sorted once, not re-sorted per entry added: O(N log N), not O(N² log N))."""
+    now = datetime.now(UTC)
+    entries = sorted((read_public_info(f) for f in folders), key=lambda a: a.authority_id)
+    directory = Directory(1, now - timedelta(minutes=1), now + timedelta(days=1), tuple(entries))
+    (root / "directory.json").write_bytes(sign_directory(directory, operator))

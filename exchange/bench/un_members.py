@@ -1,4 +1,5 @@
-"""ISO 3166-1 alpha-2 codes of the 193 UN member states (for the scale benchmark)."""
+"""ISO 3166-1 alpha-2 codes of the 193 UN member states, and authority ids for
+the scale benchmark at any size."""
 
 UN_MEMBERS: tuple[str, ...] = (
     "AF",
@@ -195,3 +196,14 @@ UN_MEMBERS: tuple[str, ...] = (
     "ZM",
     "ZW",
 )
+
+
+def authority_ids(n: int) -> list[str]:
+    """``n`` distinct authority ids: each member state's central authority first
+    (``ES-CNA``), then numbered authorities country by country in turn (``AF-0001``,
+    ``AL-0001``, ... ``ZW-0001``, ``AF-0002``...), always the same for the same ``n``."""
+    ids = [f"{c}-CNA" for c in UN_MEMBERS[:n]]
+    for k in range(len(UN_MEMBERS), n):
+        number, country = divmod(k, len(UN_MEMBERS))
+        ids.append(f"{UN_MEMBERS[country]}-{number:04d}")
+    return ids

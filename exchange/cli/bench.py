@@ -7,7 +7,10 @@ import json
 import sys
 from typing import Any
 
-from ..bench.report import run_all, table
+from ..bench.report import PARTS, run_all, table
+
+# each node sends to 10 others; a directory holds at most 100,000 authorities
+MIN_NODES, MAX_NODES = 11, 100_000
 
 
 def register(sub: Any) -> None:
@@ -19,6 +22,13 @@ def register(sub: Any) -> None:
     p.add_argument("--audit-entries", type=int, default=1_000_000)
     p.add_argument("--evidence-bytes", type=int, default=4 << 30,
                    help="size of the evidence file uploaded, delivered and downloaded")  # fmt: skip
+    p.add_argument("--nodes", type=int, default=193, help="nodes in the federation run")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (repeatable), e.g. --only federation",
+    )
     p.set_defaults(handler=cmd_bench)
 
 
@@ -29,6 +39,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not (1 <= args.requests <= 1_000_000 and 1 <= args.concurrency <= 1000):
         print("error: --requests 1..1000000 and --concurrency 1..1000", file=sys.stderr)
         return 2
+    if not MIN_NODES <= args.nodes <= MAX_NODES:
+        print(f"error: --nodes {MIN_NODES}..{MAX_NODES}", file=sys.stderr)
+        return 2
     result = run_all(
         requests=args.requests,
         concurrency=args.concurrency,
@@ -36,6 +49,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         audit_entries=args.audit_entries,
         evidence_bytes=args.evidence_bytes,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
+        nodes=args.nodes,
+        only=tuple(args.only or PARTS),
     )
     print(json.dumps(result) if args.json else table(result))
     return 0

@@ -404,19 +404,26 @@ def verify_directory(
     except Malformed as exc:
         raise DirectoryRejected(f"malformed directory: {exc.message}") from None
     directory.check_self_signatures()
+    check_held(directory, now=now, held_serial=held_serial, check_time=check_time)
+    return directory
+
+
+def check_held(
+    directory: Directory, *, now: datetime, held_serial: int | None, check_time: bool
+) -> None:
+    """The checks that depend on the node, not the bytes: its serial and its clock."""
     if held_serial is not None and directory.serial < held_serial:
         raise DirectoryRejected(
             f"rollback refused: serial {directory.serial} is older than held serial {held_serial}"
         )
     if not check_time:
-        return directory
+        return
     if directory.expires_at <= now:
         raise DirectoryRejected(f"directory expired at {format_time(directory.expires_at)}")
     if directory.issued_at > now + FUTURE_SKEW:
         raise DirectoryRejected(
             f"directory is issued in the future ({format_time(directory.issued_at)})"
         )
-    return directory
 
 
 def _check_signatures(signatures: object, payload: JsonObject, pinned: tuple[bytes, ...]) -> None:

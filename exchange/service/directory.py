@@ -15,11 +15,12 @@ import structlog
 
 from ..core.canonical import format_time, sha256_hex
 from ..core.clock import Clock
-from ..core.directory import Directory, verify_directory
+from ..core.directory import Directory
 from ..core.directory_freshness import Lifetime, SerialVerdict, judge_serial, lifetime
 from ..core.directory_search import DirectoryIndex
 from ..core.errors import DirectoryExpired, DirectoryRejected, ExchangeError
 from ..core.revocation import apply_revocations
+from ..core.verified_directories import SHARED, Verified
 from ..store import directory_cache, revocations
 from ..store.db import Database
 
@@ -46,7 +47,7 @@ class DirectoryHolder:
         self.held_serial: int | None = None
         self.held_document: bytes | None = None
         # the directory as the operator signed it, and the revocations received since
-        self.signed: Directory | None = None
+        self.signed: Verified | None = None
         self.revoked: list[tuple[str, str, datetime]] = []
 
     def require(self) -> Directory:
@@ -97,7 +98,7 @@ class DirectoryHolder:
             return
         self.held_serial, self.held_document = cached.serial, cached.document
         try:
-            directory = verify_directory(
+            verified = SHARED.verify(
                 cached.document,
                 pinned_operator_keys=self.operator_keys,
                 now=self.clock.now(),
@@ -106,13 +107,14 @@ class DirectoryHolder:
         except DirectoryRejected as exc:
             log.warning("cached_directory_unusable", reason=exc.message, serial=cached.serial)
             return
-        self._install(directory)
+        self.held_document = verified.document  # the process's one copy of these bytes
+        self._install(verified)
 
     async def update(self, document: bytes) -> bool:
         """Verify and install ``document``; True if it replaced what we held."""
         now = self.clock.now()
         try:
-            directory = verify_directory(
+            verified = SHARED.verify(
                 document,
                 pinned_operator_keys=self.operator_keys,
                 now=now,
@@ -127,6 +129,7 @@ class DirectoryHolder:
                 )
             )
             raise
+        directory, document = verified.directory, verified.document
         held_sha256 = sha256_hex(self.held_document) if self.held_document else None
         verdict = judge_serial(
             held_serial=self.held_serial,
@@ -144,7 +147,7 @@ class DirectoryHolder:
             )
         )
         self.held_serial, self.held_document = directory.serial, document
-        self._install(directory)
+        self._install(verified)
         log.info("directory_updated", serial=directory.serial, entries=len(directory.authorities))
         return True
 
@@ -174,7 +177,9 @@ class DirectoryHolder:
         if self.signed is not None:
             self._install(self.signed)
 
-    def _install(self, directory: Directory) -> None:
-        self.signed = directory
-        self.current = apply_revocations(directory, self.revoked)
-        self.index = DirectoryIndex(self.current)
+    def _install(self, verified: Verified) -> None:
+        self.signed = verified
+        self.current = apply_revocations(verified.directory, self.revoked)
+        # unchanged by revocations (the usual case): the process's shared index serves
+        same = self.current is verified.directory
+        self.index = verified.index if same else DirectoryIndex(self.current)
