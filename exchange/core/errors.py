@@ -231,3 +231,10 @@ class CaseAwaiting(ExchangeError):
     """The case still has a request awaiting an answer, so it cannot close yet."""
 
     code = "case_awaiting"
+
+
+class IndexBuilding(ExchangeError):
+    """Search is not ready yet: the node builds its in-memory index at start-up from
+    the decrypted contents (docs/THREAT_MODEL.md, "Search"). Retry in a few seconds."""
+
+    code = "index_building"

@@ -49,6 +49,36 @@ def newest_first(
 ) -> Page[CaseRow]:
     """A page of cases, newest first, after the ``(created_at, id)`` key ``after``;
     ``created_by``: only the cases this user opened."""
+    where, params = _where(wanted, created_by=created_by)
+    if after is not None:
+        where.append("(cases.created_at, cases.id) < (?, ?)")
+        params.extend(after)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    # fixed column names; every value is a bound parameter
+    sql = f"SELECT {CASE_COLUMNS} FROM cases {clause} ORDER BY created_at DESC, id DESC LIMIT ?"  # noqa: S608
+    rows = [case_of(vault, row) for row in fetch_all(conn, sql, (*params, limit + 1))]
+    return page_of(rows, limit, lambda row: (row.created_at, row.id))
+
+
+def among(
+    conn: sqlite3.Connection,
+    vault: Vault,
+    wanted: CaseFilter,
+    ids: list[str],
+    *,
+    created_by: str | None,
+) -> list[CaseRow]:
+    """Those of ``ids`` (the text filter's candidates, from the search index) that the
+    board with these filters holds, newest first: the WHERE clause of ``newest_first``."""
+    where, params = _where(wanted, created_by=created_by)
+    where.append(f"cases.id IN ({','.join('?' * len(ids))})")
+    # fixed column names; every value is a bound parameter
+    sql = f"SELECT {CASE_COLUMNS} FROM cases WHERE {' AND '.join(where)}"  # noqa: S608
+    rows = [case_of(vault, row) for row in fetch_all(conn, sql, (*params, *ids))]
+    return sorted(rows, key=lambda row: (row.created_at, row.id), reverse=True)
+
+
+def _where(wanted: CaseFilter, *, created_by: str | None) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
     if created_by is not None:
@@ -73,11 +103,4 @@ def newest_first(
         params.append(format_time(wanted.overdue_at))
     if wanted.shared:
         where.append("cases.origin IS NOT NULL")
-    if after is not None:
-        where.append("(cases.created_at, cases.id) < (?, ?)")
-        params.extend(after)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    # fixed column names; every value is a bound parameter
-    sql = f"SELECT {CASE_COLUMNS} FROM cases {clause} ORDER BY created_at DESC, id DESC LIMIT ?"  # noqa: S608
-    rows = [case_of(vault, row) for row in fetch_all(conn, sql, (*params, limit + 1))]
-    return page_of(rows, limit, lambda row: (row.created_at, row.id))
+    return where, params

@@ -52,6 +52,8 @@ STATUS = {
     "unknown_case": 404,
     "case_closed": 409,
     "case_awaiting": 409,
+    # search (service/search.py): the in-memory index is still being built
+    "index_building": 503,
 }
 
 log = structlog.get_logger("exchange.http")
