@@ -488,4 +488,21 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX case_messages_case ON case_messages (case_id, id)",
         "CREATE INDEX case_messages_kek ON case_messages (substr(content_key, 2, 16))",
     ],
+    # 21: lists and search at a million requests (issue 17): each filter of the requests
+    # list has an index in the list's order, so a rare value (a status, a kind, an
+    # authority) is a range scan, not a walk through every request; the case board's
+    # status and investigator filters and its shared cases too, and its authority filter
+    # finds the cases through their requests (the deadlines list keeps its own order's
+    # indexes: store/deadline_lists.py names counterpart and urgency with a unary +).
+    # Erasures are found by time (store/search_texts.py: they leave the search index)
+    [
+        "CREATE INDEX requests_status_newest ON requests (status, created_at, id)",
+        "CREATE INDEX requests_counterpart_newest ON requests (counterpart, created_at, id)",
+        "CREATE INDEX requests_kind_newest ON requests (kind, created_at, id)",
+        "CREATE INDEX requests_urgency_newest ON requests (urgency, created_at, id)",
+        "CREATE INDEX requests_erased ON requests (erased_at) WHERE erased_at IS NOT NULL",
+        "CREATE INDEX cases_status_newest ON cases (status, created_at, id)",
+        "CREATE INDEX cases_creator_newest ON cases (created_by, created_at, id)",
+        "CREATE INDEX cases_shared_newest ON cases (created_at, id) WHERE origin IS NOT NULL",
+    ],
 ]
