@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from exchange.bench import audit_bench, bare, directory_bench, e2e, primitives, report
+from exchange.bench import audit_bench, bare, directory_bench, e2e, primitives, report, volume
 from exchange.bench.client import Connection, PinMismatch
 from exchange.bench.local_federation import free_port
 from exchange.bench.processes import spawn, stop, wait_healthy
@@ -70,3 +70,16 @@ def test_the_load_generator_refuses_a_certificate_it_did_not_pin(tmp_path: Path)
         assert asyncio.run(check()) == 200
     finally:
         stop(server)
+
+
+def test_the_volume_run_reports_its_figures(tmp_path: Path) -> None:
+    """A node holding a few hundred requests written as the volume run writes a million:
+    it starts, builds its search index, pages through its lists and answers searches."""
+    result = volume.run(300, pages=3, searches=10, work=tmp_path)
+    assert result["volume_requests"] == 300
+    for key in ("startup_s_at_volume", "inbox_page_p99_ms", "requests_page_p99_ms",
+                "cases_page_p99_ms", "search_p99_ms",
+                "search_index_ready_s_at_volume"):  # fmt: skip
+        value = result[key]
+        assert isinstance(value, float) and value > 0, key
+    assert set(report.TARGETS) >= {"inbox_page_p99_ms", "search_p99_ms", "startup_s_at_volume"}

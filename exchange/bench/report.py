@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.canonical import JsonObject
-from . import audit_bench, bare, directory_bench, e2e, primitives, scale
+from . import audit_bench, bare, directory_bench, e2e, primitives, scale, volume
 
 TARGETS = {
     "exchange_rps": (">=", 1000.0),
@@ -21,6 +21,9 @@ TARGETS = {
     "consistency_proof_ms": ("<", 1.0),
     "federation_193_s": ("<", 60.0),
     "directory_search_ms": ("<", 10.0),
+    "inbox_page_p99_ms": ("<", 50.0),
+    "search_p99_ms": ("<", 100.0),
+    "startup_s_at_volume": ("<", 30.0),
 }
 
 
@@ -34,7 +37,13 @@ def machine() -> JsonObject:
 
 
 def run_all(
-    *, requests: int, concurrency: int, size: int, audit_entries: int, progress: Any
+    *,
+    requests: int,
+    concurrency: int,
+    size: int,
+    audit_entries: int,
+    progress: Any,
+    volume_requests: int = 1_000_000,
 ) -> JsonObject:
     result: JsonObject = {
         "machine": machine(),
@@ -48,6 +57,7 @@ def run_all(
         ("audit log", lambda: audit_bench.run(audit_entries)),
         ("193-node federation", scale.run),
         ("directory search", directory_bench.run),
+        (f"{volume_requests:,} requests in one node", lambda: volume.run(volume_requests)),
     ]
     for name, step in steps:
         started = time.perf_counter()

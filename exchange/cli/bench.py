@@ -17,6 +17,9 @@ def register(sub: Any) -> None:
     p.add_argument("--concurrency", type=int, default=64, help="concurrent API clients")
     p.add_argument("--payload", type=int, default=2000, help="request body size in bytes")
     p.add_argument("--audit-entries", type=int, default=1_000_000)
+    p.add_argument(
+        "--volume", type=int, default=1_000_000, help="requests in the node of the volume run"
+    )
     p.set_defaults(handler=cmd_bench)
 
 
@@ -24,11 +27,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not (1 <= args.requests <= 1_000_000 and 1 <= args.concurrency <= 1000):
         print("error: --requests 1..1000000 and --concurrency 1..1000", file=sys.stderr)
         return 2
+    if not 1 <= args.volume <= 10_000_000:
+        print("error: --volume 1..10000000", file=sys.stderr)
+        return 2
     result = run_all(
         requests=args.requests,
         concurrency=args.concurrency,
         size=args.payload,
         audit_entries=args.audit_entries,
+        volume_requests=args.volume,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
     )
     print(json.dumps(result) if args.json else table(result))
