@@ -14,6 +14,7 @@ from collections.abc import Callable
 from ...core.deadlines import SPAN_EN
 from .locales.conditions import CONDITIONS
 from .locales.recipients import RECIPIENTS
+from .locales.search import SEARCH
 from .locales.sharing import SHARING
 from .locales.spontaneous import SPONTANEOUS
 
@@ -343,6 +344,7 @@ EN: dict[str, str] = {
     **RECIPIENTS["en"],
     **SHARING["en"],
     **SPONTANEOUS["en"],
+    **SEARCH["en"],
 }
 
 # Imported here, after EN: each table holds EN's keys and fields (tests/ui/test_languages.py).

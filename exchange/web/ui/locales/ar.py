@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .conditions import CONDITIONS
 from .recipients import RECIPIENTS
+from .search import SEARCH
 from .sharing import SHARING
 from .spontaneous import SPONTANEOUS
 
@@ -288,6 +289,7 @@ AR: dict[str, str] = {
     **CONDITIONS["ar"],
     **RECIPIENTS["ar"],
     **SPONTANEOUS["ar"],
+    **SEARCH["ar"],
     **SHARING["ar"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "في انتظار توضيحات",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .conditions import CONDITIONS
 from .recipients import RECIPIENTS
+from .search import SEARCH
 from .sharing import SHARING
 from .spontaneous import SPONTANEOUS
 
@@ -305,6 +306,7 @@ ES: dict[str, str] = {
     **CONDITIONS["es"],
     **RECIPIENTS["es"],
     **SPONTANEOUS["es"],
+    **SEARCH["es"],
     **SHARING["es"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "A la espera de aclaraciones",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .conditions import CONDITIONS
 from .recipients import RECIPIENTS
+from .search import SEARCH
 from .sharing import SHARING
 from .spontaneous import SPONTANEOUS
 
@@ -306,6 +307,7 @@ FR: dict[str, str] = {
     **CONDITIONS["fr"],
     **RECIPIENTS["fr"],
     **SPONTANEOUS["fr"],
+    **SEARCH["fr"],
     **SHARING["fr"],
     # the conversation (issue 16)
     "status_awaiting_clarification": "En attente de précisions",
