@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
-import uuid
 from array import array
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
@@ -70,25 +69,30 @@ def key_of(created_at: str, doc_id: str) -> Key:
 
 class WordIndex:
     """Documents and their words; ``matches`` lists the ids holding every word of a
-    query, newest first. Not thread-safe: the event loop's thread uses it."""
+    query, newest first. A document is named by its key. Not thread-safe: the event
+    loop's thread uses it (the start-up build fills it before anyone may search)."""
 
     def __init__(self) -> None:
         self._times = array("q")
         self._ids = bytearray()  # 16 bytes a document: its UUID (see _odd)
         self._odd: dict[int, str] = {}  # ids that are not a UUID in its usual form
-        self._docs: dict[str, int] = {}
         self._alive = bytearray()
-        self._vocabulary: dict[str, int] = {}
-        self._spelling: dict[int, str] = {}
-        self._next_word = 0
-        self._postings: dict[int, array[int]] = {}
-        self._forward: list[array[int]] = []
+        self._count = 0
+        self._vocabulary: dict[str, int] = {}  # word -> word number
+        self._words: list[str | None] = []  # word number -> word (None: free)
+        self._postings: list[array[int]] = []  # word number -> documents, ascending
+        self._free: list[int] = []
+        # the words of each document, document after document (``_starts``), and those
+        # added to a document after it was first indexed (an acknowledgement's reference)
+        self._forward = array("i")
+        self._starts = array("q")
+        self._late: dict[int, list[int]] = {}
 
     def __len__(self) -> int:
-        return len(self._docs)
+        return self._count
 
-    def __contains__(self, doc_id: object) -> bool:
-        return doc_id in self._docs
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple) and self._find(key) is not None
 
     def knows(self, word: str) -> bool:
         """Whether some document still holds this word (folded)."""
@@ -100,39 +104,48 @@ class WordIndex:
 
     def add(self, key: Key, found: Iterable[str]) -> None:
         """Index the words ``found`` under the document ``key`` (added to those it has)."""
-        doc = self._docs.get(key[1])
-        if doc is None:
-            doc = self._new(key)
-        forward = self._forward[doc]
+        n = len(self._times)
+        if n == 0 or key > self._key(n - 1):  # the newest: every posting list grows at its end
+            doc = self._append(key)
+            for word in found:
+                wid = self._word(word)
+                self._postings[wid].append(doc)
+                self._forward.append(wid)
+            return
+        at = bisect_left(range(n), key, key=self._key)
+        if at < n and self._key(at) == key:
+            if not self._alive[at]:
+                return  # erased: its words never come back
+            doc = at
+        else:
+            doc = self._insert(key)
+        late = self._late.setdefault(doc, [])
         for word in found:
-            wid = self._vocabulary.get(word)
-            if wid is None:
-                wid, self._next_word = self._next_word, self._next_word + 1
-                self._vocabulary[word], self._spelling[wid] = wid, word
-                self._postings[wid] = array("i")
+            wid = self._word(word)
             posting = self._postings[wid]
-            if not posting or posting[-1] < doc:
-                posting.append(doc)
-                forward.append(wid)
-            elif not _holds(posting, doc):
+            if not _holds(posting, doc):
                 insort(posting, doc)
-                forward.append(wid)
+                late.append(wid)
 
-    def forget(self, doc_id: str) -> bool:
+    def forget(self, key: Key) -> bool:
         """Drop a document (its record was erased): it leaves every posting list, and
         its words the vocabulary when no other document holds them."""
-        doc = self._docs.pop(doc_id, None)
+        doc = self._find(key)
         if doc is None:
             return False
         self._alive[doc] = 0
-        for wid in self._forward[doc]:
+        self._count -= 1
+        for wid in self._words_of(doc):
             posting = self._postings[wid]
             at = bisect_left(posting, doc)
             if at < len(posting) and posting[at] == doc:
                 del posting[at]
-            if not posting:
-                del self._postings[wid], self._vocabulary[self._spelling.pop(wid)]
-        self._forward[doc] = array("i")
+            word = self._words[wid]
+            if not posting and word is not None:
+                del self._vocabulary[word]
+                self._words[wid] = None
+                self._free.append(wid)
+        self._late.pop(doc, None)
         return True
 
     def matches(self, terms: Iterable[str], *, before: Key | None = None) -> Iterator[str]:
@@ -156,43 +169,64 @@ class WordIndex:
             if self._alive[doc] and all(_holds(p, doc) for p in rest):
                 yield self._id(doc)
 
-    def _new(self, key: Key) -> int:
+    def _word(self, word: str) -> int:
+        wid = self._vocabulary.get(word)
+        if wid is None:
+            if self._free:
+                wid = self._free.pop()
+                self._words[wid], self._postings[wid] = word, array("i")
+            else:
+                wid = len(self._words)
+                self._words.append(word)
+                self._postings.append(array("i"))
+            self._vocabulary[word] = wid
+        return wid
+
+    def _words_of(self, doc: int) -> list[int]:
+        end = self._starts[doc + 1] if doc + 1 < len(self._starts) else len(self._forward)
+        return [*self._forward[self._starts[doc] : end], *self._late.get(doc, ())]
+
+    def _find(self, key: Key) -> int | None:
+        at = bisect_left(range(len(self._times)), key, key=self._key)
+        if at < len(self._times) and self._alive[at] and self._key(at) == key:
+            return at
+        return None
+
+    def _append(self, key: Key) -> int:
         doc = len(self._times)
-        if doc and key < self._key(doc - 1):
-            return self._insert(key)
         self._times.append(key[0])
-        self._ids += _packed(key[1])
-        if _unpacked(self._ids[16 * doc :]) != key[1]:
+        packed = _packed(key[1])
+        self._ids += packed
+        if _unpacked(packed) != key[1]:
             self._odd[doc] = key[1]
         self._alive.append(1)
-        self._forward.append(array("i"))
-        self._docs[key[1]] = doc
+        self._count += 1
+        self._starts.append(len(self._forward))
         return doc
 
     def _insert(self, key: Key) -> int:
         """A document older than the newest (a clock set back): renumber all in key
         order. Rare, and linear in the index's size."""
         old = sorted(range(len(self._times)), key=self._key)
-        keys = [self._key(d) for d in old]
-        at = bisect_left(keys, key)
+        at = bisect_left([self._key(d) for d in old], key)
         order = [*old[:at], -1, *old[at:]]
         renumber = {d: n for n, d in enumerate(order) if d >= 0}
-        times, ids, alive, forward, odd = array("q"), bytearray(), bytearray(), [], {}
-        for n, d in enumerate(order):
-            times.append(key[0] if d < 0 else self._times[d])
-            the_id = key[1] if d < 0 else self._id(d)
-            ids += _packed(the_id)
-            if _unpacked(ids[16 * n :]) != the_id:
-                odd[n] = the_id
-            alive.append(1 if d < 0 else self._alive[d])
-            forward.append(array("i") if d < 0 else self._forward[d])
-        for wid, posting in self._postings.items():
+        former = self
+        fresh = WordIndex()
+        for d in order:
+            if d < 0:
+                fresh._append(key)
+                continue
+            fresh._append(former._key(d))
+            fresh._alive[-1] = former._alive[d]
+            if former._alive[d]:
+                fresh._forward.extend(former._words_of(d))
+        fresh._count = sum(fresh._alive)
+        self._times, self._ids, self._odd = fresh._times, fresh._ids, fresh._odd
+        self._alive, self._count = fresh._alive, fresh._count
+        self._forward, self._starts, self._late = fresh._forward, fresh._starts, {}
+        for wid, posting in enumerate(self._postings):
             self._postings[wid] = array("i", sorted(renumber[d] for d in posting))
-        self._times, self._ids, self._alive, self._forward, self._odd = (
-            times, ids, alive, forward, odd
-        )  # fmt: skip
-        self._docs = {self._id(n): n for n in range(len(order)) if alive[n]}
-        self._docs[key[1]] = at
         return at
 
     def _key(self, doc: int) -> Key:
@@ -210,13 +244,14 @@ def _holds(posting: array[int], doc: int) -> bool:
 
 def _packed(doc_id: str) -> bytes:
     try:
-        return uuid.UUID(doc_id).bytes
+        return bytes.fromhex(doc_id.replace("-", ""))[:16].ljust(16, b"\0")
     except ValueError:
         return bytes(16)
 
 
 def _unpacked(raw: bytes | bytearray) -> str:
-    return str(uuid.UUID(bytes=bytes(raw[:16])))
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
 class Indexes:

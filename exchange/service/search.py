@@ -89,10 +89,10 @@ def _catch_up(conn: sqlite3.Connection, vault: Vault, indexes: Indexes) -> None:
         if not found.more:
             break
     erased = texts.erased_since(conn, indexes.erased_mark)
-    for request_id in erased.requests:
-        indexes.requests.forget(request_id)
-    for case_id in erased.cases:
-        indexes.cases.forget(case_id)
+    for key in erased.requests:
+        indexes.requests.forget(key)
+    for key in erased.cases:
+        indexes.cases.forget(key)
     for key, words in texts.case_words(conn, vault, erased.cases):
         indexes.cases.add(key, words)  # what remains of a case after an erasure in it
     indexes.erased_mark = erased.mark

@@ -107,30 +107,37 @@ def marks(conn: sqlite3.Connection) -> tuple[int, int, str]:
 
 @dataclass(frozen=True)
 class Erased:
-    """Requests erased at or after a mark, their cases, and the next mark."""
+    """Requests erased at or after a mark (their keys), their cases (ids and keys),
+    and the next mark."""
 
-    requests: list[str]
-    cases: list[str]
+    requests: list[Key]
+    cases: list[Key]
     mark: str
 
 
 def erased_since(conn: sqlite3.Connection, mark: str) -> Erased:
     rows = fetch_all(
         conn,
-        "SELECT id, case_id, erased_at FROM requests WHERE erased_at >= ? ORDER BY erased_at",
+        "SELECT r.id, r.created_at, r.erased_at, c.id AS case_id, c.created_at AS case_at"
+        " FROM requests AS r LEFT JOIN cases AS c ON c.id = r.case_id"
+        " WHERE r.erased_at >= ? ORDER BY r.erased_at",
         (mark,),
     )
-    cases = {r["case_id"] for r in rows if r["case_id"] is not None}
+    cases = {(r["case_at"], r["case_id"]) for r in rows if r["case_id"] is not None}
     last = rows[-1]["erased_at"] if rows else mark
-    return Erased([r["id"] for r in rows], sorted(cases), last)
+    return Erased(
+        [key_of(r["created_at"], r["id"]) for r in rows],
+        [key_of(at, case_id) for at, case_id in sorted(cases)],
+        last,
+    )
 
 
-def case_words(conn: sqlite3.Connection, vault: Vault, case_ids: list[str]) -> Found:
+def case_words(conn: sqlite3.Connection, vault: Vault, case_keys: list[Key]) -> Found:
     """The words of these cases as they stand now (after an erasure in them): the
     names of an explicit case not erased, the subjects of an implicit one's requests
     whose contents remain."""
     found: Found = []
-    for case_id in case_ids:
+    for _, case_id in case_keys:
         rows = fetch_all(
             conn, "SELECT rowid FROM cases WHERE id = ? AND erased_at IS NULL", (case_id,)
         )
