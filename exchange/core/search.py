@@ -29,6 +29,7 @@ from .errors import Malformed
 
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 8
+CHUNK = 2048  # documents of a query's rarest word intersected at once
 MAX_WORD = 40  # longer words are indexed and searched by their first 40 characters
 _WORD = re.compile(r"\w+")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -164,10 +165,20 @@ class WordIndex:
         end = len(first)
         if before is not None:
             end = bisect_left(first, bisect_left(range(len(self._times)), before, key=self._key))
-        for i in range(end - 1, -1, -1):
-            doc = first[i]
-            if self._alive[doc] and all(_holds(p, doc) for p in rest):
-                yield self._id(doc)
+        alive, doc_id = self._alive, self._id
+        while end > 0:  # a chunk of the rarest word's documents at a time, newest first
+            start = max(0, end - CHUNK)
+            found = set(first[start:end])
+            for posting in rest:  # intersected in C, over the same range of documents
+                lo = bisect_left(posting, first[start])
+                hi = bisect_left(posting, first[end - 1] + 1)
+                found.intersection_update(posting[lo:hi])
+                if not found:
+                    break
+            for doc in sorted(found, reverse=True):
+                if alive[doc]:
+                    yield doc_id(doc)
+            end = start
 
     def _word(self, word: str) -> int:
         wid = self._vocabulary.get(word)

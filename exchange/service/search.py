@@ -164,10 +164,14 @@ async def _collect(
     candidates: Iterator[str], limit: int, check: Callable[[list[str]], Awaitable[list[Row]]]
 ) -> list[Row]:
     """Candidates checked a batch at a time until a page and one more row are found
-    (or none is left). The caller holds the index's lock: nothing changes it meanwhile."""
+    (or none is left): a page's worth first (most candidates pass for a liaison
+    prosecutor), then twice as many each time, up to CANDIDATES. The caller holds the
+    index's lock: nothing changes it meanwhile."""
     rows: list[Row] = []
-    while len(rows) <= limit and (batch := list(islice(candidates, CANDIDATES))):
+    size = limit + 1
+    while len(rows) <= limit and (batch := list(islice(candidates, size))):
         rows += await check(batch)
+        size = min(size * 2, CANDIDATES)
     return rows
 
 

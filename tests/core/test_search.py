@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exchange.core.errors import Malformed
-from exchange.core.search import WordIndex, key_of, query_terms, words
+from exchange.core.search import CHUNK, WordIndex, key_of, query_terms, words
 
 
 def test_words_are_folded_whole_and_bounded() -> None:
@@ -73,3 +74,18 @@ def test_a_key_is_the_lists_order() -> None:
     earlier = key_of("2026-01-02T09:00:00.000001Z", _id(9))
     later = key_of("2026-01-02T09:00:00.000002Z", _id(1))
     assert earlier < later and later[1] == _id(1)
+
+
+def test_matches_span_many_chunks_of_the_rarest_word() -> None:
+    """More documents than one chunk of intersection (core.search.CHUNK): the same
+    answer as a brute-force reading, from the start and from a cursor."""
+    rng = random.Random(5)  # noqa: S311 -- test data, not a secret
+    index, held = WordIndex(), {}
+    for n in range(3 * CHUNK + 17):
+        found = set(rng.sample("abcdefgh", 3))
+        index.add((n // 3, _id(n)), found)
+        held[_id(n)] = (n // 3, found)
+    for terms in ({"a"}, {"a", "b"}, {"a", "b", "c"}):
+        assert list(index.matches(sorted(terms))) == _brute(held, terms, None)
+        before = (CHUNK, _id(3 * CHUNK))
+        assert list(index.matches(sorted(terms), before=before)) == _brute(held, terms, before)
