@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import list_indexes
+
 # Migration 6's settled part: the time a settled request had left when answered, in
 # microseconds (part of a released migration: never edit; store/deadlines.MARGIN).
 _MARGIN = """((CAST(strftime('%s', substr(deadline, 1, 19)) AS INTEGER)
@@ -488,21 +490,6 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX case_messages_case ON case_messages (case_id, id)",
         "CREATE INDEX case_messages_kek ON case_messages (substr(content_key, 2, 16))",
     ],
-    # 21: lists and search at a million requests (issue 17): each filter of the requests
-    # list has an index in the list's order, so a rare value (a status, a kind, an
-    # authority) is a range scan, not a walk through every request; the case board's
-    # status and investigator filters and its shared cases too, and its authority filter
-    # finds the cases through their requests (the deadlines list keeps its own order's
-    # indexes: store/deadline_lists.py names counterpart and urgency with a unary +).
-    # Erasures are found by time (store/search_texts.py: they leave the search index)
-    [
-        "CREATE INDEX requests_status_newest ON requests (status, created_at, id)",
-        "CREATE INDEX requests_counterpart_newest ON requests (counterpart, created_at, id)",
-        "CREATE INDEX requests_kind_newest ON requests (kind, created_at, id)",
-        "CREATE INDEX requests_urgency_newest ON requests (urgency, created_at, id)",
-        "CREATE INDEX requests_erased ON requests (erased_at) WHERE erased_at IS NOT NULL",
-        "CREATE INDEX cases_status_newest ON cases (status, created_at, id)",
-        "CREATE INDEX cases_creator_newest ON cases (created_by, created_at, id)",
-        "CREATE INDEX cases_shared_newest ON cases (created_at, id) WHERE origin IS NOT NULL",
-    ],
+    # 21: the lists and search at a million requests (issue 17): store/list_indexes.py
+    list_indexes.MIGRATION_21,
 ]
