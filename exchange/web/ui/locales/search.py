@@ -1,12 +1,13 @@
-"""Search (issue 17), in every language of the UI: merged into each table
+"""Search (issue 17), in every language of the UI (its button says "Find": the
+directory page's own button is "Search"): merged into each table
 (``strings.EN``, ``locales/fr.py`` ...), kept together so the four read alike."""
 
 from __future__ import annotations
 
 SEARCH: dict[str, dict[str, str]] = {
     "en": {
-        "search": "Search",
-        "search_title": "Search requests",
+        "find_button": "Find",
+        "search_title": "Find requests",
         "search_label": "Words to find",
         "search_hint": (
             "Whole words of a subject, text, reference or authority; every word must be"
@@ -20,8 +21,8 @@ SEARCH: dict[str, dict[str, str]] = {
         "case_text": "Title or reference",
     },
     "fr": {
-        "search": "Rechercher",
-        "search_title": "Rechercher des demandes",
+        "find_button": "Trouver",
+        "search_title": "Trouver des demandes",
         "search_label": "Mots à trouver",
         "search_hint": (
             "Mots entiers d'un objet, d'un texte, d'une référence ou d'une autorité ; chaque"
@@ -35,8 +36,8 @@ SEARCH: dict[str, dict[str, str]] = {
         "case_text": "Titre ou référence",
     },
     "es": {
-        "search": "Buscar",
-        "search_title": "Buscar solicitudes",
+        "find_button": "Encontrar",
+        "search_title": "Encontrar solicitudes",
         "search_label": "Palabras que buscar",
         "search_hint": (
             "Palabras completas de un asunto, texto, referencia o autoridad; cada palabra"
@@ -50,8 +51,8 @@ SEARCH: dict[str, dict[str, str]] = {
         "case_text": "Título o referencia",
     },
     "ar": {
-        "search": "بحث",
-        "search_title": "البحث في الطلبات",
+        "find_button": "اعثر",
+        "search_title": "العثور على الطلبات",
         "search_label": "الكلمات المطلوبة",
         "search_hint": (
             "كلمات كاملة من موضوع أو نص أو مرجع أو جهة؛ يجب أن ترد كل كلمة في الطلب."
