@@ -9,9 +9,10 @@ starts at a binary search. A query is whole words, folded (case, accents): a doc
 matches when it holds every word. The index says which documents may match; the
 caller's SQL decides what the user sees (roles, filters, erasure), as for the lists.
 
-Memory: per document 16 bytes of id, 8 of time, 4 per distinct word in its posting
-lists and 4 in its forward list (which lets an erased document leave every posting
-list at once, and its words the vocabulary when no other document holds them).
+Memory: per document 16 bytes of id, 8 of time, 9 of bookkeeping, 4 per distinct word
+in its posting lists and 4 in its forward list (which lets an erased document leave
+every posting list at once, and its words the vocabulary when no other document holds
+them); per distinct word a vocabulary entry and a posting list.
 """
 
 from __future__ import annotations
