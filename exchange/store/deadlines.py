@@ -222,7 +222,7 @@ def state_of(row: RequestRow, policy: DeadlinePolicy, now: datetime) -> str | No
     )
     if not row.deadline or row.status is Status.EXPIRED or gone:
         return None
-    # the row's own fields, not to_json(): a deep copy per row was most of a list page
+    # the row's own fields, not a copy of them for every row of a list page
     return state_at(facts_of(vars(row)), policy, now).value
 
 
