@@ -10,7 +10,16 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.canonical import JsonObject
-from . import audit_bench, bare, directory_bench, e2e, evidence_bench, primitives, scale
+from . import (
+    audit_bench,
+    bare,
+    directory_bench,
+    e2e,
+    evidence_bench,
+    primitives,
+    scale,
+    volume,
+)
 
 TARGETS = {
     "exchange_rps": (">=", 1000.0),
@@ -23,6 +32,9 @@ TARGETS = {
     "directory_search_ms": ("<", 10.0),
     "evidence_deliver_mb_s": (">=", 100.0),
     "evidence_peak_rss_mb": ("<", 300.0),
+    "inbox_page_p99_ms": ("<", 50.0),
+    "search_p99_ms": ("<", 100.0),
+    "startup_s_at_volume": ("<", 30.0),
 }
 
 
@@ -36,7 +48,7 @@ def machine() -> JsonObject:
 
 
 # the parts ``exchange bench --only`` may name, in the order they run
-PARTS = ("primitives", "e2e", "bare", "audit", "federation", "directory", "evidence")
+PARTS = ("primitives", "e2e", "bare", "audit", "federation", "directory", "evidence", "volume")
 
 
 def run_all(
@@ -49,6 +61,7 @@ def run_all(
     evidence_bytes: int = 4 << 30,
     nodes: int = 193,
     only: tuple[str, ...] = PARTS,
+    volume_requests: int = 1_000_000,
 ) -> JsonObject:
     result: JsonObject = {
         "machine": machine(),
@@ -63,6 +76,11 @@ def run_all(
         ("federation", f"{nodes}-node federation", lambda: scale.run(nodes)),
         ("directory", "directory search", directory_bench.run),
         ("evidence", "evidence files", lambda: evidence_bench.run(evidence_bytes)),
+        (
+            "volume",
+            f"{volume_requests:,} requests in one node",
+            lambda: volume.run(volume_requests),
+        ),
     ]
     for part, name, step in steps:
         if part not in only:

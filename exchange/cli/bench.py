@@ -29,6 +29,9 @@ def register(sub: Any) -> None:
         choices=PARTS,
         help="run only this part (repeatable), e.g. --only federation",
     )
+    p.add_argument(
+        "--volume", type=int, default=1_000_000, help="requests in the node of the volume run"
+    )
     p.set_defaults(handler=cmd_bench)
 
 
@@ -42,12 +45,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not MIN_NODES <= args.nodes <= MAX_NODES:
         print(f"error: --nodes {MIN_NODES}..{MAX_NODES}", file=sys.stderr)
         return 2
+    if not 1 <= args.volume <= 10_000_000:
+        print("error: --volume 1..10000000", file=sys.stderr)
+        return 2
     result = run_all(
         requests=args.requests,
         concurrency=args.concurrency,
         size=args.payload,
         audit_entries=args.audit_entries,
         evidence_bytes=args.evidence_bytes,
+        volume_requests=args.volume,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
         nodes=args.nodes,
         only=tuple(args.only or PARTS),

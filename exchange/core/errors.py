@@ -265,3 +265,10 @@ class IdempotencyInProgress(ExchangeError):
     """A request with this key is still running: retry once it has answered."""
 
     code = "idempotency_in_progress"
+
+
+class IndexBuilding(ExchangeError):
+    """Search is not ready yet: the node builds its in-memory index at start-up from
+    the decrypted contents (docs/THREAT_MODEL.md, "Search"). Retry in a few seconds."""
+
+    code = "index_building"

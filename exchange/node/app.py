@@ -22,7 +22,7 @@ from ..core.rate_limit import ConnectionGate, RateLimiter
 from ..ops import period_keys
 from ..ops.data_folder import require_private
 from ..ops.keyfiles import load_keyring, load_or_create_audit_key
-from ..service import evidence, settings
+from ..service import evidence, search, settings
 from ..service.directory import DirectoryHolder
 from ..service.metrics import Metrics
 from ..service.node import Node
@@ -163,6 +163,8 @@ def _lifecycle(config: NodeConfig, keys: _Keys, clock: Clock, background: bool):
             await node.directory.load_cached()
             await settings.record_changes(node)
             await evidence.forget_reservations(node)
+            # search answers index_building until this is done (service/search.py)
+            tasks.append(asyncio.create_task(search.build(node), name="search_index"))
             with contextlib.suppress(Exception):
                 await directory.refresh(
                     node.directory, config.directory_source, config.data_dir, session

@@ -13,6 +13,7 @@ from ..core.clock import Clock
 from ..core.directory import Authority
 from ..core.errors import InvalidRequest, NotFound
 from ..core.keys import KeyRing, SigningKeyPair
+from ..core.search import Indexes
 from ..core.vault import Vault
 from ..store import requests as store
 from ..store.db import Database
@@ -34,6 +35,7 @@ class Node:
     wake_delivery: Callable[[], None] = field(default=lambda: None)
     wake_deadlines: Callable[[], None] = field(default=lambda: None)
     notice_deadline: Callable[[datetime | None], None] = field(default=lambda _: None)
+    search: Indexes = field(default_factory=Indexes)  # in memory only (service/search.py)
 
     def __post_init__(self) -> None:
         # One object, so that creates queued together are stored by one call

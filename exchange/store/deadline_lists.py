@@ -143,8 +143,11 @@ def _parts(
     }
     common = ""  # fixed column names; every value is a bound parameter
     for column, name in (
-        ("urgency", "urgency"),
-        ("counterpart", "peer"),
+        # unary +: not through requests_urgency_newest or _counterpart_newest
+        # (migration 24), whose order is not this list's (SQLite would take them for
+        # selective and sort every standard request, or a whole authority's)
+        ("+urgency", "urgency"),
+        ("+counterpart", "peer"),
         ("created_by", "created_by"),
     ):
         if params[name] is not None:

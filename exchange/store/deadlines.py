@@ -225,7 +225,8 @@ def state_of(row: RequestRow, policy: DeadlinePolicy, now: datetime) -> str | No
     )
     if not row.deadline or row.status is Status.EXPIRED or gone:
         return None
-    return state_at(facts_of(row.to_json()), policy, now).value
+    # the row's own fields, not a copy of them for every row of a list page
+    return state_at(facts_of(vars(row)), policy, now).value
 
 
 def open_alert_count(conn: sqlite3.Connection, created_by: str | None = None) -> int:

@@ -26,7 +26,7 @@ from ..core.canonical import format_time
 from ..core.cursor import Position
 from .db import fetch_all
 from .deadlines import OVERDUE_AT
-from .paging import Page, page_of
+from .paging import Page, is_sparse, page_of
 from .rows import REQUEST_COLUMNS, RequestRow
 
 
@@ -58,6 +58,41 @@ def newest_first(
 
     A draft is listed to its author (``drafts_of``) only; ``author``: only the
     requests this user created."""
+    where, params = _where(conn, wanted, drafts_of=drafts_of, author=author)
+    if after is not None:
+        where.append("(created_at, id) < (?, ?)")
+        params.extend(after)
+    clause = " AND ".join(where)  # fixed column names; every value is a bound parameter
+    sql = f"{_SELECT} WHERE {clause} ORDER BY created_at DESC, id DESC LIMIT ?"
+    rows = fetch_all(conn, sql, (*params, limit + 1))
+    return _page(rows, limit, lambda row: (row.created_at, row.id))
+
+
+def among(
+    conn: sqlite3.Connection,
+    wanted: RequestFilter,
+    ids: list[str],
+    *,
+    drafts_of: str,
+    author: str | None,
+) -> list[RequestRow]:
+    """Those of ``ids`` (search's candidates) that the list with these filters holds,
+    newest first, whose contents are not erased: the very WHERE clause of
+    ``newest_first``, so search shows exactly what the lists show."""
+    where, params = _where(None, wanted, drafts_of=drafts_of, author=author)
+    where += ["erased_at IS NULL", f"id IN ({','.join('?' * len(ids))})"]
+    sql = f"{_SELECT} WHERE {' AND '.join(where)}"  # fixed names; values are bound
+    rows = [RequestRow.of(row) for row in fetch_all(conn, sql, (*params, *ids))]
+    return sorted(rows, key=lambda row: (row.created_at, row.id), reverse=True)
+
+
+def _where(
+    conn: sqlite3.Connection | None,
+    wanted: RequestFilter,
+    *,
+    drafts_of: str,
+    author: str | None,
+) -> tuple[list[str], list[Any]]:
     where = ["(status != 'draft' OR created_by = ?)"]
     params: list[Any] = [drafts_of]
     for column, value in (
@@ -72,18 +107,16 @@ def newest_first(
             where.append(f"{column} = ?")
             params.append(value)
     if wanted.peers is not None:  # SQLite takes an empty IN () as false
-        where.append(f"counterpart IN ({','.join('?' * len(wanted.peers))})")
+        # few of them: through requests_counterpart_newest, sorted; many: in list order
+        among = f"counterpart IN ({','.join('?' * len(wanted.peers))})"
+        select = f"SELECT 1 FROM requests WHERE {among}"  # noqa: S608 (fixed text)
+        sparse = conn is None or is_sparse(conn, select, wanted.peers)
+        where.append(among if sparse else f"+{among}")
         params.extend(wanted.peers)
-    if wanted.overdue_at is not None:
+    if wanted.overdue_at is not None:  # the open ones' own index (migration 24)
         where.append(OVERDUE_AT)
         params.append(format_time(wanted.overdue_at))
-    if after is not None:
-        where.append("(created_at, id) < (?, ?)")
-        params.extend(after)
-    clause = " AND ".join(where)  # fixed column names; every value is a bound parameter
-    sql = f"{_SELECT} WHERE {clause} ORDER BY created_at DESC, id DESC LIMIT ?"
-    rows = fetch_all(conn, sql, (*params, limit + 1))
-    return _page(rows, limit, lambda row: (row.created_at, row.id))
+    return where, params
 
 
 _SELECT = f"SELECT {REQUEST_COLUMNS} FROM requests"  # noqa: S608 (fixed column names)

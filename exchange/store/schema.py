@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from .schema_idempotency import IDEMPOTENCY_KEYS
-from .schema_members import MEMBERS_REMOVED
-from .schema_uploads import RESUMABLE_UPLOADS
+from . import list_indexes, schema_idempotency, schema_members, schema_uploads
 
 # Migration 6's settled part: the time a settled request had left when answered, in
 # microseconds (part of a released migration: never edit; store/deadlines.MARGIN).
@@ -492,9 +490,10 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX case_messages_case ON case_messages (case_id, id)",
         "CREATE INDEX case_messages_kek ON case_messages (substr(content_key, 2, 16))",
     ],
-    # 21-23 live beside this file: schema_members.py (a member removed, issue 16),
-    # schema_idempotency.py (Idempotency-Key), schema_uploads.py (resumable uploads)
-    MEMBERS_REMOVED,
-    IDEMPOTENCY_KEYS,
-    RESUMABLE_UPLOADS,
+    # 21-24 live beside this file (a member removed, Idempotency-Key, resumable uploads,
+    # the lists and search at a million requests: issues 16 and 17)
+    schema_members.MEMBERS_REMOVED,
+    schema_idempotency.IDEMPOTENCY_KEYS,
+    schema_uploads.RESUMABLE_UPLOADS,
+    list_indexes.MIGRATION,
 ]

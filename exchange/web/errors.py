@@ -59,6 +59,8 @@ STATUS = {
     "idempotency_key_reused": 422,
     # resumable blob uploads (service/blob_parts.py)
     "offset_mismatch": 409,
+    # search (service/search.py): the in-memory index is still being built
+    "index_building": 503,
 }
 
 log = structlog.get_logger("exchange.http")

@@ -9,7 +9,7 @@ import structlog
 
 from ..ops.provision import delete_expired_keys
 from ..ops.retention import run_pass
-from ..service import idempotency
+from ..service import idempotency, search
 from ..service.node import Node
 from ..service.sessions import Sessions
 
@@ -23,6 +23,7 @@ async def retention_daily(node: Node) -> None:
     while True:
         try:
             await asyncio.to_thread(run_pass, node.db, node.config, node.clock, node.vault)
+            await search.after_erasure(node)
         except Exception:  # keep the node running; the next pass tries again
             log.exception("retention_pass_failed")
         await expired_keys(node)

@@ -74,6 +74,24 @@ OPENAPI: JsonObject = {
         "/api/logout": {"post": _op("Log out")},
         "/api/me": {"get": _op("The logged-in user, role and CSRF token")},
         "/api/directory": {"get": _op("Search the competent-authority directory", params=_Q)},
+        "/api/search": {
+            "get": _paged(
+                "Requests holding every word of `q` (1-200 characters, 1-8 words; whole "
+                "words, case and accents folded) in their subject, body, either reference "
+                "or counterpart's id, among those the user may see in the requests list, "
+                "newest first, a page at a time (cursors of /api/requests). Contents erased "
+                "by retention are not found. 503 `index_building` while the node builds its "
+                "in-memory index after starting",
+                params=[
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    }
+                ],
+            )
+        },
         "/api/requests": {
             "get": _paged(
                 "Requests visible to the user (investigators: their own), newest first, "
@@ -243,8 +261,11 @@ OPENAPI: JsonObject = {
             "get": _paged(
                 "Cases visible to the user (investigators: the ones they opened), newest "
                 "first, a page at a time; filters: status, authority (a counterpart of one "
-                "of its requests), country (on its route or of a counterpart), overdue",
+                "of its requests), country (on its route or of a counterpart), overdue, "
+                "text (every word in its sealed title or reference, or an implicit case's "
+                "subject: the in-memory search index, 503 `index_building` until built)",
                 params=_query(
+                    "text",
                     "status",
                     "authority",
                     "country",

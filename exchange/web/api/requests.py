@@ -15,7 +15,7 @@ from ...core.bodies import read_limited
 from ...core.canonical import JsonObject, format_time, loads_object
 from ...core.errors import Malformed, TooLarge, UnsupportedMediaType
 from ...core.roles import Role
-from ...service import drafts, follow_ups, requests
+from ...service import drafts, follow_ups, requests, search
 from ...service.forms import RequestForm, recipients_of
 from ...service.node import Node
 from ...service.sessions import User
@@ -183,6 +183,18 @@ async def api_list_requests(request: web.Request, user: User) -> web.Response:
     wanted = requests.board_filter(node, direction=q.get("direction"), kind=q.get("kind"))
     page = await requests.visible(node, user, wanted, cursor=q.get("cursor"), limit=page_size(q))
     return web.json_response({"requests": [r.to_json() for r in page.rows], "next": page.next})
+
+
+@routes.get("/api/search")
+@requires(*roles.CONTENT)
+async def api_search(request: web.Request, user: User) -> web.Response:
+    """A page of the requests holding every word of ``q`` that the user may see in the
+    requests list, newest first; ``next`` goes on."""
+    q = request.query
+    found = await search.search_requests(
+        request.app[NODE_KEY], user, q.get("q"), cursor=q.get("cursor"), limit=page_size(q)
+    )
+    return web.json_response({"requests": [r.to_json() for r in found.rows], "next": found.next})
 
 
 @routes.get("/api/inbox")

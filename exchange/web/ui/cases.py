@@ -13,7 +13,7 @@ from ...core import roles
 from ...core.cases import MAX_STOPS, OFFENCES, ROUTE_ROLES
 from ...core.errors import ExchangeError
 from ...core.roles import Role
-from ...service import cases, sharing
+from ...service import cases, search, sharing
 from ...service.node import Node
 from ...service.sessions import User
 from ..appkeys import NODE_KEY
@@ -34,6 +34,7 @@ async def cases_page(request: web.Request, user: User) -> web.StreamResponse:
         "country": q.get("country", "").strip().upper(),
         "overdue": q.get("overdue") == "1",
         "shared": q.get("shared") == "1",
+        "text": q.get("text", "").strip(),
     }
     cursor = q.get("cursor") or None
     wanted = cases.case_filter(
@@ -44,7 +45,10 @@ async def cases_page(request: web.Request, user: User) -> web.StreamResponse:
         overdue=filters["overdue"],
         shared=filters["shared"],
     )
-    listed = await cases.list_cases(node, user, wanted, cursor=cursor)
+    if filters["text"]:  # sealed titles: the in-memory index (service/search.py)
+        listed = await search.filter_cases(node, user, filters["text"], wanted, cursor=cursor)
+    else:
+        listed = await cases.list_cases(node, user, wanted, cursor=cursor)
     return render(
         request,
         "cases.html",

@@ -15,6 +15,7 @@ from ...core.deadlines import SPAN_EN
 from .locales.conditions import CONDITIONS
 from .locales.membership import MEMBERSHIP
 from .locales.recipients import RECIPIENTS
+from .locales.search import SEARCH
 from .locales.sharing import SHARING
 from .locales.spontaneous import SPONTANEOUS
 
@@ -347,6 +348,7 @@ EN: dict[str, str] = {
     **SHARING["en"],
     **SPONTANEOUS["en"],
     **MEMBERSHIP["en"],
+    **SEARCH["en"],
 }
 
 # Imported here, after EN: each table holds EN's keys and fields (tests/ui/test_languages.py).

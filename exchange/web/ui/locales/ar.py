@@ -6,6 +6,7 @@ from __future__ import annotations
 from .conditions import CONDITIONS
 from .membership import MEMBERSHIP
 from .recipients import RECIPIENTS
+from .search import SEARCH
 from .sharing import SHARING
 from .spontaneous import SPONTANEOUS
 
@@ -291,6 +292,7 @@ AR: dict[str, str] = {
     **CONDITIONS["ar"],
     **RECIPIENTS["ar"],
     **SPONTANEOUS["ar"],
+    **SEARCH["ar"],
     **SHARING["ar"],
     **MEMBERSHIP["ar"],
     # the conversation (issue 16)

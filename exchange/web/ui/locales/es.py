@@ -5,6 +5,7 @@ from __future__ import annotations
 from .conditions import CONDITIONS
 from .membership import MEMBERSHIP
 from .recipients import RECIPIENTS
+from .search import SEARCH
 from .sharing import SHARING
 from .spontaneous import SPONTANEOUS
 
@@ -308,6 +309,7 @@ ES: dict[str, str] = {
     **CONDITIONS["es"],
     **RECIPIENTS["es"],
     **SPONTANEOUS["es"],
+    **SEARCH["es"],
     **SHARING["es"],
     **MEMBERSHIP["es"],
     # the conversation (issue 16)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .conditions import CONDITIONS
 from .membership import MEMBERSHIP
 from .recipients import RECIPIENTS
+from .search import SEARCH
 from .sharing import SHARING
 from .spontaneous import SPONTANEOUS
 
@@ -309,6 +310,7 @@ FR: dict[str, str] = {
     **CONDITIONS["fr"],
     **RECIPIENTS["fr"],
     **SPONTANEOUS["fr"],
+    **SEARCH["fr"],
     **SHARING["fr"],
     **MEMBERSHIP["fr"],
     # the conversation (issue 16)
