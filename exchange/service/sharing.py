@@ -8,6 +8,7 @@ has no author of ours). The rules are core/sharing's."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -179,12 +180,7 @@ async def remove(node: Node, user: User, case_id: str, authority: str) -> None:
         members=shared.members,
     )
     now = node.clock.now()
-    log_size = await sealing.log_size_now(node)
-
-    def seal(recipient: str, content: JsonObject) -> OutgoingMessage:
-        return sealing.seal_message(
-            node, "case_membership", content, recipient_id=recipient, now=now, log_size=log_size
-        )
+    seal = await _membership_sealer(node, now)
 
     await node.db.run(
         lambda c: changes.remove(
@@ -206,12 +202,7 @@ async def announce(node: Node, case_id: str) -> None:
     """As the origin, after a change: the member list, with the next serial, sealed to
     every member that has accepted (invitees learn the list once they are in)."""
     now = node.clock.now()
-    log_size = await sealing.log_size_now(node)
-
-    def seal(recipient: str, content: JsonObject) -> OutgoingMessage:
-        return sealing.seal_message(
-            node, "case_membership", content, recipient_id=recipient, now=now, log_size=log_size
-        )
+    seal = await _membership_sealer(node, now)
 
     def work(conn: sqlite3.Connection) -> int:
         return store.announce(conn, node.vault, me=node.me, case_id=case_id, seal=seal, now=now)
@@ -310,3 +301,18 @@ async def page_options(node: Node, user: User, case: case_store.CaseRow) -> Page
 
 
 _TAKEN = (MemberState.INVITED, MemberState.MEMBER)
+
+
+async def _membership_sealer(
+    node: Node, now: datetime
+) -> Callable[[str, JsonObject], OutgoingMessage]:
+    """Seals a member list to one recipient, all of one change at the same time and
+    log size (the store calls it inside its transaction, once a recipient)."""
+    log_size = await sealing.log_size_now(node)
+
+    def seal(recipient: str, content: JsonObject) -> OutgoingMessage:
+        return sealing.seal_message(
+            node, "case_membership", content, recipient_id=recipient, now=now, log_size=log_size
+        )
+
+    return seal
