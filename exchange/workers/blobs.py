@@ -89,9 +89,12 @@ async def _parts(
     file = evidence.blob_path(node, item.blob_sha256)
     part_bytes, mismatches = node.config.evidence.part_bytes, 0
     ahead: asyncio.Task[tuple[bytes, str]] | None = None  # the next part, read meanwhile
+    progress: asyncio.Task[None] | None = None  # what the peer confirmed, stored meanwhile
     try:
         while not complete:
-            await evidence.record_sent(node, item.attachment_id, offset)
+            if progress is not None:
+                await progress
+            progress = asyncio.create_task(evidence.record_sent(node, item.attachment_id, offset))
             if ahead is not None and ahead.get_name() == str(offset):
                 part, digest = await ahead
             else:
@@ -126,9 +129,13 @@ async def _parts(
             complete = response.headers.get("Upload-Complete") == "1"
             if not complete and offset != expected:
                 raise ExchangeError("peer holds another length than it took", code="blob")
+        if progress is not None:
+            await progress
     finally:
         if ahead is not None:
             ahead.cancel()  # a part read ahead that is not needed any more
+        if progress is not None and not progress.done():
+            await asyncio.wait([progress])
 
 
 async def _where(
