@@ -32,6 +32,7 @@ from .node import Node
 
 log = structlog.get_logger("exchange.evidence")
 _READ = 1024 * 1024
+_WRITEBACK = getattr(os, "posix_fadvise", None)  # absent on macOS: no early writeback
 
 
 @dataclass(frozen=True)
@@ -193,20 +194,27 @@ async def _append(
     _, peer, blob_sha256 = key
     path = part_path(node, peer, blob_sha256)
     handle = await asyncio.to_thread(_open_at, path, offset, new)
+    writing: asyncio.Future[None] | None = None
     try:
         running = _RUNNING.get(key)
         if running is None or running.offset != offset:
             running = _Running(offset, await asyncio.to_thread(_hash_prefix, handle, offset))
         whole, part, count = running.digest.copy(), hashlib.sha256(), 0
-        held: list[bytes] = []  # hashed and written a MiB at a time, off the event loop
+        # hashed and written a MiB at a time off the event loop, while the next MiB is
+        # read from the network (one MiB in the thread at a time, so in order)
+        held: list[bytes] = []
         async for chunk in chunks:
             count += len(chunk)
             if count > part_size:
                 raise Malformed("the part is longer than its Content-Length")
             held.append(chunk)
             if sum(map(len, held)) >= _READ:
-                await asyncio.to_thread(_absorb, handle, held, part, whole)
+                await _settle(writing)
+                writing = asyncio.ensure_future(
+                    asyncio.to_thread(_absorb, handle, held, part, whole)
+                )
                 held = []
+        await _settle(writing)
         await asyncio.to_thread(_absorb, handle, held, part, whole)
         if count != part_size:
             raise Malformed("the part is shorter than its Content-Length")
@@ -217,6 +225,8 @@ async def _append(
             raise Malformed("blob does not match its SHA-256: the upload is dropped")
         await asyncio.to_thread(_sync, handle)
     except BaseException:
+        if writing is not None:  # the MiB being written lands before the part is cut
+            await asyncio.wait([writing])
         await asyncio.to_thread(_cut, handle, path, offset, new)
         raise
     await asyncio.to_thread(handle.close)
@@ -291,11 +301,25 @@ def _open_at(path: Path, offset: int, new: bool) -> IO[bytes]:
     return handle
 
 
+async def _settle(writing: asyncio.Future[None] | None) -> None:
+    """The MiB in the thread written (its error raised here); a cancelled wait leaves it
+    running, for the caller's cleanup to wait on."""
+    if writing is not None:
+        await asyncio.shield(writing)
+
+
 def _absorb(handle: IO[bytes], pieces: list[bytes], *digests: Any) -> None:
     data = b"".join(pieces)
     for digest in digests:
         digest.update(data)
+    start = handle.tell()
     handle.write(data)
+    handle.flush()
+    if _WRITEBACK is not None and data:
+        # start writing these pages to disk now, without waiting: the fsync at the end
+        # of the part then has little left to do (on Linux, DONTNEED on dirty pages
+        # starts their writeback; pages still being written stay cached)
+        _WRITEBACK(handle.fileno(), start, len(data), os.POSIX_FADV_DONTNEED)
 
 
 def _hash_prefix(handle: IO[bytes], offset: int) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from .peer_client import pinned
 
 log = structlog.get_logger("exchange.delivery")
 _OFFSET_RETRIES = 2
+_SLICE = 256 * 1024
 
 
 async def upload_blobs(
@@ -89,9 +91,12 @@ async def _parts(
     file = evidence.blob_path(node, item.blob_sha256)
     part_bytes, mismatches = node.config.evidence.part_bytes, 0
     ahead: asyncio.Task[tuple[bytes, str]] | None = None  # the next part, read meanwhile
+    progress: asyncio.Task[None] | None = None  # what the peer confirmed, stored meanwhile
     try:
         while not complete:
-            await evidence.record_sent(node, item.attachment_id, offset)
+            if progress is not None:
+                await progress
+            progress = asyncio.create_task(evidence.record_sent(node, item.attachment_id, offset))
             if ahead is not None and ahead.get_name() == str(offset):
                 part, digest = await ahead
             else:
@@ -103,12 +108,16 @@ async def _parts(
                 name=str(offset + len(part)),
             )
             query = f"?offset={offset}&length={item.blob_size}"
-            auth = _signed(node, authority, "PATCH", path + query, digest)
+            headers = {
+                HEADER: _signed(node, authority, "PATCH", path + query, digest),
+                "Content-Type": "application/offset+octet-stream",
+                "Content-Length": str(len(part)),  # the part goes in slices, not chunked
+            }
             wire.sent += len(part)
             async with session.patch(
                 authority.node_url.rstrip("/") + path + query,
-                data=part,
-                headers={HEADER: auth, "Content-Type": "application/offset+octet-stream"},
+                data=_slices(part),
+                headers=headers,
                 ssl=pinned(*authority.tls_pins),
                 timeout=_timeout(node),
             ) as response:
@@ -126,9 +135,13 @@ async def _parts(
             complete = response.headers.get("Upload-Complete") == "1"
             if not complete and offset != expected:
                 raise ExchangeError("peer holds another length than it took", code="blob")
+        if progress is not None:
+            await progress
     finally:
         if ahead is not None:
             ahead.cancel()  # a part read ahead that is not needed any more
+        if progress is not None and not progress.done():
+            await asyncio.wait([progress])
 
 
 async def _where(
@@ -160,6 +173,15 @@ def _error_code(response: aiohttp.ClientResponse, body: bytes) -> str:
         return str(json.loads(body)["error"]["code"])
     except (ValueError, KeyError, TypeError):
         return ""
+
+
+async def _slices(part: bytes) -> AsyncIterator[memoryview]:
+    """A part written a slice at a time: TLS encrypts each slice and sends it while the
+    peer reads the one before (a part written whole is encrypted whole, ~8 MiB, before
+    its first byte leaves, and the peer waits meanwhile)."""
+    view = memoryview(part)
+    for start in range(0, len(view), _SLICE):
+        yield view[start : start + _SLICE]
 
 
 def _read_part(file: Path, offset: int, size: int) -> tuple[bytes, str]:
