@@ -66,8 +66,7 @@ class Database:
         self._lock = threading.Lock()
         self._pending: deque[tuple[Callable[[sqlite3.Connection], Any], _Reply]] = deque()
         self._draining = False
-        # rows this connection changed, as of the last job group (written by the
-        # database thread only): a worker that finds it unchanged has nothing new to do
+        # rows this connection changed as of its last job group (database thread only)
         self.writes = 0
         self._executor.submit(self._open).result()
 
@@ -80,9 +79,8 @@ class Database:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
-        # SQLite's own page cache, bounded below its 2 MB default: the OS caches the
-        # file too, and a node that just stored a 1,000-entry directory (twice, ~1 MB
-        # each) kept those pages for good (1,000 nodes of a benchmark: ~2 GB)
+        # SQLite's page cache below its 2 MB default (the OS caches the file): 1,000
+        # benchmark nodes each kept the directory they stored (twice, ~1 MB each) in it
         conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         # Deleted and overwritten content is zeroed in the file (and in the WAL frames
         # that carry the page), not left in free pages: erasure must not depend on
