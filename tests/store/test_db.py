@@ -220,3 +220,22 @@ def test_an_sqlite_too_old_for_the_store_is_refused_clearly() -> None:
     require_sqlite((3, 35, 0))
     with pytest.raises(StorageUnavailable, match=r"SQLite is 3\.31\.1; Exchange needs 3\.35\.0"):
         require_sqlite((3, 31, 1))
+
+
+async def test_writes_counts_this_connections_changes_not_reads(db: Database) -> None:
+    before = db.writes
+    await db.run(lambda c: c.execute("SELECT COUNT(*) FROM t").fetchone())
+    assert db.writes == before
+
+    def insert(c: sqlite3.Connection) -> None:
+        with transaction(c):
+            c.execute("INSERT INTO t (v) VALUES (41), (42)")
+
+    await db.run(insert)
+    assert db.writes == before + 2
+
+
+def test_the_page_cache_is_bounded(db: Database) -> None:
+    # a benchmark process holds 125 nodes' connections: SQLite's 2 MB default each
+    # kept every node's stored directory in memory
+    assert db.run_sync(lambda c: c.execute("PRAGMA cache_size").fetchone()[0]) == -512
