@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from exchange.bench.local_federation import listening_ports
 from exchange.config import NodeConfig, load_config
 from exchange.core.clock import Clock, SystemClock
 from exchange.core.directory import Directory, format_operator_key, sign_directory
@@ -61,9 +61,10 @@ async def wait_until(
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below the ephemeral range: a node binds it a while after it is chosen,
+    and a port of the ephemeral range may meanwhile become the source port of an
+    outgoing connection ("address already in use", seen in CI)."""
+    return listening_ports(1)[0]
 
 
 @dataclass
@@ -128,8 +129,8 @@ class Federation:
             root, SigningKeyPair.generate(now - timedelta(days=1), timedelta(days=3650)), clock
         )
         operator_text = format_operator_key(fed.operator.public.public)
-        for authority_id in ids:
-            port = free_port()
+        ports = listening_ports(len(ids))  # all held while choosing: none repeats
+        for authority_id, port in zip(ids, ports, strict=True):
             data = root / authority_id
             info = (infos or {}).get(authority_id) or AuthorityInfo(
                 authority_id, f"{authority_id} authority", languages=("en", "fr")
