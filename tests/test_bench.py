@@ -13,6 +13,7 @@ import pytest
 from exchange.bench import (
     audit_bench,
     bare,
+    crypto_floor,
     directory_bench,
     e2e,
     evidence_bench,
@@ -32,6 +33,7 @@ from exchange.ops.keyfiles import create_tls_certificate, tls_fingerprint
 def test_every_part_reports_its_figures(tmp_path: Path) -> None:
     result: dict[str, object] = {"machine": report.machine()}
     result.update(primitives.run(200))
+    result.update(crypto_floor.run(200, seconds=0.2))
     result.update(e2e.run(40, 4, 200, work=tmp_path))
     result.update(bare.run(40, 4, 200))
     result.update(audit_bench.run(2_000))
@@ -75,6 +77,12 @@ def test_every_part_reports_its_figures(tmp_path: Path) -> None:
         value = result[key]
         assert isinstance(value, float) and value > 0, key
     result["ratio"] = result["exchange_rps"] / result["bare_rps"]  # type: ignore[operator]
+    assert result["crypto_floor_cores"] >= 1
+    for key in ("crypto_floor_rps", "crypto_floor_rps_1core"):
+        value = result[key]
+        assert isinstance(value, float) and value > 0, key
+    floor = result["crypto_floor_rps"]
+    result["crypto_floor_ratio"] = result["exchange_rps"] / floor  # type: ignore[operator]
     result["targets_met"] = {
         key: report._met(float(result[key]), op, bound)  # type: ignore[arg-type]
         for key, (op, bound) in report.TARGETS.items()
@@ -121,3 +129,20 @@ def test_authority_ids_beyond_the_member_states() -> None:
     assert len(set(ids)) == 1000 and ids == authority_ids(1000)
     assert ids[:193] == [f"{c}-CNA" for c in UN_MEMBERS]
     assert ids[193:195] == [f"{UN_MEMBERS[0]}-0001", f"{UN_MEMBERS[1]}-0001"]
+
+
+def test_the_crypto_floor_alone_and_its_ratio(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--only crypto``: the floor on every core; no end-to-end run, so no ratio."""
+    assert main(["bench", "--only", "crypto", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["crypto_floor_rps"] > 0 and result["crypto_floor_rps_1core"] > 0
+    assert "crypto_floor_ratio" not in result and "exchange_rps" not in result
+
+
+def test_the_floors_request_is_checked_like_a_real_one() -> None:
+    """The floor measures real work: a receipt that does not match fails its check."""
+    one = crypto_floor.OneRequest(100)
+    one()
+    one.b_sk = crypto_floor.bench_authority("MA-CNA")[1]  # a key not in the directory
+    with pytest.raises(Exception, match="not in the directory"):
+        one()

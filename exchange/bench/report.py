@@ -13,6 +13,7 @@ from ..core.canonical import JsonObject
 from . import (
     audit_bench,
     bare,
+    crypto_floor,
     directory_bench,
     e2e,
     evidence_bench,
@@ -35,7 +36,11 @@ TARGETS = {
     "inbox_page_p99_ms": ("<", 50.0),
     "search_p99_ms": ("<", 100.0),
     "startup_s_at_volume": ("<", 30.0),
+    "crypto_floor_ratio": (">=", 0.5),
 }
+
+# end-to-end throughputs that ``crypto_floor_ratio`` compares with the floor (the best)
+END_TO_END = ("exchange_rps", "pg_rps_1", "pg_rps_2", "pg_rps_4")
 
 
 def machine() -> JsonObject:
@@ -48,7 +53,17 @@ def machine() -> JsonObject:
 
 
 # the parts ``exchange bench --only`` may name, in the order they run
-PARTS = ("primitives", "e2e", "bare", "audit", "federation", "directory", "evidence", "volume")
+PARTS = (
+    "primitives",
+    "crypto",
+    "e2e",
+    "bare",
+    "audit",
+    "federation",
+    "directory",
+    "evidence",
+    "volume",
+)
 
 
 def run_all(
@@ -70,6 +85,7 @@ def run_all(
     }
     steps: list[tuple[str, str, Callable[[], JsonObject]]] = [
         ("primitives", "primitives", lambda: primitives.run(size)),
+        ("crypto", "crypto floor", lambda: crypto_floor.run(size)),
         ("e2e", "end-to-end exchange", lambda: e2e.run(requests, concurrency, size)),
         ("bare", "bare HTTPS transport", lambda: bare.run(requests, concurrency, size)),
         ("audit", "audit log", lambda: audit_bench.run(audit_entries)),
@@ -91,6 +107,9 @@ def run_all(
         progress(f"{name}: {time.perf_counter() - started:.1f} s")
     if "exchange_rps" in result and "bare_rps" in result:
         result["ratio"] = result["exchange_rps"] / result["bare_rps"]
+    best = [float(result[key]) for key in END_TO_END if key in result]
+    if "crypto_floor_rps" in result and best:
+        result["crypto_floor_ratio"] = max(best) / float(result["crypto_floor_rps"])
     result["targets_met"] = {
         key: _met(result[key], op, bound) for key, (op, bound) in TARGETS.items() if key in result
     }
