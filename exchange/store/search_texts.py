@@ -31,14 +31,18 @@ class Texts:
     more: bool = False
 
 
-_FROM = """SELECT m.id, m.sender, m.msg_id, m.type, m.content_key, m.content,
+_COLUMNS = """SELECT m.id, m.sender, m.msg_id, m.type, m.content_key, m.content,
         r.id AS request_id, r.created_at, r.counterpart, r.erased_at,
         c.id AS case_id, c.created_at AS case_created_at, c.implicit
-    FROM messages AS m JOIN requests AS r ON r.id = m.request_id
-    LEFT JOIN cases AS c ON c.id = r.case_id"""
-_MESSAGES = f"""{_FROM} WHERE m.id > ? AND m.type IN ('request', 'acknowledgement')
-    ORDER BY m.id LIMIT ?"""
-_OF_CASE = f"{_FROM} WHERE r.case_id = ? AND m.type = 'request' AND r.erased_at IS NULL"
+    FROM messages AS m"""
+_JOINS = "JOIN requests AS r ON r.id = m.request_id LEFT JOIN cases AS c ON c.id = r.case_id"
+# Every message after the mark, of any type (the others are skipped here): the mark then
+# moves past the last message stored, so the next catch-up starts there. Were the types
+# filtered in SQL, the mark would stop at the last request and every search would read
+# again all the answers, receipts and case messages stored since.
+_MESSAGES = f"""{_COLUMNS} {_JOINS} WHERE m.id > ? ORDER BY m.id LIMIT ?"""
+_OF_CASE = f"{_COLUMNS} {_JOINS} WHERE r.case_id = ? AND m.type = 'request' AND r.erased_at IS NULL"
+_INDEXED = ("request", "acknowledgement")
 
 
 def request_texts(
@@ -46,7 +50,8 @@ def request_texts(
 ) -> Texts:
     """The words of the requests' messages stored after message ``after``."""
     rows = fetch_all(conn, _MESSAGES, (after, limit))
-    found, of_cases = _words_of(vault, rows)
+    indexed = [row for row in rows if row["type"] in _INDEXED]
+    found, of_cases = _words_of(vault, indexed)
     mark = rows[-1]["id"] if rows else after
     return Texts(found, of_cases, mark, len(rows) == limit)
 
@@ -74,8 +79,12 @@ def _words_of(vault: Vault, rows: list[dict[str, Any]]) -> tuple[Found, Found]:
     return found, of_cases
 
 
-_CASES = """SELECT rowid, id, created_at, names_key, names FROM cases
-    WHERE rowid > ? AND names IS NOT NULL AND erased_at IS NULL ORDER BY rowid LIMIT ?"""
+# Every case after the mark, named or not (implicit cases have no names): as for the
+# messages, the mark moves past the last case stored, not the last named one, or each
+# catch-up would read again every implicit case opened since (all of them, on a node
+# where cases are mostly implicit: 75 % of a search's time at 200,000 requests).
+_CASES = """SELECT rowid, id, created_at, names_key, names, erased_at FROM cases
+    WHERE rowid > ? ORDER BY rowid LIMIT ?"""
 
 
 def case_texts(conn: sqlite3.Connection, vault: Vault, *, after: int, limit: int = BATCH) -> Texts:
@@ -83,6 +92,8 @@ def case_texts(conn: sqlite3.Connection, vault: Vault, *, after: int, limit: int
     rows = fetch_all(conn, _CASES, (after, limit))
     found = []
     for row in rows:
+        if row["names"] is None or row["erased_at"] is not None:
+            continue
         record = case_store.record(row["id"])
         try:
             names = json.loads(vault.open(row["names_key"], row["names"], record=record))
