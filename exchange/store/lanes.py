@@ -58,8 +58,19 @@ class Lane:
             if self._scheduled:
                 return future
             self._scheduled = True
-        self._pool.submit(self._turn)
+        self._schedule()
         return future
+
+    def _schedule(self) -> None:
+        try:
+            self._pool.submit(self._turn)
+        except RuntimeError as exc:  # the interpreter is exiting: nothing runs any more
+            with self._lock:
+                waiting, self._scheduled = list(self._tasks), False
+                self._tasks.clear()
+            for future, _ in waiting:
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(exc)
 
     def _turn(self) -> None:
         with self._lock:
@@ -75,7 +86,7 @@ class Lane:
             if not self._tasks:
                 self._scheduled = False
                 return
-        self._pool.submit(self._turn)  # behind the lanes already waiting
+        self._schedule()  # behind the lanes already waiting
 
     def shutdown(self) -> None:
         """Refuse new tasks; those already submitted still run."""

@@ -86,3 +86,12 @@ def test_a_task_error_reaches_its_caller_and_the_lane_goes_on() -> None:
         lane.shutdown()
         with pytest.raises(RuntimeError):
             lane.submit(lambda: None)
+
+
+def test_a_pool_that_stopped_fails_the_tasks_instead_of_hanging() -> None:
+    pool = ThreadPoolExecutor(max_workers=1)
+    pool.shutdown()
+    lane = Lane(pool)
+    future = lane.submit(lambda: "never")
+    with pytest.raises(RuntimeError):
+        future.result(WAIT)
