@@ -1,11 +1,8 @@
-"""The node's SQLite database: one connection, one writer thread.
-
-Every read and write runs on a single dedicated thread (datasette's
-pattern), so the event loop never blocks on disk and writes never race.
-Each state change is one ``BEGIN IMMEDIATE`` transaction that also appends
-its audit entry. WAL journal with ``synchronous=FULL``: a commit has
-reached the disk before the call returns, so it survives a power cut.
-"""
+"""The node's SQLite database: one connection, one job at a time, in order, off the
+event loop on the process's database threads (``lanes.Lane``; datasette's one-writer
+pattern), so writes never race. Each state change is one ``BEGIN IMMEDIATE``
+transaction that also appends its audit entry. WAL with ``synchronous=FULL``: a commit
+has reached the disk before the call returns, so it survives a power cut."""
 
 from __future__ import annotations
 
@@ -17,7 +14,7 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -26,6 +23,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import sqlite_utils
 
 from ..core.errors import StorageUnavailable
+from .lanes import Lane
 from .schema import MIGRATIONS
 
 T = TypeVar("T")
@@ -61,7 +59,7 @@ def create_private(path: Path) -> None:
 class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._executor = Lane()  # one job at a time, on the process's database threads
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._pending: deque[tuple[Callable[[sqlite3.Connection], Any], _Reply]] = deque()
@@ -222,7 +220,7 @@ class Database:
                 self._conn = None
 
         self._executor.submit(_close).result()
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown()
 
 
 class _LoopReply:

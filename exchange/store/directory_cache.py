@@ -32,26 +32,29 @@ class EquivocationAlert:
 
 def load(conn: sqlite3.Connection) -> HeldDirectory | None:
     row = conn.execute(
-        "SELECT serial, document, loaded_at FROM directory_state WHERE id = 1"
+        """SELECT s.serial, h.document, s.loaded_at FROM directory_state s
+           LEFT JOIN directory_history h ON h.serial = s.serial WHERE s.id = 1"""
     ).fetchone()
     if row is None:
         return None
-    document = bytes(row[1])
+    # the serial is the floor even without its document (then nothing verifies)
+    document = bytes(row[1]) if row[1] is not None else b""
     return HeldDirectory(int(row[0]), document, sha256_hex(document), parse_time(row[2]))
 
 
 def save(conn: sqlite3.Connection, *, me: str, serial: int, document: bytes, now: datetime) -> None:
     with transaction(conn):
-        conn.execute(
-            """INSERT INTO directory_state (id, serial, document, loaded_at) VALUES (1, ?, ?, ?)
-               ON CONFLICT (id) DO UPDATE SET serial = ?, document = ?, loaded_at = ?""",
-            (serial, document, format_time(now), serial, document, format_time(now)),
-        )
-        # kept for good: old signatures are checked against the keys of their time
+        # kept for good: old signatures are checked against the keys of their time;
+        # the state names it by serial (one copy: migration 25)
         conn.execute(
             "INSERT OR IGNORE INTO directory_history (serial, document, installed_at)"
             " VALUES (?, ?, ?)",
             (serial, document, format_time(now)),
+        )
+        conn.execute(
+            """INSERT INTO directory_state (id, serial, loaded_at) VALUES (1, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET serial = ?, loaded_at = ?""",
+            (serial, format_time(now), serial, format_time(now)),
         )
         audit.append(
             conn,
@@ -92,7 +95,10 @@ def record_rejection(
 
 def held_document(conn: sqlite3.Connection) -> bytes | None:
     """The last good directory document, as the node stored it."""
-    row = conn.execute("SELECT document FROM directory_state WHERE id = 1").fetchone()
+    row = conn.execute(
+        """SELECT h.document FROM directory_state s
+           JOIN directory_history h ON h.serial = s.serial WHERE s.id = 1"""
+    ).fetchone()
     return bytes(row[0]) if row is not None else None
 
 

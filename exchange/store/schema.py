@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import list_indexes, schema_idempotency, schema_members, schema_uploads
+from .schema_directory_once import DIRECTORY_ONCE
 
 # Migration 6's settled part: the time a settled request had left when answered, in
 # microseconds (part of a released migration: never edit; store/deadlines.MARGIN).
@@ -490,10 +491,10 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX case_messages_case ON case_messages (case_id, id)",
         "CREATE INDEX case_messages_kek ON case_messages (substr(content_key, 2, 16))",
     ],
-    # 21-24 live beside this file (a member removed, Idempotency-Key, resumable uploads,
-    # the lists and search at a million requests: issues 16 and 17)
+    # 21-25 live beside this file (issues 16 and 17: each module says what it changes)
     schema_members.MEMBERS_REMOVED,
     schema_idempotency.IDEMPOTENCY_KEYS,
     schema_uploads.RESUMABLE_UPLOADS,
     list_indexes.MIGRATION,
+    DIRECTORY_ONCE,
 ]
