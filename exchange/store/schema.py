@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import list_indexes, schema_idempotency, schema_members, schema_uploads
+from . import list_indexes, schema_idempotency, schema_leases, schema_members, schema_uploads
 
 # Migration 6's settled part: the time a settled request had left when answered, in
 # microseconds (part of a released migration: never edit; store/deadlines.MARGIN).
@@ -496,4 +496,5 @@ MIGRATIONS: list[list[str]] = [
     schema_idempotency.IDEMPOTENCY_KEYS,
     schema_uploads.RESUMABLE_UPLOADS,
     list_indexes.MIGRATION,
+    schema_leases.LEASES,
 ]
