@@ -29,7 +29,7 @@ import nacl.utils
 
 from ..config import NodeConfig
 from ..core.clock import Clock
-from ..core.errors import ExchangeError, Malformed
+from ..core.errors import ExchangeError, Malformed, StorageUnavailable
 from ..core.vault import (
     PeriodKeys,
     Vault,
@@ -143,6 +143,32 @@ class PeriodKeyFiles(PeriodKeys):
             path.unlink(missing_ok=True)
         if leftovers:
             _sync_folder(self.folder)
+
+    def try_hold(self) -> bool:
+        with contextlib.suppress(KeysInUse):
+            self.hold()
+        return self._lock_fd is not None
+
+    def active(self, period: str) -> tuple[str, bytes]:
+        """As ``PeriodKeys.active``; in a process that does not write the keys (another
+        process of the authority on this data folder does, ``[cluster] active_active``)
+        the newest KEK of the period on disk, never a new one: the writer makes each
+        period's ahead of time (``prepare``)."""
+        if self._lock_fd is not None:
+            return super().active(period)
+        with self._lock:
+            self._ids = set(_ids_in(self.folder))  # the writer's, as they are now
+            live = [k for k in self._ids if k.startswith(period + ".") and k not in self._retired]
+            key = self.get(max(live)) if live else None
+            if key is None:
+                raise StorageUnavailable("this period's key is not made yet: try again shortly")
+            return max(live), key
+
+    def get(self, kid: str) -> bytes | None:
+        if self._lock_fd is None and kid not in self._ids:
+            with self._lock:  # made since by the process that writes the keys
+                self._ids |= set(_ids_in(self.folder))
+        return super().get(kid)
 
     def release(self) -> None:
         if self._lock_fd is not None:
