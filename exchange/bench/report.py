@@ -16,6 +16,7 @@ from . import (
     directory_bench,
     e2e,
     evidence_bench,
+    ha,
     primitives,
     scale,
     volume,
@@ -35,6 +36,9 @@ TARGETS = {
     "inbox_page_p99_ms": ("<", 50.0),
     "search_p99_ms": ("<", 100.0),
     "startup_s_at_volume": ("<", 30.0),
+    "ha_failover_s": ("<=", 10.0),
+    "ha_lost": ("<=", 0),
+    "ha_duplicated": ("<=", 0),
 }
 
 
@@ -48,7 +52,9 @@ def machine() -> JsonObject:
 
 
 # the parts ``exchange bench --only`` may name, in the order they run
-PARTS = ("primitives", "e2e", "bare", "audit", "federation", "directory", "evidence", "volume")
+PARTS = (
+    "primitives", "e2e", "bare", "audit", "federation", "directory", "evidence", "volume", "ha",
+)  # fmt: skip
 
 
 def run_all(
@@ -81,6 +87,7 @@ def run_all(
             f"{volume_requests:,} requests in one node",
             lambda: volume.run(volume_requests),
         ),
+        ("ha", "two processes of one authority, one killed", ha.run),
     ]
     for part, name, step in steps:
         if part not in only:
@@ -98,6 +105,8 @@ def run_all(
 
 
 def _met(value: float, op: str, bound: float) -> bool:
+    if op == "<=":
+        return value <= bound
     return value >= bound if op == ">=" else value < bound
 
 
