@@ -62,12 +62,17 @@ class Balancer:
         self.port = 0
         self._next = itertools.cycle(range(len(backends)))
         self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[object]] = set()
 
     async def start(self, port: int) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", port)
         self.port = port
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         for _ in self.backends:
             backend = self.backends[next(self._next)]
             try:
@@ -82,8 +87,9 @@ class Balancer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -107,6 +113,7 @@ class HaResult:
     audit_ok: bool
     served: dict[int, int]  # peer connections the balancer gave each ES process
     overlaps: list[str]  # a duty held by two processes at once (from their logs)
+    peer_url: str = ""
     killed_duties: list[str] = field(default_factory=list)
 
     def to_json(self) -> JsonObject:
@@ -207,6 +214,7 @@ async def failover(
         audit_ok=verify_data_dir(es.data).ok and verify_data_dir(ma.data).ok,
         served=dict(balancer.served),
         overlaps=lease_overlaps([root / "es1.log", root / "es2.log"]),
+        peer_url=ma.url,
         killed_duties=duties,
     )
 
