@@ -27,7 +27,7 @@ from exchange.service import audit, leases
 from exchange.service.directory import DirectoryHolder
 from exchange.service.forms import RequestForm
 from exchange.service.requests import create
-from exchange.store import directory_cache
+from exchange.store import blobs, directory_cache
 from exchange.store.db import Database
 from exchange.web.auth import COOKIE
 from exchange.workers import directory
@@ -200,3 +200,21 @@ async def test_a_process_that_lost_the_checkpoints_lease_cannot_sign(tmp_path: P
 
 async def _lease(node: Any, duty: str) -> Any:
     return next((r for r in await leases.rows(node) if r.duty == duty), None)
+
+
+async def test_a_process_starting_keeps_the_uploads_another_is_receiving(tmp_path: Path) -> None:
+    fed = Federation.create(tmp_path, ["ES-CNA"], extra_config=CLUSTER)
+    await fed.start()
+    a = fed["ES-CNA"]
+    now = fed.clock.now()
+    reservation = await a.node.db.run(
+        lambda c: blobs.reserve(c, peer="MA-CNA", size=1000, quota=1 << 30, now=now)
+    )
+    b = await _second(fed, "ES-CNA")  # before: its start-up dropped every reservation
+    try:
+        sql = "SELECT COUNT(*) FROM blob_reservations WHERE id = ?"
+        assert await _count(a, sql, reservation) == 1
+    finally:
+        assert b.running is not None
+        await b.running.stop()
+        await fed.stop()
