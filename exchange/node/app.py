@@ -199,7 +199,7 @@ def _lifecycle(config: NodeConfig, keys: _Keys, clock: Clock, background: bool):
                 node.wake_deadlines = scheduler.wake
                 node.notice_deadline = scheduler.notice
                 duties: dict[str, Duty] = {
-                    "checkpoints": lambda g: Checkpointer(node, g.fence).run(),
+                    "checkpoints": lambda g: Checkpointer(node, g.write_fence).run(),
                     "witness": lambda _: witness.run(),
                     "witness_submit": lambda _: submitter.run(),
                     "deadlines": lambda _: scheduler.run(),

@@ -53,6 +53,12 @@ class Grant:
     def duty(self) -> str:
         return self.fence.duty
 
+    @property
+    def write_fence(self) -> Fence | None:
+        """What the duty's writes check; None for a process alone on its data folder
+        (its grants are in memory, fence 0: there is no row to check)."""
+        return self.fence if self.fence.number > 0 else None
+
 
 Duty = Callable[[Grant], Coroutine[Any, Any, None]]
 
@@ -64,6 +70,9 @@ class LeaseKeeper:
         self.timing = timing
         self.shared = shared
         self._grants: dict[str, Grant] = {}
+        # duty -> loop time before which another try is pointless (it was held elsewhere)
+        self._refused: dict[str, float] = {}
+        self.retry_after = min(node.config.cluster.poll, timing.renew_every).total_seconds()
 
     def local(self, duty: str) -> Grant:
         """A grant for a process alone on its data folder: nothing to hold."""
@@ -81,9 +90,14 @@ class LeaseKeeper:
             grant = Grant(Fence(duty, self.holder, 0), None)
             self._grants[duty] = grant
             return grant
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._refused.get(duty, float("-inf")):
+            return None  # held elsewhere a moment ago: no write transaction to learn it again
         row = await leases.acquire(self.node, duty, self.holder, self.timing.ttl)
         if row is None:
+            self._refused[duty] = loop.time() + self.retry_after
             return None
+        self._refused.pop(duty, None)
         step = on_acquired(None, row.fence, row.expires_at)
         grant = Grant(Fence(duty, self.holder, row.fence), step.state)
         self._grants[duty] = grant
