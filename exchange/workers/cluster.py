@@ -12,10 +12,12 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import structlog
 
+from ..ops.keyfiles import load_keyring
 from ..service.node import Node
 from . import housekeeping
 
@@ -33,7 +35,9 @@ def holder_id() -> str:
 
 
 async def catch_up_forever(node: Node, interval: float = CATCH_UP_INTERVAL) -> None:
-    """Install the directory and revocations another process stored, within seconds."""
+    """Install the directory and revocations another process stored, and the keys it
+    made (a rotation from the admin page), within seconds."""
+    stamp = await asyncio.to_thread(keys_stamp, node.config.keys_dir)
     while True:
         await asyncio.sleep(interval)
         try:
@@ -41,6 +45,24 @@ async def catch_up_forever(node: Node, interval: float = CATCH_UP_INTERVAL) -> N
                 log.info("directory_caught_up", serial=node.directory.held_serial)
         except Exception as exc:  # e.g. the database is busy: the next look catches up
             log.warning("directory_catch_up_failed", error=type(exc).__name__)
+        try:
+            now = await asyncio.to_thread(keys_stamp, node.config.keys_dir)
+            if now != stamp:
+                node.keys = await asyncio.to_thread(load_keyring, node.config.keys_dir)
+                stamp = now
+                log.info("keys_reloaded", signing=node.keys.signing[-1].public.key_id)
+        except Exception as exc:  # a key file being replaced: the next look loads it
+            log.warning("keys_reload_failed", error=type(exc).__name__)
+
+
+def keys_stamp(keys_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """The key files as they stand (name, size, modification time): cheap to compare."""
+    found = []
+    for entry in os.scandir(keys_dir):
+        if entry.is_file():
+            info = entry.stat()
+            found.append((entry.name, info.st_size, info.st_mtime_ns))
+    return tuple(sorted(found))
 
 
 async def keys_writer(

@@ -23,7 +23,7 @@ from exchange.core.vault import period_of
 from exchange.node.runner import start_node
 from exchange.ops.keyfiles import load_storage_key
 from exchange.ops.period_keys import PeriodKeyFiles
-from exchange.service import audit, leases
+from exchange.service import admin, audit, leases
 from exchange.service.directory import DirectoryHolder
 from exchange.service.forms import RequestForm
 from exchange.service.requests import create
@@ -214,6 +214,26 @@ async def test_a_process_starting_keeps_the_uploads_another_is_receiving(tmp_pat
     try:
         sql = "SELECT COUNT(*) FROM blob_reservations WHERE id = ?"
         assert await _count(a, sql, reservation) == 1
+    finally:
+        assert b.running is not None
+        await b.running.stop()
+        await fed.stop()
+
+
+async def test_keys_rotated_in_one_process_are_loaded_by_the_other(tmp_path: Path) -> None:
+    fed = Federation.create(tmp_path, ["ES-CNA"], extra_config=CLUSTER)
+    await fed.start()
+    b = await _second(fed, "ES-CNA")
+    a = fed["ES-CNA"]
+    try:
+        await admin.rotate(a.node)  # the admin page's "rotate keys", served by A
+        ids = [k.public.key_id for k in a.node.keys.encryption]
+        assert len(ids) == 2
+        # before: B never decrypted what peers sealed to the new key until restarted
+        await wait_until(
+            lambda: [k.public.key_id for k in b.node.keys.encryption] == ids,
+            what="B loaded the new keys",
+        )
     finally:
         assert b.running is not None
         await b.running.stop()
