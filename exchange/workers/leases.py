@@ -27,6 +27,7 @@ from ..core.lease import (
     Action,
     Fence,
     Held,
+    LeaseLost,
     LeaseTiming,
     on_acquired,
     on_refused,
@@ -87,9 +88,7 @@ class LeaseKeeper:
         if current is not None:
             return current
         if not self.shared:
-            grant = Grant(Fence(duty, self.holder, 0), None)
-            self._grants[duty] = grant
-            return grant
+            return self.local(duty)
         loop = asyncio.get_running_loop()
         if loop.time() < self._refused.get(duty, float("-inf")):
             return None  # held elsewhere a moment ago: no write transaction to learn it again
@@ -172,7 +171,9 @@ class LeaseKeeper:
             if not task.done():
                 task.cancel()
             outcome = (await asyncio.gather(task, return_exceptions=True))[0]
-            if isinstance(outcome, Exception):
+            if isinstance(outcome, LeaseLost) and self._grants.get(grant.duty) is grant:
+                self._lose(grant, "fenced_write_refused")  # taken over: seen before a renewal
+            elif isinstance(outcome, Exception):
                 log.error("duty_failed", duty=grant.duty, error=type(outcome).__name__)
             if grant.lost.is_set():
                 log.warning("duty_stopped", duty=grant.duty, fence=grant.fence.number)
