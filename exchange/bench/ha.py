@@ -63,6 +63,7 @@ class Balancer:
         self._next = itertools.cycle(range(len(backends)))
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[object]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self, port: int) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", port)
@@ -80,15 +81,17 @@ class Balancer:
             except OSError:
                 continue  # that process is down: the next one
             self.served[backend] += 1
+            self._writers.update((writer, up_writer))
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            self._writers.difference_update((writer, up_writer))
             return
         writer.close()
 
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._handlers):
-            task.cancel()
+        for writer in list(self._writers):
+            writer.close()  # the handlers end on their own (a cancelled one is reported)
         await asyncio.gather(*self._handlers, return_exceptions=True)
 
 
