@@ -75,6 +75,13 @@ def test_every_part_reports_its_figures(tmp_path: Path) -> None:
                 "search_index_ready_s_at_volume"):  # fmt: skip
         value = result[key]
         assert isinstance(value, float) and value > 0, key
+    # two processes of one authority, the lease holder killed: --only ha at a smoke size
+    result.update(ha.run(tmp_path / "ha", load_s=1.0, clients=2))
+    assert isinstance(result["ha_failover_s"], float) and result["ha_failover_s"] > 0
+    for key in ("ha_lost", "ha_duplicated", "ha_requests", "ha_unreceipted"):
+        assert isinstance(result[key], int), key
+    assert result["ha_requests"] > 0  # type: ignore[operator]
+    assert isinstance(result["ha_audit_ok"], bool) and isinstance(result["ha_exclusive"], bool)
     result["ratio"] = result["exchange_rps"] / result["bare_rps"]  # type: ignore[operator]
     result["targets_met"] = {
         key: report._met(float(result[key]), op, bound)  # type: ignore[arg-type]
@@ -122,14 +129,3 @@ def test_authority_ids_beyond_the_member_states() -> None:
     assert len(set(ids)) == 1000 and ids == authority_ids(1000)
     assert ids[:193] == [f"{c}-CNA" for c in UN_MEMBERS]
     assert ids[193:195] == [f"{UN_MEMBERS[0]}-0001", f"{UN_MEMBERS[1]}-0001"]
-
-
-def test_the_failover_part_reports_its_figures(tmp_path: Path) -> None:
-    """``--only ha`` at a smoke size: two processes of one authority, one killed."""
-    result = ha.run(tmp_path, load_s=1.0, clients=2)
-    assert isinstance(result["ha_failover_s"], float) and result["ha_failover_s"] > 0
-    for key in ("ha_lost", "ha_duplicated", "ha_requests", "ha_unreceipted"):
-        assert isinstance(result[key], int), key
-    assert result["ha_requests"] > 0  # type: ignore[operator]
-    assert isinstance(result["ha_audit_ok"], bool) and isinstance(result["ha_exclusive"], bool)
-    assert "ha" in report.PARTS

@@ -134,7 +134,9 @@ class HaResult:
 def run(work: Path | None = None, *, load_s: float = 4.0, clients: int = 4) -> JsonObject:
     """The failover run, in a temporary folder unless ``work`` is given."""
     with tempfile.TemporaryDirectory(prefix="exchange-ha-") as tmp:
-        result = run_loop(failover(work or Path(tmp), load_s=load_s, clients=clients))
+        root = work or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        result = run_loop(failover(root, load_s=load_s, clients=clients))
     return result.to_json()
 
 
