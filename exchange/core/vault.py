@@ -90,6 +90,11 @@ class PeriodKeys:
     def release(self) -> None:
         """Stop being their writer."""
 
+    def young(self, kids: set[str], *, now: datetime, grace: timedelta) -> set[str]:
+        """Those of ``kids`` another process may have chosen to wrap under within
+        ``grace`` (keys in memory have no other process: none)."""
+        return set()
+
     def prepare(self, now: datetime) -> None:
         """The writer makes the KEK of this period and of the next ahead of time, so
         that processes which do not write the keys (``[cluster] active_active``) find

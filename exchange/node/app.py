@@ -97,7 +97,8 @@ def open_node(config: NodeConfig, keys: _Keys, clock: Clock) -> Node:
         adopted, destroyed = 0, []
         if writer:
             adopted = period_keys.adopt(db, keys.vault, clock, keys.passphrase)
-            destroyed = period_keys.settle(db, keys.vault, clock)
+            grace = period_keys.READER_GRACE if config.cluster.active_active else None
+            destroyed = period_keys.settle(db, keys.vault, clock, grace)
         keys.passphrase = None
     except BaseException:
         db.close()

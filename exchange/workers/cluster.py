@@ -17,13 +17,15 @@ from typing import Any
 
 import structlog
 
+from ..ops import period_keys
 from ..ops.keyfiles import load_keyring
 from ..service.node import Node
 from . import housekeeping
 
 log = structlog.get_logger("exchange.cluster")
 CATCH_UP_INTERVAL = 2.0  # seconds between looks at what another process stored
-PREPARE_INTERVAL = 3600.0  # seconds between the writer's "next period's key made" checks
+# seconds between the writer's rounds: next period's key made, retired KEKs destroyed
+PREPARE_INTERVAL = 3600.0
 
 Work = Coroutine[Any, Any, None]
 
@@ -85,6 +87,14 @@ async def keys_writer(
                 await asyncio.to_thread(keks.prepare, node.clock.now())
             except Exception:  # e.g. a full disk: the readers wait, the next round tries
                 log.exception("period_key_preparation_failed")
+            try:  # the KEKs an erasure retired, once no reader can still be using them
+                destroyed = await asyncio.to_thread(
+                    period_keys.settle, node.db, node.vault, node.clock, period_keys.READER_GRACE
+                )
+                if destroyed:
+                    log.info("period_keys_destroyed", count=len(destroyed))
+            except Exception:  # the next round tries again
+                log.exception("period_key_settling_failed")
             await asyncio.sleep(PREPARE_INTERVAL)
     finally:
         task.cancel()

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from exchange.core.clock import SystemClock
+from exchange.core.clock import ManualClock, SystemClock
 from exchange.core.lease import Fence, LeaseLost
-from exchange.core.vault import period_of
+from exchange.core.vault import Vault, period_of
 from exchange.node.runner import start_node
 from exchange.ops.keyfiles import load_storage_key
-from exchange.ops.period_keys import PeriodKeyFiles
+from exchange.ops.period_keys import READER_GRACE, PeriodKeyFiles, settle
 from exchange.service import admin, audit, leases
 from exchange.service.directory import DirectoryHolder
 from exchange.service.forms import RequestForm
@@ -238,3 +238,32 @@ async def test_keys_rotated_in_one_process_are_loaded_by_the_other(tmp_path: Pat
         assert b.running is not None
         await b.running.stop()
         await fed.stop()
+
+
+def test_a_period_key_a_reader_picked_outlives_an_erasure_for_a_grace(tmp_path: Path) -> None:
+    """An erasure's rotation retires the period's KEK while the other process has just
+    picked it to wrap a new record (not committed yet, so no stored key names it)."""
+    fed = Federation.create(tmp_path, ["ES-CNA"], extra_config=CLUSTER, users=False)
+    config = fed["ES-CNA"].config
+    storage, clock = load_storage_key(config.keys_dir), SystemClock()
+    files, reader = (
+        PeriodKeyFiles(config.keys_dir, storage),
+        PeriodKeyFiles(config.keys_dir, storage),
+    )
+    writer, db = Vault(storage, files, clock), Database(config.database)
+    try:
+        assert files.try_hold()
+        now = clock.now()
+        files.prepare(now)
+        kid, key = reader.active(period_of(now))  # the reader picks the period's KEK...
+        files.rotate(kid)  # ...and the writer's erasure replaces it
+        # before: settled at once, the KEK went, and the reader's record with it
+        assert kid not in settle(db, writer, clock, READER_GRACE)
+        assert reader.get(kid) == key
+        # once the grace has passed, the next settling destroys it (nothing names it)
+        later = ManualClock(now + READER_GRACE + timedelta(minutes=1))
+        assert kid in settle(db, writer, later, READER_GRACE)
+        assert reader.get(kid) is None
+    finally:
+        db.close()
+        files.release()
