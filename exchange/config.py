@@ -134,6 +134,18 @@ class EscalationConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """``[cluster]``: several processes of one authority on one database (OPERATIONS)."""
+
+    active_active: bool = False
+    lease_ttl: timedelta = timedelta(seconds=6)
+    lease_renew: timedelta = timedelta(seconds=2)
+    lease_margin: timedelta = timedelta(seconds=1)
+    # how often an idle process looks for work another process queued (the outbox)
+    poll: timedelta = timedelta(seconds=0.5)
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     authority_id: str
     data_dir: Path
@@ -162,6 +174,7 @@ class NodeConfig:
     retention_interval: timedelta = timedelta(days=1)
     # how long a used Idempotency-Key answers its first result ([api])
     idempotency_ttl: timedelta = timedelta(hours=24)
+    cluster: ClusterConfig = ClusterConfig()
 
     @property
     def keys_dir(self) -> Path:
@@ -289,6 +302,7 @@ def parse_config(raw: JsonObject, *, data_dir: Path) -> NodeConfig:
         idempotency_ttl=timedelta(
             hours=_int(raw.get("api", {}), "idempotency_ttl_hours", 24, 1, 24 * 31)
         ),
+        cluster=_cluster(raw.get("cluster", {})),
     )
     if config.log_format not in ("json", "console"):
         raise ConfigError("[node] log_format must be 'json' or 'console'")
@@ -313,6 +327,23 @@ def _retention(raw: JsonObject) -> RetentionPolicy:
         undelivered=timedelta(days=_num(raw, "undelivered_days", 365.0)),
         open=timedelta(days=open_days) if open_days is not None else None,
         unsent_uploads=timedelta(hours=_num(raw, "unsent_uploads_hours", 24.0)),
+    )
+
+
+def _cluster(raw: JsonObject) -> ClusterConfig:
+    active = raw.get("active_active", False)
+    if not isinstance(active, bool):
+        raise ConfigError("[cluster] active_active must be true or false")
+    ttl, renew = _num(raw, "lease_ttl_seconds", 6.0), _num(raw, "lease_renew_seconds", 2.0)
+    margin = _num(raw, "lease_margin_seconds", 1.0)
+    if not margin < ttl - renew:
+        raise ConfigError("[cluster] needs lease_margin_seconds < lease_ttl - lease_renew")
+    return ClusterConfig(
+        active_active=active,
+        lease_ttl=timedelta(seconds=ttl),
+        lease_renew=timedelta(seconds=renew),
+        lease_margin=timedelta(seconds=margin),
+        poll=timedelta(seconds=_num(raw, "poll_seconds", 0.5)),
     )
 
 

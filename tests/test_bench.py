@@ -17,6 +17,7 @@ from exchange.bench import (
     directory_bench,
     e2e,
     evidence_bench,
+    ha,
     primitives,
     report,
     scale,
@@ -76,6 +77,13 @@ def test_every_part_reports_its_figures(tmp_path: Path) -> None:
                 "search_index_ready_s_at_volume"):  # fmt: skip
         value = result[key]
         assert isinstance(value, float) and value > 0, key
+    # two processes of one authority, the lease holder killed: --only ha at a smoke size
+    result.update(ha.run(tmp_path / "ha", load_s=1.0, clients=2))
+    assert isinstance(result["ha_failover_s"], float) and result["ha_failover_s"] > 0
+    for key in ("ha_lost", "ha_duplicated", "ha_requests", "ha_unreceipted"):
+        assert isinstance(result[key], int), key
+    assert result["ha_requests"] > 0  # type: ignore[operator]
+    assert isinstance(result["ha_audit_ok"], bool) and isinstance(result["ha_exclusive"], bool)
     result["ratio"] = result["exchange_rps"] / result["bare_rps"]  # type: ignore[operator]
     assert result["crypto_floor_cores"] >= 1
     for key in ("crypto_floor_rps", "crypto_floor_rps_1core"):

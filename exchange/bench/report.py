@@ -17,6 +17,7 @@ from . import (
     directory_bench,
     e2e,
     evidence_bench,
+    ha,
     primitives,
     scale,
     volume,
@@ -37,6 +38,9 @@ TARGETS = {
     "search_p99_ms": ("<", 100.0),
     "startup_s_at_volume": ("<", 30.0),
     "crypto_floor_ratio": (">=", 0.5),
+    "ha_failover_s": ("<=", 10.0),
+    "ha_lost": ("<=", 0),
+    "ha_duplicated": ("<=", 0),
 }
 
 # end-to-end throughputs that ``crypto_floor_ratio`` compares with the floor (the best)
@@ -63,6 +67,7 @@ PARTS = (
     "directory",
     "evidence",
     "volume",
+    "ha",
 )
 
 
@@ -97,6 +102,7 @@ def run_all(
             f"{volume_requests:,} requests in one node",
             lambda: volume.run(volume_requests),
         ),
+        ("ha", "two processes of one authority, one killed", ha.run),
     ]
     for part, name, step in steps:
         if part not in only:
@@ -117,6 +123,8 @@ def run_all(
 
 
 def _met(value: float, op: str, bound: float) -> bool:
+    if op == "<=":
+        return value <= bound
     return value >= bound if op == ">=" else value < bound
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import os
 import signal
@@ -59,6 +60,12 @@ def register(sub: Any) -> None:
     p = sub.add_parser("node", help="run a node until interrupted")
     p.add_argument("--data", required=True, type=Path)
     p.add_argument("--log-format", choices=("json", "console"))
+    p.add_argument(
+        "--port",
+        type=int,
+        help="listen on this port instead of node.toml's (a second process of the authority"
+        " on one machine: [cluster] active_active)",
+    )
     p.add_argument(
         "--passphrase-file",
         type=Path,
@@ -155,6 +162,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_node(args: argparse.Namespace) -> int:
     config = load_config(args.data / "node.toml")
+    if args.port is not None:
+        if not 0 < args.port < 65536:
+            print("error: --port must be between 1 and 65535", file=sys.stderr)
+            return 2
+        config = dataclasses.replace(config, listen_port=args.port)
     configure_logging(args.log_format or config.log_format)
     from ..node.runner import start_node, wait_for_signal
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import nacl.encoding
 import nacl.exceptions
@@ -89,6 +89,23 @@ class PeriodKeys:
 
     def release(self) -> None:
         """Stop being their writer."""
+
+    def young(self, kids: set[str], *, now: datetime, grace: timedelta) -> set[str]:
+        """Those of ``kids`` another process may have chosen to wrap under within
+        ``grace`` (keys in memory have no other process: none)."""
+        return set()
+
+    def prepare(self, now: datetime) -> None:
+        """The writer makes the KEK of this period and of the next ahead of time, so
+        that processes which do not write the keys (``[cluster] active_active``) find
+        them."""
+        for moment in (now, now + timedelta(days=7)):
+            self.active(period_of(moment))
+
+    def try_hold(self) -> bool:
+        """``hold`` if no other process writes these keys; whether this one now does."""
+        self.hold()
+        return True
 
     def _store(self, kid: str, key: bytes) -> None:
         raise NotImplementedError

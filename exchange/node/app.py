@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from aiohttp import web
 from ..config import ConfigError, NodeConfig
 from ..core.clock import Clock, SystemClock
 from ..core.keys import KeyRing, SigningKeyPair
+from ..core.lease import LeaseTiming
 from ..core.peer_auth import NonceCache
 from ..core.rate_limit import ConnectionGate, RateLimiter
 from ..ops import period_keys
@@ -33,6 +35,7 @@ from ..web.appkeys import (
     CLIENT_KEY,
     DEADLINES_KEY,
     GATE_KEY,
+    LEASES_KEY,
     LOGIN_GATE_KEY,
     METRICS_KEY,
     NODE_KEY,
@@ -52,12 +55,15 @@ from ..web.peer.envelopes import MAX_TRANSACTION_BYTES
 from ..web.ui.render import security_headers
 from ..workers import directory, housekeeping
 from ..workers.checkpointer import Checkpointer
+from ..workers.cluster import catch_up_forever, holder_id, keys_writer
 from ..workers.deadlines import DeadlineScheduler
 from ..workers.delivery import DeliveryWorker
+from ..workers.leases import Duty, LeaseKeeper
 from ..workers.witness import Witness
 from ..workers.witness_submit import WitnessSubmitter
 
 log = structlog.get_logger("exchange.node")
+POLL_DEADLINES = 10.0  # seconds: a deadline another process queued is swept this soon
 
 
 class _Keys:
@@ -75,16 +81,25 @@ def open_node(config: NodeConfig, keys: _Keys, clock: Clock) -> Node:
     """Take the period keys, open the database and assemble the node (no network, no
     tasks): keys still wrapped by the storage key are wrapped under KEKs, and KEKs a
     crash left behind after an erasure are destroyed."""
-    keys.vault.keks.hold()
+    # Several processes on one data folder (active-active): the first writes the period
+    # keys, the others read them (workers/cluster.keys_writer takes over from a dead one).
+    if config.cluster.active_active:
+        writer = keys.vault.keks.try_hold()
+    else:
+        keys.vault.keks.hold()
+        writer = True
     try:
         db = Database(config.database)
     except BaseException:
         keys.vault.keks.release()
         raise
     try:
-        adopted = period_keys.adopt(db, keys.vault, clock, keys.passphrase)
+        adopted, destroyed = 0, []
+        if writer:
+            adopted = period_keys.adopt(db, keys.vault, clock, keys.passphrase)
+            grace = period_keys.READER_GRACE if config.cluster.active_active else None
+            destroyed = period_keys.settle(db, keys.vault, clock, grace)
         keys.passphrase = None
-        destroyed = period_keys.settle(db, keys.vault, clock)
     except BaseException:
         db.close()
         keys.vault.keks.release()
@@ -155,7 +170,13 @@ def _lifecycle(config: NodeConfig, keys: _Keys, clock: Clock, background: bool):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         node = open_node(config, keys, clock)
         app[NODE_KEY] = node
-        app[SESSIONS_KEY] = Sessions(node, app[LOGIN_GATE_KEY], SessionCache())
+        cluster = config.cluster
+        # several processes: a logout or a role change in one holds in the other at once
+        cache = SessionCache(ttl=timedelta(0)) if cluster.active_active else SessionCache()
+        app[SESSIONS_KEY] = Sessions(node, app[LOGIN_GATE_KEY], cache)
+        timing = LeaseTiming(cluster.lease_ttl, cluster.lease_renew, cluster.lease_margin)
+        keeper = LeaseKeeper(node, holder_id(), timing, shared=cluster.active_active)
+        app[LEASES_KEY] = keeper
         session = aiohttp.ClientSession()
         app[CLIENT_KEY] = session
         tasks: list[asyncio.Task[None]] = []
@@ -173,29 +194,38 @@ def _lifecycle(config: NodeConfig, keys: _Keys, clock: Clock, background: bool):
             app[WITNESS_SUBMIT_KEY] = submitter = WitnessSubmitter(node, session)
             app[DEADLINES_KEY] = scheduler = DeadlineScheduler(node, session)
             if background:
-                worker = DeliveryWorker(node, session, app[METRICS_KEY])
+                worker = DeliveryWorker(node, session, app[METRICS_KEY], keeper=keeper)
                 app[WORKER_KEY] = worker
                 node.wake_delivery = worker.wake
                 node.wake_deadlines = scheduler.wake
                 node.notice_deadline = scheduler.notice
-                refresh = directory.refresh_forever(
-                    node.directory,
-                    config.directory_source,
-                    config.data_dir,
-                    session,
-                    config.directory_refresh.total_seconds(),
-                )
-                for name, work in (
-                    ("checkpoints", Checkpointer(node).run()),
-                    ("witness", witness.run()),
-                    ("witness_submit", submitter.run()),
-                    ("delivery", worker.run()),
-                    ("deadlines", scheduler.run()),
-                    ("retention", housekeeping.retention_daily(node)),
-                    ("sessions", housekeeping.purge_sessions(app[SESSIONS_KEY])),
-                    ("directory", refresh),
-                ):
-                    tasks.append(asyncio.create_task(work, name=name))
+                duties: dict[str, Duty] = {
+                    "checkpoints": lambda g: Checkpointer(node, g.write_fence).run(),
+                    "witness": lambda _: witness.run(),
+                    "witness_submit": lambda _: submitter.run(),
+                    "deadlines": lambda _: scheduler.run(),
+                    "sessions": lambda _: housekeeping.purge_sessions(app[SESSIONS_KEY]),
+                    "directory": lambda _: directory.refresh_forever(
+                        node.directory,
+                        config.directory_source,
+                        config.data_dir,
+                        session,
+                        config.directory_refresh.total_seconds(),
+                    ),
+                }
+                work: dict[str, Coroutine[Any, Any, None]] = {"delivery": worker.run()}
+                if cluster.active_active:
+                    scheduler.max_wait = min(scheduler.max_wait, POLL_DEADLINES)
+                    every = cluster.lease_renew.total_seconds()
+                    work["leases"] = keeper.run()
+                    work["retention"] = keys_writer(node, every)
+                    work["directory_catch_up"] = catch_up_forever(node)
+                    work.update({name: keeper.hold(name, duty) for name, duty in duties.items()})
+                else:  # one process: every duty is this one's, nothing to hold
+                    work["retention"] = housekeeping.retention_daily(node)
+                    work.update({name: duty(keeper.local(name)) for name, duty in duties.items()})
+                for name, coroutine in work.items():
+                    tasks.append(asyncio.create_task(coroutine, name=name))
             log.info("node_started", authority=node.me)
             yield
         finally:

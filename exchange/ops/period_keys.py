@@ -20,6 +20,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,12 +30,13 @@ import nacl.utils
 
 from ..config import NodeConfig
 from ..core.clock import Clock
-from ..core.errors import ExchangeError, Malformed
+from ..core.errors import ExchangeError, Malformed, StorageUnavailable
 from ..core.vault import (
     PeriodKeys,
     Vault,
     is_protected,
     new_storage_key,
+    period_of,
     protect_storage_key,
     split_kek_id,
 )
@@ -144,6 +146,62 @@ class PeriodKeyFiles(PeriodKeys):
         if leftovers:
             _sync_folder(self.folder)
 
+    def try_hold(self) -> bool:
+        with contextlib.suppress(KeysInUse):
+            self.hold()
+        return self._lock_fd is not None
+
+    def active(self, period: str) -> tuple[str, bytes]:
+        """As ``PeriodKeys.active``; in a process that does not write the keys (another
+        process of the authority on this data folder does, ``[cluster] active_active``)
+        the newest KEK of the period on disk, never a new one: the writer makes each
+        period's ahead of time (``prepare``)."""
+        if self._lock_fd is not None:
+            return super().active(period)
+        with self._lock:
+            self._ids = set(_ids_in(self.folder))  # the writer's, as they are now
+            live = [k for k in self._ids if k.startswith(period + ".") and k not in self._retired]
+            key = self.get(max(live)) if live else None
+            if key is None:
+                raise StorageUnavailable("this period's key is not made yet: try again shortly")
+            return max(live), key
+
+    def get(self, kid: str) -> bytes | None:
+        if self._lock_fd is None:  # another process writes the keys
+            with self._lock:
+                if kid not in self._ids:  # made since by the writer
+                    self._ids |= set(_ids_in(self.folder))
+                elif not (self.folder / (kid + SUFFIX)).exists():
+                    # destroyed by the writer (an erasure): not kept in this memory either
+                    self._ids.discard(kid)
+                    self._cache.pop(kid, None)
+        return super().get(kid)
+
+    def young(self, kids: set[str], *, now: datetime, grace: timedelta) -> set[str]:
+        """Those of ``kids`` a process that reads the keys may have picked within
+        ``grace`` (``active``: the newest generation of the current period, listed from
+        the folder) and may still be committing a key wrapped under: its period was
+        current then, and no newer generation of it was made before then."""
+        since = now - grace
+        young = set()
+        for kid in kids:
+            period, generation = split_kek_id(kid)
+            if period < period_of(since):
+                continue
+            newer = [k for k in self._ids if split_kek_id(k)[0] == period
+                     and split_kek_id(k)[1] > generation]  # fmt: skip
+            made = [self._made_at(k) for k in newer]
+            if not any(at is not None and at <= since for at in made):
+                young.add(kid)
+        return young
+
+    def _made_at(self, kid: str) -> datetime | None:
+        try:
+            stamp = (self.folder / (kid + SUFFIX)).stat().st_mtime
+        except FileNotFoundError:
+            return None
+        return datetime.fromtimestamp(stamp, UTC)
+
     def release(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor drops the lock
@@ -192,6 +250,9 @@ def open_vault(config: NodeConfig, clock: Clock, passphrase: bytes | None = None
 
 
 NEXT_STORAGE_KEY = "storage.key.next"
+# a process that reads the keys commits what it wrapped well within this (one database
+# job); a KEK it may have picked is destroyed only once this has passed
+READER_GRACE = timedelta(minutes=10)
 
 
 def adopt(db: Database, vault: Vault, clock: Clock, passphrase: bytes | None = None) -> int:
@@ -214,19 +275,23 @@ def adopt(db: Database, vault: Vault, clock: Clock, passphrase: bytes | None = N
     return adopted
 
 
-def settle(db: Database, vault: Vault, clock: Clock) -> list[str]:
+def settle(db: Database, vault: Vault, clock: Clock, grace: timedelta | None = None) -> list[str]:
     """Destroy every KEK that no stored key names and none ever will (retired by a
     rotation, an older generation, a finished period's); the ids destroyed.
 
     The candidates are retired first, on the database thread, so no key is wrapped
     under them from then on; the database is read after that, and its answer is
-    durable before any file goes (a crash anywhere leaves every stored key's KEK)."""
+    durable before any file goes (a crash anywhere leaves every stored key's KEK).
+    With ``grace`` (several processes on the data folder, ``READER_GRACE``), a KEK
+    another process may have picked within it is kept for a later settling: that
+    process's key wrapped under it may not be committed yet."""
     now = clock.now()
 
     def unused(conn: sqlite3.Connection) -> set[str]:
         idle = vault.keks.idle(now=now)
         vault.keks.retire(idle)
-        return idle - store.in_use(conn)
+        young = vault.keks.young(idle, now=now, grace=grace) if grace else set()
+        return idle - young - store.in_use(conn)
 
     return vault.keks.destroy(db.run_sync(unused))
 

@@ -26,7 +26,7 @@ from ..core.vault import Vault
 from ..store import audit, blob_parts, blobs, period_keys, uploads
 from ..store import retention as store
 from ..store.db import Database, transaction
-from .period_keys import settle
+from .period_keys import READER_GRACE, settle
 
 log = structlog.get_logger("exchange.retention")
 LISTED = 100  # blob hashes named in one audit entry (the count says how many in all)
@@ -59,7 +59,8 @@ def run_pass(
     deleted = collected = size = dropped = 0
     if not dry_run:
         step("committed")
-        destroyed = settle(db, vault, clock)
+        grace = READER_GRACE if config.cluster.active_active else None
+        destroyed = settle(db, vault, clock, grace)
         step("keys_destroyed")
         deleted = delete_blobs(db, config.data_dir / "blobs", result.blobs)
         collected, size = collect_unreferenced(db, config, clock)

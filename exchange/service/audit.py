@@ -15,14 +15,16 @@ import structlog
 from ..core.audit_entry import decode_entry
 from ..core.canonical import JsonObject, b64e
 from ..core.errors import BadSignature, Malformed, NotFound
+from ..core.lease import Fence
 from ..core.merkle import consistency_proof, inclusion_proof, root
 from ..core.note import add_signatures, format_vkey, parse_note, verify_cosignature
 from ..core.witness import origin_for, sign_checkpoint, witness_key, witness_name_for
 from ..core.witness_views import ObtainedView
 from ..ops.audit_check import WitnessInput, verify_database
-from ..store import audit, checkpoints, witness_statements
+from ..store import audit, checkpoints, leases, witness_statements
 from ..store import witness as witness_store
 from ..store.checkpoints import StoredCheckpoint
+from ..store.db import transaction
 from ..store.snapshots import open_read_only
 from ..store.witness import WitnessAlert
 from .node import Node
@@ -37,24 +39,29 @@ ENTRY_ENVELOPE = ("v", "at", "authority", "action", "actor")
 # --- signing ----------------------------------------------------------------------
 
 
-async def sign_now(node: Node) -> StoredCheckpoint:
-    """The checkpoint of the log as it is now (a new one only if the log grew)."""
-    return await node.db.run(lambda c: _sign(node, c))
+async def sign_now(node: Node, fence: Fence | None = None) -> StoredCheckpoint:
+    """The checkpoint of the log as it is now (a new one only if the log grew); with
+    ``fence``, only while this process holds the checkpoints lease (``LeaseLost``)."""
+    return await node.db.run(lambda c: _sign(node, c, fence))
 
 
-def _sign(node: Node, conn: sqlite3.Connection) -> StoredCheckpoint:
-    # Runs on the single database thread: no entry can be appended in between.
-    size = audit.size(conn)
-    latest = checkpoints.latest(conn)
-    if latest is not None and latest.size == size:
-        return latest
-    tree_root = root(audit.tree(conn), size)
-    note = sign_checkpoint(node.me, size, tree_root, node.audit_key)
-    checkpoints.save(conn, size=size, root=tree_root, note=note, now=node.clock.now())
-    log.info("checkpoint_signed", size=size)
-    stored = checkpoints.at_size(conn, size)
-    assert stored is not None
-    return stored
+def _sign(node: Node, conn: sqlite3.Connection, fence: Fence | None) -> StoredCheckpoint:
+    # One transaction: no entry is appended and no other process of the authority
+    # signs in between, so the latest checkpoint's size never goes down.
+    with transaction(conn):
+        if fence is not None:
+            leases.require(conn, fence.duty, fence.holder, fence.number, node.clock.now())
+        size = audit.size(conn)
+        latest = checkpoints.latest(conn)
+        if latest is not None and latest.size >= size:
+            return latest
+        tree_root = root(audit.tree(conn), size)
+        note = sign_checkpoint(node.me, size, tree_root, node.audit_key)
+        checkpoints.save(conn, size=size, root=tree_root, note=note, now=node.clock.now())
+        log.info("checkpoint_signed", size=size)
+        stored = checkpoints.at_size(conn, size)
+        assert stored is not None
+        return stored
 
 
 async def build_tree(node: Node) -> int:

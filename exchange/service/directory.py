@@ -110,6 +110,17 @@ class DirectoryHolder:
         self.held_document = verified.document  # the process's one copy of these bytes
         self._install(verified)
 
+    async def catch_up(self) -> bool:
+        """Install what another process of this authority stored (a newer directory, a
+        revocation received there); True if anything changed."""
+        serial = await self.db.run(directory_cache.stored_serial)
+        held = await self.db.run(revocations.held)
+        revoked = [(r.authority, r.key_id, r.revoked_at) for r in held]
+        if serial == self.held_serial and revoked == self.revoked:
+            return False
+        await self.load_cached()
+        return True
+
     async def update(self, document: bytes) -> bool:
         """Verify and install ``document``; True if it replaced what we held."""
         now = self.clock.now()
@@ -141,11 +152,14 @@ class DirectoryHolder:
             await self._equivocation(directory.serial, document)
         if verdict is not SerialVerdict.NEWER:
             return False
-        await self.db.run(
+        saved = await self.db.run(
             lambda c: directory_cache.save(
                 c, me=self.me, serial=directory.serial, document=document, now=now
             )
         )
+        if not saved:  # another process of this authority stored a newer one
+            await self.load_cached()
+            return False
         self.held_serial, self.held_document = directory.serial, document
         self._install(verified)
         log.info("directory_updated", serial=directory.serial, entries=len(directory.authorities))

@@ -15,6 +15,7 @@ import re
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
@@ -32,6 +33,8 @@ from .node import Node
 from .sessions import User
 
 log = structlog.get_logger("exchange.evidence")
+# a reservation this old is a dead process's leftover (no upload takes a day)
+RESERVATION_LEFTOVER = timedelta(days=1)
 MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 BLOB_OVERHEAD = 1024 * 1024  # a blob is its file plus the stream's headers and tags
@@ -187,9 +190,15 @@ async def _receive(
     return size
 
 
-async def forget_reservations(node: Node) -> None:
-    """At start-up, before serving: reservations of uploads a crash cut short."""
-    await node.db.run(blobs.forget_reservations)
+async def forget_reservations(node: Node) -> int:
+    """At start-up, before serving: reservations of uploads a crash cut short. With
+    several processes on the data folder (``[cluster] active_active``) another may be
+    receiving uploads now: only those older than ``RESERVATION_LEFTOVER`` go (and the
+    sessions duty collects them hourly)."""
+    before = None
+    if node.config.cluster.active_active:
+        before = node.clock.now() - RESERVATION_LEFTOVER
+    return await node.db.run(lambda c: blobs.forget_reservations(c, before))
 
 
 async def to_upload(node: Node, msg_ids: list[str]) -> list[PendingBlob]:

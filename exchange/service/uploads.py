@@ -94,7 +94,7 @@ async def where(node: Node, upload_id: str, *, owner: str) -> tuple[int, int]:
     if done:
         return done[0].size, done[0].size
     upload = await node.db.run(lambda c: store.get(c, node.vault, upload_id, owner=owner))
-    writer = _WRITERS.get((str(node.config.data_dir), upload_id))
+    writer = _cached_writer(node, (str(node.config.data_dir), upload_id))
     return (writer.size if writer else upload.received), upload.length
 
 
@@ -117,8 +117,9 @@ async def append(
     try:
         upload = await node.db.run(lambda c: store.get(c, node.vault, upload_id, owner=owner))
         path = _file(node, upload_id)
-        writer = _WRITERS.get(busy) or await _resume(node, upload, path)
-        _WRITERS[busy] = writer
+        writer = _cached_writer(node, busy) or await _resume(node, upload, path)
+        if not node.config.cluster.active_active:
+            _WRITERS[busy] = writer
         if offset != writer.size:
             raise OffsetMismatch(f"this upload stands at {writer.size} bytes")
         if size_hint is not None and offset + size_hint > upload.length:
@@ -139,6 +140,15 @@ async def append(
         return writer.size, await _finish(node, upload, writer, path)
     finally:
         _BUSY.discard(busy)
+
+
+def _cached_writer(node: Node, key: tuple[str, str]) -> BlobWriter | None:
+    """This process's writer of the upload, if it may be trusted: with several processes
+    on one data folder (``[cluster] active_active``) another may have appended parts
+    since, so each part starts from what the database and the file hold (the bytes of
+    a chunk not yet whole are then sent again: the client asks where the upload stands,
+    as tus clients do)."""
+    return None if node.config.cluster.active_active else _WRITERS.get(key)
 
 
 async def _resume(node: Node, upload: UploadInProgress, path: Path) -> BlobWriter:

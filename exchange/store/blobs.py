@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..core.canonical import format_time
+from ..core.canonical import format_time, parse_time
 from ..core.errors import QuotaExceeded
 from .db import transaction
 
@@ -97,10 +97,17 @@ def record(
     )
 
 
-def forget_reservations(conn: sqlite3.Connection) -> None:
-    """At start-up: no upload is in progress, so every reservation is a crash's leftover."""
+def forget_reservations(conn: sqlite3.Connection, before: datetime | None = None) -> int:
+    """At start-up: no upload is in progress, so every reservation is a crash's leftover.
+    With ``before`` (another process of the authority may be receiving uploads now),
+    only the reservations made before then; returns how many went."""
     with transaction(conn):
-        conn.execute("DELETE FROM blob_reservations")
+        if before is None:
+            return int(conn.execute("DELETE FROM blob_reservations").rowcount)
+        rows = conn.execute("SELECT id, reserved_at FROM blob_reservations").fetchall()
+        old = [(r[0],) for r in rows if parse_time(r[1]) < before]
+        conn.executemany("DELETE FROM blob_reservations WHERE id = ?", old)
+        return len(old)
 
 
 @dataclass(frozen=True)

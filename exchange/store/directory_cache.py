@@ -42,10 +42,16 @@ def load(conn: sqlite3.Connection) -> HeldDirectory | None:
     return HeldDirectory(int(row[0]), document, sha256_hex(document), parse_time(row[2]))
 
 
-def save(conn: sqlite3.Connection, *, me: str, serial: int, document: bytes, now: datetime) -> None:
+def save(conn: sqlite3.Connection, *, me: str, serial: int, document: bytes, now: datetime) -> bool:
+    """Store ``document`` as the one held; False (nothing written) if the stored serial
+    is already as high: another process of the authority stored a newer one meanwhile,
+    and the rollback floor never goes down."""
     with transaction(conn):
+        stored = stored_serial(conn)
+        if stored is not None and stored >= serial:
+            return False
         # kept for good: old signatures are checked against the keys of their time;
-        # the state names it by serial (one copy: migration 25)
+        # the state names it by serial (one copy: migration 26)
         conn.execute(
             "INSERT OR IGNORE INTO directory_history (serial, document, installed_at)"
             " VALUES (?, ?, ?)",
@@ -65,6 +71,13 @@ def save(conn: sqlite3.Connection, *, me: str, serial: int, document: bytes, now
             serial=serial,
             document_sha256=sha256_hex(document),
         )
+    return True
+
+
+def stored_serial(conn: sqlite3.Connection) -> int | None:
+    """The serial of the document held (a cheap read: other processes' updates)."""
+    row = conn.execute("SELECT serial FROM directory_state WHERE id = 1").fetchone()
+    return int(row[0]) if row is not None else None
 
 
 def history(conn: sqlite3.Connection) -> list[HeldDirectory]:

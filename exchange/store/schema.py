@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import list_indexes, schema_idempotency, schema_members, schema_uploads
+from . import list_indexes, schema_idempotency, schema_leases, schema_members, schema_uploads
 from .schema_directory_once import DIRECTORY_ONCE
 
 # Migration 6's settled part: the time a settled request had left when answered, in
@@ -496,5 +496,6 @@ MIGRATIONS: list[list[str]] = [
     schema_idempotency.IDEMPOTENCY_KEYS,
     schema_uploads.RESUMABLE_UPLOADS,
     list_indexes.MIGRATION,
+    schema_leases.LEASES,
     DIRECTORY_ONCE,
 ]

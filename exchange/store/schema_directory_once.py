@@ -1,4 +1,4 @@
-"""Migration 25 of store/schema.py (issue 17, kept apart so that schema.py stays
+"""Migration 26 of store/schema.py (issue 17, kept apart so that schema.py stays
 readable): the directory document held is stored once, in ``directory_history``.
 
 ``directory_state`` kept its own copy of the document that ``directory_history`` holds

@@ -12,6 +12,7 @@ from ..service.node import Node
 from ..service.sessions import LoginGate, Sessions, User
 from ..workers.deadlines import DeadlineScheduler
 from ..workers.delivery import DeliveryWorker
+from ..workers.leases import LeaseKeeper
 from ..workers.witness import Witness
 from ..workers.witness_submit import WitnessSubmitter
 
@@ -35,6 +36,7 @@ WORKER_KEY = web.AppKey("delivery_worker", DeliveryWorker)
 WITNESS_KEY = web.AppKey("witness", Witness)
 WITNESS_SUBMIT_KEY = web.AppKey("witness_submitter", WitnessSubmitter)
 DEADLINES_KEY = web.AppKey("deadlines", DeadlineScheduler)
+LEASES_KEY = web.AppKey("leases", LeaseKeeper)
 
 USER_KEY = web.RequestKey("exchange_user", User)
 ALERTS_KEY = web.RequestKey("exchange_alerts", int)

@@ -6,6 +6,7 @@ import asyncio
 
 import structlog
 
+from ..core.lease import Fence, LeaseLost
 from ..service import audit
 from ..service.node import Node
 
@@ -17,8 +18,10 @@ BUSY_WRITES = 1000
 
 
 class Checkpointer:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, fence: Fence | None = None) -> None:
+        """``fence``: the checkpoints lease this process signs under (active-active)."""
         self.node = node
+        self.fence = fence
 
     async def run(self) -> None:
         """A checkpoint signed every ``checkpoint_interval`` (a new one only if the log
@@ -42,8 +45,10 @@ class Checkpointer:
                     await audit.build_tree(self.node)
                     built = writes
                 if loop.time() - signed_at >= interval:
-                    await audit.sign_now(self.node)
+                    await audit.sign_now(self.node, self.fence)
                     signed_at, built = loop.time(), writes
+            except LeaseLost:
+                raise  # the duty stops: another process signs now
             except Exception:  # keep signing later; the log itself is intact
                 log.exception("checkpoint_failed")
             await asyncio.sleep(min(interval, TREE_INTERVAL))

@@ -39,6 +39,9 @@ class DeadlineScheduler:
         self._wake = asyncio.Event()
         self.last_swept_at: datetime | None = None  # the clock time the last sweep judged
         self._next: datetime | None = None  # when the loop plans to look again
+        # another process of the authority may queue work this one cannot hear of
+        # (active-active): then it looks at least every poll
+        self.max_wait = MAX_WAIT
 
     def wake(self) -> None:
         self._wake.set()
@@ -54,7 +57,7 @@ class DeadlineScheduler:
         try:
             while True:
                 self._wake.clear()
-                wait = MAX_WAIT
+                wait = self.max_wait
                 try:
                     next_change = await self.sweep()
                     next_call = await self.send_webhooks()

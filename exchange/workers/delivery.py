@@ -26,6 +26,7 @@ from ..service import evidence, outbox
 from ..service.metrics import Metrics
 from ..service.node import Node
 from .blobs import upload_blobs
+from .leases import Grant, LeaseKeeper
 from .peer_client import call_peer
 
 log = structlog.get_logger("exchange.delivery")
@@ -42,8 +43,15 @@ class DeliveryWorker:
         session: aiohttp.ClientSession,
         metrics: Metrics | None = None,
         rng: random.Random | None = None,
+        keeper: LeaseKeeper | None = None,
     ) -> None:
+        """With a shared ``keeper`` (``[cluster] active_active``) a peer's queue drains
+        only in the process holding the ``delivery:<peer>`` lease, and an idle worker
+        looks at the outbox every ``[cluster] poll_seconds``: work queued by another
+        process is delivered promptly by whichever holds the peer."""
         self.node = node
+        self.keeper = keeper if keeper is not None and keeper.shared else None
+        self.idle_wait = node.config.cluster.poll.total_seconds() if self.keeper else IDLE_WAIT
         self.metrics = metrics
         self.session = session
         self.rng = rng or random.Random()  # noqa: S311 (jitter only)
@@ -73,15 +81,33 @@ class DeliveryWorker:
     async def _start_due_peers(self) -> float:
         due = await outbox.next_due(self.node)
         now = self.node.clock.now()
-        wait = IDLE_WAIT
+        wait = self.idle_wait
         for peer, at in due.items():
             if peer in self._tasks:
                 continue
-            if at <= now:
-                self._tasks[peer] = asyncio.create_task(self._drain(peer), name=f"deliver-{peer}")
-            else:
+            if at > now:
                 wait = min(wait, (at - now).total_seconds())
+                continue
+            grant = None
+            if self.keeper is not None:
+                grant = await self.keeper.acquire(f"delivery:{peer}")
+                if grant is None:  # another process delivers to this peer now
+                    continue
+            self._tasks[peer] = asyncio.create_task(
+                self._deliver_to(peer, grant), name=f"deliver-{peer}"
+            )
         return max(wait, 0.001)
+
+    async def _deliver_to(self, peer: str, grant: Grant | None) -> None:
+        """Drain the peer's queue; under its lease, stopped at once if the lease goes."""
+        try:
+            if grant is None or self.keeper is None:
+                await self._drain(peer)
+            else:
+                await self.keeper.run_under(grant, lambda _: self._drain(peer))
+        finally:
+            self._tasks.pop(peer, None)
+            self._wake.set()
 
     async def _drain(self, peer: str) -> None:
         """Send the peer's due envelopes, up to ``pipeline`` transactions in flight.
@@ -110,8 +136,6 @@ class DeliveryWorker:
         finally:
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
-            self._tasks.pop(peer, None)
-            self._wake.set()
 
     async def _dispatch(
         self, peer: str, inflight: set[str], running: set[asyncio.Task[bool]]

@@ -9,7 +9,7 @@ import structlog
 
 from ..ops.provision import delete_expired_keys
 from ..ops.retention import run_pass
-from ..service import idempotency, search
+from ..service import evidence, idempotency, search
 from ..service.node import Node
 from ..service.sessions import Sessions
 
@@ -54,4 +54,9 @@ async def purge_sessions(sessions: Sessions) -> None:
             await idempotency.collect(sessions.node)
         except Exception:  # as above: the next round collects them
             log.exception("idempotency_collection_failed")
+        if sessions.node.config.cluster.active_active:  # a dead process's leftovers
+            try:
+                await evidence.forget_reservations(sessions.node)
+            except Exception:  # as above
+                log.exception("reservation_collection_failed")
         await asyncio.sleep(SESSION_PURGE_INTERVAL)

@@ -1,4 +1,4 @@
-"""The directory document held is stored once (migration 25): ``directory_state`` keeps
+"""The directory document held is stored once (migration 26): ``directory_state`` keeps
 the serial, the rollback floor, and names its document in ``directory_history``. At
 3,000 authorities every node wrote 3.8 MB twice at every update."""
 
@@ -51,7 +51,7 @@ def test_an_installed_directory_is_stored_once_and_read_back(tmp_path: Path) -> 
         db.close()
 
 
-def test_migration_25_keeps_the_held_document_and_its_floor(tmp_path: Path) -> None:
+def test_migration_26_keeps_the_held_document_and_its_floor(tmp_path: Path) -> None:
     """A database of version 24 (the document in both tables, or, older than the
     history, only in the state) moves over without losing a document or the floor."""
     for in_history in (True, False):
@@ -73,7 +73,7 @@ def test_migration_25_keeps_the_held_document_and_its_floor(tmp_path: Path) -> N
                     "INSERT INTO directory_history VALUES (7, ?, '2026-12-01T00:00:00.000000Z')",
                     (b"document 7",),
                 )
-        assert migrate(conn) == len(MIGRATIONS) >= 25
+        assert migrate(conn) == len(MIGRATIONS) >= 26
         held = directory_cache.load(conn)
         conn.close()
         assert held is not None and (held.serial, held.document) == (7, b"document 7")
