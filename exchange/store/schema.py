@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from . import list_indexes, schema_idempotency, schema_leases, schema_members, schema_uploads
-from .schema_directory_once import DIRECTORY_ONCE
+from .schema_recent import RECENT
 
 # Migration 6's settled part: the time a settled request had left when answered, in
 # microseconds (part of a released migration: never edit; store/deadlines.MARGIN).
@@ -491,11 +490,5 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX case_messages_case ON case_messages (case_id, id)",
         "CREATE INDEX case_messages_kek ON case_messages (substr(content_key, 2, 16))",
     ],
-    # 21-25 live beside this file (issues 16 and 17: each module says what it changes)
-    schema_members.MEMBERS_REMOVED,
-    schema_idempotency.IDEMPOTENCY_KEYS,
-    schema_uploads.RESUMABLE_UPLOADS,
-    list_indexes.MIGRATION,
-    schema_leases.LEASES,
-    DIRECTORY_ONCE,
+    *RECENT,  # 21 onwards live beside this file (store/schema_recent.py)
 ]
