@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from exchange.logs import configure_logging
 
+from .postgres import stop_cluster
+
 configure_logging("console")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    stop_cluster()  # the throwaway PostgreSQL cluster, if a test started one

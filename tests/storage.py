@@ -1,0 +1,37 @@
+"""The storage engine under test: SQLite files, or with ``EXCHANGE_TEST_STORAGE=
+postgresql`` a fresh database of the session's PostgreSQL cluster for each one."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import cast
+
+from exchange.store.db import Database, migrate
+from exchange.store.engine import open_storage
+
+from .postgres import cluster, on_postgresql
+
+
+def storage_url() -> str | None:
+    """A fresh PostgreSQL database's URL when the suite runs on PostgreSQL, else None."""
+    return cluster().database() if on_postgresql() else None
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A migrated connection (autocommit, as the database thread's) to a fresh database."""
+    url = storage_url()
+    if url is None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        migrate(conn)
+        return conn
+    from exchange.store.pg import PgConnection, migrate_pg
+
+    pg = PgConnection(url)
+    migrate_pg(pg)
+    return cast(sqlite3.Connection, pg)
+
+
+def database(path: Path) -> Database:
+    """A ``Database`` on a fresh database of the engine under test."""
+    return open_storage(storage_url(), path)
