@@ -18,7 +18,7 @@ literals, never by understanding a query:
   that an index may use it), a two-argument ``MAX``/``MIN`` is
   ``GREATEST``/``LEAST``;
 - ``LIKE`` is ``ILIKE`` (SQLite's LIKE ignores ASCII case); an empty ``IN ()`` list is
-  an empty array; SQLite's planner hints (a unary ``+``, ``CROSS JOIN ... ON``) go;
+  an empty array; SQLite's planner hints (a unary ``+``, ``CROSS JOIN ... ON``, ``INDEXED BY``) go;
 - ``SUM`` of a comparison uses ``BOOL_SUM``, an aggregate this engine adds;
 - ``PRAGMA`` statements are SQLite's own: they are not sent (see ``pg.py``).
 
@@ -113,6 +113,7 @@ def _translate_code(code: str) -> str:
     code = re.sub(
         r"((?:\b(?:AND|OR|WHERE|BY|ON)\b|[(,])\s*)\+(?=[A-Za-z_])", r"\1", code, flags=re.I
     )
+    code = re.sub(r"\s+(?:INDEXED\s+BY\s+\w+|NOT\s+INDEXED)\b", "", code, flags=re.I)
     # CROSS JOIN ... ON (SQLite's hint to keep the join order) is an inner join
     code = re.sub(
         r"\bCROSS\s+JOIN\b(?=\s+\w+(?:\s+AS)?(?:\s+\w+)?\s+ON\b)", "JOIN", code, flags=re.I
