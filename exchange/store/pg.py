@@ -87,6 +87,9 @@ class PgCursor:
     def fetchone(self) -> tuple[Any, ...] | None:
         return self._rows.popleft() if self._rows else None
 
+    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
+        return [self._rows.popleft() for _ in range(min(size, len(self._rows)))]
+
     def fetchall(self) -> list[tuple[Any, ...]]:
         rows = list(self._rows)
         self._rows.clear()
