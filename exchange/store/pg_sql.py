@@ -16,7 +16,7 @@ literals, never by understanding a query:
   ``json_each(x)`` is ``jsonb_array_elements(x::jsonb)``, ``instr`` is ``strpos``,
   ``strftime('%s', t)`` is ``exchange_epoch(t)`` (``EPOCH_FUNCTION``, immutable, so
   that an index may use it), a two-argument ``MAX``/``MIN`` is
-  ``GREATEST``/``LEAST``;
+  ``GREATEST``/``LEAST``, ``group_concat`` is ``string_agg``;
 - ``LIKE`` is ``ILIKE`` (SQLite's LIKE ignores ASCII case); an empty ``IN ()`` list is
   an empty array; SQLite's planner hints (a unary ``+``, ``CROSS JOIN ... ON``, ``INDEXED BY``) go;
 - ``SUM`` of a comparison uses ``BOOL_SUM``, an aggregate this engine adds;
@@ -107,7 +107,6 @@ def _translate_code(code: str) -> str:
     code = re.sub(r"\)\s*WITHOUT\s+ROWID", ")", code, flags=re.IGNORECASE)
     code = re.sub(r"\bINSERT\s+OR\s+IGNORE\b", "INSERT", code, flags=re.IGNORECASE)
     code = re.sub(r"\binstr\(", "strpos(", code, flags=re.IGNORECASE)
-    code = re.sub(r"\bjson_each\(", "jsonb_array_elements(", code, flags=re.IGNORECASE)
     code = re.sub(r"(?<![\w.])LIKE\b", "ILIKE", code, flags=re.IGNORECASE)
     # a unary + (a planner hint to SQLite: "no index for this column") on text
     code = re.sub(
@@ -141,7 +140,7 @@ def _ignore(text: str) -> str:
 
 
 # Functions whose arguments must be parsed (balanced parentheses, literals kept).
-_CALL = re.compile(r"\b(json_extract|strftime|MAX|MIN)\s*\(", re.IGNORECASE)
+_CALL = re.compile(r"\b(json_extract|json_each|strftime|group_concat|MAX|MIN)\s*\(", re.I)
 
 
 def rewrite_calls(sql: str) -> str:
@@ -175,6 +174,11 @@ def _call(name: str, args: list[str]) -> str | None:
         return f"(({args[0].strip()})::jsonb{chain} ->> '{keys[-1]}')"
     if name == "strftime" and len(args) == 2 and args[0].strip() in ("'%s'", "'%%s'"):
         return f"exchange_epoch({args[1].strip()})"
+    if name == "json_each" and len(args) == 1:  # of an array: its elements, as ``value``
+        return f"jsonb_array_elements(CAST({args[0].strip()} AS JSONB))"
+    if name == "group_concat" and len(args) in (1, 2):
+        separator = args[1].strip() if len(args) == 2 else "','"
+        return f"string_agg(CAST({args[0].strip()} AS TEXT), {separator})"
     if name in ("max", "min") and len(args) >= 2:
         return ("GREATEST(" if name == "max" else "LEAST(") + ", ".join(args) + ")"
     return None
