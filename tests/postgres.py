@@ -48,6 +48,7 @@ class Cluster:
         self.port = listening_ports(1)[0]  # below the ephemeral range, as the nodes
         self._names = itertools.count(1)
         self._as_postgres = os.geteuid() == 0
+        self._template: str | None = None
 
     def _run(self, *args: str) -> None:
         command = [str(a) for a in args]

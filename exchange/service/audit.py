@@ -23,7 +23,7 @@ from ..ops.audit_check import WitnessInput, verify_database
 from ..store import audit, checkpoints, witness_statements
 from ..store import witness as witness_store
 from ..store.checkpoints import StoredCheckpoint
-from ..store.snapshots import open_read_only
+from ..store.engine import open_reader
 from ..store.witness import WitnessAlert
 from .node import Node
 from .paging import PAGE_SIZE, Listed, listed, position
@@ -280,7 +280,7 @@ async def verify_now(node: Node, views: tuple[ObtainedView, ...]) -> JsonObject:
     witnesses = WitnessInput(views)
 
     def work() -> JsonObject:
-        conn = open_read_only(node.config.database)
+        conn = open_reader(node.config)
         try:
             return verify_database(
                 conn, authority_id=node.me, directory=directory, witnesses=witnesses

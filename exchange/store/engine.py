@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import cast
 
 from ..config import NodeConfig
 from .db import Database
+from .snapshots import open_read_only
 
 # A constraint refused a write, on either engine (PostgreSQL's is a subclass).
 IntegrityError = sqlite3.IntegrityError
@@ -29,6 +31,17 @@ def open_storage(url: str | None, path: Path) -> Database:
     from .pg import PgDatabase  # psycopg is loaded only by nodes that use it
 
     return PgDatabase(url)
+
+
+def open_reader(config: NodeConfig) -> sqlite3.Connection:
+    """A connection of its own that only reads (an auditor's check, an export, the
+    search index's build), beside the node's database thread."""
+    if config.storage_url is None:
+        return open_read_only(config.database)
+    from .pg import PgConnection  # psycopg is loaded only by nodes that use it
+
+    conn = PgConnection(config.storage_url, read_only=True)
+    return cast(sqlite3.Connection, conn)
 
 
 def is_postgresql(db: Database) -> bool:

@@ -103,8 +103,9 @@ class PgCursor:
 class PgConnection:
     """The part of ``sqlite3.Connection`` the store uses, over one psycopg connection."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
+        self.read_only = read_only
         self.total_changes = 0
         # savepoints of a transaction a SAVEPOINT began (SQLite: its RELEASE commits)
         self._savepoints: list[str] | None = None
@@ -117,6 +118,8 @@ class PgConnection:
         except psycopg.Error as exc:
             raise _unavailable(exc) from exc
         pg.adapters.register_loader("numeric", _Numeric)
+        if self.read_only:  # PostgreSQL refuses any write on it, as SQLite's mode=ro
+            pg.execute("SET default_transaction_read_only = on")
         self._pg = pg
 
     @property
@@ -286,10 +289,11 @@ def migrate_pg(conn: PgConnection) -> int:
     conn.execute("SELECT pg_advisory_lock(?)", (MIGRATE_LOCK,))
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        for function in (EPOCH_FUNCTION, *BOOL_SUM):
-            conn._run(function, ())
         row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         version = int(row[0] or 0) if row else 0
+        if version < len(MIGRATIONS):  # the functions the translated SQL calls
+            for function in (EPOCH_FUNCTION, *BOOL_SUM):
+                conn._run(function, ())
         for number, statements in enumerate(MIGRATIONS, start=1):
             if number <= version:
                 continue
