@@ -5,7 +5,9 @@
   refused 503 ``unavailable``, nothing of it is stored, and the next request succeeds
   on a new connection;
 - two processes write one database at once: the audit log stays one sequence, every
-  index once, no gap, its tree verifying (writers are serialised by the database).
+  index once, no gap, its tree verifying (writers are serialised by the database);
+- erased rows' dead versions are pruned by the retention pass; backup and restore,
+  which copy SQLite files, refuse a PostgreSQL node and name pg_dump.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ from typing import Any
 import psycopg
 import pytest
 
+from exchange.core.directory import format_operator_key
+from exchange.core.errors import ExchangeError
 from exchange.core.merkle import MemoryHashStore, leaf_hash, root
+from exchange.ops.backup import backup, restore
+from exchange.ops.provision import AuthorityInfo, init_node
+from exchange.ops.retention import truncate_wal
 from exchange.store import audit
-from exchange.store.pg import PgConnection, migrate_pg
+from exchange.store.pg import PgConnection, PgDatabase, migrate_pg
 
 from ..federation import ApiClient, Federation, wait_until
 from ..postgres import ENV, cluster
@@ -160,3 +167,52 @@ def test_two_processes_writing_at_once_keep_one_audit_sequence() -> None:
             if writer.poll() is None:
                 writer.kill()
         conn.close()
+
+
+def test_the_retention_pass_prunes_erased_row_versions() -> None:
+    """No secure_delete on PostgreSQL: the pass's last step (``truncate_wal``) runs a
+    VACUUM, so an erased row's bytes leave its page then, not whenever autovacuum runs."""
+    url = cluster().database()
+    db = PgDatabase(url)
+    try:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+            admin.execute("ALTER TABLE witness_alerts SET (autovacuum_enabled = off)")
+
+            def fill(c: Any) -> None:
+                for i in range(20):
+                    c.execute(
+                        "INSERT INTO witness_alerts (peer, kind, detail, evidence, at)"
+                        " VALUES ('p', 'k', ?, '{}', 'now')",
+                        (f"ERASED-MARKER-{i:02d}" + "x" * 40,),
+                    )
+                c.execute("DELETE FROM witness_alerts WHERE detail LIKE 'ERASED-MARKER-07%'")
+
+            db.run_sync(fill)
+
+            def page() -> bytes:
+                row = admin.execute("SELECT get_raw_page('witness_alerts', 0)").fetchone()
+                return bytes(row[0]) if row else b""
+
+            assert b"ERASED-MARKER-07" in page()  # the dead row version, as deleted
+            assert truncate_wal(db)
+            assert b"ERASED-MARKER-07" not in page()
+            assert b"ERASED-MARKER-06" in page()  # the others stay
+    finally:
+        db.close()
+
+
+def test_backup_and_restore_refuse_a_postgresql_node(tmp_path: Path) -> None:
+    data = tmp_path / "ES-CNA"
+    init_node(
+        data,
+        AuthorityInfo(authority_id="ES-CNA", name="Spain"),
+        operator_keys=[format_operator_key(bytes(range(32)))],
+        storage_url=cluster().database(),
+    )
+    with pytest.raises(ExchangeError, match="pg_dump") as caught:
+        backup(data, tmp_path / "backup.db")
+    assert caught.value.code == "conflict"
+    assert not (tmp_path / "backup.db").exists() and not (data / "exchange.db").exists()
+    with pytest.raises(ExchangeError, match="pg_dump"):
+        restore(tmp_path / "backup.db", data)
