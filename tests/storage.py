@@ -7,8 +7,9 @@ import sqlite3
 from pathlib import Path
 from typing import cast
 
+from exchange.config import load_config
 from exchange.store.db import Database, migrate
-from exchange.store.engine import open_storage
+from exchange.store.engine import open_database, open_storage
 
 from .postgres import cluster, on_postgresql
 
@@ -35,3 +36,19 @@ def connect(path: Path) -> sqlite3.Connection:
 def database(path: Path) -> Database:
     """A ``Database`` on a fresh database of the engine under test."""
     return open_storage(storage_url(), path)
+
+
+def raw_connection(data: Path) -> sqlite3.Connection:
+    """A plain connection to a node's storage, as its data folder's node.toml names it
+    (what an insider tampering with the database would use; autocommit)."""
+    url = load_config(data / "node.toml").storage_url
+    if url is None:
+        return sqlite3.connect(data / "exchange.db")
+    from exchange.store.pg import PgConnection
+
+    return cast(sqlite3.Connection, PgConnection(url))
+
+
+def node_database(data: Path) -> Database:
+    """A node's ``Database``, as its data folder's node.toml names it."""
+    return open_database(load_config(data / "node.toml"))

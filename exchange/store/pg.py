@@ -235,6 +235,14 @@ class PgConnection:
             self._pg.close()
             self._pg = None
 
+    def __enter__(self) -> PgConnection:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        """As ``with sqlite3.Connection``: the open transaction committed, or rolled back."""
+        if self.in_transaction:
+            self._run("COMMIT" if kind is None else "ROLLBACK", ())
+
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).split("\n", 1)[0]
