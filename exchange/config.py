@@ -313,7 +313,11 @@ def parse_config(raw: JsonObject, *, data_dir: Path) -> NodeConfig:
 
 
 def _storage_url(table: JsonObject) -> str | None:
-    url = table.get("url")
+    return check_storage_url(table.get("url"))
+
+
+def check_storage_url(url: object) -> str | None:
+    """``[storage] url``: None (SQLite) or a postgresql:// URL; else a ConfigError."""
     if url is None:
         return None
     # the URL is not repeated in the message: it may hold a password

@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..config import NodeConfig, load_config, render_config
+from ..config import NodeConfig, check_storage_url, load_config, render_config
 from ..core.canonical import format_time
 from ..core.clock import Clock, SystemClock
 from ..core.directory import Authority
@@ -86,6 +86,8 @@ def init_node(
     config_path = data / "node.toml"
     if config_path.exists():
         raise FileExistsError(f"{config_path} exists: this folder already holds a node")
+    if check_storage_url(storage_url) is not None:
+        _require_empty(data, storage_url)
     make_private(data)  # owner-only from the start, whatever the umask
     keys_dir = data / "keys"
     keys_dir.mkdir(exist_ok=True, mode=0o700)
@@ -114,6 +116,21 @@ def init_node(
     finally:
         db.close()
     return config_path
+
+
+def _require_empty(data: Path, storage_url: str | None) -> None:
+    """A database that holds an audit log already is another node's (or this one's
+    before): a new node there would append to it. Checked before anything is written."""
+    db = open_storage(storage_url, data / "exchange.db")
+    try:
+        held = db.run_sync(audit.size)
+    finally:
+        db.close()
+    if held:
+        raise Conflict(
+            f"the database in [storage] url already holds an audit log of {held} entries:"
+            " a new node needs an empty database"
+        )
 
 
 def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetime) -> Authority:

@@ -21,6 +21,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from exchange.cli import main
+from exchange.config import ConfigError, load_config
 from exchange.core.directory import format_operator_key
 from exchange.core.errors import ExchangeError
 from exchange.core.merkle import MemoryHashStore, leaf_hash, root
@@ -216,3 +218,27 @@ def test_backup_and_restore_refuse_a_postgresql_node(tmp_path: Path) -> None:
     assert not (tmp_path / "backup.db").exists() and not (data / "exchange.db").exists()
     with pytest.raises(ExchangeError, match="pg_dump"):
         restore(tmp_path / "backup.db", data)
+
+
+def test_init_on_postgresql_refuses_a_database_holding_a_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = cluster().database()
+    key = format_operator_key(bytes(range(32)))
+    args = ["init", "--authority", "ES-CNA", "--operator-key", key, "--storage-url", url]
+    assert main([*args, "--data", str(tmp_path / "first")]) == 0
+    assert load_config(tmp_path / "first" / "node.toml").storage_url == url
+    assert not (tmp_path / "first" / "exchange.db").exists()
+    capsys.readouterr()
+    # a second node pointed at the same database would append to the first one's log
+    assert main([*args, "--data", str(tmp_path / "second")]) != 0
+    assert "already holds an audit log" in capsys.readouterr().err
+    assert not (tmp_path / "second" / "node.toml").exists()
+    with pytest.raises(ConfigError, match="storage"):
+        init_node(
+            tmp_path / "third",
+            AuthorityInfo(authority_id="ES-CNA", name="Spain"),
+            operator_keys=[key],
+            storage_url="mysql://somewhere/db",
+        )
+    assert not (tmp_path / "third" / "node.toml").exists()
