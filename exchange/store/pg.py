@@ -8,9 +8,12 @@ of ``sqlite3.Connection`` the store uses, and runs each statement as SQLite woul
   transaction takes ``pg_advisory_xact_lock(WRITE_LOCK)`` right after ``BEGIN``, so a
   read-then-write inside it is race-free across processes, and the audit log stays one
   sequence. A write outside a transaction runs in one of its own, with the lock.
-- A failed statement undoes only itself (SQLite's statement atomicity): inside a
-  transaction each write runs in a savepoint, so a caught IntegrityError leaves the
-  transaction usable, as on SQLite (PostgreSQL would abort the whole transaction).
+- A failed statement aborts the whole transaction on PostgreSQL, where SQLite undoes
+  the statement alone. The store continues after an error only inside ``transaction``
+  (a savepoint, rolled back to), and a job's failure is rolled back to its savepoint
+  (``db.Database._run_group``): the same code is right on both engines. A caught error
+  continued from without one fails the transaction loudly (never half-writes it); a
+  savepoint per statement would cost two round trips on every write.
 - A constraint violation is ``IntegrityError`` (a ``sqlite3.IntegrityError``: the store
   catches one class on both engines); a lost connection, an administrator's shutdown,
   a full disk is ``StorageUnavailable`` (503, retryable); the next job reconnects.
@@ -154,21 +157,12 @@ class PgConnection:
         if not self.in_transaction:
             with self._transaction():
                 return self._write(statement.sql, _params(params))
-        self._run("SAVEPOINT statement", ())
-        try:
-            cursor = self._write(statement.sql, _params(params))
-        except BaseException:
-            if self.in_transaction:
-                self._run("ROLLBACK TO statement", ())
-                self._run("RELEASE statement", ())
-            raise
-        self._run("RELEASE statement", ())
-        return cursor
+        return self._write(statement.sql, _params(params))
 
     def _begin(self) -> None:
         self._savepoints = None
-        self._run("BEGIN", ())
-        self._run("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        # one round trip (no parameters: the simple protocol runs both statements)
+        self._run(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})", None)
 
     def _savepoint(self, kind: str, name: str) -> PgCursor:
         """SQLite's savepoints: outside a transaction, SAVEPOINT begins one (a write
