@@ -18,7 +18,7 @@ of ``sqlite3.Connection`` the store uses, and runs each statement as SQLite woul
   catches one class on both engines); a lost connection, an administrator's shutdown,
   a full disk is ``StorageUnavailable`` (503, retryable); the next job reconnects.
 - ``PRAGMA`` statements are SQLite's: ignored, except ``wal_checkpoint`` (retention's
-  erasure step), which runs ``VACUUM`` so that erased rows' dead tuples are pruned.
+  erasure step), which runs ``VACUUM (FREEZE)`` so erased rows' dead versions are pruned.
 """
 
 from __future__ import annotations
@@ -219,8 +219,10 @@ class PgConnection:
 
     def _pragma(self, sql: str) -> PgCursor:
         if "wal_checkpoint" in sql:
-            # retention's erasure step, outside any transaction: dead tuples pruned
-            self._run("VACUUM", ())
+            # Retention's erasure step, outside any transaction: dead row versions
+            # pruned. FREEZE makes the pass wait for a page another process has pinned
+            # (a plain VACUUM skips pruning it); pages all-frozen before are skipped.
+            self._run("VACUUM (FREEZE)", ())
             return PgCursor([(0, 0, 0)], None, -1, None)
         return PgCursor([], None, -1, None)
 

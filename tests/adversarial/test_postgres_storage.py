@@ -44,8 +44,9 @@ REQUEST = {
     "language": "en",
 }
 
-# The node's backend, waiting for the audit table (locked by the test) while it holds
-# the request's rows written in the same transaction.
+# The node's backend, waiting for the outbox (locked by the test: no other job writes
+# it before this request is queued) while it holds the request's rows, written in the
+# same transaction.
 _MID_REQUEST = """SELECT a.pid FROM pg_stat_activity a
     WHERE a.datname = current_database() AND a.pid != pg_backend_pid()
       AND a.wait_event_type = 'Lock'
@@ -77,7 +78,7 @@ async def test_a_connection_killed_mid_request_is_refused_whole_then_recovers(
         before = await counts(es)
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute("BEGIN")
-            admin.execute("LOCK TABLE audit_entries IN EXCLUSIVE MODE")  # reads still pass
+            admin.execute("LOCK TABLE outbox IN EXCLUSIVE MODE")  # reads still pass
             call = asyncio.ensure_future(investigator.call("POST", "/api/requests", REQUEST))
 
             def mid_request() -> int | None:
