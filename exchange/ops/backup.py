@@ -36,7 +36,7 @@ def refuse_postgresql(config: NodeConfig, what: str) -> None:
     with PostgreSQL's own tools, which know its files and its write-ahead log."""
     if config.storage_url is not None:
         raise ExchangeError(
-            f"this node keeps its data in PostgreSQL ([storage] url): {what} it with"
+            f"this node keeps its data in PostgreSQL ([storage] url): to {what} it, use"
             " pg_dump / pg_restore (or the server's base backups), not this command",
             code="conflict",
         )
