@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .core.canonical import JsonObject
 from .core.deadlines import DeadlinePolicy
@@ -175,6 +176,9 @@ class NodeConfig:
     # how long a used Idempotency-Key answers its first result ([api])
     idempotency_ttl: timedelta = timedelta(hours=24)
     cluster: ClusterConfig = ClusterConfig()
+    # [storage] url: a PostgreSQL database instead of the SQLite file (None). It may
+    # hold a password: never in repr, logs or the audited settings (``redacted_url``).
+    storage_url: str | None = field(default=None, repr=False)
 
     @property
     def keys_dir(self) -> Path:
@@ -214,7 +218,19 @@ def settings_summary(config: NodeConfig) -> JsonObject:
         return value
 
     summary: JsonObject = plain(config)
+    url = summary.pop("storage_url")
+    if url is not None:  # absent for SQLite: the settings of nodes before it unchanged
+        summary["storage_url"] = redacted_url(url)
     return summary
+
+
+def redacted_url(url: str) -> str:
+    """The storage URL without its password (what may be shown and logged)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def load_config(path: Path) -> NodeConfig:
@@ -303,10 +319,28 @@ def parse_config(raw: JsonObject, *, data_dir: Path) -> NodeConfig:
             hours=_int(raw.get("api", {}), "idempotency_ttl_hours", 24, 1, 24 * 31)
         ),
         cluster=_cluster(raw.get("cluster", {})),
+        storage_url=_storage_url(raw.get("storage", {})),
     )
     if config.log_format not in ("json", "console"):
         raise ConfigError("[node] log_format must be 'json' or 'console'")
     return config
+
+
+def _storage_url(table: JsonObject) -> str | None:
+    return check_storage_url(table.get("url"))
+
+
+def check_storage_url(url: object) -> str | None:
+    """``[storage] url``: None (SQLite) or a postgresql:// URL; else a ConfigError."""
+    if url is None:
+        return None
+    # the URL is not repeated in the message: it may hold a password
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            "[storage] url must be a postgresql://user@host/database URL"
+            " (leave [storage] out to keep the SQLite file)"
+        )
+    return url
 
 
 def _path(table: JsonObject, key: str, base: Path) -> Path | None:
@@ -407,9 +441,16 @@ def _escalation(raw: JsonObject) -> EscalationConfig:
 
 
 def render_config(
-    *, authority_id: str, listen_host: str, listen_port: int, operator_keys: list[str], source: str
+    *,
+    authority_id: str,
+    listen_host: str,
+    listen_port: int,
+    operator_keys: list[str],
+    source: str,
+    storage_url: str | None = None,
 ) -> str:
     keys = ", ".join(f'"{k}"' for k in operator_keys)
+    storage = f'\n[storage]\nurl = "{storage_url}"\n' if storage_url else ""
     return f"""# Exchange node configuration (see config/node.example.toml for every setting).
 [node]
 authority_id = "{authority_id}"
@@ -423,7 +464,7 @@ operator_keys = [{keys}]
 # A file path (relative to this folder) or an https:// URL.
 source = "{source}"
 refresh_seconds = 300
-"""
+{storage}"""
 
 
 def _table(raw: JsonObject, name: str) -> JsonObject:

@@ -25,6 +25,8 @@ from exchange.ops.keyfiles import tls_fingerprint
 from exchange.ops.provision import AuthorityInfo, add_user, init_node, read_public_info
 from exchange.service.node import Node
 
+from .storage import storage_url
+
 FAST_DELIVERY = """
 [delivery]
 backoff_initial_seconds = 0.05
@@ -142,6 +144,7 @@ class Federation:
                 listen_port=port,
                 directory_source="../directory.json",
                 clock=clock,
+                storage_url=storage_url(),
             )
             with (data / "node.toml").open("a") as handle:
                 handle.write(extra_config)

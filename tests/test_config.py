@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from exchange.config import ConfigError, parse_config
+from exchange.config import ConfigError, parse_config, settings_summary
 from exchange.core.directory import format_operator_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,3 +64,25 @@ def test_witnessed_logs_parse(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError):
             parse_config({**EXAMPLE, "witness": {"logs": bad}}, data_dir=tmp_path)
+
+
+def test_storage_url_chooses_postgresql_and_hides_its_password(tmp_path: Path) -> None:
+    url = "postgresql://exchange:s3cret-pw@db.example.org:5432/exchange"
+    config = parse_config({**EXAMPLE, "storage": {"url": url}}, data_dir=tmp_path)
+    assert config.storage_url == url
+    assert "s3cret-pw" not in repr(config)
+    summary = settings_summary(config)
+    assert "s3cret-pw" not in repr(summary)
+    assert summary["storage_url"] == "postgresql://exchange:***@db.example.org:5432/exchange"
+    # absent: SQLite, and the audited settings of existing nodes do not change
+    plain = parse_config(EXAMPLE, data_dir=tmp_path)
+    assert plain.storage_url is None and "storage_url" not in settings_summary(plain)
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///x.db", "mysql://u:s3cret-pw@h/db", "s3cret-pw", 7, "", "/var/lib/x"]
+)
+def test_other_storage_urls_are_refused_without_echoing_them(tmp_path: Path, url: object) -> None:
+    with pytest.raises(ConfigError, match=r"\[storage\] url") as caught:
+        parse_config({**EXAMPLE, "storage": {"url": url}}, data_dir=tmp_path)
+    assert "s3cret-pw" not in str(caught.value)

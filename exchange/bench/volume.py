@@ -37,7 +37,8 @@ from ..core.clock import SystemClock
 from ..core.vault import Vault
 from ..ops.period_keys import open_vault
 from ..ops.provision import add_user
-from ..store.db import Database, transaction
+from ..store.db import transaction
+from ..store.engine import open_database
 from ..store.messages import INSERT_MESSAGES, OutgoingMessage, message_row
 from ..store.sql import insert_rows
 from .local_federation import BenchNode, provision
@@ -68,7 +69,7 @@ def fill(data: Path, n: int, seed: int = 17) -> Filled:
     config = load_config(data / "node.toml")
     vault = open_vault(config, SystemClock())
     vault.keks.hold()
-    db = Database(config.database)
+    db = open_database(config)
     rng = random.Random(seed)
     now = datetime.now(UTC)
     start, step = now - timedelta(days=365 * YEARS), timedelta(days=365 * YEARS) / max(n, 1)

@@ -55,6 +55,10 @@ def register(sub: Any) -> None:
     p.add_argument("--listen-port", type=int, default=8441)
     p.add_argument("--url", help="public https URL of this node (default from host and port)")
     p.add_argument("--directory-source", default="directory.json", help="file or https URL")
+    p.add_argument(
+        "--storage-url",
+        help="postgresql://user@host/db: keep the data in PostgreSQL (default: SQLite file)",
+    )
     p.set_defaults(handler=cmd_init)
 
     p = sub.add_parser("node", help="run a node until interrupted")
@@ -151,6 +155,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         listen_port=args.listen_port,
         public_url=args.url,
         directory_source=args.directory_source,
+        storage_url=args.storage_url,
     )
     print(f"initialised {args.authority} in {args.data}")
     print(f"  config: {path}")

@@ -11,7 +11,7 @@ from ..config import load_config
 from ..core.clock import SystemClock
 from ..ops import period_keys
 from ..ops.retention import run_pass
-from ..store.db import Database
+from ..store.engine import open_database
 from .node import _passphrase
 
 
@@ -38,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.dry_run:
         vault.keks.hold()  # keys_in_use while the node runs: its own daily pass does this
     try:
-        db = Database(config.database)
+        db = open_database(config)
         try:
             if not args.dry_run:
                 period_keys.adopt(db, vault, clock, passphrase)

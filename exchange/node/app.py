@@ -29,7 +29,7 @@ from ..service.directory import DirectoryHolder
 from ..service.metrics import Metrics
 from ..service.node import Node
 from ..service.sessions import LoginGate, SessionCache, Sessions
-from ..store.db import Database
+from ..store.engine import open_database
 from ..web import routes
 from ..web.appkeys import (
     CLIENT_KEY,
@@ -89,7 +89,7 @@ def open_node(config: NodeConfig, keys: _Keys, clock: Clock) -> Node:
         keys.vault.keks.hold()
         writer = True
     try:
-        db = Database(config.database)
+        db = open_database(config)
     except BaseException:
         keys.vault.keks.release()
         raise

@@ -26,7 +26,7 @@ from ..core.note import Verifier
 from ..core.witness import log_verifier, witness_key, witness_name_for
 from ..core.witness_views import ObtainedView, OpenedViews, open_views, views_from_json
 from ..store import audit, checkpoints, directory_cache
-from ..store.snapshots import open_read_only
+from ..store.engine import open_reader
 from .keyfiles import load_keyring
 
 
@@ -149,7 +149,7 @@ def verify_data_dir(
     witnesses: WitnessInput | None = None,
 ) -> Report:
     config = load_config(data / "node.toml")
-    conn = open_read_only(config.database)
+    conn = open_reader(config)
     try:
         directory = held_directory(conn, config.operator_keys)
         return verify_database(
@@ -190,7 +190,7 @@ def caller_of(data: Path) -> Caller:
     """The node's identity for peer calls: its newest signing key that the directory it
     holds publishes and lets sign now."""
     config = load_config(data / "node.toml")
-    conn = open_read_only(config.database)
+    conn = open_reader(config)
     try:
         directory = held_directory(conn, config.operator_keys)
     finally:

@@ -14,7 +14,7 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from ..config import load_config
+from ..config import NodeConfig, load_config
 from ..core.audit_verify import Report
 from ..core.errors import ExchangeError
 from ..store import snapshots
@@ -24,10 +24,22 @@ from .audit_check import WitnessInput, held_directory, verify_database
 def backup(data: Path, out: Path) -> int:
     """Write a consistent copy of the node's database to ``out``; return its size in bytes."""
     config = load_config(data / "node.toml")
+    refuse_postgresql(config, "back up")
     if out.exists():
         raise ExchangeError(f"{out} exists: refusing to overwrite a backup", code="conflict")
     _replace_with_copy(config.database, out, pages=1024)
     return out.stat().st_size
+
+
+def refuse_postgresql(config: NodeConfig, what: str) -> None:
+    """These commands copy SQLite files: a node on PostgreSQL is backed up and restored
+    with PostgreSQL's own tools, which know its files and its write-ahead log."""
+    if config.storage_url is not None:
+        raise ExchangeError(
+            f"this node keeps its data in PostgreSQL ([storage] url): to {what} it, use"
+            " pg_dump / pg_restore (or the server's base backups), not this command",
+            code="conflict",
+        )
 
 
 def _replace_with_copy(source: Path, target: Path, *, pages: int = -1) -> None:
@@ -84,6 +96,7 @@ def restore(
     (``conflict``) unless ``accept_rollback``: the operator then knows the witnesses will
     report it, by design."""
     config = load_config(data / "node.toml")
+    refuse_postgresql(config, "restore")
     report = check_backup(
         backup_file,
         authority_id=config.authority_id,

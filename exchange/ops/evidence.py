@@ -27,8 +27,8 @@ from ..core.receipt import parse_receipt
 from ..core.refusal import parse_refusal
 from ..store import directory_cache
 from ..store.case_evidence import case_evidence_of
+from ..store.engine import open_reader
 from ..store.messages import MessageEvidence, evidence_of
-from ..store.snapshots import open_read_only
 from .keyfiles import write_private
 from .period_keys import open_vault
 
@@ -58,7 +58,7 @@ def export_request(
         raise FileExistsError(17, "refusing to overwrite an existing file", str(out))
     config = load_config(data / "node.toml")
     vault = open_vault(config, SystemClock(), passphrase)  # reads KEKs, never writes one
-    conn = open_read_only(config.database)
+    conn = open_reader(config)
     try:
         messages = evidence_of(conn, vault, request_id)
         case_messages = case_evidence_of(conn, vault, request_id)

@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..config import NodeConfig, load_config, render_config
+from ..config import NodeConfig, check_storage_url, load_config, render_config
 from ..core.canonical import format_time
 from ..core.clock import Clock, SystemClock
 from ..core.directory import Authority
@@ -24,6 +24,7 @@ from ..core.witness import origin_for, witness_name_for
 from ..store import audit
 from ..store import users as users_store
 from ..store.db import Database, transaction
+from ..store.engine import open_database, open_storage
 from .data_folder import make_private
 from .keyfiles import (
     create_revocation_key,
@@ -78,12 +79,15 @@ def init_node(
     public_url: str | None = None,
     directory_source: str = "directory.json",
     clock: Clock | None = None,
+    storage_url: str | None = None,
 ) -> Path:
     """Create keys, TLS certificate, config, database and public info; return the config path."""
     now = (clock or SystemClock()).now()
     config_path = data / "node.toml"
     if config_path.exists():
         raise FileExistsError(f"{config_path} exists: this folder already holds a node")
+    if check_storage_url(storage_url) is not None:
+        _require_empty(data, storage_url)
     make_private(data)  # owner-only from the start, whatever the umask
     keys_dir = data / "keys"
     keys_dir.mkdir(exist_ok=True, mode=0o700)
@@ -101,16 +105,32 @@ def init_node(
         listen_port=listen_port,
         operator_keys=operator_keys,
         source=directory_source,
+        storage_url=storage_url,
     )
     write_private(config_path, config.encode())
     url = public_url or f"https://{listen_host}:{listen_port}"
     write_public_info(data, info, url=url, now=now)
-    db = Database(data / "exchange.db")
+    db = open_storage(storage_url, data / "exchange.db")
     try:
         db.run_sync(lambda c: _audit(c, info.authority_id, now, "node_initialised", "admin"))
     finally:
         db.close()
     return config_path
+
+
+def _require_empty(data: Path, storage_url: str | None) -> None:
+    """A database that holds an audit log already is another node's (or this one's
+    before): a new node there would append to it. Checked before anything is written."""
+    db = open_storage(storage_url, data / "exchange.db")
+    try:
+        held = db.run_sync(audit.size)
+    finally:
+        db.close()
+    if held:
+        raise Conflict(
+            f"the database in [storage] url already holds an audit log of {held} entries:"
+            " a new node needs an empty database"
+        )
 
 
 def write_public_info(data: Path, info: AuthorityInfo, *, url: str, now: datetime) -> Authority:
@@ -185,7 +205,7 @@ def rotate_keys(data: Path, *, clock: Clock | None = None) -> KeyRing:
     current = read_public_info(data)
     info = info_from_authority(current)
     write_public_info(data, info, url=current.node_url, now=now)
-    db = Database(config.database)
+    db = open_database(config)
     try:
         db.run_sync(
             lambda c: _audit(
@@ -231,7 +251,7 @@ def revoke_key(
     save_revoked(config.keys_dir, public)
     current = read_public_info(data)
     write_public_info(data, info_from_authority(current), url=current.node_url, now=now)
-    db = Database(config.database)
+    db = open_database(config)
     try:
         db.run_sync(lambda c: _audit_revocation(c, config.authority_id, now, public))
     finally:
@@ -312,7 +332,7 @@ def activate_tls_rotation(data: Path, *, clock: Clock | None = None) -> str:
 def _republish(data: Path, config: NodeConfig, now: datetime, stage: str, fp: str) -> None:
     current = read_public_info(data)
     write_public_info(data, info_from_authority(current), url=current.node_url, now=now)
-    db = Database(config.database)
+    db = open_database(config)
     try:
         db.run_sync(
             lambda c: _audit(
@@ -344,7 +364,7 @@ def add_user(
     now = (clock or SystemClock()).now()
     config = load_config(data / "node.toml")
     password_hash = hash_password(password)
-    db = Database(config.database)
+    db = open_database(config)
     try:
         db.run_sync(
             lambda c: users_store.add_user(

@@ -25,7 +25,7 @@ from ..store import audit, checkpoints, leases, witness_statements
 from ..store import witness as witness_store
 from ..store.checkpoints import StoredCheckpoint
 from ..store.db import transaction
-from ..store.snapshots import open_read_only
+from ..store.engine import open_reader
 from ..store.witness import WitnessAlert
 from .node import Node
 from .paging import PAGE_SIZE, Listed, listed, position
@@ -287,7 +287,7 @@ async def verify_now(node: Node, views: tuple[ObtainedView, ...]) -> JsonObject:
     witnesses = WitnessInput(views)
 
     def work() -> JsonObject:
-        conn = open_read_only(node.config.database)
+        conn = open_reader(node.config)
         try:
             return verify_database(
                 conn, authority_id=node.me, directory=directory, witnesses=witnesses

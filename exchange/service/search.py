@@ -20,11 +20,11 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from itertools import islice
-from pathlib import Path
 from typing import TypeVar
 
 import structlog
 
+from ..config import NodeConfig
 from ..core.errors import IndexBuilding
 from ..core.roles import Role
 from ..core.search import Indexes, key_of, query_terms
@@ -33,10 +33,10 @@ from ..store import case_lists, request_lists
 from ..store import search_texts as texts
 from ..store.case_lists import CaseFilter
 from ..store.cases import CaseRow
+from ..store.engine import open_reader
 from ..store.paging import Page, page_of
 from ..store.request_lists import RequestFilter
 from ..store.rows import RequestRow
-from ..store.snapshots import open_read_only
 from .node import Node
 from .paging import PAGE_SIZE, Listed, listed, position
 from .requests import RequestPage, _listed
@@ -50,7 +50,7 @@ Row = TypeVar("Row")
 async def build(node: Node) -> None:
     """Build the node's indexes from the decrypted contents, off the event loop."""
     started = time.perf_counter()
-    await asyncio.to_thread(build_now, node.search, node.config.database, node.vault)
+    await asyncio.to_thread(build_now, node.search, node.config, node.vault)
     node.search.ready = True
     log.info(
         "search_index_built",
@@ -61,9 +61,9 @@ async def build(node: Node) -> None:
     )
 
 
-def build_now(indexes: Indexes, database: Path, vault: Vault) -> None:
+def build_now(indexes: Indexes, config: NodeConfig, vault: Vault) -> None:
     """Read every indexed text after the marks, in batches (``build``'s thread)."""
-    conn = open_read_only(database)
+    conn = open_reader(config)
     try:
         _, _, indexes.erased_mark = texts.marks(conn)
         _catch_up(conn, vault, indexes)

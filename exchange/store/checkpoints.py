@@ -67,7 +67,8 @@ def add_cosignature(
         cursor = conn.execute(
             """INSERT INTO audit_cosignatures (size, witness, line, signed_at) VALUES (?, ?, ?, ?)
                ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line,
-               signed_at = excluded.signed_at WHERE excluded.signed_at > signed_at""",
+               signed_at = excluded.signed_at
+               WHERE excluded.signed_at > audit_cosignatures.signed_at""",
             (size, witness, line, signed_at),
         )
         return cursor.rowcount > 0

@@ -41,5 +41,5 @@ SPARSE = 5000
 
 def is_sparse(conn: sqlite3.Connection, select: str, params: Sequence[object]) -> bool:
     """Whether ``select`` (a SELECT through an index) yields fewer than SPARSE rows."""
-    sql = f"SELECT COUNT(*) FROM ({select} LIMIT {SPARSE})"  # noqa: S608 (fixed text)
+    sql = f"SELECT COUNT(*) FROM ({select} LIMIT {SPARSE}) AS sparse"  # noqa: S608 (fixed text)
     return int(conn.execute(sql, tuple(params)).fetchone()[0]) < SPARSE

@@ -122,7 +122,7 @@ def set_member(
     conn.execute(
         """INSERT INTO case_members (case_id, authority, state, since) VALUES (?, ?, ?, ?)
            ON CONFLICT (case_id, authority) DO UPDATE SET state = excluded.state,
-           since = excluded.since WHERE state != excluded.state""",
+           since = excluded.since WHERE case_members.state != excluded.state""",
         (case_id, authority, state.value, format_time(now)),
     )
 

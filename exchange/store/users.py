@@ -137,7 +137,8 @@ def record_login(
         else:
             conn.execute(
                 """INSERT INTO login_failures (username, failures, last_at) VALUES (?, 1, ?)
-                   ON CONFLICT (username) DO UPDATE SET failures = failures + 1, last_at = ?""",
+                   ON CONFLICT (username) DO UPDATE
+                   SET failures = login_failures.failures + 1, last_at = ?""",
                 (username, format_time(now), format_time(now)),
             )
         action = "login_succeeded" if ok else "login_failed"

@@ -104,10 +104,11 @@ def raise_alert(
 ) -> int:
     """Store the alert with the evidence (both notes) and its entry in our own log."""
     with transaction(conn):
-        cursor = conn.execute(
-            "INSERT INTO witness_alerts (peer, kind, detail, evidence, at) VALUES (?, ?, ?, ?, ?)",
+        (alert_id,) = conn.execute(
+            "INSERT INTO witness_alerts (peer, kind, detail, evidence, at) VALUES (?, ?, ?, ?, ?)"
+            " RETURNING id",  # both engines (PostgreSQL has no lastrowid)
             (peer, kind, detail, json.dumps(evidence, sort_keys=True), format_time(now)),
-        )
+        ).fetchone()
         audit.append(
             conn,
             at=now,
@@ -117,7 +118,7 @@ def raise_alert(
             peer=peer,
             alert=kind,
         )
-        return int(cursor.lastrowid or 0)
+        return int(alert_id)
 
 
 @dataclass(frozen=True)

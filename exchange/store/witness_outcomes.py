@@ -62,7 +62,7 @@ def record_claim(conn: sqlite3.Connection, peer: str, size: int, claim: str, now
     conn.execute(
         """INSERT INTO peer_log_claims (peer, size, claim, claimed_at) VALUES (?, ?, ?, ?)
            ON CONFLICT (peer) DO UPDATE SET size = excluded.size, claim = excluded.claim,
-           claimed_at = excluded.claimed_at WHERE excluded.size > size""",
+           claimed_at = excluded.claimed_at WHERE excluded.size > peer_log_claims.size""",
         (peer, size, claim, format_time(now)),
     )
 

@@ -20,7 +20,7 @@ from ..core.errors import InvalidRequest
 from ..core.revocation import RevocationStatement, verify_statement
 from ..service.directory import DirectoryHolder
 from ..store import revocations
-from ..store.db import Database
+from ..store.engine import open_database
 from .peer_client import pinned
 
 log = structlog.get_logger("exchange.revocation")
@@ -34,7 +34,7 @@ async def send_revocation(
     authority's own, signed by the revocation key its entry names), keep it, and send
     it to every other authority; returns each peer's outcome (``ok`` or an error code).
     """
-    db = Database(config.database)
+    db = open_database(config)
     try:
         holder = DirectoryHolder(
             me=config.authority_id, operator_keys=config.operator_keys, db=db, clock=clock

@@ -15,9 +15,10 @@ from exchange.core.canonical import b64d
 from exchange.core.merkle import leaf_hash, verify_inclusion
 from exchange.core.note import parse_checkpoint, parse_note
 from exchange.store import audit
-from exchange.store.db import Database, transaction
+from exchange.store.db import transaction
 
 from ..federation import ApiClient, Federation, wait_until
+from ..storage import node_database, raw_connection
 
 REQUEST = {"to": "MA-CNA", "kind": "information_request", "urgency": "urgent",
            "subject": "Vessel", "body": "Secret body text 7781", "language": "fr"}  # fmt: skip
@@ -125,7 +126,7 @@ async def test_peer_audit_endpoints_require_peer_authentication(fed3: Federation
 
 def _rewrite_history(data: Path, keep: int, extra: int) -> None:
     """What a dishonest node does: cut its log after ``keep`` entries and write others."""
-    conn = sqlite3.connect(data / "exchange.db")
+    conn = raw_connection(data)
     with conn:
         conn.execute("DELETE FROM audit_entries WHERE idx >= ?", (keep,))
         conn.execute("DELETE FROM audit_cosignatures")
@@ -135,7 +136,7 @@ def _rewrite_history(data: Path, keep: int, extra: int) -> None:
                          (level, level, keep))  # fmt: skip
     conn.close()
     if extra:
-        db = Database(data / "exchange.db")
+        db = node_database(data)
         from datetime import UTC, datetime
 
         def write(c: sqlite3.Connection) -> None:
@@ -194,8 +195,7 @@ async def test_audit_verify_command_on_a_real_node(
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] and report["entries"] > 5 and report["cosignatures"] >= 2
 
-    db = data / "exchange.db"
-    conn = sqlite3.connect(db)
+    conn = raw_connection(data)
     _, entry = conn.execute("SELECT idx, entry FROM audit_entries WHERE idx = 3").fetchone()
     with conn:
         conn.execute("UPDATE audit_entries SET entry = ? WHERE idx = 3",

@@ -20,14 +20,15 @@ from exchange.core.merkle import (
     verify_inclusion,
 )
 from exchange.store import audit
-from exchange.store.db import migrate, transaction
+from exchange.store.db import transaction
+
+from ..storage import connect
 
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def _conn(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    migrate(conn)
+    conn = connect(path)
     return conn
 
 

@@ -14,16 +14,16 @@ from exchange.core.errors import NotFound
 from exchange.core.vault import Vault, new_storage_key
 from exchange.store import audit
 from exchange.store import requests as store
-from exchange.store.db import migrate
 from exchange.store.messages import OutgoingMessage
 from exchange.store.receipts import store_receipts
+
+from ..storage import connect
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def _conn(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    migrate(conn)
+    conn = connect(path)
     return conn
 
 
@@ -69,7 +69,8 @@ def test_a_batch_is_recorded_once_in_order(tmp_path: Path) -> None:
 
     rows = conn.execute(
         "SELECT r.status, r.delivered_at, m.receipt, o.state, length(o.envelope)"
-        " FROM requests r JOIN messages m ON m.request_id = r.id JOIN outbox o USING (msg_id)"
+        " FROM requests r JOIN messages m ON m.request_id = r.id"
+        " JOIN outbox o ON o.msg_id = m.msg_id"
     ).fetchall()
     assert {row[0] for row in rows} == {"delivered"}
     assert {row[1] for row in rows} == {"2026-11-23T10:00:03.000000Z"}

@@ -17,7 +17,7 @@ from exchange.core.deadlines import DeadlinePolicy
 from exchange.core.vault import Vault, new_storage_key
 from exchange.store import drafts, inbound, outbox
 from exchange.store import requests as store
-from exchange.store.db import fetch_all, migrate
+from exchange.store.db import fetch_all
 from exchange.store.deadlines import state_of
 from exchange.store.request_lists import (
     Page,
@@ -27,6 +27,7 @@ from exchange.store.request_lists import (
 )
 from exchange.store.rows import RequestRow
 
+from ..storage import connect
 from .request_rows import arrival, issue, reply, sent
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -37,8 +38,7 @@ ME = "MA-CNA"
 def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
     """Received and sent requests in every state, with ties on deadline and creation
     time, and two investigators' drafts."""
-    conn = sqlite3.connect(tmp_path_factory.mktemp("lists") / "t.db", isolation_level=None)
-    migrate(conn)
+    conn = connect(tmp_path_factory.mktemp("lists") / "t.db")
     vault = Vault(new_storage_key())
     deadlines = [NOW - timedelta(hours=2), NOW + timedelta(hours=5), None, NOW - timedelta(days=1)]
     arrivals = [

@@ -4,16 +4,15 @@ place in the deadline lists; a request beside it with the same deadline is."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from exchange.core.deadlines import DeadlinePolicy
 from exchange.core.vault import Vault, new_storage_key
 from exchange.store import deadlines, inbound
-from exchange.store.db import migrate
 from exchange.store.deadline_lists import DeadlineFilter, by_time_left
 
+from ..storage import connect
 from .request_rows import arrival, issue
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -22,8 +21,7 @@ POLICY = DeadlinePolicy(due_soon_fraction=0.25, due_soon_before={}, acknowledge_
 
 
 def test_an_older_spontaneous_row_with_a_deadline_is_not_tracked(tmp_path: Path) -> None:
-    conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
-    migrate(conn)
+    conn = connect(tmp_path / "t.db")
     both = [arrival(sender="ES-CNA", created_at=NOW - 48 * H, deadline=NOW - H) for _ in "ab"]
     inbound.receive_all(
         conn, Vault(new_storage_key()), me="MA-CNA", arrivals=both, now=NOW - 48 * H, issue=issue
