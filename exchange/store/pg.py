@@ -28,7 +28,6 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import psycopg
@@ -38,6 +37,7 @@ import structlog
 
 from ..core.errors import StorageUnavailable
 from .db import Database
+from .lanes import Lane
 from .pg_sql import BOOL_SUM, EPOCH_FUNCTION, translate
 from .schema import MIGRATIONS
 
@@ -254,12 +254,12 @@ def _unavailable(exc: BaseException) -> StorageUnavailable:
 
 
 class PgDatabase(Database):
-    """``Database`` on PostgreSQL: same thread, same group commit, same interface."""
+    """``Database`` on PostgreSQL: same lane, same group commit, same interface."""
 
     def __init__(self, url: str) -> None:
         # Database.__init__ opens an SQLite file: its state is set up here instead
         self.url = url
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postgres")
+        self._executor = Lane()  # one job at a time, as for SQLite
         self._conn = None
         self._lock = threading.Lock()
         self._pending = deque()
