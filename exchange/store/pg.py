@@ -38,7 +38,7 @@ import structlog
 from ..core.errors import StorageUnavailable
 from .db import Database
 from .lanes import Lane
-from .pg_sql import BOOL_SUM, EPOCH_FUNCTION, translate
+from .pg_sql import BOOL_SUM, EPOCH_FUNCTION, TEXT_CAST, translate
 from .schema import MIGRATIONS
 
 log = structlog.get_logger()
@@ -296,7 +296,7 @@ def migrate_pg(conn: PgConnection) -> int:
         row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         version = int(row[0] or 0) if row else 0
         if version < len(MIGRATIONS):  # the functions the translated SQL calls
-            for function in (EPOCH_FUNCTION, *BOOL_SUM):
+            for function in (EPOCH_FUNCTION, *BOOL_SUM, *TEXT_CAST):
                 conn._run(function, ())
         for number, statements in enumerate(MIGRATIONS, start=1):
             if number <= version:

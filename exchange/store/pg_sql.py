@@ -19,7 +19,8 @@ literals, never by understanding a query:
   ``GREATEST``/``LEAST``, ``group_concat`` is ``string_agg``;
 - ``LIKE`` is ``ILIKE`` (SQLite's LIKE ignores ASCII case); an empty ``IN ()`` list is
   an empty array; SQLite's planner hints (a unary ``+``, ``CROSS JOIN ... ON``, ``INDEXED BY``) go;
-- ``SUM`` of a comparison uses ``BOOL_SUM``, an aggregate this engine adds;
+- ``SUM`` of a comparison uses ``BOOL_SUM``, an aggregate this engine adds, and
+  ``CAST(x AS TEXT)`` ``exchange_text`` (``TEXT_CAST``: a blob's bytes as UTF-8);
 - ``PRAGMA`` statements are SQLite's own: they are not sent (see ``pg.py``).
 
 A statement is translated once and cached: the store's statements are constants.
@@ -45,6 +46,15 @@ BOOL_SUM = [
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS 'SELECT CASE WHEN v IS NULL THEN s ELSE COALESCE(s, 0) + CAST(v AS INT) END'""",
     "CREATE OR REPLACE AGGREGATE sum(BOOLEAN) (SFUNC = exchange_bool_add, STYPE = BIGINT)",
+]
+
+# SQLite's CAST(x AS TEXT) of a blob is its bytes as UTF-8 text; PostgreSQL's of a
+# BYTEA is its hex escape. One name, the blob's overload chosen by type.
+TEXT_CAST = [
+    """CREATE OR REPLACE FUNCTION exchange_text(v ANYELEMENT) RETURNS TEXT
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT CAST(v AS TEXT)'""",
+    """CREATE OR REPLACE FUNCTION exchange_text(v BYTEA) RETURNS TEXT
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT convert_from(v, ''UTF8'')'""",
 ]
 
 # statements that change rows (counted in total_changes, serialised by the write lock)
@@ -140,7 +150,7 @@ def _ignore(text: str) -> str:
 
 
 # Functions whose arguments must be parsed (balanced parentheses, literals kept).
-_CALL = re.compile(r"\b(json_extract|json_each|strftime|group_concat|MAX|MIN)\s*\(", re.I)
+_CALL = re.compile(r"\b(json_extract|json_each|strftime|group_concat|CAST|MAX|MIN)\s*\(", re.I)
 
 
 def rewrite_calls(sql: str) -> str:
@@ -174,11 +184,15 @@ def _call(name: str, args: list[str]) -> str | None:
         return f"(({args[0].strip()})::jsonb{chain} ->> '{keys[-1]}')"
     if name == "strftime" and len(args) == 2 and args[0].strip() in ("'%s'", "'%%s'"):
         return f"exchange_epoch({args[1].strip()})"
+    text = re.fullmatch(r"\s*(.*?)\s+AS\s+TEXT\s*", args[0], re.I | re.S)
+    # (not of a literal or a parameter: their type is unknown, and a cast is plain there)
+    if name == "cast" and len(args) == 1 and text and text.group(1)[:1] not in "'?:":
+        return f"exchange_text({text.group(1)})"
     if name == "json_each" and len(args) == 1:  # of an array: its elements, as ``value``
         return f"jsonb_array_elements(CAST({args[0].strip()} AS JSONB))"
     if name == "group_concat" and len(args) in (1, 2):
         separator = args[1].strip() if len(args) == 2 else "','"
-        return f"string_agg(CAST({args[0].strip()} AS TEXT), {separator})"
+        return f"string_agg(exchange_text({args[0].strip()}), {separator})"
     if name in ("max", "min") and len(args) >= 2:
         return ("GREATEST(" if name == "max" else "LEAST(") + ", ".join(args) + ")"
     return None
