@@ -10,8 +10,9 @@ duty the dead one held (``ha_failover_s``), then lets everything settle and coun
 requests lost (created, answered 201, never stored at the recipient) and duplicated
 (stored twice there), and checks receipts and ES's audit log.
 
-The storage engine is a parameter (``storage``: TOML appended to ES's node.toml, e.g.
-a ``[storage]`` table): the SQLite data folder by default.
+The storage engine is a parameter (``storage_url``: a PostgreSQL database for ES's two
+processes; the peer stays on SQLite): the SQLite data folder by default. Every check
+reads through the engine (``store.engine.open_reader``), so it is the same on both.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from typing import Any
 
 import aiohttp
 
+from ..config import load_config
 from ..core.canonical import JsonObject
 from ..ops.audit_check import verify_data_dir
 from ..runloop import run as run_loop
+from ..store.engine import open_reader
 from ..workers.peer_client import pinned
 from .local_federation import BenchNode, free_ports, provision
 from .processes import spawn, stop, wait_healthy
@@ -141,14 +144,18 @@ def run(work: Path | None = None, *, load_s: float = 4.0, clients: int = 4) -> J
 
 
 async def failover(
-    root: Path, *, load_s: float = 4.0, clients: int = 4, storage: str = ""
+    root: Path, *, load_s: float = 4.0, clients: int = 4, storage_url: str | None = None
 ) -> HaResult:
     es_port2, lb_port = free_ports(2)
     es, ma = provision(
-        root, [ES, MA], extra_config=CONFIG, urls={ES: f"https://127.0.0.1:{lb_port}"}
+        root,
+        [ES, MA],
+        extra_config=CONFIG,
+        urls={ES: f"https://127.0.0.1:{lb_port}"},
+        storage_urls={ES: storage_url} if storage_url else None,
     )
     with (es.data / "node.toml").open("a") as handle:
-        handle.write(CLUSTER + storage)
+        handle.write(CLUSTER)
     balancer = Balancer([es.port, es_port2])
     await balancer.start(lb_port)
     urls = {1: es.url, 2: f"https://127.0.0.1:{es_port2}"}
@@ -284,7 +291,8 @@ async def _wait(probe, within: float, what: str):  # type: ignore[no-untyped-def
 
 
 def _read(data: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{data / 'exchange.db'}?mode=ro", uri=True, timeout=10)
+    """One query, on the storage the data folder's node.toml names (SQLite or PostgreSQL)."""
+    conn = open_reader(load_config(data / "node.toml"))
     try:
         return conn.execute(sql, params).fetchall()
     finally:

@@ -89,8 +89,10 @@ def provision(
     extra_config: str = "",
     users: bool = True,
     urls: dict[str, str] | None = None,
+    storage_urls: dict[str, str] | None = None,
 ) -> list[BenchNode]:
-    """``urls`` overrides the address published in the directory (e.g. a proxy's)."""
+    """``urls`` overrides the address published in the directory (e.g. a proxy's);
+    ``storage_urls`` gives a node a PostgreSQL database instead of its SQLite file."""
     operator = operator_key()
     operator_text = format_operator_key(operator.public.public)
     nodes = [
@@ -102,6 +104,7 @@ def provision(
             extra_config=extra_config,
             users=users,
             url=(urls or {}).get(authority_id),
+            storage_url=(storage_urls or {}).get(authority_id),
         )
         for authority_id, port in zip(ids, free_ports(len(ids)), strict=True)
     ]
@@ -122,6 +125,7 @@ def provision_node(
     extra_config: str = "",
     users: bool = True,
     url: str | None = None,
+    storage_url: str | None = None,
 ) -> BenchNode:
     """One node's data folder under ``root``, listening on ``port``."""
     data = root / authority_id
@@ -133,6 +137,7 @@ def provision_node(
         listen_port=port,
         directory_source="../directory.json",
         public_url=url,
+        storage_url=storage_url,
     )
     with (data / "node.toml").open("a") as handle:
         handle.write(extra_config)

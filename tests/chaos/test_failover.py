@@ -7,25 +7,32 @@ every one is receipted, both audit logs verify, and no duty was ever held by bot
 processes at once (from their own log events).
 
 The harness is ``exchange.bench.ha`` (the bench's ``ha`` part runs the same): the
-storage engine is its parameter; SQLite's data folder here, PostgreSQL's fixture
-plugs in as another ``ENGINES`` entry."""
+storage engine is its parameter. On SQLite both processes share the data folder's
+file; on PostgreSQL both use one fresh database of the session's throwaway cluster
+(the peer stays on SQLite), and every check reads through the engine."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from exchange.bench.ha import failover
 
+from ..postgres import cluster
+
 pytestmark = pytest.mark.slow
-# engine name -> TOML appended to ES's node.toml (its [storage] table, if any)
-ENGINES = {"sqlite": ""}
+# engine name -> ES's [storage] url (None: the SQLite file in its data folder)
+ENGINES: dict[str, Callable[[], str | None]] = {
+    "sqlite": lambda: None,
+    "postgresql": lambda: cluster().database(),
+}
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))
 async def test_the_lease_holder_killed_under_load(tmp_path: Path, engine: str) -> None:
-    result = await failover(tmp_path, load_s=4.0, clients=4, storage=ENGINES[engine])
+    result = await failover(tmp_path, load_s=4.0, clients=4, storage_url=ENGINES[engine]())
     print(f"{engine}: {result.to_json()}")
     assert "checkpoints" in result.killed_duties  # the victim held (at least) that duty
     assert result.failover_s <= 10.0
