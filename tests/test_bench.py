@@ -123,6 +123,14 @@ def test_the_load_generator_refuses_a_certificate_it_did_not_pin(tmp_path: Path)
         stop(server)
 
 
+def test_the_ha_part_on_postgresql_starts_its_own_cluster(tmp_path: Path) -> None:
+    """``--only ha --storage postgresql``: ES's two processes on a throwaway cluster's
+    database (its checks read that database, not the data folder's SQLite file)."""
+    result = ha.run(tmp_path / "ha", load_s=1.0, clients=2, storage="postgresql")
+    assert result["ha_storage"] == "postgresql" and result["ha_requests"] > 0  # type: ignore[operator]
+    assert result["ha_lost"] == 0 and result["ha_duplicated"] == 0 and result["ha_audit_ok"]
+
+
 def test_the_federation_alone_at_any_size(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--only", "federation", "--nodes", "14", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

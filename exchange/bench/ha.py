@@ -38,6 +38,7 @@ from ..runloop import run as run_loop
 from ..store.engine import open_reader
 from ..workers.peer_client import pinned
 from .local_federation import BenchNode, free_ports, provision
+from .pg_cluster import Cluster
 from .processes import spawn, stop, wait_healthy
 
 ES, MA = "ES-CNA", "MA-CNA"
@@ -134,13 +135,23 @@ class HaResult:
         }
 
 
-def run(work: Path | None = None, *, load_s: float = 4.0, clients: int = 4) -> JsonObject:
-    """The failover run, in a temporary folder unless ``work`` is given."""
-    with tempfile.TemporaryDirectory(prefix="exchange-ha-") as tmp:
+def run(
+    work: Path | None = None, *, load_s: float = 4.0, clients: int = 4, storage: str = "sqlite"
+) -> JsonObject:
+    """The failover run, in a temporary folder unless ``work`` is given; on
+    ``storage="postgresql"`` ES's processes share a database of a throwaway cluster
+    started for the run (``pg_cluster``, as the tests')."""
+    with contextlib.ExitStack() as stack:
+        url = None
+        if storage == "postgresql":
+            cluster = Cluster().start()
+            stack.callback(cluster.stop)
+            url = cluster.database()
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="exchange-ha-"))
         root = work or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        result = run_loop(failover(root, load_s=load_s, clients=clients))
-    return result.to_json()
+        result = run_loop(failover(root, load_s=load_s, clients=clients, storage_url=url))
+    return {**result.to_json(), "ha_storage": storage}
 
 
 async def failover(

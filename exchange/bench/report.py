@@ -82,6 +82,7 @@ def run_all(
     nodes: int = 193,
     only: tuple[str, ...] = PARTS,
     volume_requests: int = 1_000_000,
+    storage: str = "sqlite",
 ) -> JsonObject:
     result: JsonObject = {
         "machine": machine(),
@@ -102,7 +103,11 @@ def run_all(
             f"{volume_requests:,} requests in one node",
             lambda: volume.run(volume_requests),
         ),
-        ("ha", "two processes of one authority, one killed", ha.run),
+        (
+            "ha",
+            f"two processes of one authority on {storage}, one killed",
+            lambda: ha.run(storage=storage),
+        ),
     ]
     for part, name, step in steps:
         if part not in only:

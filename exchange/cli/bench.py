@@ -32,6 +32,12 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--volume", type=int, default=1_000_000, help="requests in the node of the volume run"
     )
+    p.add_argument(
+        "--storage",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the ha part's engine: postgresql starts a throwaway cluster (Debian's initdb)",
+    )
     p.set_defaults(handler=cmd_bench)
 
 
@@ -58,6 +64,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         progress=lambda m: print(m, file=sys.stderr, flush=True),
         nodes=args.nodes,
         only=tuple(args.only or PARTS),
+        storage=args.storage,
     )
     print(json.dumps(result) if args.json else table(result))
     return 0
