@@ -34,13 +34,16 @@ $(CHROMIUM):
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 
 # The PostgreSQL engine's tests start a throwaway cluster with Debian's initdb and pg_ctl
-# (tests/postgres.py); the package is installed once, when no initdb is there.
+# (exchange/bench/pg_cluster.py, one per session in tests/postgres.py); the package is
+# installed once, when no initdb is there.
 INITDB := $(or $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin/initdb))),/usr/lib/postgresql/15/bin/initdb)
 
 $(INITDB):
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql
 
-# The whole suite on SQLite (it includes tests/adversarial/test_postgres_storage.py),
+# The whole suite on SQLite (it includes tests/adversarial/test_postgres_storage.py and
+# tests/chaos/test_failover.py's postgresql case: its engines are parameters, so it is
+# not listed in PG_TESTS, where it would run twice),
 # then on PostgreSQL the store and a set of end-to-end and adversarial tests: requests,
 # receipts, audit, idempotency, cases (each node and store test on its own database).
 PG_TESTS := tests/store tests/node/test_exchange.py tests/node/test_audit.py \
