@@ -9,6 +9,7 @@ from . import (
     schema_idempotency,
     schema_leases,
     schema_members,
+    schema_peer_nonces,
     schema_uploads,
 )
 
@@ -19,4 +20,5 @@ RECENT: list[list[str]] = [
     list_indexes.MIGRATION,  # 24
     schema_leases.LEASES,  # 25
     schema_directory_once.DIRECTORY_ONCE,  # 26
+    schema_peer_nonces.PEER_NONCES,  # 27
 ]

@@ -15,7 +15,7 @@ from aiohttp import web
 from ...core.canonical import sha256_hex
 from ...core.errors import Malformed, UnsupportedMediaType
 from ...core.evidence import CHUNK
-from ...service import blob_parts, evidence
+from ...service import blob_parts, evidence, peer_nonces
 from ..appkeys import NODE_KEY
 from .envelopes import accept_call, authenticate, check_auth
 
@@ -33,7 +33,7 @@ async def put_blob(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     expected = request.match_info["sha256"]
     evidence.blob_path(node, expected)  # a well-formed name before anything else
-    caller = authenticate(request, body_sha256=expected)
+    caller = await authenticate(request, body_sha256=expected)
     size = await evidence.store_blob(
         node, expected, _body(request), peer=caller, size_hint=request.content_length
     )
@@ -50,7 +50,7 @@ async def head_blob(request: web.Request) -> web.Response:
     node = request.app[NODE_KEY]
     expected = request.match_info["sha256"]
     evidence.blob_path(node, expected)
-    caller = authenticate(request, body_sha256=sha256_hex(b""))
+    caller = await authenticate(request, body_sha256=sha256_hex(b""))
     held = await blob_parts.state(node, caller, expected)
     return web.Response(headers=_state_headers(held))
 
@@ -71,6 +71,9 @@ async def patch_blob(request: web.Request) -> web.Response:
         part_size=request.content_length,
         verify=lambda part_sha256: accept_call(request, auth, part_sha256),
     )  # fmt: skip
+    # claimed after the part, whose hash the signature covers; a replay of a part
+    # another process took finds the offset moved and appends nothing
+    await peer_nonces.claim(node, auth)
     response = web.json_response(
         {"offset": held.offset, "length": held.length, "complete": held.complete}
     )

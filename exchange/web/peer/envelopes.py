@@ -16,7 +16,7 @@ from ...core.bodies import read_limited
 from ...core.canonical import JsonObject, b64d, canonical_json, loads_canonical, sha256_hex
 from ...core.errors import ExchangeError, Malformed, TooLarge
 from ...core.peer_auth import HEADER, CallAuth, check_header, verify_body
-from ...service import inbound
+from ...service import inbound, peer_nonces
 from ...service.node import Node
 from ..appkeys import METRICS_KEY, NODE_KEY, NONCES_KEY, PEER_LIMITER_KEY
 from ..errors import STATUS
@@ -32,13 +32,18 @@ async def authenticated_body(request: web.Request, limit: int) -> tuple[str, byt
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"body is larger than {limit} bytes")
     body = await read_limited(request.content, limit)
-    return accept_call(request, auth, sha256_hex(body)), body
+    caller = accept_call(request, auth, sha256_hex(body))
+    await peer_nonces.claim(request.app[NODE_KEY], auth)
+    return caller, body
 
 
-def authenticate(request: web.Request, *, body_sha256: str) -> str:
+async def authenticate(request: web.Request, *, body_sha256: str) -> str:
     """The peer whose ``X-Exchange-Auth`` signs this call and the hash of a body still
     to stream (checked against it while it streams)."""
-    return accept_call(request, check_auth(request), body_sha256)
+    auth = check_auth(request)
+    caller = accept_call(request, auth, body_sha256)
+    await peer_nonces.claim(request.app[NODE_KEY], auth)
+    return caller
 
 
 def check_auth(request: web.Request) -> CallAuth:
