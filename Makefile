@@ -48,7 +48,8 @@ $(INITDB):
 # receipts, audit, idempotency, cases (each node and store test on its own database).
 PG_TESTS := tests/store tests/node/test_exchange.py tests/node/test_audit.py \
 	tests/adversarial/test_idempotency.py tests/node/test_cases.py \
-	tests/adversarial/test_receipts_refusals.py tests/adversarial/test_postgres_storage.py
+	tests/adversarial/test_receipts_refusals.py tests/adversarial/test_postgres_storage.py \
+	tests/adversarial/test_postgres_stall.py tests/adversarial/test_peer_replay_cluster.py
 
 pytest: $(STAMP) $(CHROMIUM) $(INITDB)
 	$(BIN)/pytest -q

@@ -32,6 +32,8 @@ from typing import Any, cast
 
 import psycopg
 import psycopg.adapt
+import psycopg.conninfo
+import psycopg.errors
 import psycopg.pq
 import structlog
 
@@ -48,6 +50,17 @@ WRITE_LOCK = 0x4558_4348_5752_4954
 # Held around migrations, so that two processes starting at once migrate once.
 MIGRATE_LOCK = WRITE_LOCK + 1
 _OPEN = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
+# A session idle inside a transaction this long is ended by the server, and its write
+# lock with it: a process that hangs (stopped, swapping, its machine gone with the TCP
+# connection still open) would otherwise stall every writer of the authority. Our
+# transactions run their statements back to back on one thread (milliseconds apart).
+STALL_MS = 10_000
+# the session is gone (the stall bound's error is class 25, not an OperationalError)
+_LOST = (psycopg.OperationalError, psycopg.InterfaceError,
+         psycopg.errors.IdleInTransactionSessionTimeout)  # fmt: skip
+# libpq's TCP keepalives: a server that vanished is noticed in ~25 s, not hours
+KEEPALIVES = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5",
+              "keepalives_count": "3"}  # fmt: skip
 
 
 class IntegrityError(sqlite3.IntegrityError):
@@ -117,7 +130,11 @@ class PgConnection:
 
     def _connect(self) -> None:
         try:
-            pg = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            # the URL's own settings win over these defaults
+            given = psycopg.conninfo.conninfo_to_dict(self.url)
+            conninfo = psycopg.conninfo.make_conninfo("", **{**KEEPALIVES, **given})
+            pg = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+            pg.execute(f"SET idle_in_transaction_session_timeout = {int(STALL_MS)}")
         except psycopg.Error as exc:
             raise _unavailable(exc) from exc
         pg.adapters.register_loader("numeric", _Numeric)
@@ -214,7 +231,7 @@ class PgConnection:
                 return PgCursor(rows, cur.description, cur.rowcount, None)
         except psycopg.IntegrityError as exc:
             raise IntegrityError(_first_line(exc)) from exc
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        except _LOST as exc:
             raise _unavailable(exc) from exc
 
     def _pragma(self, sql: str) -> PgCursor:
