@@ -25,6 +25,7 @@ import structlog
 
 from ..core.errors import DecryptionFailed, Malformed, NotFound, OffsetMismatch, TooLarge
 from ..core.evidence import (
+    CHUNK,
     BlobWriter,
     ManifestEntry,
     new_key,
@@ -135,7 +136,17 @@ async def append(
         finally:
             await asyncio.shield(_keep(node, upload_id, handle, writer))
         if writer.size < upload.length:
-            return writer.size, None
+            if not node.config.cluster.active_active:
+                return writer.size, None
+            # Another process goes on from the whole chunks synced, so that is where
+            # the upload stands for any of them; a part that makes none is refused
+            # (a client would otherwise send it again without end).
+            if writer.whole_chunks == offset:
+                raise Malformed(
+                    f"a part that is not the last must hold at least {CHUNK} bytes"
+                    " from where the upload stands (several node processes serve it)"
+                )
+            return writer.whole_chunks, None
         _WRITERS.pop(busy, None)
         return writer.size, await _finish(node, upload, writer, path)
     finally:
