@@ -24,7 +24,6 @@ asks) and renames ``exchange.db`` aside; it never deletes it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import time
@@ -183,11 +182,9 @@ def _copy_verified(
 ) -> None:
     source = open_read_only(config.database)
     try:
-        source.execute("BEGIN")  # one snapshot for the copy and its check
-        tables = pg_copy.source_tables(source)
-        _same_tables(tables, pg_copy.target_columns(target))
-        target.execute("BEGIN IMMEDIATE")  # the engine's write lock: no node writes now
-        try:
+        with pg_copy.snapshot(source), pg_copy.one_transaction(target):
+            tables = pg_copy.source_tables(source)
+            _same_tables(tables, pg_copy.target_columns(target))
             held = pg_copy.tables_holding_rows(target, [t.name for t in tables])
             if held:
                 raise TargetNotEmpty(
@@ -196,16 +193,9 @@ def _copy_verified(
                     " empty database (created with LC_COLLATE 'C')"
                 )
             for table in tables:
-                name = table.name
-                result.tables[name] = _copy(target, table, source, batch, url)
+                result.tables[table.name] = _copy(target, table, source, batch, url)
             result.identities = len(pg_copy.reset_identities(target))
             _verify(config, source, target, tables, result, batch)
-            target.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(StorageUnavailable, psycopg.Error):
-                if target.in_transaction:
-                    target.execute("ROLLBACK")
-            raise
     finally:
         source.close()
 
@@ -234,8 +224,8 @@ def _copy(
         what = _cause(exc, url) if isinstance(exc, psycopg.IntegrityError) else exc.sqlstate
         raise CopyNotVerified(
             f"PostgreSQL refused a row of {table.name} ({what}; a row SQLite let in but its"
-            " schema forbids: check the file with `PRAGMA foreign_key_check`): nothing was"
-            " committed"
+            " schema forbids, such as an orphan: run SQLite's foreign key check on the"
+            " file): nothing was committed"
         ) from None
 
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..config import NodeConfig, load_config
 from ..core.errors import Conflict
+from ..store.snapshots import fold_wal
 from .keyfiles import write_private
 
 
@@ -55,6 +56,7 @@ def switch_to(config: NodeConfig, url: str, *, switch: bool) -> tuple[str, Path 
     if load_config(path).storage_url != without_password(url):  # never a half-right file
         raise Conflict(f"{path} does not read back with the new [storage] url: check it")
     moved = moved_name(config.database)
+    fold_wal(config.database)  # one file to keep, not three
     for suffix in ("", "-wal", "-shm"):
         source = Path(str(config.database) + suffix)
         if source.exists():

@@ -11,11 +11,15 @@ written in batches: memory stays flat whatever the size of a table.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
+from ..core.errors import StorageUnavailable
 from .pg import PgConnection
 
 Row = tuple[Any, ...]
@@ -203,3 +207,29 @@ def target_audit_entries(
         cursor.execute("SELECT idx, entry FROM audit_entries ORDER BY idx")
         while rows := cursor.fetchmany(batch):
             yield from ((int(i), bytes(e), None) for i, e in rows)
+
+
+@contextlib.contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One read transaction: every read inside sees the same state of the file."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("ROLLBACK")
+
+
+@contextlib.contextmanager
+def one_transaction(pg: PgConnection) -> Iterator[PgConnection]:
+    """One PostgreSQL transaction holding the engine's write lock (no node process
+    writes meanwhile), committed only if the block returns; rolled back otherwise (a
+    lost connection has rolled it back already: nothing to do then)."""
+    pg.execute("BEGIN IMMEDIATE")
+    try:
+        yield pg
+    except BaseException:
+        with contextlib.suppress(StorageUnavailable, psycopg.Error):
+            if pg.in_transaction:
+                pg.execute("ROLLBACK")
+        raise
+    pg.execute("COMMIT")
