@@ -4,9 +4,9 @@ verified on both sides (``ops/audit_check.verify_database``: the RFC 9162 root
 recomputed from the entries, every checkpoint's signature and root) with the same
 size and root. Any difference rolls the whole copy back.
 
-The digest is SHA-256 over each row's values, each tagged with its type and length: an
-integer, text, bytes and NULL never hash alike, so text that became bytes (or bytes
-re-encoded as text) on the way is a difference, not a coincidence.
+The digest is SHA-256 over each row's typed literal: an integer, text, bytes and NULL
+never hash alike, so text that became bytes (or bytes re-encoded as text) on the way is
+a difference, not a coincidence.
 """
 
 from __future__ import annotations
@@ -33,32 +33,19 @@ class TableSum:
     digest: str
 
 
-def _value(value: Any) -> bytes:
-    if value is None:
-        return b"N"
-    if isinstance(value, bool):  # (no column is boolean: an int, as SQLite stores it)
-        value = int(value)
-    if isinstance(value, int):
-        data, tag = str(value).encode(), b"I"
-    elif isinstance(value, float):
-        data, tag = value.hex().encode(), b"F"
-    elif isinstance(value, str):
-        data, tag = value.encode("utf-8", "surrogatepass"), b"T"
-    elif isinstance(value, bytes | bytearray | memoryview):
-        data, tag = bytes(value), b"B"
-    else:
-        raise TypeError(f"unexpected {type(value).__name__} in a row")
-    return tag + len(data).to_bytes(8, "big") + data
-
-
 def table_sum(batches: Iterable[list[tuple[Any, ...]]]) -> TableSum:
-    """Count and digest rows read in canonical order (``store/pg_copy.Table.order``)."""
+    """Count and digest rows read in canonical order (``store/pg_copy.Table.order``).
+
+    A row is hashed as its ``repr``: Python's literal of each value, typed (``1``,
+    ``'1'``, ``b'1'`` and ``None`` differ) and escaped (a newline inside a value is
+    ``\\n``, so one line is one row). Both drivers hand the same Python types for the
+    same stored values (int, str, bytes, None); any other type is a difference too.
+    """
     digest = hashlib.sha256()
     rows = 0
     for batch in batches:
-        for row in batch:
-            digest.update(len(row).to_bytes(2, "big"))
-            digest.update(b"".join(_value(v) for v in row))
+        lines = "\n".join(map(repr, batch)) + "\n"
+        digest.update(lines.encode("utf-8", "surrogatepass"))
         rows += len(batch)
     return TableSum(rows, digest.hexdigest())
 
