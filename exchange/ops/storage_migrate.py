@@ -61,6 +61,12 @@ class TargetNotEmpty(Conflict):
     code = "target_not_empty"
 
 
+class StorageRefused(ExchangeError):
+    """PostgreSQL refused a statement of the migration (a missing privilege, ...)."""
+
+    code = "storage_refused"
+
+
 @dataclass
 class Migration:
     """What ``migrate_storage`` did (nothing in it is secret)."""
@@ -107,6 +113,11 @@ def migrate_storage(
         try:
             _prepare_target(target, url)
             _copy_verified(config, target, url, result, batch)
+        except psycopg.Error as exc:  # the server refused a statement (a permission...)
+            raise StorageRefused(
+                f"PostgreSQL at {redacted_url(url)} refused: {_cause(exc, url)}; nothing was"
+                " committed"
+            ) from None
         finally:
             target.close()
         result.config_line, moved = switch_to(config, url, switch=switch)
@@ -159,7 +170,10 @@ def _cause(exc: BaseException, url: str) -> str:
     PostgreSQL puts those in the DETAIL lines)."""
     cause = exc.__cause__ or exc
     text = str(cause).split("\n", 1)[0].strip() or type(cause).__name__
-    password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+    except psycopg.Error:  # a URL libpq cannot even parse: say only that
+        return "libpq cannot parse the URL"
     if password:
         text = text.replace(str(password), "***")
     return text

@@ -205,6 +205,8 @@ async def test_refusals_write_nothing(
     err = migrate(f"postgresql://exchange:s3cret-pw@127.0.0.1:{closed}/nodb")
     assert "cannot connect to PostgreSQL at postgresql://exchange:***@127.0.0.1" in err
     assert "s3cret-pw" not in err
+    err = migrate("postgresql://exchange:s3cret-pw@127.0.0.1:port/nodb")
+    assert "cannot connect to PostgreSQL" in err and "s3cret-pw" not in err
 
     # a file newer than this code
     with closing(sqlite3.connect(data / "exchange.db")) as conn, conn:
