@@ -20,6 +20,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import tomllib
 from contextlib import closing
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from exchange.config import load_config
 from exchange.core.merkle import TreeBuilder, leaf_hash
 from exchange.ops.audit_check import verify_data_dir
 from exchange.ops.storage_migrate import migrate_storage
+from exchange.ops.storage_switch import config_line, with_storage
 from exchange.store import audit
 from exchange.store.pg import PgConnection
 
@@ -313,3 +315,17 @@ def _poll(conn: psycopg.Connection, sql: str, within: float = 30.0) -> int:  # t
             return int(row[0])
         time.sleep(0.02)
     raise AssertionError(f"nothing found by {sql}")
+
+
+def test_the_storage_line_never_holds_the_password_and_reads_back(tmp_path: Path) -> None:
+    line = config_line('postgresql://ex:pw"1@db.example.org:5432/ex?sslmode=verify-full')
+    assert line == 'url = "postgresql://ex@db.example.org:5432/ex?sslmode=verify-full"'
+    base = '[node]\nauthority_id = "ES-CNA"\n'
+    # a [storage] table already there (comments only) gets the line; else one is added
+    for text in (base, base + "\n[storage] # PostgreSQL\n# url = ...\n\n[audit]\nx = 1\n"):
+        written = with_storage(text, line)
+        parsed = tomllib.loads(written)
+        assert (
+            parsed["storage"]["url"] == "postgresql://ex@db.example.org:5432/ex?sslmode=verify-full"
+        )
+        assert written.count("[storage]") == 1
