@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+import structlog
 
 from ..config import NodeConfig, check_storage_url, load_config, redacted_url
 from ..core.errors import Conflict, ExchangeError, NotFound, StorageUnavailable
@@ -47,6 +48,8 @@ from .keyfiles import AUDIT_KEY_FILE, load_or_create_audit_key
 from .period_keys import KeysInUse, take_writer_lock
 from .storage_switch import switch_to
 from .storage_verify import CopyNotVerified, TableSum, compare_tables, table_sum
+
+log = structlog.get_logger()
 
 
 class NodeRunning(ExchangeError):
@@ -108,9 +111,9 @@ def migrate_storage(
     lock = _stopped_node(config)
     try:
         result = Migration(target=redacted_url(url), schema_version=len(MIGRATIONS))
-        result.source_migrated_from = _source_up_to_date(config.database)
-        target = _connect(url)
+        target = _connect(url)  # unreachable: refused before the file is touched
         try:
+            result.source_migrated_from = _source_up_to_date(config.database)
             _prepare_target(target, url)
             _copy_verified(config, target, url, result, batch)
         except psycopg.Error as exc:  # the server refused a statement (a permission...)
@@ -125,6 +128,14 @@ def migrate_storage(
     finally:
         os.close(lock)
     result.seconds = timer() - started
+    log.info(
+        "storage_migrated",
+        target=result.target,
+        rows=result.rows,
+        audit_size=result.audit_size,
+        seconds=round(result.seconds, 3),
+        switched=result.database_moved_to is not None,
+    )
     return result
 
 
