@@ -43,7 +43,8 @@ $(INITDB):
 
 # The whole suite on SQLite (it includes tests/adversarial/test_postgres_storage.py and
 # tests/chaos/test_failover.py's postgresql case: its engines are parameters, so it is
-# not listed in PG_TESTS, where it would run twice),
+# not listed in PG_TESTS, where it would run twice; nor is tests/node/test_storage_migrate.py,
+# which copies an SQLite node into the session's cluster whatever the engine under test),
 # then on PostgreSQL the store and a set of end-to-end and adversarial tests: requests,
 # receipts, audit, idempotency, cases (each node and store test on its own database).
 PG_TESTS := tests/store tests/node/test_exchange.py tests/node/test_audit.py \

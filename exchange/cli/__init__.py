@@ -14,14 +14,14 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import audit, bench, directory, evidence, node, retention
+    from . import audit, bench, directory, evidence, node, retention, storage
 
     parser = argparse.ArgumentParser(
         prog="exchange",
         description="Secure exchange of investigative information requests.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (node, directory, audit, evidence, retention, bench):
+    for module in (node, directory, audit, evidence, retention, storage, bench):
         module.register(sub)
     return parser
 

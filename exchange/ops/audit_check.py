@@ -47,9 +47,12 @@ def verify_database(
     vkey: str | None = None,
     progress: Callable[[int], None] | None = None,
     witnesses: WitnessInput | None = None,
+    entries: Iterable[tuple[int, bytes, bytes | None]] | None = None,
 ) -> Report:
     """The whole check; against the witnesses' views too when ``witnesses`` holds what
-    they answered (None: not asked, as restoring a backup does)."""
+    they answered (None: not asked, as restoring a backup does). ``entries``: the log's
+    entries in index order when the caller streams them itself (``storage migrate``
+    reads PostgreSQL through a server-side cursor); by default read from ``conn``."""
     if vkey is not None:
         key: Verifier = log_verifier(authority_id, vkey)
     else:
@@ -84,7 +87,7 @@ def verify_database(
 
     # Fast pass on the entry bytes alone; only if something is wrong, a second pass that
     # also compares each entry with its leaf hash stored at append time, to name it.
-    report = check(audit.entries_without_leaves(conn))
+    report = check(audit.entries_without_leaves(conn) if entries is None else entries)
     report = report if report.ok else check(audit.entries_with_leaves(conn))
     _witness_outcome(report, witnesses, opened)
     return report

@@ -116,17 +116,7 @@ class PeriodKeyFiles(PeriodKeys):
         """Take the writer's lock (``KeysInUse`` if another process has it)."""
         if self._lock_fd is not None:
             return
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise KeysInUse(
-                "another process holds this node's period keys (the node itself, or a"
-                " retention pass): stop it first, or let the node's daily pass do the work"
-            ) from None
-        self._lock_fd = fd
+        self._lock_fd = take_writer_lock(self.keys_dir)
         self._destroy_leftovers()
         with self._lock:
             self._ids = set(_ids_in(self.folder))  # as they are now that nobody else writes
@@ -234,6 +224,24 @@ class PeriodKeyFiles(PeriodKeys):
     def _writer(self) -> None:
         if self._lock_fd is None:
             raise RuntimeError("period keys are written only under the writer's lock (hold())")
+
+
+def take_writer_lock(keys_dir: Path) -> int:
+    """The exclusive lock on ``periods/.lock`` (its descriptor: closing it releases it).
+    A node holds it as long as it runs, so it also tells whether one does (``exchange
+    storage migrate`` takes it to refuse a running node and keep one from starting)."""
+    folder = keys_dir / FOLDER
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise KeysInUse(
+            "another process holds this node's period keys (the node itself, or a"
+            " retention pass): stop it first, or let the node's daily pass do the work"
+        ) from None
+    return fd
 
 
 def open_vault(config: NodeConfig, clock: Clock, passphrase: bytes | None = None) -> Vault:

@@ -37,3 +37,13 @@ def integrity_ok(conn: sqlite3.Connection) -> bool:
     """SQLite's own check of every page and index."""
     row = conn.execute("PRAGMA integrity_check").fetchone()
     return row is not None and row[0] == "ok"
+
+
+def fold_wal(database: Path) -> None:
+    """Fold the write-ahead log into the file and let SQLite remove it (the last
+    connection to close does), so the file alone is the whole database."""
+    conn = sqlite3.connect(database)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
