@@ -16,7 +16,8 @@ of ``sqlite3.Connection`` the store uses, and runs each statement as SQLite woul
   savepoint per statement would cost two round trips on every write.
 - A constraint violation is ``IntegrityError`` (a ``sqlite3.IntegrityError``: the store
   catches one class on both engines); a lost connection, an administrator's shutdown,
-  a full disk is ``StorageUnavailable`` (503, retryable); the next job reconnects.
+  a full disk, a database that refuses writes (a standby) is ``StorageUnavailable``
+  (503, retryable); the next job reconnects.
 - ``PRAGMA`` statements are SQLite's: ignored, except ``wal_checkpoint`` (retention's
   erasure step), which runs ``VACUUM (FREEZE)`` so erased rows' dead versions are pruned.
 """
@@ -32,6 +33,7 @@ from typing import Any, cast
 
 import psycopg
 import psycopg.adapt
+import psycopg.errors
 import psycopg.pq
 import structlog
 
@@ -48,6 +50,10 @@ WRITE_LOCK = 0x4558_4348_5752_4954
 # Held around migrations, so that two processes starting at once migrate once.
 MIGRATE_LOCK = WRITE_LOCK + 1
 _OPEN = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR)
+# Storage faults, answered 503 (retryable): a lost connection, a shut down server, a full
+# disk, and a database that refuses writes (a hot standby, default_transaction_read_only),
+# as SQLite's read-only database is (``db.storage_error``).
+_FAULTS = (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.ReadOnlySqlTransaction)
 
 
 class IntegrityError(sqlite3.IntegrityError):
@@ -214,7 +220,7 @@ class PgConnection:
                 return PgCursor(rows, cur.description, cur.rowcount, None)
         except psycopg.IntegrityError as exc:
             raise IntegrityError(_first_line(exc)) from exc
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        except _FAULTS as exc:
             raise _unavailable(exc) from exc
 
     def _pragma(self, sql: str) -> PgCursor:
