@@ -47,11 +47,10 @@ $(INITDB):
 # then on PostgreSQL the store and a set of end-to-end and adversarial tests: requests,
 # receipts, audit, idempotency, cases (each node and store test on its own database),
 # and the API fuzzing and forged input (schemathesis, a hostile peer's intake, mutated
-# checkpoints and uploads), where engine differences have answered 500 before. Measured
-# on a busy machine (load 17-28): that set took 2.6x as long on PostgreSQL as on SQLite
-# (889 s against 339 s); its PostgreSQL part is estimated at 2-2.5 min on an idle machine,
-# under the 3 min allowed. The whole suite runs on PostgreSQL with `make pytest-postgresql`
-# (68 min under that load), left out of `make test` for time.
+# checkpoints and uploads), where engine differences have answered 500 before. Measured,
+# alternating, at load 1.5-2.5: that set adds 96 s and 127 s on PostgreSQL (60 s on
+# SQLite), under the 3 min allowed. The whole suite runs on PostgreSQL with `make
+# pytest-postgresql` (68 min at load 17-28), left out of `make test` for time.
 PG_TESTS := tests/store tests/node/test_exchange.py tests/node/test_audit.py \
 	tests/adversarial/test_idempotency.py tests/node/test_cases.py \
 	tests/adversarial/test_receipts_refusals.py tests/adversarial/test_postgres_storage.py \
