@@ -16,7 +16,8 @@ of ``sqlite3.Connection`` the store uses, and runs each statement as SQLite woul
   savepoint per statement would cost two round trips on every write.
 - A constraint violation is ``IntegrityError`` (a ``sqlite3.IntegrityError``: the store
   catches one class on both engines); a lost connection, an administrator's shutdown,
-  a full disk is ``StorageUnavailable`` (503, retryable); the next job reconnects.
+  a full disk, a database that refuses writes (a standby) is ``StorageUnavailable``
+  (503, retryable); the next job reconnects.
 - ``PRAGMA`` statements are SQLite's: ignored, except ``wal_checkpoint`` (retention's
   erasure step), which runs ``VACUUM (FREEZE)`` so erased rows' dead versions are pruned.
 """
@@ -55,9 +56,12 @@ _OPEN = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INER
 # connection still open) would otherwise stall every writer of the authority. Our
 # transactions run their statements back to back on one thread (milliseconds apart).
 STALL_MS = 10_000
-# the session is gone (the stall bound's error is class 25, not an OperationalError)
-_LOST = (psycopg.OperationalError, psycopg.InterfaceError,
-         psycopg.errors.IdleInTransactionSessionTimeout)  # fmt: skip
+# Storage faults, answered 503 (retryable): a lost connection, a shut down server, a full
+# disk, a session the server ended for stalling in a transaction (class 25, not an
+# OperationalError), and a database that refuses writes (a hot standby,
+# default_transaction_read_only), as SQLite's read-only database is (``db.storage_error``).
+_FAULTS = (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.ReadOnlySqlTransaction,
+           psycopg.errors.IdleInTransactionSessionTimeout)  # fmt: skip
 # libpq's TCP keepalives: a server that vanished is noticed in ~25 s, not hours
 KEEPALIVES = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5",
               "keepalives_count": "3"}  # fmt: skip
@@ -231,7 +235,7 @@ class PgConnection:
                 return PgCursor(rows, cur.description, cur.rowcount, None)
         except psycopg.IntegrityError as exc:
             raise IntegrityError(_first_line(exc)) from exc
-        except _LOST as exc:
+        except _FAULTS as exc:
             raise _unavailable(exc) from exc
 
     def _pragma(self, sql: str) -> PgCursor:

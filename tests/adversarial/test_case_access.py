@@ -24,6 +24,7 @@ from exchange.ops.provision import add_user
 from exchange.ops.retention import run_pass
 
 from ..federation import FAST_DELIVERY, PASSWORD, ApiClient, Federation, Member, wait_until
+from ..storage import stored_bytes
 
 CASE = {
     "title": "Network of Ndiaye-Moreau",
@@ -172,7 +173,7 @@ async def test_titles_are_sealed_at_rest_and_erased_with_the_last_request(
     secrets = [CASE["title"].encode(), CASE["reference"].encode()]
 
     def database_bytes() -> bytes:
-        return b"".join(p.read_bytes() for p in es.data.glob("exchange.db*"))
+        return stored_bytes(es.data)
 
     async def names() -> tuple[Any, ...]:
         return tuple(

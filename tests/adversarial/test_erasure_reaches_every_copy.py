@@ -26,6 +26,14 @@ from exchange.core.vault import Vault
 from exchange.ops.backup import backup
 
 from ..federation import FAST_DELIVERY, ApiClient, Federation, Member, wait_until
+from ..storage import (
+    copy_tables,
+    dicts,
+    raw_connection,
+    sqlite_backup,
+    sqlite_only,
+    stored_bytes,
+)
 
 RETENTION = "\n[retention]\nfinished_days = 10\nundelivered_days = 5\n"
 
@@ -95,20 +103,23 @@ async def _two_requests(fed: Federation) -> tuple[str, str]:
 
 
 def _rows(conn: sqlite3.Connection, request_id: str) -> tuple[list[Any], list[Any]]:
-    conn.row_factory = sqlite3.Row
-    messages = conn.execute("SELECT * FROM messages WHERE request_id = ?", (request_id,))
-    messages = messages.fetchall()
+    messages = dicts(conn.execute("SELECT * FROM messages WHERE request_id = ?", (request_id,)))
     ids = [m["msg_id"] for m in messages]
     marks = ",".join("?" * len(ids))
     files = conn.execute(f"SELECT * FROM attachments WHERE msg_id IN ({marks})", ids)  # noqa: S608
-    return messages, files.fetchall()
+    return messages, dicts(files)
+
+
+# What an insider's copy of the database keeps of a request (a backup; on PostgreSQL,
+# these tables of a pg_dump: tests/storage.copy_tables).
+COPIED = ("messages", "attachments", "drafts")
 
 
 def _secrets(member: Member, request_id: str) -> list[tuple[str, bytes]]:
     """What must be nowhere after the erasure: every wrapped key and ciphertext of the
     request (their last 48 bytes: nonce, body and tag are the record's own), and its
     blob files."""
-    conn = sqlite3.connect(member.config.database)
+    conn = raw_connection(member.data, read_only=True)
     try:
         messages, files = _rows(conn, request_id)
     finally:
@@ -135,6 +146,14 @@ def _scan(place: Path, needles: list[tuple[str, bytes]]) -> list[str]:
         data = path.read_bytes()
         hits += [f"{what} in {path.name}" for what, n in needles if n in data]
     return hits
+
+
+def _scan_node(member: Member, needles: list[tuple[str, bytes]]) -> list[str]:
+    """Every file of the data folder, and the node's storage (on PostgreSQL, outside it)."""
+    stored = stored_bytes(member.data)
+    return _scan(member.data, needles) + [
+        f"{what} in storage" for what, n in needles if n in stored
+    ]
 
 
 def _wal(member: Member) -> Path:
@@ -209,7 +228,7 @@ async def test_after_an_erasure_no_copy_and_no_key_left_reads_the_record(
         erased, kept = await _two_requests(fed)
         secrets = _secrets(es, erased)
         before = tmp_path / "before-erasure.db"
-        backup(es.data, before)
+        copy_tables(es.data, before, COPIED)
         keks = _kek_material(es)
         await fed.stop("ES-CNA")
 
@@ -217,7 +236,7 @@ async def test_after_an_erasure_no_copy_and_no_key_left_reads_the_record(
         assert '"requests_erased": 1' in capsys.readouterr().out
 
         # the data folder holds nothing of the erased request any more
-        assert _scan(es.data, secrets + _plaintexts()) == []
+        assert _scan_node(es, secrets + _plaintexts()) == []
         # the backup holds its ciphertexts (a copy), but none of its plaintext
         assert _scan(before, _plaintexts()) == [], "plaintext in the backup"
         assert _scan(before, keks) == [], "a KEK in the backup"
@@ -279,7 +298,7 @@ async def test_a_crash_at_any_step_of_an_erasure_loses_no_survivor(
     try:
         erased, kept = await _two_requests(fed)
         before = tmp_path / "before-erasure.db"
-        backup(es.data, before)
+        copy_tables(es.data, before, COPIED)
         clock.advance(timedelta(days=11))
         with pytest.raises(Crash):
             run_pass(es.node.db, es.config, clock, es.node.vault, step=_crash_at(where))
@@ -314,6 +333,11 @@ async def test_a_crash_at_any_step_of_an_erasure_loses_no_survivor(
         await fed.stop()
 
 
+@sqlite_only(
+    "secure_delete and the WAL truncated, in SQLite's files; on PostgreSQL the pass's"
+    " VACUUM prunes the row versions: test_postgres_storage.py::"
+    "test_the_retention_pass_prunes_erased_row_versions"
+)
 async def test_the_running_nodes_pass_leaves_nothing_in_its_files_or_wal(tmp_path: Path) -> None:
     """The node's own pass, while it serves: its database, WAL and SHM files hold none of
     the erased record once the pass returns (secure_delete, then the WAL truncated)."""
@@ -356,6 +380,7 @@ async def test_a_second_writer_of_the_period_keys_is_refused(
         await fed.stop()
 
 
+@sqlite_backup
 async def test_a_backup_restored_after_an_erasure_stays_erased_and_retention_goes_on(
     tmp_path: Path,
 ) -> None:
@@ -417,7 +442,7 @@ async def test_a_discarded_draft_is_unreadable_from_earlier_backups_after_the_ne
         assert status == 201
         _, kept = await investigator.call("POST", "/api/drafts", {**form, "body": KEPT})
         before = tmp_path / "before-discard.db"
-        backup(es.data, before)
+        copy_tables(es.data, before, COPIED)
         status, _ = await investigator.call("DELETE", f"/api/drafts/{draft['id']}")
         assert status == 200
         await investigator.close()

@@ -14,10 +14,11 @@ import pytest
 
 from exchange.core.clock import ManualClock
 from exchange.core.vault import Vault
-from exchange.ops.backup import backup
 
 from ..federation import ApiClient, Federation, Member
+from ..storage import copy_tables, raw_connection
 from .test_erasure_reaches_every_copy import (
+    COPIED,
     FILENAME,
     KEPT,
     NAME,
@@ -40,7 +41,7 @@ def _make_legacy(member: Member, clock: ManualClock) -> None:
 
     legacy = nacl.secret.Aead(load_storage_key(member.config.keys_dir))
     vault = open_vault(member.config, clock)
-    conn = sqlite3.connect(member.config.database)
+    conn = raw_connection(member.data)
     with conn:
         for k in KEYED:
             rows = conn.execute(
@@ -85,13 +86,13 @@ async def test_keys_wrapped_by_the_storage_key_are_wrapped_under_period_keys_at_
         await fed.stop("ES-CNA")
         _make_legacy(es, clock)
         upgrade = tmp_path / "before-upgrade.db"
-        backup(es.data, upgrade)
+        copy_tables(es.data, upgrade, COPIED)
         old_key = load_storage_key(es.config.keys_dir)
 
         await fed.start("ES-CNA")
         assert load_storage_key(es.config.keys_dir) != old_key
         assert not (es.config.keys_dir / "storage.key.next").exists()
-        conn = sqlite3.connect(es.config.database)
+        conn = raw_connection(es.data, read_only=True)
         try:
             for k in KEYED:
                 sql = f"SELECT COUNT(*) FROM {k.table} WHERE length({k.column}) = ?"  # noqa: S608

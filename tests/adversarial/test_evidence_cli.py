@@ -7,8 +7,8 @@ is refused after a single-byte change (a signature, a time, the content, a direc
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +19,7 @@ from exchange.cli import main
 from exchange.core.canonical import loads_canonical
 
 from ..federation import ApiClient, Federation, wait_until
+from ..storage import raw_connection
 
 REQUEST = {"to": "MA-CNA", "kind": "information_request", "urgency": "standard",
            "subject": "Boat", "body": "Who owns the boat?", "language": "en"}  # fmt: skip
@@ -116,7 +117,7 @@ async def test_a_bundle_from_either_end_says_who_sent_what_and_refuses_any_chang
     assert es_file.read_bytes() == before
 
     # A message with no evidence document (sent before migration 9): refused, said so.
-    with sqlite3.connect(fed["ES-CNA"].config.database) as conn:
+    with contextlib.closing(raw_connection(fed["ES-CNA"].data)) as conn, conn:
         conn.execute("UPDATE messages SET evidence_key = NULL, evidence_doc = NULL"
                      " WHERE msg_id = ?", (request_msg,))  # fmt: skip
     done = exchange("evidence", "export", es_id, "--data", str(fed["ES-CNA"].data),

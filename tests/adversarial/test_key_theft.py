@@ -19,12 +19,12 @@ from exchange.ops.audit_check import verify_data_dir
 from exchange.ops.keyfiles import load_keyring
 from exchange.ops.provision import delete_expired_keys, revoke_key, rotate_keys
 from exchange.store import audit
-from exchange.store.db import Database
 from exchange.store.messages import evidence_record
 
 from ..federation import ApiClient, Federation, peer_post, wait_until
 from ..node.test_delivery import REQUEST, count_is
 from ..node.test_peer_rejections import envelope, snapshot
+from ..storage import node_database
 
 
 async def call(fed: Federation, path: str, body: bytes, key: SigningKeyPair) -> tuple[int, Any]:
@@ -133,7 +133,7 @@ async def test_a_revoked_key_is_refused_from_its_compromise_and_old_receipts_hol
         )
         await fed.stop()
         assert verify_data_dir(fed["MA-CNA"].data).ok
-        db = Database(fed["ES-CNA"].config.database)
+        db = node_database(fed["ES-CNA"].data)
         try:
             actions = [decode_entry(e) for _, e in db.run_sync(all_entries)]
         finally:
@@ -154,7 +154,7 @@ def test_expired_private_keys_are_deleted_and_audited(tmp_path: Path) -> None:
     clock.advance(timedelta(days=30))
     rotate_keys(fed["ES-CNA"].data, clock=clock)
     old = load_keyring(config.keys_dir)
-    db = Database(config.database)
+    db = node_database(fed["ES-CNA"].data)
     try:
         assert delete_expired_keys(db, config, clock) == []
         clock.advance(timedelta(days=336))  # the first keys expired a day ago (the grace)

@@ -19,6 +19,7 @@ from exchange.ops.provision import add_user
 from exchange.store import audit
 
 from ..federation import PASSWORD, ApiClient, Federation, Member
+from ..storage import stored_bytes
 
 REQUEST = {"to": "MA-CNA", "kind": "information_request", "urgency": "urgent",
            "subject": "Passport", "body": "See the scan.", "language": "en"}  # fmt: skip
@@ -42,13 +43,6 @@ async def entries(member: Member) -> list[bytes]:
         return [bytes(e) for _, e in audit.entries(c, 0, audit.size(c))]  # type: ignore[arg-type]
 
     return await member.node.db.run(read)
-
-
-def stored_bytes(member: Member) -> bytes:
-    """Every byte the node keeps in its database files (the WAL included)."""
-    files = sorted(member.data.glob("exchange.db*"))
-    assert files
-    return b"".join(f.read_bytes() for f in files)
 
 
 async def login(member: Member, username: str, password: str = "x" * 12) -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -115,7 +109,7 @@ async def test_a_failed_login_for_an_unknown_name_leaves_no_trace_of_the_name(
     for entry in after:
         assert typed.encode() not in entry
         assert typed.lower().encode() not in entry.lower()
-    assert typed.encode() not in stored_bytes(es)
+    assert typed.encode() not in stored_bytes(es.data)
 
 
 async def test_unknown_names_are_throttled_like_accounts_without_being_stored(

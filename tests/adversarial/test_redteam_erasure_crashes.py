@@ -29,11 +29,12 @@ import nacl.secret
 
 from exchange.core.canonical import format_time
 from exchange.core.vault import KEK_ID_BYTES, kek_of
-from exchange.ops.backup import backup
 from exchange.ops.keyfiles import load_storage_key
 
 from ..federation import ApiClient, Federation, Member, wait_until
+from ..storage import copy_tables, raw_connection
 from .test_erasure_reaches_every_copy import (
+    COPIED,
     KEPT,
     NAME,
     _keys_left,
@@ -110,7 +111,7 @@ async def test_a_kek_copy_left_by_a_crash_mid_rename_does_not_outlive_the_kek(
         await fed.start("ES-CNA")  # finishes the replacement
         assert not (es.config.keys_dir / "storage.key.next").exists()
         before = tmp_path / "before-erasure.db"
-        backup(es.data, before)
+        copy_tables(es.data, before, COPIED)
         kid = _kek_of_request(before, erased)
         clock.advance(timedelta(days=11))
         from exchange.ops.retention import run_pass
@@ -176,13 +177,13 @@ async def test_retention_runs_killed_at_random_moments_lose_no_survivor(tmp_path
         pairs = await _requests(fed, 6)
         await fed.stop("ES-CNA")
         before = tmp_path / "before-the-kills.db"
-        backup(es.data, before)
+        copy_tables(es.data, before, COPIED)
         chance = random.Random(20)  # noqa: S311 (when to kill, not a secret)
         for erased, _ in pairs:
             # made due as time would: its last activity 11 days ago (the CLI reads the
             # system clock)
             old = format_time(datetime.now(UTC) - timedelta(days=11))
-            conn = sqlite3.connect(es.config.database)
+            conn = raw_connection(es.data)
             with conn:
                 conn.execute("UPDATE requests SET updated_at = ? WHERE id = ?", (old, erased))
             conn.close()

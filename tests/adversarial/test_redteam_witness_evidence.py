@@ -25,9 +25,9 @@ from exchange.core.note import add_signatures, cosign, parse_note
 from exchange.core.witness import sign_checkpoint
 from exchange.ops.keyfiles import load_or_create_audit_key
 from exchange.store import audit
-from exchange.store.db import Database
 
 from ..federation import Federation, peer_post
+from ..storage import node_database
 from .test_witness_alert_statements import PATH, _received, _statement, fed3
 from .test_witnessed_verify import fed, messages, truncate, verify, witnessed
 
@@ -36,7 +36,7 @@ __all__ = ["fed", "fed3"]  # the fixtures, used by name
 
 def truncated_root(data: Path, size: int) -> bytes:
     """The root of the log's first ``size`` entries, as the insider re-signs it."""
-    db = Database(data / "exchange.db")
+    db = node_database(data)
     try:
         return db.run_sync(lambda c: root(audit.tree(c), size))
     finally:

@@ -20,7 +20,10 @@ from exchange.cli import main
 from exchange.ops.backup import backup
 
 from ..federation import Federation
+from ..storage import sqlite_backup
 from .test_witnessed_verify import IDS, witnessed
+
+pytestmark = sqlite_backup
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from exchange.ops.provision import add_user
 from exchange.ops.retention import run_pass
 
 from ..federation import FAST_DELIVERY, PASSWORD, ApiClient, Federation, Member, wait_until
+from ..storage import stored_bytes
 
 FORM = {
     "to": "MA-CNA",
@@ -193,7 +194,7 @@ async def test_erased_contents_are_not_found_and_leave_the_index(tmp_path: Path)
         await wait_until(delivered, what="the request delivered")
         assert await found(client, "almirante") == [made["id"]]
         await client.close()
-        database = b"".join(p.read_bytes() for p in es.data.glob("exchange.db*"))
+        database = stored_bytes(es.data)
         assert b"lmirante" not in database and b"Nador" not in database  # nothing in clear
         assert es.node.search.requests.knows("almirante")
 

@@ -24,10 +24,10 @@ from exchange.core.merkle import leaf_hash, root
 from exchange.core.witness import sign_checkpoint
 from exchange.ops.keyfiles import load_or_create_audit_key
 from exchange.store import audit, checkpoints
-from exchange.store.db import Database
 from exchange.web.appkeys import WITNESS_SUBMIT_KEY
 
 from ..federation import ApiClient, Federation, Member
+from ..storage import node_database, raw_connection
 
 IDS = ["ES-CNA", "MA-CNA", "SN-CNA"]
 
@@ -72,7 +72,7 @@ def messages(report: dict) -> str:  # type: ignore[type-arg]
 
 def truncate(data: Path, keep: int) -> None:
     """The insider's cut: entries, tree nodes, checkpoints and cosignatures above it."""
-    conn = sqlite3.connect(data / "exchange.db")
+    conn = raw_connection(data)
     with conn:
         conn.execute("DELETE FROM audit_entries WHERE idx >= ?", (keep,))
         conn.execute("DELETE FROM audit_cosignatures WHERE size > ?", (keep,))
@@ -86,7 +86,7 @@ def truncate(data: Path, keep: int) -> None:
 def rewrite_and_resign(data: Path, index: int) -> None:
     """The insider with keys/audit-log.json: an entry changed, the tree rebuilt from the
     entries, every checkpoint and cosignature replaced by one new signed checkpoint."""
-    conn = sqlite3.connect(data / "exchange.db")
+    conn = raw_connection(data)
     (entry,) = conn.execute("SELECT entry FROM audit_entries WHERE idx = ?", (index,)).fetchone()
     changed = bytes(entry).replace(b"ES-CNA", b"ES-CNB")
     with conn:
@@ -98,7 +98,7 @@ def rewrite_and_resign(data: Path, index: int) -> None:
         conn.execute("DELETE FROM audit_checkpoints")
     conn.close()
     key = load_or_create_audit_key(data / "keys")
-    db = Database(data / "exchange.db")
+    db = node_database(data)
 
     def resign(c: sqlite3.Connection) -> None:
         while audit.extend_tree(c, 1024):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import sqlite3
 from pathlib import Path
 
 import aiohttp
@@ -18,6 +17,8 @@ from exchange.bench.local_federation import BenchNode, provision
 from exchange.bench.processes import spawn, stop, wait_healthy
 from exchange.ops.audit_check import verify_data_dir
 from exchange.workers.peer_client import pinned
+
+from ..storage import rows
 
 pytestmark = pytest.mark.slow
 IDS = ["ES-CNA", "MA-CNA", "SN-CNA"]
@@ -86,11 +87,7 @@ class Proxy:
 
 
 def _count(node: BenchNode, sql: str) -> int:
-    conn = sqlite3.connect(f"file:{node.data / 'exchange.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return int(conn.execute(sql).fetchone()[0])
-    finally:
-        conn.close()
+    return int(rows(node.data, sql)[0][0])
 
 
 async def test_chaos(tmp_path: Path) -> None:

@@ -22,7 +22,8 @@ import pytest
 from exchange.service.idempotency import DIE_AFTER_COMMIT
 
 from ..federation import ApiClient, Federation, wait_until
-from ..node.test_crash import healthy, rows
+from ..node.test_crash import healthy
+from ..storage import rows
 
 pytestmark = pytest.mark.slow
 FORM = {
@@ -59,12 +60,12 @@ async def post(client: ApiClient, key: str) -> tuple[int, object, dict[str, str]
         return response.status, json.loads(await response.read()), dict(response.headers)
 
 
-def created_entries(db: Path) -> int:
+def created_entries(data: Path) -> int:
     sql = (
         "SELECT COUNT(*) FROM audit_entries WHERE CAST(entry AS TEXT) LIKE "
         '\'%"action":"request_created"%\''
     )
-    return int(str(rows(db, sql)[0][0]))
+    return int(str(rows(data, sql)[0][0]))
 
 
 async def test_killed_between_commit_and_answer_a_retry_creates_nothing(
@@ -73,7 +74,7 @@ async def test_killed_between_commit_and_answer_a_retry_creates_nothing(
     fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"])
     await fed.start("MA-CNA")
     es, ma = fed["ES-CNA"], fed["MA-CNA"]
-    db = es.data / "exchange.db"
+    db = es.data  # its storage, on either engine
     log = tmp_path / "es.log"
     proc = spawn(es.data, log, {DIE_AFTER_COMMIT: str(es.config.database)})
     client: ApiClient | None = None

@@ -5,7 +5,6 @@ driven by the node's own /api/openapi.json: whatever the generated input, never 
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from hypothesis import HealthCheck, settings
 from exchange.web.api.openapi import OPENAPI
 
 from ..federation import PASSWORD, Federation
+from ..storage import rows
 
 # The test node's certificate is self-signed (nodes pin it; this client does not).
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -63,8 +63,7 @@ class Node:
         self.csrf = answer.json()["csrf_token"]
 
     def rows(self) -> int:
-        with sqlite3.connect(f"file:{self.member.data / 'exchange.db'}?mode=ro", uri=True) as c:
-            return int(c.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
+        return int(rows(self.member.data, "SELECT COUNT(*) FROM requests")[0][0])
 
     def stop(self) -> None:
         self.process.terminate()

@@ -28,11 +28,11 @@ from exchange.service.directory import DirectoryHolder
 from exchange.service.forms import RequestForm
 from exchange.service.requests import create
 from exchange.store import blobs, directory_cache
-from exchange.store.db import Database
 from exchange.web.auth import COOKIE
 from exchange.workers import directory
 
 from ..federation import FAST_DELIVERY, ApiClient, Federation, Member, free_port, wait_until
+from ..storage import node_database
 
 CLUSTER = FAST_DELIVERY + "\n[cluster]\nactive_active = true\n"
 CONTENT = {"kind": "information_request", "urgency": "urgent", "subject": "Vessel",
@@ -146,9 +146,8 @@ def _client_key() -> Any:
 async def test_a_slower_process_never_lowers_the_rollback_floor(tmp_path: Path) -> None:
     fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], extra_config=CLUSTER)
     two, three = fed.publish(), fed.publish()  # serials 2 and 3
-    path = fed["ES-CNA"].config.database
     keys = fed["ES-CNA"].config.operator_keys
-    db_a, db_b = Database(path), Database(path)
+    db_a, db_b = node_database(fed["ES-CNA"].data), node_database(fed["ES-CNA"].data)
     try:
         a = DirectoryHolder(me="ES-CNA", operator_keys=keys, db=db_a, clock=fed.clock)
         b = DirectoryHolder(me="ES-CNA", operator_keys=keys, db=db_b, clock=fed.clock)
@@ -250,7 +249,7 @@ def test_a_period_key_a_reader_picked_outlives_an_erasure_for_a_grace(tmp_path: 
         PeriodKeyFiles(config.keys_dir, storage),
         PeriodKeyFiles(config.keys_dir, storage),
     )
-    writer, db = Vault(storage, files, clock), Database(config.database)
+    writer, db = Vault(storage, files, clock), node_database(fed["ES-CNA"].data)
     try:
         assert files.try_hold()
         now = clock.now()

@@ -19,6 +19,7 @@ from exchange.ops.provision import add_user
 from exchange.service import inbound
 
 from ..federation import FAST_DELIVERY, PASSWORD, ApiClient, Federation, wait_until
+from ..storage import stored_bytes
 
 MARKER = b"PASSPORT-SCAN-OF-WITNESS-7781 "
 LIMIT = 8 * 1024 * 1024
@@ -107,7 +108,8 @@ async def test_attachment_travels_encrypted_and_arrives_identical(fed: Federatio
 
         # no plaintext at rest: not in the databases, not in the blob files
         for member in (es, ma):
-            for file in [member.data / "exchange.db", *(member.data / "blobs").iterdir()]:
+            assert MARKER not in stored_bytes(member.data), member.authority_id
+            for file in (member.data / "blobs").iterdir():
                 assert MARKER not in file.read_bytes(), file
         audit_rows = await ma.node.db.run(
             lambda c: c.execute(

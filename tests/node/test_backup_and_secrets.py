@@ -16,6 +16,7 @@ from exchange.core.errors import ExchangeError
 from exchange.ops.backup import backup, restore
 
 from ..federation import PASSWORD, ApiClient, Federation, wait_until
+from ..storage import sqlite_backup, stored_bytes
 
 SUBJECT = "Operation Kestrel 55120"
 BODY = "Passenger list of the vessel Amina-7734, names and phone numbers"
@@ -53,6 +54,7 @@ async def _exchange(fed: Federation) -> str:
         await ma.close()
 
 
+@sqlite_backup
 async def test_online_backup_and_checked_restore(tmp_path: Path) -> None:
     fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"])
     await fed.start()
@@ -119,9 +121,8 @@ async def test_no_plaintext_key_or_password_in_databases_or_logs(
         await fed.stop()
     logs = "".join(capfd.readouterr()).encode()
     assert b"request_queued" in logs  # the logs were captured
-    files = [p for m in fed.members.values() for p in m.data.glob("exchange.db*")]
-    assert files
+    stored = {m.authority_id: stored_bytes(m.data) for m in fed.members.values()}
     for name, secret in _secrets(fed).items():
         assert secret not in logs, f"{name} appears in the logs"
-        for path in files:
-            assert secret not in path.read_bytes(), f"{name} appears in {path.name}"
+        for authority, data in stored.items():
+            assert secret not in data, f"{name} appears in {authority}'s storage"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import sqlite3
 from pathlib import Path
 
 import aiohttp
@@ -15,6 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ..federation import FAST_DELIVERY, ApiClient, Federation, wait_until
+from ..storage import rows
 from .test_crash import healthy, spawn
 
 pytestmark = pytest.mark.slow
@@ -25,16 +25,9 @@ EXTRA = FAST_DELIVERY + (
 )
 
 
-def verified(db: Path) -> int:
+def verified(data: Path) -> int:
     """What the receiver has committed of uploads in progress (read-only; 0 if none)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        row = conn.execute("SELECT COALESCE(MAX(verified), 0) FROM blob_parts").fetchone()
-        return int(row[0])
-    except sqlite3.OperationalError:  # not migrated yet
-        return 0
-    finally:
-        conn.close()
+    return int(rows(data, "SELECT COALESCE(MAX(verified), 0) FROM blob_parts")[0][0])
 
 
 async def test_receiver_killed_mid_transfer_resumes_without_resending(tmp_path: Path) -> None:
@@ -64,12 +57,12 @@ async def test_receiver_killed_mid_transfer_resumes_without_resending(tmp_path: 
             )  # fmt: skip
             assert status == 201, created
             await wait_until(
-                lambda: verified(es.data / "exchange.db") >= SIZE // 4, timeout=60,
+                lambda: verified(es.data) >= SIZE // 4, timeout=60,
                 what="a quarter of the blob verified at ES",
             )  # fmt: skip
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-            at_kill = verified(es.data / "exchange.db")
+            at_kill = verified(es.data)
             assert at_kill < SIZE - PART  # killed mid-transfer, not after it
             proc = spawn(es.data, log)
             await wait_until(lambda: healthy(es.url, es.fingerprint), timeout=30, what="ES back")

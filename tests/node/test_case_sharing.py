@@ -17,6 +17,7 @@ from exchange.core.envelope import Header, sender_public_key, verify_evidence
 from exchange.ops.retention import run_pass
 
 from ..federation import FAST_DELIVERY, ApiClient, Federation, peer_post, wait_until
+from ..storage import stored_bytes
 from .test_peer_rejections import envelope
 
 CASE = {
@@ -285,7 +286,7 @@ async def test_a_shared_case_reads_after_its_months_kek_is_rotated(tmp_path: Pat
         await es.close()
         await ma.close()
         for node_id in ("ES-CNA", "MA-CNA"):
-            data = b"".join(p.read_bytes() for p in fed[node_id].data.glob("exchange.db*"))
+            data = stored_bytes(fed[node_id].data)
             assert CASE["title"].encode() not in data and b"MA-77" not in data
     finally:
         await fed.stop()

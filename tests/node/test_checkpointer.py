@@ -14,6 +14,7 @@ from exchange.store import audit, checkpoints
 from exchange.store.db import Database, transaction
 
 from ..federation import Federation, wait_until
+from ..storage import node_database
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ async def test_entries_appended_by_another_process_are_signed(fed: Federation) -
     await wait_until(lambda: _signed_size(node.db) == size, what="the start checkpointed")
     writes = node.db.writes
     # a CLI command's own connection: the node's count of its own writes does not move
-    other = Database(node.config.database)
+    other = node_database(node.config.data_dir)
     try:
 
         def append(c: sqlite3.Connection) -> None:

@@ -13,9 +13,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from exchange.store.db import Database
-
 from ..federation import ApiClient, Federation, wait_until
+from ..storage import rows
 
 pytestmark = pytest.mark.slow
 
@@ -41,14 +40,6 @@ async def healthy(url: str, fingerprint: str) -> bool:
             return response.status == 200
     except (aiohttp.ClientError, OSError, TimeoutError):
         return False
-
-
-def rows(db_path: Path, sql: str) -> list[tuple[object, ...]]:
-    db = Database(db_path)
-    try:
-        return db.run_sync(lambda c: c.execute(sql).fetchall())
-    finally:
-        db.close()
 
 
 async def test_sender_killed_mid_burst_delivers_exactly_once(tmp_path: Path) -> None:
@@ -91,17 +82,12 @@ async def test_sender_killed_mid_burst_delivers_exactly_once(tmp_path: Path) -> 
         proc = spawn(es.data, log)
         await wait_until(lambda: healthy(es.url, es.fingerprint), timeout=30, what="ES back")
         committed = {
-            r[0]
-            for r in rows(
-                es.data / "exchange.db", "SELECT msg_id FROM requests WHERE direction='out'"
-            )
+            r[0] for r in rows(es.data, "SELECT msg_id FROM requests WHERE direction='out'")
         }
         assert acknowledged <= committed  # every 201 was durable
 
         async def all_receipted() -> bool:
-            pending = rows(
-                es.data / "exchange.db", "SELECT COUNT(*) FROM messages WHERE receipt IS NULL"
-            )
+            pending = rows(es.data, "SELECT COUNT(*) FROM messages WHERE receipt IS NULL")
             return pending[0][0] == 0
 
         await wait_until(all_receipted, timeout=60, what="all receipts back at ES")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from exchange.store import audit
 from exchange.workers.delivery import DeliveryWorker
 
 from ..federation import FAST_DELIVERY, ApiClient, Federation, wait_until
+from ..storage import rows
 
 REQUEST = {
     "to": "MA-CNA",
@@ -53,11 +53,9 @@ async def delivered_is(fed: Federation, expected: int) -> bool:
 
 async def every_envelope_due(fed: Federation, authority_id: str) -> None:
     """With the node stopped: wait (bounded) until its last scheduled retry has passed."""
-    outbox_db = fed[authority_id].data / "exchange.db"
 
     def all_due() -> bool:
-        with contextlib.closing(sqlite3.connect(outbox_db)) as conn:
-            (latest,) = conn.execute("SELECT MAX(next_attempt_at) FROM outbox").fetchone()
+        ((latest,),) = rows(fed[authority_id].data, "SELECT MAX(next_attempt_at) FROM outbox")
         return bool(parse_time(latest) <= fed.clock.now())
 
     await wait_until(all_due, what="every envelope due")

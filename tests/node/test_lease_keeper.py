@@ -5,7 +5,6 @@ cannot reach the database, before the lease expires for anyone else."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,10 @@ from structlog.testing import capture_logs
 
 from exchange.service import leases as lease_service
 from exchange.store import leases
-from exchange.store.db import Database
 from exchange.web.appkeys import LEASES_KEY
 
 from ..federation import FAST_DELIVERY, Federation, wait_until
+from ..storage import node_database, raw_connection
 
 CLUSTER = FAST_DELIVERY + "\n[cluster]\nactive_active = true\n"
 
@@ -32,7 +31,7 @@ async def test_a_duty_stops_when_its_lease_is_taken_over(tmp_path: Path) -> None
     fed = Federation.create(tmp_path, ["ES-CNA"], extra_config=CLUSTER)
     await fed.start()
     keeper = _keeper(fed)
-    other = Database(fed["ES-CNA"].config.database)
+    other = node_database(fed["ES-CNA"].data)
     try:
         await wait_until(lambda: "checkpoints" in keeper.held(), what="checkpoints held")
         duty = next(t for t in asyncio.all_tasks() if t.get_name() == "duty-checkpoints")
@@ -59,7 +58,7 @@ async def test_a_duty_stops_before_expiry_when_renewals_cannot_commit(tmp_path: 
     fed = Federation.create(tmp_path, ["ES-CNA"], extra_config=CLUSTER)
     await fed.start()
     keeper = _keeper(fed)
-    blocker = sqlite3.connect(fed["ES-CNA"].config.database, isolation_level=None)
+    blocker = raw_connection(fed["ES-CNA"].data)
     try:
         grant = await wait_until(lambda: keeper._grants.get("checkpoints"), what="held")
         with capture_logs() as logs:

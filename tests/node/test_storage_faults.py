@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..federation import FAST_DELIVERY, ApiClient, Federation, wait_until
+from ..storage import refuse_writes, sqlite_only
 
 REQUEST = {
     "to": "MA-CNA",
@@ -44,6 +45,11 @@ async def free_disk(member: Any) -> None:
     await member.node.db.run(lambda c: c.execute("PRAGMA max_page_count = 1073741823"))
 
 
+@sqlite_only(
+    "PRAGMA max_page_count stands for a full disk; on PostgreSQL a full disk is an"
+    " OperationalError, answered 503 as a lost connection is: test_postgres_storage.py::"
+    "test_a_connection_killed_mid_request_is_refused_whole_then_recovers"
+)
 async def test_full_disk_refuses_cleanly_and_recovers(tmp_path: Path) -> None:
     fed = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], extra_config=FAST_DELIVERY)
     await fed.start()
@@ -111,10 +117,10 @@ async def test_read_only_database_refuses_with_a_clear_error(tmp_path: Path) -> 
     es = fed["ES-CNA"]
     investigator = await ApiClient(es).login("investigator")
     try:
-        await es.node.db.run(lambda c: c.execute("PRAGMA query_only = ON"))
+        await es.node.db.run(lambda c: refuse_writes(c, True))
         status, body = await investigator.call("POST", "/api/requests", REQUEST)
         assert status == 503 and body["error"]["code"] == "unavailable"
-        await es.node.db.run(lambda c: c.execute("PRAGMA query_only = OFF"))
+        await es.node.db.run(lambda c: refuse_writes(c, False))
         status, _ = await investigator.call("POST", "/api/requests", REQUEST)
         assert status == 201
     finally:

@@ -14,8 +14,8 @@ import pytest
 from exchange.core.errors import StorageUnavailable
 from exchange.store.db import Database, transaction
 
-from ..postgres import on_postgresql
 from ..storage import database as open_test_database
+from ..storage import sqlite_only
 
 
 @pytest.fixture
@@ -238,7 +238,7 @@ async def test_writes_counts_this_connections_changes_not_reads(db: Database) ->
     assert db.writes == before + 2
 
 
-@pytest.mark.skipif(on_postgresql(), reason="SQLite's own page cache")
+@sqlite_only("its page cache (PRAGMA cache_size); PostgreSQL's shared_buffers are the server's")
 def test_the_page_cache_is_bounded(db: Database) -> None:
     # a benchmark process holds 125 nodes' connections: SQLite's 2 MB default each
     # kept every node's stored directory in memory

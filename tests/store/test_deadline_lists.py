@@ -27,8 +27,7 @@ from exchange.store.deadlines import DeadlineRow, facts_of
 from exchange.store.paging import Page
 from exchange.store.rows import RequestRow
 
-from ..postgres import on_postgresql
-from ..storage import connect
+from ..storage import connect, sqlite_only
 from .request_rows import arrival, issue, reply, sent
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -244,7 +243,7 @@ def test_a_filter_goes_on_from_any_position_of_the_list(
         assert listed == expected, (k, judged[k].state)
 
 
-@pytest.mark.skipif(on_postgresql(), reason="SQLite's query plans")
+@sqlite_only("its query plans, traced by set_trace_callback (PostgreSQL has no such hook)")
 def test_a_page_is_a_range_scan_of_its_index(conn: sqlite3.Connection) -> None:
     executed: list[str] = []
     conn.set_trace_callback(executed.append)
