@@ -18,6 +18,7 @@ from . import (
     e2e,
     evidence_bench,
     ha,
+    pg_rps,
     primitives,
     scale,
     volume,
@@ -41,6 +42,8 @@ TARGETS = {
     "ha_failover_s": ("<=", 10.0),
     "ha_lost": ("<=", 0),
     "ha_duplicated": ("<=", 0),
+    "pg_rps_lost": ("<=", 0),
+    "pg_rps_duplicated": ("<=", 0),
 }
 
 # end-to-end throughputs that ``crypto_floor_ratio`` compares with the floor (the best)
@@ -68,6 +71,7 @@ PARTS = (
     "evidence",
     "volume",
     "ha",
+    "pg",
 )
 
 
@@ -107,6 +111,11 @@ def run_all(
             "ha",
             f"two processes of one authority on {storage}, one killed",
             lambda: ha.run(storage=storage),
+        ),
+        (
+            "pg",
+            "1, 2 and 4 sender processes on PostgreSQL",
+            lambda: pg_rps.run(requests, concurrency, size),
         ),
     ]
     for part, name, step in steps:

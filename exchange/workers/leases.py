@@ -131,15 +131,21 @@ class LeaseKeeper:
             return
         every = self.timing.renew_every.total_seconds()
         me = member_duty(self.holder)
-        while True:
-            if me not in self._grants:  # at start, or after a renewal came too late
-                try:
-                    await self.acquire(me)
-                    self._members = await leases.members(self.node)
-                except Exception as exc:  # the next round tries again
-                    log.warning("lease_acquire_failed", duty=me, error=type(exc).__name__)
-            await asyncio.sleep(every)
-            await self.renew_all()
+        try:
+            while True:
+                if me not in self._grants:  # at start, or after a renewal came too late
+                    try:
+                        await self.acquire(me)
+                        self._members = await leases.members(self.node)
+                    except Exception as exc:  # the next round tries again
+                        log.warning("lease_acquire_failed", duty=me, error=type(exc).__name__)
+                await asyncio.sleep(every)
+                await self.renew_all()
+        finally:  # stopping: the others count without this process at once, not at expiry
+            grant = self._grants.get(me)
+            if grant is not None:
+                with contextlib.suppress(Exception):
+                    await self.release(grant)
 
     async def renew_all(self) -> None:
         held = [g for g in self._grants.values() if g.state is not None]
