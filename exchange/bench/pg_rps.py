@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import tempfile
 import time
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from .local_federation import BenchNode, free_ports, provision
 from .pg_cluster import Cluster
 from .processes import cpu_seconds, spawn, stop, wait_healthy
 
-CLUSTER = "\n[cluster]\nactive_active = true\n"
+CLUSTER = '\n[cluster]\nactive_active = true\n\n[metrics]\ntoken_file = "metrics.token"\n'
 RECEIVERS = ("DE-CNA", "FR-CNA", "MA-CNA", "NL-CNA", "IT-CNA", "PL-CNA", "SE-CNA", "FI-CNA")
 SENDERS: dict[int | str, str] = {
     "sqlite": "AT-CNA",
@@ -99,6 +100,9 @@ def run(
             if key != "sqlite":
                 with (node.data / "node.toml").open("a") as handle:
                     handle.write(CLUSTER)
+                token = node.data / "metrics.token"
+                token.write_text(secrets.token_urlsafe(24))
+                token.chmod(0o600)  # a node refuses a data folder open to others
             sender = Sender(node, processes, [node.port, *free_ports(processes - 1)])
             figures = _measure(sender, peers, root, n, concurrency, size)
             name = "pg_rps_sqlite" if key == "sqlite" else f"pg_rps_{key}"
@@ -106,6 +110,11 @@ def run(
             result[f"{name}_cpu_ms_per_request"] = figures["cpu_ms"]
             if key != "sqlite":
                 result[f"{name}_postgres_cpu_ms_per_request"] = figures["pg_cpu_ms"]
+                # what bounds it: round trips a request, and the share of the run's
+                # time some process's write transaction held the one write lock
+                result[f"{name}_round_trips_per_request"] = figures["round_trips"]
+                result[f"{name}_write_transactions_per_request"] = figures["transactions"]
+                result[f"{name}_write_lock_busy"] = figures["lock_busy"]
             missing, twice = _check(node, peers, int(figures["created"]))
             lost, duplicated = lost + missing, duplicated + twice
         if "pg_rps_1" in result and "pg_rps_2" in result:
@@ -136,10 +145,16 @@ def _measure(
         for i, port in enumerate(sender.ports)
     ]
     try:
-        run_loop(_all_healthy([(u, node.fingerprint) for u in sender.urls]))
+        try:
+            run_loop(_all_healthy([(u, node.fingerprint) for u in sender.urls]))
+        except TimeoutError as exc:  # say why: the end of each process's log
+            logs = [(root / f"{node.authority_id}-{i}.log") for i in range(len(procs))]
+            tails = "\n".join(log.read_text(errors="replace")[-1500:] for log in logs)
+            raise RuntimeError(f"{exc}:\n{tails}") from exc
         warm = min(200, n)
         run_loop(_load(sender, peers, warm, concurrency, size))
         pg = _postgres_pids(node)
+        storage = run_loop(_storage(sender))
         before = [cpu_seconds(p.pid) for p in procs]
         pg_before = sum(cpu_seconds(p) for p in pg)
         started = time.perf_counter()
@@ -148,6 +163,7 @@ def _measure(
         elapsed = time.perf_counter() - started
         spent = sum(cpu_seconds(p.pid) for p in procs) - sum(before)
         pg_spent = sum(cpu_seconds(p) for p in _alive(pg)) - pg_before
+        storage = {k: v - storage.get(k, 0.0) for k, v in run_loop(_storage(sender)).items()}
     finally:
         for p in procs:
             stop(p)
@@ -155,8 +171,37 @@ def _measure(
         "rps": n / elapsed,
         "cpu_ms": spent / n * 1000,
         "pg_cpu_ms": pg_spent / n * 1000,
+        "round_trips": storage.get("round_trips", 0.0) / n,
+        "transactions": storage.get("transactions", 0.0) / n,
+        # in one process transactions never overlap: their time over the run's is the
+        # share of it the lock was held; with several it includes waiting for the lock
+        "lock_busy": storage.get("transaction_seconds", 0.0) / elapsed,
         "created": warm + n,
     }
+
+
+async def _storage(sender: Sender) -> dict[str, float]:
+    """The ``exchange_storage_*`` figures of the sender's processes, summed (none on
+    SQLite: it has no metrics token)."""
+    token_file = sender.node.data / "metrics.token"
+    if not token_file.exists():
+        return {}
+    headers = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
+    found: dict[str, float] = {}
+    async with aiohttp.ClientSession() as session:
+        for url in sender.urls:
+            async with session.get(
+                url + "/metrics", headers=headers, ssl=aiohttp.Fingerprint(sender.node.fingerprint)
+            ) as r:
+                text = await r.text()
+                if r.status != 200:
+                    raise RuntimeError(f"metrics: {r.status} {text[:200]}")
+            for line in text.splitlines():
+                if line.startswith("exchange_storage_"):
+                    name, value = line.split()
+                    key = name.removeprefix("exchange_storage_")
+                    found[key] = found.get(key, 0.0) + float(value)
+    return found
 
 
 async def _all_healthy(targets: list[tuple[str, bytes]]) -> None:
