@@ -36,7 +36,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import psycopg
@@ -46,8 +46,10 @@ import structlog
 
 from ..core.errors import StorageUnavailable
 from .db import Database
+from .db import _settle as settle  # the base class's own way to answer jobs
 from .lanes import Lane
 from .pg_sql import BOOL_SUM, EPOCH_FUNCTION, TEXT_CAST, translate
+from .read_only import ReadOnly
 from .schema import MIGRATIONS
 
 log = structlog.get_logger()
@@ -342,6 +344,18 @@ class PgDatabase(Database):
             "transactions": conn.transactions,
             "transaction_seconds": conn.transaction_seconds,
         }
+
+    def _run_group(self, jobs: list[tuple[Callable[[sqlite3.Connection], Any], Any]]) -> Any:
+        """The group's read-only jobs first, each alone (no transaction: no write
+        lock) and answered at once, then the others in the group's write transaction."""
+        reads = [job for job in jobs if isinstance(job[0], ReadOnly)]
+        if not reads:
+            return super()._run_group(jobs)
+        rest = [job for job in jobs if not isinstance(job[0], ReadOnly)]
+        settle([self._run_alone(*job) for job in reads])  # not after the writes' COMMIT
+        if len(rest) == 1:
+            return [self._run_alone(*rest[0])]
+        return super()._run_group(rest) if rest else []
 
     def _open(self) -> None:
         conn = PgConnection(self.url)
