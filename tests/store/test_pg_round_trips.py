@@ -13,6 +13,7 @@ import psycopg
 from exchange.store.pg import WRITE_LOCK, PgDatabase
 from exchange.store.read_only import ReadOnly
 
+from ..federation import wait_until
 from ..postgres import cluster
 
 
@@ -23,12 +24,17 @@ def _table(db: PgDatabase) -> None:
 async def _grouped(db: PgDatabase, *jobs: object) -> list[asyncio.Future[object]]:
     """``jobs`` queued behind a job that holds the database thread, so that they run
     as one group once it lets go."""
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
+
+    def hold(_: object) -> None:
+        entered.set()
+        gate.wait(10)
+
     loop = asyncio.get_running_loop()
-    holding = loop.create_task(db.run(lambda _: gate.wait(10)))
-    await asyncio.sleep(0)  # the gate job is on the thread first
+    holding = loop.create_task(db.run(hold))
+    await wait_until(entered.is_set, what="the gate job on the database thread")
     futures = [loop.create_task(db.run(job)) for job in jobs]  # type: ignore[arg-type]
-    await asyncio.sleep(0.05)  # a pause, not a synchronisation: all queued behind the gate
+    await wait_until(lambda: len(db._pending) == len(jobs), what="all queued behind it")
     gate.set()
     await holding
     return futures  # type: ignore[return-value]
