@@ -42,8 +42,6 @@ TARGETS = {
     "ha_failover_s": ("<=", 10.0),
     "ha_lost": ("<=", 0),
     "ha_duplicated": ("<=", 0),
-    "pg_rps_lost": ("<=", 0),
-    "pg_rps_duplicated": ("<=", 0),
 }
 
 # end-to-end throughputs that ``crypto_floor_ratio`` compares with the floor (the best)
