@@ -18,6 +18,7 @@ from exchange.bench import (
     e2e,
     evidence_bench,
     ha,
+    pg_rps,
     primitives,
     report,
     scale,
@@ -162,3 +163,16 @@ def test_the_floors_request_is_checked_like_a_real_one() -> None:
     one.b_sk = crypto_floor.bench_authority("MA-CNA")[1]  # a key not in the directory
     with pytest.raises(Exception, match="not in the directory"):
         one()
+
+
+def test_the_pg_part_runs_senders_of_1_and_2_processes_on_postgresql() -> None:
+    """``--only pg`` at a smoke size: its own cluster, a sender of one process and one
+    of two on PostgreSQL (the full run adds 4, and SQLite's), two peers; nothing lost
+    or stored twice."""
+    result = pg_rps.run(20, 4, 200, counts=(1, 2), receivers=2, sqlite=False)
+    for key in ("pg_rps_1", "pg_rps_2", "pg_rps_2_vs_1",
+                "pg_rps_1_cpu_ms_per_request", "pg_rps_2_postgres_cpu_ms_per_request"):  # fmt: skip
+        value = result[key]
+        assert isinstance(value, float) and value > 0, key
+    assert result["pg_rps_requests"] == 20 and result["pg_rps_receivers"] == 2
+    assert result["pg_rps_lost"] == 0 and result["pg_rps_duplicated"] == 0

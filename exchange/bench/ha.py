@@ -33,6 +33,7 @@ import aiohttp
 
 from ..config import load_config
 from ..core.canonical import JsonObject
+from ..core.lease import MEMBER
 from ..ops.audit_check import verify_data_dir
 from ..runloop import run as run_loop
 from ..store.engine import open_reader
@@ -194,7 +195,11 @@ async def failover(
         await asyncio.sleep(load_s / 2)  # load before the kill
         victim = 1 if f":{procs[1].pid}:" in holders else 2
         survivor = 3 - victim
-        duties = [d for d, h in _rows(es.data).items() if f":{procs[victim].pid}:" in h[0]]
+        duties = [  # a member row is the victim's own (its presence), never taken over
+            d
+            for d, h in _rows(es.data).items()
+            if f":{procs[victim].pid}:" in h[0] and not d.startswith(MEMBER)
+        ]
         procs[victim].send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         procs[victim].wait()

@@ -18,6 +18,7 @@ from . import (
     e2e,
     evidence_bench,
     ha,
+    pg_rps,
     primitives,
     scale,
     volume,
@@ -68,6 +69,7 @@ PARTS = (
     "evidence",
     "volume",
     "ha",
+    "pg",
 )
 
 
@@ -107,6 +109,11 @@ def run_all(
             "ha",
             f"two processes of one authority on {storage}, one killed",
             lambda: ha.run(storage=storage),
+        ),
+        (
+            "pg",
+            "1, 2 and 4 sender processes on PostgreSQL",
+            lambda: pg_rps.run(requests, concurrency, size),
         ),
     ]
     for part, name, step in steps:

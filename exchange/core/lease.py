@@ -16,6 +16,8 @@ and writes the row; this module decides, from the row and the time alone:
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -119,3 +121,48 @@ def on_tick(state: Held | None, now: datetime, timing: LeaseTiming) -> Step:
 
 def stop_at(state: Held, timing: LeaseTiming) -> datetime:
     return state.expires_at - timing.margin
+
+
+# Each live process holds a lease on its own ``member:<holder>`` row (renewed with its
+# other leases): the processes alive now are the unexpired member rows.
+MEMBER = "member:"
+
+
+def member_duty(holder: str) -> str:
+    return MEMBER + holder
+
+
+@dataclass(frozen=True)
+class DeliveryShare:
+    """This process's fair share of the peers to deliver to: ``take`` the peers to try
+    (its own first), at most ``room`` of them; ``hand_over`` the peers it delivers to
+    now beyond its share (their drain stops after the batches in flight, their leases
+    are let go, and another live process takes them)."""
+
+    take: list[str]
+    room: int
+    hand_over: list[str]
+
+
+def delivery_share(
+    due: Collection[str], held: Collection[str], members: Sequence[str], me: str
+) -> DeliveryShare:
+    """With ``n`` live processes, a process holds at most ceil(peers / n) ``delivery:``
+    leases (the quotas of all together cover every peer), preferring its own peers:
+    the peers, in the order of their hash, dealt round robin to the live processes
+    (every process deals the same peers alike, and each gets its fair number).
+    Alone, a process takes every peer."""
+    live = sorted({*members, me})
+    peers = sorted({*due, *held}, key=lambda p: hashlib.sha256(p.encode()).digest())
+    quota = -(-len(peers) // len(live))
+    owner = {peer: live[i % len(live)] for i, peer in enumerate(peers)}
+
+    def rank(peer: str) -> tuple[bool, str]:
+        return (owner[peer] != me, peer)
+
+    kept = sorted(held, key=rank)
+    return DeliveryShare(
+        take=sorted((p for p in due if p not in held), key=rank),
+        room=max(quota - len(kept), 0),
+        hand_over=kept[quota:],
+    )

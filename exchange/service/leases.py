@@ -3,6 +3,7 @@ call one database job; the rules are ``core.lease``'s, the rows ``store.leases``
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta
 
 from ..core.lease import LeaseRow
@@ -17,12 +18,22 @@ async def acquire(node: Node, duty: str, holder: str, ttl: timedelta) -> LeaseRo
 
 async def renew(
     node: Node, holder: str, held: list[tuple[str, int]], ttl: timedelta
-) -> tuple[set[str], datetime]:
+) -> tuple[set[str], datetime, list[tuple[str, datetime]]]:
     """The duties renewed, and their new expiry (counted from the time read before the
-    job: the holder's local deadline is never later than the row's)."""
+    job: the holder's local deadline is never later than the row's); and the processes
+    alive (``store.members``), read in the same job."""
     now = node.clock.now()
-    renewed = await node.db.run(lambda c: store.renew(c, holder, held, now, ttl))
-    return renewed, now + ttl
+
+    def job(conn: sqlite3.Connection) -> tuple[set[str], list[tuple[str, datetime]]]:
+        return store.renew(conn, holder, held, now, ttl), store.members(conn, now)
+
+    renewed, alive = await node.db.run(job)
+    return renewed, now + ttl, alive
+
+
+async def members(node: Node) -> list[tuple[str, datetime]]:
+    now = node.clock.now()
+    return await node.db.run(lambda c: store.members(c, now))
 
 
 async def release(node: Node, duty: str, holder: str, fence: int) -> bool:

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..store import directory_cache
+from ..store import directory_cache, engine
 from ..store import metrics as store
 from .node import Node
 
@@ -27,8 +27,13 @@ class DatabaseCollector(Collector):
 
     def __init__(self) -> None:
         self.snapshot: store.Snapshot | None = None
+        self.storage: dict[str, float] = {}
 
     def collect(self) -> Iterator[Metric]:
+        for name, value in sorted(self.storage.items()):
+            yield GaugeMetricFamily(
+                f"exchange_storage_{name}", f"This process's storage {name} since start", value
+            )
         snap = self.snapshot
         if snap is None:
             return
@@ -123,6 +128,7 @@ class Metrics:
     async def render(self, node: Node) -> bytes:
         """The text exposition, with the database's figures read now."""
         self.database.snapshot = await node.db.run(store.snapshot)
+        self.database.storage = engine.counters(node.db)
         self.equivocations.set(await node.db.run(directory_cache.equivocation_count))
         life = node.directory.lifetime()
         if life is not None:

@@ -13,6 +13,7 @@ from ..store import receipts as receipt_store
 from ..store import refusals as refusal_store
 from ..store.db import transaction
 from ..store.outbox import Pending
+from ..store.read_only import ReadOnly
 from ..store.refusals import PeerRefusal
 from . import witness
 from .node import Node
@@ -32,12 +33,13 @@ __all__ = [
 
 async def next_due(node: Node) -> dict[str, datetime]:
     """Each peer with something waiting, and when its next envelope is due."""
-    return await node.db.run(store.next_due)
+    return await node.db.run(ReadOnly(store.next_due))
 
 
 async def due(node: Node, peer: str, now: datetime, limit: int) -> list[Pending]:
     """The peer's envelopes due now, emergencies first."""
-    return await node.db.run(partial(store.due, peer=peer, now=now, limit=limit, me=node.me))
+    due = partial(store.due, peer=peer, now=now, limit=limit, me=node.me)
+    return await node.db.run(ReadOnly(due))  # two SELECTs of disjoint rows
 
 
 async def due_now(node: Node, peer: str, now: datetime) -> None:

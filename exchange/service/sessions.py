@@ -22,6 +22,7 @@ from ..core.rate_limit import RateLimiter
 from ..core.roles import Role
 from ..core.usernames import check_username
 from ..store import users
+from ..store.read_only import ReadOnly
 from .node import Node
 
 log = structlog.get_logger("exchange.sessions")
@@ -207,7 +208,7 @@ class Sessions:
         cached = self.cache.get(token_hash, now)
         if cached is not None:
             return cached
-        row = await self.node.db.run(lambda c: users.get_session(c, token_hash, now))
+        row = await self.node.db.run(ReadOnly(lambda c: users.get_session(c, token_hash, now)))
         if row is None:
             return None
         user = User(row.username, row.role, row.csrf_token)

@@ -46,3 +46,10 @@ def open_reader(config: NodeConfig) -> sqlite3.Connection:
 
 def is_postgresql(db: Database) -> bool:
     return getattr(db, "url", None) is not None
+
+
+def counters(db: Database) -> dict[str, float]:
+    """The storage engine's own figures (PostgreSQL: round trips, write transactions
+    and their time, ``PgConnection``); none for SQLite, whose writes are local."""
+    counted = getattr(db, "counters", None)
+    return dict(counted()) if callable(counted) else {}

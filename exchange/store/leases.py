@@ -9,8 +9,10 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from ..core.lease import LeaseLost, LeaseRow, may_take
+from ..core.lease import MEMBER, LeaseLost, LeaseRow, may_take
 from .db import transaction
+
+MEMBERS_KEPT = timedelta(minutes=1)  # an expired member row is deleted after this
 
 
 def to_ms(moment: datetime) -> int:
@@ -69,7 +71,21 @@ def renew(
             )
             if cursor.rowcount == 1:
                 renewed.add(duty)
+        # the member rows of processes gone a while (each start has its own row)
+        conn.execute(
+            "DELETE FROM leases WHERE duty LIKE ? AND expires_at < ?",
+            (MEMBER + "%", to_ms(now - MEMBERS_KEPT)),
+        )
     return renewed
+
+
+def members(conn: sqlite3.Connection, now: datetime) -> list[tuple[str, datetime]]:
+    """The processes alive now (an unexpired member row), each with its row's expiry."""
+    rows = conn.execute(
+        "SELECT holder, expires_at FROM leases WHERE duty LIKE ? AND expires_at > ?",
+        (MEMBER + "%", to_ms(now)),
+    ).fetchall()
+    return [(str(h), from_ms(int(e))) for h, e in rows]
 
 
 def release(conn: sqlite3.Connection, duty: str, holder: str, fence: int, now: datetime) -> bool:

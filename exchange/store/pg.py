@@ -14,6 +14,14 @@ of ``sqlite3.Connection`` the store uses, and runs each statement as SQLite woul
   (``db.Database._run_group``): the same code is right on both engines. A caught error
   continued from without one fails the transaction loudly (never half-writes it); a
   savepoint per statement would cost two round trips on every write.
+- Round trips: the store waits on one per statement, and a write transaction holds
+  the write lock across them. The statements whose results nobody reads (``BEGIN``
+  and the lock, ``SAVEPOINT``, ``RELEASE``) are not sent at once but with the next
+  statement, in one pipeline (psycopg's pipeline mode: the server runs them in order,
+  so the lock is still taken before the transaction's first statement); ``COMMIT``
+  goes with the last ``RELEASE``s, a transaction that ran nothing is never sent, and
+  ``executemany`` sends its rows in one pipeline. A group commit of one job went from
+  statements + 4 round trips to statements + 1.
 - A constraint violation is ``IntegrityError`` (a ``sqlite3.IntegrityError``: the store
   catches one class on both engines); a lost connection, an administrator's shutdown,
   a full disk, a database that refuses writes (a standby) is ``StorageUnavailable``
@@ -27,8 +35,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import psycopg
@@ -40,8 +49,10 @@ import structlog
 
 from ..core.errors import StorageUnavailable
 from .db import Database
+from .db import _settle as settle  # the base class's own way to answer jobs
 from .lanes import Lane
 from .pg_sql import BOOL_SUM, EPOCH_FUNCTION, TEXT_CAST, translate
+from .read_only import ReadOnly
 from .schema import MIGRATIONS
 
 log = structlog.get_logger()
@@ -129,6 +140,16 @@ class PgConnection:
         self.total_changes = 0
         # savepoints of a transaction a SAVEPOINT began (SQLite: its RELEASE commits)
         self._savepoints: list[str] | None = None
+        # statements sent with the next one (their results unused); whether they begin
+        # a transaction the server has not seen yet
+        self._deferred: list[str] = []
+        self._deferred_begin = False
+        # what bounds a process on PostgreSQL (``exchange bench --only pg``, /metrics):
+        # round trips, and write transactions with their time from BEGIN to COMMIT
+        self.round_trips = 0
+        self.transactions = 0
+        self.transaction_seconds = 0.0
+        self._began_at: float | None = None
         self._pg: psycopg.Connection[Any] | None = None
         self._connect()
 
@@ -159,6 +180,8 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
+        if self._deferred_begin:
+            return True
         pg = self._pg
         if pg is None or pg.closed or pg.broken:
             return False
@@ -174,6 +197,8 @@ class PgConnection:
         if statement.kind in ("savepoint", "release", "rollback_to"):
             return self._savepoint(statement.kind, sql.split()[-1])
         if statement.kind == "read":
+            if statement.sql in ("COMMIT", "ROLLBACK"):
+                return self._end(statement.sql)
             return self._run(statement.sql, _params(params))
         if not self.in_transaction:
             with self._transaction():
@@ -182,8 +207,24 @@ class PgConnection:
 
     def _begin(self) -> None:
         self._savepoints = None
-        # one round trip (no parameters: the simple protocol runs both statements)
-        self._run(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})", None)
+        self._deferred = ["BEGIN", f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"]
+        self._deferred_begin = True
+
+    def _end(self, command: str) -> PgCursor:
+        """COMMIT (with what was deferred) or ROLLBACK (what was deferred is moot); a
+        transaction the server has not seen is dropped, without a round trip."""
+        if self._deferred_begin:
+            self._deferred, self._deferred_begin = [], False
+            return PgCursor([], None, -1, None)
+        if command == "ROLLBACK":
+            self._deferred = []
+        try:
+            return self._run(command, ())
+        finally:
+            if self._began_at is not None:
+                self.transactions += 1
+                self.transaction_seconds += time.perf_counter() - self._began_at
+                self._began_at = None
 
     def _savepoint(self, kind: str, name: str) -> PgCursor:
         """SQLite's savepoints: outside a transaction, SAVEPOINT begins one (a write
@@ -191,7 +232,11 @@ class PgConnection:
         if kind == "savepoint" and not self.in_transaction:
             self._begin()
             self._savepoints = []
-        self._run(f"{'ROLLBACK TO' if kind == 'rollback_to' else kind.upper()} {name}", ())
+        command = f"{'ROLLBACK TO' if kind == 'rollback_to' else kind.upper()} {name}"
+        if kind != "rollback_to" and self.in_transaction:
+            self._deferred.append(command)
+        else:
+            self._run(command, ())
         stack = self._savepoints
         if stack is None or not self.in_transaction:
             return PgCursor([], None, -1, None)
@@ -202,14 +247,20 @@ class PgConnection:
             del stack[top + (kind == "rollback_to") :]
             if not stack:
                 self._savepoints = None
-                self._run("COMMIT", ())
+                self._end("COMMIT")
         return PgCursor([], None, -1, None)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> PgCursor:
-        changed = 0
-        for row in rows:
-            changed += max(self.execute(sql, row).rowcount, 0)
-        return PgCursor([], None, changed, None)
+        """Every row's statement in one pipeline (one round trip), in the transaction."""
+        statement = translate(sql)
+        if statement.kind != "write":
+            raise ValueError("executemany is for writes")
+        if not self.in_transaction:
+            with self._transaction():
+                return self.executemany(sql, rows)
+        cursor = self._run(statement.sql, [_params(row) for row in rows], many=True)
+        self.total_changes += max(cursor.rowcount, 0)
+        return cursor
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -218,19 +269,35 @@ class PgConnection:
             yield
         except BaseException:
             if self.in_transaction:
-                self._run("ROLLBACK", ())
+                self._end("ROLLBACK")
             raise
-        self._run("COMMIT", ())
+        self._end("COMMIT")
 
     def _write(self, sql: str, params: Any) -> PgCursor:
         cursor = self._run(sql, params)
         self.total_changes += max(cursor.rowcount, 0)
         return cursor
 
-    def _run(self, sql: str, params: Any) -> PgCursor:
+    def _run(self, sql: str, params: Any, *, many: bool = False) -> PgCursor:
+        """One round trip: what was deferred, then ``sql`` (its rows, rowcount)."""
+        deferred, self._deferred = self._deferred, []
+        if self._deferred_begin:
+            self._began_at = time.perf_counter()
+        self._deferred_begin = False  # sent now, or lost with the connection
+        self.round_trips += 1
         try:
-            with self.pg.cursor() as cur:
-                cur.execute(sql, params)
+            pg = self.pg
+            with pg.cursor() as cur:
+                if deferred or many:
+                    with pg.pipeline():
+                        for command in deferred:
+                            pg.execute(command)
+                        if many:
+                            cur.executemany(sql, params)
+                        else:
+                            cur.execute(sql, params)
+                else:
+                    cur.execute(sql, params)
                 rows = cur.fetchall() if cur.description is not None else []
                 return PgCursor(rows, cur.description, cur.rowcount, None)
         except psycopg.IntegrityError as exc:
@@ -248,6 +315,7 @@ class PgConnection:
         return PgCursor([], None, -1, None)
 
     def close(self) -> None:
+        self._deferred, self._deferred_begin = [], False
         if self._pg is not None:
             self._pg.close()
             self._pg = None
@@ -258,7 +326,7 @@ class PgConnection:
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         """As ``with sqlite3.Connection``: the open transaction committed, or rolled back."""
         if self.in_transaction:
-            self._run("COMMIT" if kind is None else "ROLLBACK", ())
+            self._end("COMMIT" if kind is None else "ROLLBACK")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -287,6 +355,28 @@ class PgDatabase(Database):
         self._draining = False
         self.writes = 0
         self._executor.submit(self._open).result()
+
+    def counters(self) -> dict[str, float]:
+        conn = cast(PgConnection | None, self._conn)
+        if conn is None:
+            return {}
+        return {
+            "round_trips": conn.round_trips,
+            "transactions": conn.transactions,
+            "transaction_seconds": conn.transaction_seconds,
+        }
+
+    def _run_group(self, jobs: list[tuple[Callable[[sqlite3.Connection], Any], Any]]) -> Any:
+        """The group's read-only jobs first, each alone (no transaction: no write
+        lock) and answered at once, then the others in the group's write transaction."""
+        reads = [job for job in jobs if isinstance(job[0], ReadOnly)]
+        if not reads:
+            return super()._run_group(jobs)
+        rest = [job for job in jobs if not isinstance(job[0], ReadOnly)]
+        settle([self._run_alone(*job) for job in reads])  # not after the writes' COMMIT
+        if len(rest) == 1:
+            return [self._run_alone(*rest[0])]
+        return super()._run_group(rest) if rest else []
 
     def _open(self) -> None:
         conn = PgConnection(self.url)

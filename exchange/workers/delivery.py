@@ -19,6 +19,7 @@ from ..core.backoff import RETRYABLE_CODES, retry_delay
 from ..core.canonical import b64_json, loads_canonical
 from ..core.envelope import parse_header
 from ..core.errors import ExchangeError, UnsupportedVersion
+from ..core.lease import delivery_share
 from ..core.receipt import check_signed_time, parse_receipt, verify_receipt
 from ..core.refusal import parse_refusal, verify_refusal
 from ..runloop import wait_event
@@ -58,6 +59,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failures: dict[str, int] = {}
+        self._handing_over: set[str] = set()  # peers beyond this process's share
 
     def wake(self) -> None:
         self._wake.set()
@@ -82,21 +84,43 @@ class DeliveryWorker:
         due = await outbox.next_due(self.node)
         now = self.node.clock.now()
         wait = self.idle_wait
+        ready: list[str] = []
         for peer, at in due.items():
             if peer in self._tasks:
                 continue
             if at > now:
                 wait = min(wait, (at - now).total_seconds())
                 continue
-            grant = None
-            if self.keeper is not None:
-                grant = await self.keeper.acquire(f"delivery:{peer}")
-                if grant is None:  # another process delivers to this peer now
-                    continue
-            self._tasks[peer] = asyncio.create_task(
-                self._deliver_to(peer, grant), name=f"deliver-{peer}"
-            )
+            ready.append(peer)
+        if self.keeper is None:
+            for peer in ready:
+                self._start(peer, None)
+        else:
+            await self._take_share(self.keeper, list(due), ready)
         return max(wait, 0.001)
+
+    async def _take_share(self, keeper: LeaseKeeper, due: list[str], ready: list[str]) -> None:
+        """Take the ``delivery:<peer>`` leases of this process's fair share of the peers
+        (``core.lease.delivery_share``), and hand over those beyond it: with several
+        live processes the peers' deliveries spread over them."""
+        share = delivery_share(due, list(self._tasks), keeper.members(), keeper.holder)
+        self._handing_over = set(share.hand_over)
+        room = share.room
+        for peer in share.take:
+            if room <= 0:
+                break
+            if peer not in ready:
+                continue
+            grant = await keeper.acquire(f"delivery:{peer}")
+            if grant is None:  # another process delivers to this peer now
+                continue
+            room -= 1
+            self._start(peer, grant)
+
+    def _start(self, peer: str, grant: Grant | None) -> None:
+        self._tasks[peer] = asyncio.create_task(
+            self._deliver_to(peer, grant), name=f"deliver-{peer}"
+        )
 
     async def _deliver_to(self, peer: str, grant: Grant | None) -> None:
         """Drain the peer's queue; under its lease, stopped at once if the lease goes."""
@@ -120,7 +144,7 @@ class DeliveryWorker:
         running: set[asyncio.Task[bool]] = set()
         failed = False
         try:
-            while not failed:
+            while not failed and peer not in self._handing_over:
                 if len(running) >= slots or not await self._dispatch(peer, inflight, running):
                     if not running:
                         break

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -29,6 +30,7 @@ from ..core.lease import (
     Held,
     LeaseLost,
     LeaseTiming,
+    member_duty,
     on_acquired,
     on_refused,
     on_renewed,
@@ -73,6 +75,8 @@ class LeaseKeeper:
         self._grants: dict[str, Grant] = {}
         # duty -> loop time before which another try is pointless (it was held elsewhere)
         self._refused: dict[str, float] = {}
+        # the live processes (member rows) as last read, with their rows' expiry
+        self._members: list[tuple[str, datetime]] = []
         self.retry_after = min(node.config.cluster.poll, timing.renew_every).total_seconds()
 
     def local(self, duty: str) -> Grant:
@@ -81,6 +85,13 @@ class LeaseKeeper:
 
     def held(self) -> list[str]:
         return sorted(self._grants)
+
+    def members(self) -> list[str]:
+        """The processes of this authority alive now, as of the last renewal (a member
+        whose row's expiry passed since is counted dead: its leases have expired too,
+        as they are renewed in the same transaction)."""
+        now = self.node.clock.now()
+        return sorted(holder for holder, expires in self._members if expires > now)
 
     async def acquire(self, duty: str) -> Grant | None:
         """The duty's lease for this process, or None while another process holds it."""
@@ -114,13 +125,27 @@ class LeaseKeeper:
             await leases.release(self.node, grant.duty, self.holder, grant.fence.number)
 
     async def run(self) -> None:
-        """Renew every lease held, in one database job, every ``renew_every``."""
+        """Hold this process's member row (its presence: ``members``), and renew every
+        lease held, in one database job, every ``renew_every``."""
         if not self.shared:
             return
         every = self.timing.renew_every.total_seconds()
-        while True:
-            await asyncio.sleep(every)
-            await self.renew_all()
+        me = member_duty(self.holder)
+        try:
+            while True:
+                if me not in self._grants:  # at start, or after a renewal came too late
+                    try:
+                        await self.acquire(me)
+                        self._members = await leases.members(self.node)
+                    except Exception as exc:  # the next round tries again
+                        log.warning("lease_acquire_failed", duty=me, error=type(exc).__name__)
+                await asyncio.sleep(every)
+                await self.renew_all()
+        finally:  # stopping: the others count without this process at once, not at expiry
+            grant = self._grants.get(me)
+            if grant is not None:
+                with contextlib.suppress(Exception):
+                    await self.release(grant)
 
     async def renew_all(self) -> None:
         held = [g for g in self._grants.values() if g.state is not None]
@@ -128,7 +153,9 @@ class LeaseKeeper:
             return
         pairs = [(g.duty, g.fence.number) for g in held]
         try:
-            renewed, expires_at = await leases.renew(self.node, self.holder, pairs, self.timing.ttl)
+            renewed, expires_at, self._members = await leases.renew(
+                self.node, self.holder, pairs, self.timing.ttl
+            )
         except Exception as exc:  # the watchdogs stop the duties in time if this lasts
             log.warning("lease_renewal_failed", error=type(exc).__name__, count=len(held))
             return

@@ -12,6 +12,7 @@ from exchange.core.lease import (
     Held,
     LeaseRow,
     LeaseTiming,
+    delivery_share,
     may_take,
     on_acquired,
     on_refused,
@@ -89,3 +90,25 @@ def test_timings_that_could_overlap_two_holders_are_refused(
 
 def test_takeover_is_bounded_under_ten_seconds_by_default() -> None:
     assert TIMING.takeover_bound == 8 * S
+
+
+PEERS = ["DE-CNA", "FR-CNA", "IT-CNA", "MA-CNA"]
+
+
+def test_live_processes_split_the_peers_and_together_cover_them() -> None:
+    shares = {me: delivery_share(PEERS, [], ["a", "b"], me) for me in ("a", "b")}
+    assert all(s.room == 2 and not s.hand_over for s in shares.values())  # ceil(4 / 2)
+    firsts = [set(s.take[:2]) for s in shares.values()]  # each tries its own peers first
+    assert firsts[0] | firsts[1] == set(PEERS) and not firsts[0] & firsts[1]
+    assert delivery_share(PEERS, [], ["a", "b", "c", "d"], "c").room == 1
+
+
+def test_a_process_alone_takes_every_peer_and_hands_over_when_another_joins() -> None:
+    alone = delivery_share(PEERS, [], [], "a")
+    assert alone.room == 4 and sorted(alone.take) == PEERS
+    joined = delivery_share(PEERS, PEERS, ["a", "b"], "a")
+    assert joined.room == 0 and len(joined.hand_over) == 2
+    kept = set(PEERS) - set(joined.hand_over)
+    assert kept == set(delivery_share(PEERS, [], ["a", "b"], "a").take[:2])  # its own kept
+    # what a keeps and what b takes first are the same split
+    assert set(joined.hand_over) == set(delivery_share(PEERS, [], ["a", "b"], "b").take[:2])
