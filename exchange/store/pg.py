@@ -40,6 +40,7 @@ from .db import Database
 from .lanes import Lane
 from .pg_sql import BOOL_SUM, EPOCH_FUNCTION, TEXT_CAST, translate
 from .schema import MIGRATIONS
+from .write_watch import WriteWatch
 
 log = structlog.get_logger()
 
@@ -265,6 +266,7 @@ class PgDatabase(Database):
         self._pending = deque()
         self._draining = False
         self.writes = 0
+        self.watch = WriteWatch()
         self._executor.submit(self._open).result()
 
     def _open(self) -> None:
