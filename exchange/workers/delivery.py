@@ -189,7 +189,8 @@ class DeliveryWorker:
         if not live:
             return True
         try:
-            await upload_blobs(self.node, self.session, peer, [i.msg_id for i in live])
+            if any(i.blobs for i in live):  # else no job to learn there is nothing to send
+                await upload_blobs(self.node, self.session, peer, [i.msg_id for i in live])
             results = await self._post(peer, live, now)
         except ExchangeError as exc:
             await self._retry(peer, [i.msg_id for i in live], exc.code, now)
