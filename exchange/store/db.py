@@ -145,7 +145,7 @@ class Database:
             if self._draining:
                 return
             self._draining = True
-        self._executor.submit(self._drain)
+        self._executor.post(self._drain)
 
     def _drain(self) -> None:
         try:
