@@ -115,7 +115,7 @@ async def test_an_idle_node_runs_no_checkpoint_job(quiet: Federation) -> None:
 
 
 @pytest.mark.skipif(on_postgresql(), reason="PostgreSQL: no file to stat, signs each interval")
-async def test_a_write_after_a_quiet_spell_is_signed_once(quiet: Federation) -> None:
+async def test_a_write_after_a_quiet_spell_is_signed(quiet: Federation) -> None:
     node = quiet["ES-CNA"].node
     size = await node.db.run(audit.size)
     task = asyncio.create_task(Checkpointer(node).run())
