@@ -45,6 +45,17 @@ async def sign_now(node: Node, fence: Fence | None = None) -> StoredCheckpoint:
     return await node.db.run(lambda c: _sign(node, c, fence))
 
 
+async def sign_counted(node: Node, fence: Fence | None = None) -> int:
+    """``sign_now``, returning the database's write count just after it (its own write
+    included): a later count above it means something was written since."""
+
+    def work(c: sqlite3.Connection) -> int:
+        _sign(node, c, fence)
+        return int(c.total_changes)
+
+    return await node.db.run(work)
+
+
 def _sign(node: Node, conn: sqlite3.Connection, fence: Fence | None) -> StoredCheckpoint:
     # One transaction: no entry is appended and no other process of the authority
     # signs in between, so the latest checkpoint's size never goes down.

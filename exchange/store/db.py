@@ -22,9 +22,10 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import sqlite_utils
 
-from ..core.errors import StorageUnavailable
+from .faults import require_sqlite, storage_error
 from .lanes import Lane
 from .schema import MIGRATIONS
+from .write_watch import WriteWatch
 
 T = TypeVar("T")
 MAX_GROUP = 256
@@ -66,6 +67,7 @@ class Database:
         self._draining = False
         # rows this connection changed as of its last job group (database thread only)
         self.writes = 0
+        self.watch = WriteWatch()  # who waits for that count to move
         self._executor.submit(self._open).result()
 
     def _open(self) -> None:
@@ -127,7 +129,7 @@ class Database:
             try:
                 return fn(self.conn)
             finally:
-                self.writes = self.conn.total_changes
+                self._count_writes()
 
         return self._executor.submit(job).result()
 
@@ -143,7 +145,7 @@ class Database:
             if self._draining:
                 return
             self._draining = True
-        self._executor.submit(self._drain)
+        self._executor.post(self._drain)
 
     def _drain(self) -> None:
         try:
@@ -161,14 +163,18 @@ class Database:
                     outcomes = [self._run_alone(*jobs[0])]
                 else:
                     outcomes = self._run_group(jobs) if jobs else []
-                if self._conn is not None:
-                    self.writes = self._conn.total_changes  # before anyone hears back
+                self._count_writes()  # before anyone hears back
                 _settle(outcomes)
         except BaseException:
             # Never leave the queue without a drainer: the next job starts one again.
             with self._lock:
                 self._draining = False
             raise
+
+    def _count_writes(self) -> None:
+        if self._conn is not None:
+            self.writes = self._conn.total_changes
+            self.watch.advance(self.writes)
 
     def _run_alone(self, fn: Callable[[sqlite3.Connection], Any], reply: _Reply) -> _Outcome:
         try:
@@ -400,32 +406,6 @@ def _resolve(items: list[_Outcome]) -> None:
             future.set_result(value)
         else:
             future.set_exception(error)
-
-
-# INSERT ... RETURNING (3.35) and UPDATE ... FROM (3.33) are used by the store.
-MIN_SQLITE = (3, 35, 0)
-
-
-def require_sqlite(version: tuple[int, int, int]) -> None:
-    """Refuse to start on an SQLite too old for the store's statements, with a clear
-    message (instead of a syntax error in the middle of a request)."""
-    if version < MIN_SQLITE:
-        have, need = ".".join(map(str, version)), ".".join(map(str, MIN_SQLITE))
-        raise StorageUnavailable(f"this Python's SQLite is {have}; Exchange needs {need} or newer")
-
-
-_STORAGE_FAULTS = ("database or disk is full", "readonly database", "disk i/o error")
-
-
-def storage_error(exc: BaseException) -> BaseException:
-    """A full disk or a read-only database becomes a clear, retryable refusal."""
-    if isinstance(exc, sqlite3.OperationalError) and any(
-        fault in str(exc).lower() for fault in _STORAGE_FAULTS
-    ):
-        refused = StorageUnavailable("the node cannot write to its storage now: try again later")
-        refused.__cause__ = exc
-        return refused
-    return exc
 
 
 @contextmanager

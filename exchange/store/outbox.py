@@ -25,6 +25,9 @@ class Pending:
     # (None for an envelope queued before migration 9: no receipt can prove it)
     evidence_sha256: str | None = None
     sealed_at: datetime | None = None  # when we sealed it (its header's created_at)
+    # an attachment's file the peer has not confirmed yet (``evidence.to_upload``),
+    # read in the same ask: most messages have none, and then need no job to find out
+    blobs: bool = True
 
 
 def due(
@@ -49,6 +52,7 @@ def due(
             parse_time(r["expires_at"]),
             r["evidence_sha256"],
             parse_time(r["sealed_at"]) if r["sealed_at"] else None,
+            bool(r["blobs"]),
         )
         for r in rows
     ]
@@ -57,7 +61,8 @@ def due(
 _COLUMNS = (
     "SELECT msg_id, peer, envelope, envelope_sha256, attempts, expires_at, evidence_sha256,"
     " (SELECT m.created_at FROM messages m WHERE m.sender = ? AND m.msg_id = outbox.msg_id)"
-    " AS sealed_at FROM outbox"
+    " AS sealed_at, EXISTS (SELECT 1 FROM attachments a"
+    " WHERE a.msg_id = outbox.msg_id AND a.uploaded = 0) AS blobs FROM outbox"
 )
 _DUE_WHERE = "WHERE state = 'pending' AND peer = ? AND next_attempt_at <= ?"
 _ORDER = "ORDER BY next_attempt_at, msg_id LIMIT ?"

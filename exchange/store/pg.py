@@ -54,6 +54,7 @@ from .lanes import Lane
 from .pg_sql import BOOL_SUM, EPOCH_FUNCTION, TEXT_CAST, translate
 from .read_only import ReadOnly
 from .schema import MIGRATIONS
+from .write_watch import WriteWatch
 
 log = structlog.get_logger()
 
@@ -354,6 +355,7 @@ class PgDatabase(Database):
         self._pending = deque()
         self._draining = False
         self.writes = 0
+        self.watch = WriteWatch()
         self._executor.submit(self._open).result()
 
     def counters(self) -> dict[str, float]:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import structlog
 
 from ..core.lease import Fence, LeaseLost
 from ..service import audit
 from ..service.node import Node
+from ..store.engine import is_postgresql
+from ..store.write_watch import Stamp, outside_stamp
 
 log = structlog.get_logger("exchange.checkpoint")
-TREE_INTERVAL = 1.0  # seconds between tree-building rounds
 # rows this node changed since the tree was last built that make a round worth its
 # database job (~100 requests): below, signing builds what is missing in its own job
 BUSY_WRITES = 1000
@@ -22,33 +24,71 @@ class Checkpointer:
         """``fence``: the checkpoints lease this process signs under (active-active)."""
         self.node = node
         self.fence = fence
+        # the database file whose changes by other connections a stat can see; None:
+        # none can be seen so cheaply, sign every interval (PostgreSQL, active-active)
+        active_active = node.config.cluster.active_active
+        self.path: Path | None = (
+            None if active_active or is_postgresql(node.db) else node.config.database
+        )
 
     async def run(self) -> None:
-        """A checkpoint signed every ``checkpoint_interval`` (a new one only if the log
-        grew); the tree built every second in between only while the node is busy.
+        """A checkpoint signed at start, then at most every ``checkpoint_interval``
+        while the log grows: the first entry after a quiet spell is signed at once (at
+        most an interval after the last signing), the next ones at the interval.
 
-        Signing completes the tree itself (``audit.tree``). The per-second rounds keep
-        that job short at ~1,000 requests a second; at a trickle they were most of a
-        node's database jobs (1,000 nodes of a benchmark: ~62,000 of ~194,000 in the
-        run, and every idle node's one job a second). The signing round runs every
-        interval whatever this node wrote: another process (a CLI command) may have
-        appended entries.
+        Woken by the database when this process writes (``WriteWatch``), not by a
+        timer: a node that writes nothing costs no database job and no wake-up but a
+        ``stat`` of its database's files each interval, which is how entries appended
+        by another connection (a CLI command) are seen and signed within an interval,
+        as before. The tree is built on the way in jobs of ``BUSY_WRITES`` rows' worth,
+        so that signing stays a short job at ~1,000 requests a second.
         """
         interval = self.node.config.audit.checkpoint_interval.total_seconds()
-        loop = asyncio.get_running_loop()
-        signed_at = float("-inf")  # sign at start
-        built = self.node.db.writes  # the database's write count when the tree was built
         while True:
-            writes = self.node.db.writes
+            stamp = outside_stamp(self.path)  # before the job: a later write differs
             try:
-                if writes - built >= BUSY_WRITES:
-                    await audit.build_tree(self.node)
-                    built = writes
-                if loop.time() - signed_at >= interval:
-                    await audit.sign_now(self.node, self.fence)
-                    signed_at, built = loop.time(), writes
+                mark = await audit.sign_counted(self.node, self.fence)
             except LeaseLost:
                 raise  # the duty stops: another process signs now
-            except Exception:  # keep signing later; the log itself is intact
+            except Exception:  # sign again after an interval; the log itself is intact
                 log.exception("checkpoint_failed")
-            await asyncio.sleep(min(interval, TREE_INTERVAL))
+                mark = -1
+            await self._until_due(mark, stamp, interval)
+
+    async def _until_due(self, mark: int, stamp: Stamp, interval: float) -> None:
+        """Return when the next signing is due: something was written after the write
+        count ``mark`` and an interval has passed since the last signing."""
+        db, loop = self.node.db, asyncio.get_running_loop()
+        due = look = loop.time() + interval  # the next signing; the next outside look
+        built = mark
+        while True:
+            now = loop.time()
+            if db.writes > mark:  # this process wrote since the signing
+                if now >= due:
+                    return
+                if await self._written(built + BUSY_WRITES - 1, due - now):
+                    built = db.writes
+                    await self._build_tree()
+                continue
+            # nothing written here: woken by the first write, or at the interval to
+            # look for another connection's
+            if await self._written(mark, max(look - now, 0.0)):
+                continue
+            if stamp is None or outside_stamp(self.path) != stamp:
+                return
+            look = loop.time() + interval
+
+    async def _written(self, mark: int, within: float) -> bool:
+        """Whether this process's writes pass ``mark`` within ``within`` seconds."""
+        try:
+            async with asyncio.timeout(within):
+                await self.node.db.watch.beyond(mark)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _build_tree(self) -> None:
+        try:
+            await audit.build_tree(self.node)
+        except Exception:  # signing builds what is missing
+            log.exception("checkpoint_tree_failed")

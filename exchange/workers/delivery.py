@@ -60,8 +60,13 @@ class DeliveryWorker:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failures: dict[str, int] = {}
         self._handing_over: set[str] = set()  # peers beyond this process's share
+        self._queued = 0  # wake-ups so far: each says something was queued
+        # a peer whose whole due queue a drain took, and the wake-ups by then: nothing
+        # new is due for it until another wake-up (one process alone on its outbox)
+        self._taken: dict[str, int] = {}
 
     def wake(self) -> None:
+        self._queued += 1
         self._wake.set()
 
     async def run(self) -> None:
@@ -131,6 +136,7 @@ class DeliveryWorker:
                 await self.keeper.run_under(grant, lambda _: self._drain(peer))
         finally:
             self._tasks.pop(peer, None)
+            self._taken.pop(peer, None)
             self._wake.set()
 
     async def _drain(self, peer: str) -> None:
@@ -165,9 +171,15 @@ class DeliveryWorker:
         self, peer: str, inflight: set[str], running: set[asyncio.Task[bool]]
     ) -> bool:
         """Start one transaction of due envelopes not already in flight; False if none."""
+        if self._taken.get(peer) == self._queued:
+            return False  # asking again would find what is in flight (2 of 3 asks)
         now = self.node.clock.now()
         size = self.node.config.delivery.batch_size
+        queued = self._queued
         due = await outbox.due(self.node, peer, now, size + len(inflight))
+        # another process may queue without waking us (active-active): ask each time
+        if len(due) < size + len(inflight) and self.keeper is None:
+            self._taken[peer] = queued
         batch = [item for item in due if item.msg_id not in inflight][:size]
         if not batch:
             return False
@@ -201,7 +213,8 @@ class DeliveryWorker:
         if not live:
             return True
         try:
-            await upload_blobs(self.node, self.session, peer, [i.msg_id for i in live])
+            if any(i.blobs for i in live):  # else no job to learn there is nothing to send
+                await upload_blobs(self.node, self.session, peer, [i.msg_id for i in live])
             results = await self._post(peer, live, now)
         except ExchangeError as exc:
             await self._retry(peer, [i.msg_id for i in live], exc.code, now)
@@ -213,6 +226,7 @@ class DeliveryWorker:
             # The peer answers again: what waits for it is due now, not at the retry
             # times its outage set (up to backoff_max away).
             await outbox.due_now(self.node, peer, now)
+            self._taken.pop(peer, None)  # what was waiting is due again
         verified: list[tuple[outbox.Pending, bytes]] = []
         refused: list[outbox.PeerRefusal] = []
         retry: list[str] = []

@@ -95,3 +95,24 @@ def test_a_pool_that_stopped_fails_the_tasks_instead_of_hanging() -> None:
     future = lane.submit(lambda: "never")
     with pytest.raises(RuntimeError):
         future.result(WAIT)
+
+
+def test_posted_tasks_run_in_order_with_the_submitted_and_errors_go_nowhere() -> None:
+    # a database's drain is posted (no future): it keeps the lane's order and an error
+    # in it does not stop the lane
+    ran: list[int] = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        lane = Lane(pool)
+        gate = threading.Event()
+        lane.submit(lambda: gate.wait(WAIT))
+
+        def fail() -> None:
+            ran.append(1)
+            raise RuntimeError("nobody reads this")
+
+        lane.post(lambda: ran.append(0))
+        lane.post(fail)
+        last = lane.submit(lambda: ran.append(2))
+        gate.set()
+        last.result(WAIT)
+    assert ran == [0, 1, 2]
