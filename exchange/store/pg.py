@@ -68,6 +68,16 @@ _OPEN = (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INER
 # connection still open) would otherwise stall every writer of the authority. Our
 # transactions run their statements back to back on one thread (milliseconds apart).
 STALL_MS = 10_000
+# The server arms that timer only when the last message was a plain query: after a
+# pipeline (how our writes go) it does not fire. So a writer that waited STALL_MS for
+# the lock (``lock_timeout``) ends the sessions that hold it idle in a transaction as
+# long (``PgConnection._reclaim``); a holder still working is left alone.
+_STALLED_HOLDERS = """SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a
+    JOIN pg_locks l ON l.pid = a.pid
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+      AND l.classid::bigint = %s AND l.objid::bigint = %s
+      AND a.state IN ('idle in transaction', 'idle in transaction (aborted)')
+      AND a.state_change < now() - make_interval(secs => %s)"""
 # Storage faults, answered 503 (retryable): a lost connection, a shut down server, a full
 # disk, a session the server ended for stalling in a transaction (class 25, not an
 # OperationalError), and a database that refuses writes (a hot standby,
@@ -161,6 +171,7 @@ class PgConnection:
             conninfo = psycopg.conninfo.make_conninfo("", **{**KEEPALIVES, **given})
             pg = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
             pg.execute(f"SET idle_in_transaction_session_timeout = {int(STALL_MS)}")
+            pg.execute(f"SET lock_timeout = {int(STALL_MS)}")
         except psycopg.Error as exc:
             raise _unavailable(exc) from exc
         pg.adapters.register_loader("numeric", _Numeric)
@@ -303,8 +314,27 @@ class PgConnection:
                 return PgCursor(rows, cur.description, cur.rowcount, None)
         except psycopg.IntegrityError as exc:
             raise IntegrityError(_first_line(exc)) from exc
+        except psycopg.errors.LockNotAvailable as exc:
+            self._reclaim()
+            raise _unavailable(exc) from exc
         except _FAULTS as exc:
             raise _unavailable(exc) from exc
+
+    def _reclaim(self) -> None:
+        """After waiting ``STALL_MS`` for the write lock (this job is refused, 503): end
+        the sessions holding it idle in a transaction as long, a hung process's (its
+        transaction rolls back, the lock is freed, the next job gets it)."""
+        self._deferred, self._deferred_begin, self._savepoints = [], False, None
+        lock = (WRITE_LOCK >> 32, WRITE_LOCK & 0xFFFF_FFFF, STALL_MS / 1000)
+        try:
+            pg = self.pg
+            if pg.info.transaction_status in _OPEN:
+                pg.execute("ROLLBACK")
+            ended = pg.execute(_STALLED_HOLDERS, lock).fetchall()
+        except psycopg.Error:
+            return  # the refusal stands; the next wait tries again
+        if ended:
+            log.warning("storage_stalled_writer_ended", sessions=len(ended))
 
     def _pragma(self, sql: str) -> PgCursor:
         if "wal_checkpoint" in sql:
@@ -403,7 +433,9 @@ def require_c_collation(conn: PgConnection) -> None:
 def migrate_pg(conn: PgConnection) -> int:
     """``db.migrate`` on PostgreSQL, under an advisory lock: two processes starting at
     once apply each migration once (the second waits, then finds nothing to do)."""
+    conn._run("SET lock_timeout = 0", ())  # another process's migrations may be long
     conn.execute("SELECT pg_advisory_lock(?)", (MIGRATE_LOCK,))
+    conn._run(f"SET lock_timeout = {int(STALL_MS)}", ())
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
