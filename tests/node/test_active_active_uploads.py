@@ -13,8 +13,8 @@ from pathlib import Path
 from exchange.core.evidence import CHUNK
 from exchange.node.runner import start_node
 
-from ..federation import ApiClient, Federation, Member, free_port, wait_until
-from .test_resumable_uploads import EXTRA, REQUEST, start, tus
+from ..federation import ApiClient, Federation, Member, free_port
+from .test_resumable_uploads import EXTRA, start, travels, tus
 
 CLUSTER = EXTRA + "\n[cluster]\nactive_active = true\n"
 
@@ -54,23 +54,7 @@ async def test_an_upload_continued_in_another_process_is_whole(tmp_path: Path) -
                                             Upload_Offset=str(15 * CHUNK))  # fmt: skip
         assert status == 200, stored
         assert stored["sha256"] == hashlib.sha256(data).hexdigest()
-        status, created = await investigator.call(
-            "POST", "/api/requests", {**REQUEST, "attachments": [stored["id"]]}
-        )
-        assert status == 201, created
-
-        async def incoming() -> str:
-            _, inbox = await liaison.call("GET", "/api/inbox")
-            return str(inbox["requests"][0]["id"]) if inbox["requests"] else ""
-
-        rid = await wait_until(incoming, what="request with attachment at MA")
-        _, view = await liaison.call("GET", f"/api/requests/{rid}")
-        attachment = view["messages"][0]["attachments"][0]
-        async with liaison.session.get(
-            liaison.member.url + f"/api/requests/{rid}/attachments/{attachment['id']}",
-            ssl=liaison.ssl,
-        ) as response:
-            assert response.status == 200 and await response.read() == data
+        await travels(investigator, liaison, str(stored["id"]), data)
     finally:
         await investigator.close()
         await liaison.close()

@@ -87,26 +87,32 @@ async def test_an_upload_in_parts_becomes_an_attachment_that_travels(fed: Federa
         assert stored["id"] == where.rsplit("/", 1)[1]
         status, headers, _ = await tus(investigator, "HEAD", where)  # whole: says so
         assert headers["Upload-Offset"] == headers["Upload-Length"] == str(len(data))
-        status, created = await investigator.call(
-            "POST", "/api/requests", {**REQUEST, "attachments": [stored["id"]]}
-        )
-        assert status == 201, created
-
-        async def incoming() -> str:
-            _, inbox = await liaison.call("GET", "/api/inbox")
-            return str(inbox["requests"][0]["id"]) if inbox["requests"] else ""
-
-        rid = await wait_until(incoming, what="request with attachment at MA")
-        _, view = await liaison.call("GET", f"/api/requests/{rid}")
-        attachment = view["messages"][0]["attachments"][0]
-        async with liaison.session.get(
-            liaison.member.url + f"/api/requests/{rid}/attachments/{attachment['id']}",
-            ssl=liaison.ssl,
-        ) as response:
-            assert response.status == 200 and await response.read() == data
+        await travels(investigator, liaison, str(stored["id"]), data)
     finally:
         await investigator.close()
         await liaison.close()
+
+
+async def travels(investigator: ApiClient, liaison: ApiClient, upload: str, data: bytes) -> None:
+    """A request with the uploaded attachment reaches MA, whose liaison downloads it
+    byte for byte."""
+    status, created = await investigator.call(
+        "POST", "/api/requests", {**REQUEST, "attachments": [upload]}
+    )
+    assert status == 201, created
+
+    async def incoming() -> str:
+        _, inbox = await liaison.call("GET", "/api/inbox")
+        return str(inbox["requests"][0]["id"]) if inbox["requests"] else ""
+
+    rid = await wait_until(incoming, what="request with attachment at MA")
+    _, view = await liaison.call("GET", f"/api/requests/{rid}")
+    attachment = view["messages"][0]["attachments"][0]
+    async with liaison.session.get(
+        liaison.member.url + f"/api/requests/{rid}/attachments/{attachment['id']}",
+        ssl=liaison.ssl,
+    ) as response:
+        assert response.status == 200 and await response.read() == data
 
 
 @pytest.mark.slow
