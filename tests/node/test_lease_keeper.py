@@ -63,6 +63,8 @@ async def test_a_duty_stops_before_expiry_when_renewals_cannot_commit(tmp_path: 
         grant = await wait_until(lambda: keeper._grants.get("checkpoints"), what="held")
         with capture_logs() as logs:
             blocker.execute("BEGIN IMMEDIATE")  # the database's write lock, held
+            # (PostgreSQL: the engine sends BEGIN and the lock with the next statement)
+            blocker.execute("SELECT 1").fetchone()
             try:
                 expires_at = grant.state.expires_at  # the last renewal before the lock
                 await wait_until(lambda: _stopped(logs), timeout=30, what="the duty stopped")
