@@ -258,9 +258,17 @@ async def peer_post(
         key=key,
         now=fed.clock.now(),
     )
+    return await signed_call(member, "POST", path, body, auth)
+
+
+async def signed_call(
+    member: Member, method: str, path: str, body: bytes, auth: str
+) -> tuple[int, Any]:
+    """``body`` to ``member``'s peer API under the ``X-Exchange-Auth`` header ``auth``."""
     async with (
         aiohttp.ClientSession() as session,
-        session.post(
+        session.request(
+            method,
             member.url + path,
             data=body,
             headers={HEADER: auth},

@@ -8,19 +8,17 @@ process A, was accepted again by process B inside the skew window. Now B answers
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 
 from exchange.core.canonical import b64e, canonical_json, sha256_hex
-from exchange.core.peer_auth import HEADER, sign_call
+from exchange.core.peer_auth import sign_call
 from exchange.node.runner import start_node
 from exchange.store import peer_nonces
 
-from ..federation import FAST_DELIVERY, Federation, Member, free_port
+from ..federation import FAST_DELIVERY, Federation, Member, free_port, signed_call
 from ..node.test_peer_rejections import envelope, snapshot
 
 CLUSTER = FAST_DELIVERY + "\n[cluster]\nactive_active = true\n"
@@ -48,20 +46,6 @@ def signed(fed: Federation, method: str, path: str, body: bytes) -> str:
     )  # fmt: skip
 
 
-async def send(member: Member, method: str, path: str, body: bytes, auth: str) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(
-            method,
-            member.url + path,
-            data=body,
-            headers={HEADER: auth},
-            ssl=aiohttp.Fingerprint(bytes.fromhex(member.fingerprint)),
-        ) as response,
-    ):
-        return response.status, json.loads(await response.read())
-
-
 async def test_a_call_one_process_accepted_is_a_replay_at_the_other(
     two: tuple[Federation, Member],
 ) -> None:
@@ -69,14 +53,14 @@ async def test_a_call_one_process_accepted_is_a_replay_at_the_other(
     a = fed["MA-CNA"]
     body = canonical_json({"envelopes": [b64e(envelope(fed, msg_id="msg-cluster-01"))]})
     auth = signed(fed, "POST", "/v1/transactions", body)
-    status, first = await send(a, "POST", "/v1/transactions", body, auth)
+    status, first = await signed_call(a, "POST", "/v1/transactions", body, auth)
     assert status == 200 and "receipt" in first["results"][0], first
     after_first = await snapshot(fed, "MA-CNA")
-    status, got = await send(b, "POST", "/v1/transactions", body, auth)
+    status, got = await signed_call(b, "POST", "/v1/transactions", body, auth)
     assert (status, got["error"]["code"]) == (409, "replay"), got
     assert await snapshot(fed, "MA-CNA") == after_first
     # the sender's own retry, signed afresh, is a new call: B answers the same receipt
-    status, again = await send(b, "POST", "/v1/transactions", body,
+    status, again = await signed_call(b, "POST", "/v1/transactions", body,
                                signed(fed, "POST", "/v1/transactions", body))  # fmt: skip
     assert status == 200 and again == first
 
@@ -89,10 +73,10 @@ async def test_a_blob_upload_one_process_took_is_a_replay_at_the_other(
     blob = b"phone extraction, part of it" * 100
     path = f"/v1/blobs/{sha256_hex(blob)}"
     auth = signed(fed, "PUT", path, blob)
-    status, got = await send(a, "PUT", path, blob, auth)
+    status, got = await signed_call(a, "PUT", path, blob, auth)
     assert status == 200, got
     held = await b.node.db.run(peer_nonces.count)
-    status, got = await send(b, "PUT", path, blob, auth)
+    status, got = await signed_call(b, "PUT", path, blob, auth)
     assert (status, got["error"]["code"]) == (409, "replay"), got
     assert await b.node.db.run(peer_nonces.count) == held
 
@@ -104,8 +88,8 @@ async def test_one_process_alone_keeps_its_nonces_in_memory_only(tmp_path: Any) 
     try:
         body = canonical_json({"envelopes": [b64e(envelope(fed, msg_id="msg-cluster-02"))]})
         auth = signed(fed, "POST", "/v1/transactions", body)
-        assert (await send(fed["MA-CNA"], "POST", "/v1/transactions", body, auth))[0] == 200
-        assert (await send(fed["MA-CNA"], "POST", "/v1/transactions", body, auth))[0] == 409
+        assert (await signed_call(fed["MA-CNA"], "POST", "/v1/transactions", body, auth))[0] == 200
+        assert (await signed_call(fed["MA-CNA"], "POST", "/v1/transactions", body, auth))[0] == 409
         assert await fed["MA-CNA"].node.db.run(peer_nonces.count) == 0
     finally:
         await fed.stop()
