@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..core.canonical import format_time
+from . import audit
 from .db import fetch_all, fetch_one, transaction
 
 
@@ -34,6 +35,39 @@ def save(conn: sqlite3.Connection, *, size: int, root: bytes, note: str, now: da
             " VALUES (?, ?, ?, ?)",
             (size, root, note, format_time(now)),
         )
+
+
+def add(
+    conn: sqlite3.Connection, *, size: int, root: bytes, note: str, now: datetime
+) -> StoredCheckpoint:
+    """``save`` in one statement, inside the caller's transaction (the signing's, which
+    read the latest checkpoint: none of this size exists); returns the row stored."""
+    if not conn.in_transaction:
+        raise RuntimeError("a checkpoint is added inside the signing's transaction")
+    created_at = format_time(now)
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO audit_checkpoints (size, root, note, created_at)"
+        " VALUES (?, ?, ?, ?)",
+        (size, root, note, created_at),
+    )
+    if cursor.rowcount > 0:
+        return StoredCheckpoint(size, root, note, created_at)
+    stored = at_size(conn, size)  # (as save did: a row of this size already there stands)
+    assert stored is not None
+    return stored
+
+
+def latest_and_log_size(conn: sqlite3.Connection) -> tuple[StoredCheckpoint | None, int]:
+    """The latest checkpoint and the audit log's size now, in one statement."""
+    row = conn.execute(
+        "SELECT size, root, note, created_at,"
+        " (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries)"
+        " FROM audit_checkpoints ORDER BY size DESC LIMIT 1"
+    ).fetchone()
+    if row is None:  # nothing signed yet
+        return None, audit.size(conn)
+    size, root, note, created_at, log_size = row
+    return StoredCheckpoint(int(size), bytes(root), str(note), str(created_at)), int(log_size)
 
 
 def latest(conn: sqlite3.Connection) -> StoredCheckpoint | None:
