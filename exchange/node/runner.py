@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import socket
@@ -16,6 +15,7 @@ from aiohttp import web
 from ..config import NodeConfig
 from ..core.clock import Clock
 from ..ops.keyfiles import tls_fingerprint
+from ..runloop import Timer, every
 from ..service.node import Node
 from ..web.appkeys import GATE_KEY, NODE_KEY
 from ..web.connections import gated
@@ -25,7 +25,8 @@ log = structlog.get_logger("exchange.node")
 
 
 # How often the node looks whether its certificate file was replaced
-# (`exchange keys rotate --tls --activate`).
+# (`exchange keys rotate --tls --activate`). Every node of a process looks on the same
+# shared timer (``runloop.every``), not from a sleeping task of its own.
 CERT_CHECK_SECONDS = 5.0
 
 
@@ -36,7 +37,7 @@ class RunningNode:
     server: asyncio.Server
     context: ssl.SSLContext
     config: NodeConfig
-    watcher: asyncio.Task[None] | None = None
+    watcher: Timer | None = None
     _stamp: tuple[int, int, int] | None = None
     # the certificate's path as a string, made once: the watcher looks at it every
     # CERT_CHECK_SECONDS, and building it from the config each time (three pathlib
@@ -54,30 +55,24 @@ class RunningNode:
         and no dropped connection. The pair is loaded into a fresh context first, so a
         half-written or mismatched pair is refused and the current one kept.
         """
-        stamp = _file_stamp(self._cert_file or str(self.config.tls_cert))
-        if stamp == self._stamp:
-            return False
-        cert, key = self.config.tls_cert, self.config.tls_key
         try:
+            stamp = _file_stamp(self._cert_file or str(self.config.tls_cert))
+            if stamp == self._stamp:
+                return False
+            cert, key = self.config.tls_cert, self.config.tls_key
             server_ssl_context(cert, key)  # the new pair loads, and the key matches
             self.context.load_cert_chain(cert, key)
-        except (OSError, ssl.SSLError) as exc:
+        except (OSError, ssl.SSLError) as exc:  # (a file missing in mid-rotation too)
             log.warning("tls_reload_failed", error=type(exc).__name__)
             return False
         self._stamp = stamp
         log.info("tls_certificate_loaded", fingerprint=tls_fingerprint(cert))
         return True
 
-    async def _watch_certificate(self) -> None:
-        while True:
-            await asyncio.sleep(CERT_CHECK_SECONDS)
-            self.reload_certificate()
-
     async def stop(self) -> None:
         if self.watcher is not None:
             self.watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.watcher
+            self.watcher = None
         self.server.close()  # no new connections; the runner closes the open ones
         await self.runner.cleanup()
         await self.server.wait_closed()
@@ -114,7 +109,7 @@ async def start_node(
     running = RunningNode(app, runner, server, context, config)
     running._cert_file = str(config.tls_cert)
     running._stamp = _file_stamp(running._cert_file)
-    running.watcher = asyncio.create_task(running._watch_certificate(), name="tls-watch")
+    running.watcher = every(CERT_CHECK_SECONDS, running.reload_certificate)
     return running
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import structlog
 
 from ..core.lease import Fence, LeaseLost
+from ..runloop import every
 from ..service import audit
 from ..service.node import Node
 from ..store.engine import is_postgresql
@@ -17,6 +18,7 @@ log = structlog.get_logger("exchange.checkpoint")
 # rows this node changed since the tree was last built that make a round worth its
 # database job (~100 requests): below, signing builds what is missing in its own job
 BUSY_WRITES = 1000
+OUTSIDE = -1  # what the look wakes the checkpointer with: not a write count
 
 
 class Checkpointer:
@@ -38,10 +40,11 @@ class Checkpointer:
 
         Woken by the database when this process writes (``WriteWatch``), not by a
         timer: a node that writes nothing costs no database job and no wake-up but a
-        ``stat`` of its database's files each interval, which is how entries appended
-        by another connection (a CLI command) are seen and signed within an interval,
-        as before. The tree is built on the way in jobs of ``BUSY_WRITES`` rows' worth,
-        so that signing stays a short job at ~1,000 requests a second.
+        ``stat`` of its database's files each interval (a call on the process's shared
+        timer, ``runloop.every``), which is how entries appended by another connection
+        (a CLI command) are seen and signed within an interval, as before. The tree is
+        built on the way in jobs of ``BUSY_WRITES`` rows' worth, so that signing stays
+        a short job at ~1,000 requests a second.
         """
         interval = self.node.config.audit.checkpoint_interval.total_seconds()
         while True:
@@ -59,7 +62,7 @@ class Checkpointer:
         """Return when the next signing is due: something was written after the write
         count ``mark`` and an interval has passed since the last signing."""
         db, loop = self.node.db, asyncio.get_running_loop()
-        due = look = loop.time() + interval  # the next signing; the next outside look
+        due = loop.time() + interval  # the next signing
         built = mark
         while True:
             now = loop.time()
@@ -70,13 +73,40 @@ class Checkpointer:
                     built = db.writes
                     await self._build_tree()
                 continue
-            # nothing written here: woken by the first write, or at the interval to
-            # look for another connection's
-            if await self._written(mark, max(look - now, 0.0)):
-                continue
-            if stamp is None or outside_stamp(self.path) != stamp:
+            if self.path is None:  # no file to look at: sign every interval
+                if await self._written(mark, max(due - now, 0.0)):
+                    continue
                 return
-            look = loop.time() + interval
+            # nothing written here: woken by the first write, or by the look at the
+            # database's files (on the process's shared timer) for another connection's
+            if await self._written_or_outside(mark, stamp, interval):
+                continue
+            if (wait := due - loop.time()) > 0:  # the look came early: the interval first
+                await asyncio.sleep(wait)
+            return
+
+    async def _written_or_outside(self, mark: int, stamp: Stamp, interval: float) -> bool:
+        """Until this process's writes pass ``mark`` (True), or another connection's
+        writes change the database's files from ``stamp`` (False).
+
+        The look is a callback of ``runloop.every``: an idle node has no timer and no
+        task waking of its own (1,000 nodes each woke every interval to time out a wait
+        and then ``stat`` two files).
+        """
+        woken = self.node.db.watch.beyond(mark)
+        path = self.path
+
+        def look() -> None:
+            # (no stamp: a stat failed; assume something changed, as before)
+            if not woken.done() and (stamp is None or outside_stamp(path) != stamp):
+                woken.set_result(OUTSIDE)
+
+        timer = every(interval, look)
+        try:
+            return await woken != OUTSIDE
+        finally:
+            timer.cancel()
+            woken.cancel()  # (done already, or given up: the watch forgets it)
 
     async def _written(self, mark: int, within: float) -> bool:
         """Whether this process's writes pass ``mark`` within ``within`` seconds."""
