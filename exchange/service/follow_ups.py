@@ -87,7 +87,9 @@ async def follow_up(
         )
     )
     log.info("follow_up_queued", request_id=request_id, type=msg_type)
-    node.wake_delivery()
+    node.wake_delivery(message.recipient)
+    if forwarded is not None:  # a transfer: the request to its new holder too
+        node.wake_delivery(forwarded.recipient)
     node.wake_deadlines()
     return await node.db.run(lambda c: store.request_row(c, request_id))
 

@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from ..config import NodeConfig
 from ..core.clock import Clock
@@ -18,6 +19,17 @@ from ..core.vault import Vault
 from ..store import requests as store
 from ..store.db import Database
 from .directory import DirectoryHolder
+
+
+class WakeDelivery(Protocol):
+    """Tell the delivery worker something was queued: for ``peer``, whose queue alone
+    it then looks at; without one (unsure whom it is for), it looks at every queue."""
+
+    def __call__(self, peer: str | None = None) -> None: ...
+
+
+def _no_delivery(peer: str | None = None) -> None:
+    """Until the node starts its delivery worker."""
 
 
 @dataclass
@@ -32,7 +44,7 @@ class Node:
     vault: Vault
     directory: DirectoryHolder
     clock: Clock
-    wake_delivery: Callable[[], None] = field(default=lambda: None)
+    wake_delivery: WakeDelivery = field(default=_no_delivery)
     wake_deadlines: Callable[[], None] = field(default=lambda: None)
     notice_deadline: Callable[[datetime | None], None] = field(default=lambda _: None)
     search: Indexes = field(default_factory=Indexes)  # in memory only (service/search.py)

@@ -12,13 +12,14 @@ from ..store import outbox as store
 from ..store import receipts as receipt_store
 from ..store import refusals as refusal_store
 from ..store.db import transaction
-from ..store.outbox import Pending
+from ..store.outbox import Due, Pending
 from ..store.read_only import ReadOnly
 from ..store.refusals import PeerRefusal
 from . import witness
 from .node import Node
 
 __all__ = [
+    "Due",
     "PeerRefusal",
     "Pending",
     "due",
@@ -36,10 +37,11 @@ async def next_due(node: Node) -> dict[str, datetime]:
     return await node.db.run(ReadOnly(store.next_due))
 
 
-async def due(node: Node, peer: str, now: datetime, limit: int) -> list[Pending]:
-    """The peer's envelopes due now, emergencies first."""
+async def due(node: Node, peer: str, now: datetime, limit: int) -> Due:
+    """The peer's envelopes due now, emergencies first; with fewer than ``limit``, when
+    its next one not yet due falls due."""
     due = partial(store.due, peer=peer, now=now, limit=limit, me=node.me)
-    return await node.db.run(ReadOnly(due))  # two SELECTs of disjoint rows
+    return await node.db.run(ReadOnly(due))  # SELECTs of disjoint rows
 
 
 async def due_now(node: Node, peer: str, now: datetime) -> None:

@@ -102,7 +102,7 @@ def queued(
     log.info(
         "request_queued", request_id=request_id, peer=sealed.message.recipient, urgency=urgency
     )
-    node.wake_delivery()
+    node.wake_delivery(sealed.message.recipient)
     node.notice_deadline(sealed.check_at)
     return Outcome(request_id, "queued", sealed.message.msg_id, case_id)
 

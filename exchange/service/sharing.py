@@ -8,7 +8,6 @@ has no author of ours). The rules are core/sharing's."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -83,7 +82,7 @@ async def invite(node: Node, user: User, case_id: str, body: JsonObject) -> None
     )
     log.info("case_member_invited", case_id=case_id, peer=invitee)
     await announce(node, case_id)
-    node.wake_delivery()
+    node.wake_delivery(invitee)
 
 
 async def answer(node: Node, user: User, case_id: str, body: JsonObject, *, accept: bool) -> None:
@@ -129,7 +128,7 @@ async def answer(node: Node, user: User, case_id: str, body: JsonObject, *, acce
         )
     )
     log.info("case_invitation_answered", case_id=case_id, accepted=accept)
-    node.wake_delivery()
+    node.wake_delivery(message.recipient)
 
 
 async def leave(node: Node, user: User, case_id: str) -> None:
@@ -162,7 +161,7 @@ async def leave(node: Node, user: User, case_id: str) -> None:
         )
     )
     log.info("case_left", case_id=case_id, peer=shared.ref.origin)
-    node.wake_delivery()
+    node.wake_delivery(message.recipient)
 
 
 async def remove(node: Node, user: User, case_id: str, authority: str) -> None:
@@ -195,7 +194,7 @@ async def remove(node: Node, user: User, case_id: str, authority: str) -> None:
         )
     )
     log.info("case_member_removed", case_id=case_id, peer=authority)
-    node.wake_delivery()
+    seal.wake_delivery()
 
 
 async def announce(node: Node, case_id: str) -> None:
@@ -208,7 +207,7 @@ async def announce(node: Node, case_id: str) -> None:
         return store.announce(conn, node.vault, me=node.me, case_id=case_id, seal=seal, now=now)
 
     await node.db.run(work)
-    node.wake_delivery()
+    seal.wake_delivery()
 
 
 async def answered(node: Node, answers: list[tuple[str, str]]) -> None:
@@ -303,16 +302,32 @@ async def page_options(node: Node, user: User, case: case_store.CaseRow) -> Page
 _TAKEN = (MemberState.INVITED, MemberState.MEMBER)
 
 
-async def _membership_sealer(
-    node: Node, now: datetime
-) -> Callable[[str, JsonObject], OutgoingMessage]:
+class _MemberLists:
     """Seals a member list to one recipient, all of one change at the same time and
-    log size (the store calls it inside its transaction, once a recipient)."""
-    log_size = await sealing.log_size_now(node)
+    log size (the store calls it inside its transaction, once a recipient); then wakes
+    the delivery of each one it sealed to (the store chose them)."""
 
-    def seal(recipient: str, content: JsonObject) -> OutgoingMessage:
+    def __init__(self, node: Node, now: datetime, log_size: int) -> None:
+        self.node = node
+        self.now = now
+        self.log_size = log_size
+        self.recipients: set[str] = set()
+
+    def __call__(self, recipient: str, content: JsonObject) -> OutgoingMessage:
+        self.recipients.add(recipient)
         return sealing.seal_message(
-            node, "case_membership", content, recipient_id=recipient, now=now, log_size=log_size
+            self.node,
+            "case_membership",
+            content,
+            recipient_id=recipient,
+            now=self.now,
+            log_size=self.log_size,
         )
 
-    return seal
+    def wake_delivery(self) -> None:
+        for recipient in sorted(self.recipients):
+            self.node.wake_delivery(recipient)
+
+
+async def _membership_sealer(node: Node, now: datetime) -> _MemberLists:
+    return _MemberLists(node, now, await sealing.log_size_now(node))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ..core.canonical import format_time, parse_time
 from ..core.lifecycle import Event, Status
@@ -30,9 +31,17 @@ class Pending:
     blobs: bool = True
 
 
-def due(
-    conn: sqlite3.Connection, peer: str, now: datetime, limit: int, *, me: str
-) -> list[Pending]:
+@dataclass(frozen=True)
+class Due:
+    """A peer's envelopes due now, up to a limit; when there were fewer, also when its
+    next envelope not yet due falls due (None: nothing else waits), so the worker
+    knows the peer's whole queue without asking about every peer's."""
+
+    items: list[Pending]
+    later: datetime | None = None
+
+
+def due(conn: sqlite3.Connection, peer: str, now: datetime, limit: int, *, me: str) -> Due:
     """The peer's envelopes due now: emergencies first, then the rest by due time.
 
     An emergency request queued behind a backlog (a peer back after an outage) goes in
@@ -42,6 +51,14 @@ def due(
     rows = fetch_all(conn, _DUE_EMERGENCY, (me, peer, at, limit))
     if len(rows) < limit:
         rows += fetch_all(conn, _DUE_OTHERS, (me, peer, at, limit - len(rows)))
+    later = None
+    if len(rows) < limit:
+        found = conn.execute(_LATER, (peer, at)).fetchone()
+        later = parse_time(found[0]) if found and found[0] else None
+    return Due(_pending(rows), later)
+
+
+def _pending(rows: list[dict[str, Any]]) -> list[Pending]:
     return [
         Pending(
             r["msg_id"],
@@ -69,6 +86,10 @@ _ORDER = "ORDER BY next_attempt_at, msg_id LIMIT ?"
 # The planner would rather scan every due row of the peer for the few emergencies.
 _DUE_EMERGENCY = f"{_COLUMNS} INDEXED BY outbox_emergency {_DUE_WHERE} AND emergency = 1 {_ORDER}"
 _DUE_OTHERS = f"{_COLUMNS} {_DUE_WHERE} AND emergency = 0 {_ORDER}"
+_LATER = (
+    "SELECT MIN(next_attempt_at) FROM outbox"
+    " WHERE state = 'pending' AND peer = ? AND next_attempt_at > ?"
+)
 
 
 def due_now(conn: sqlite3.Connection, peer: str, now: datetime) -> int:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -37,6 +39,15 @@ IDLE_WAIT = 30.0
 BATCH_BYTES = 8 * 1024 * 1024
 
 
+@dataclass
+class OutboxAsks:
+    """The worker's asks of the outbox since it started (each a database job), for
+    tests and benchmarks: every peer's queue at once (``next_due``), one peer's."""
+
+    every_peer: int = 0
+    peer: Counter[str] = field(default_factory=Counter)
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -56,45 +67,91 @@ class DeliveryWorker:
         self.metrics = metrics
         self.session = session
         self.rng = rng or random.Random()  # noqa: S311 (jitter only)
+        self.asks = OutboxAsks()
         self._wake = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failures: dict[str, int] = {}
         self._handing_over: set[str] = set()  # peers beyond this process's share
-        self._queued = 0  # wake-ups so far: each says something was queued
-        # a peer whose whole due queue a drain took, and the wake-ups by then: nothing
-        # new is due for it until another wake-up (one process alone on its outbox)
+        # Wake-ups so far, each saying something was queued: for any peer, and for one.
+        # Their sum for a peer changes whenever its queue may have grown.
+        self._queued_any = 0
+        self._queued: dict[str, int] = {}
+        # A peer whose whole due queue a drain took, the peer's wake-ups by then, and
+        # when its next envelope not yet due falls due: nothing new is due for it until
+        # that time or another wake-up (one process alone on its outbox).
         self._taken: dict[str, int] = {}
+        self._later: dict[str, datetime | None] = {}
+        # Every peer's queue is asked about (next_due) at start (what a restart left),
+        # after a wake-up naming no peer, a drain that did not take its peer's whole
+        # queue, at a peer's next due time and every idle_wait; else a wake-up naming a
+        # peer starts that peer's drain alone.
+        self._ask_all = True
+        self._named: set[str] = set()
+        self._timers: dict[str, float] = {}  # a waiting peer's due time, in loop time
+        self._idle_at = 0.0
 
-    def wake(self) -> None:
-        self._queued += 1
+    def wake(self, peer: str | None = None) -> None:
+        """Something was queued: for ``peer``, or (None) for any peer."""
+        if peer is None:
+            self._queued_any += 1
+            self._ask_all = True
+        else:
+            self._queued[peer] = self._queued.get(peer, 0) + 1
+            self._named.add(peer)
         self._wake.set()
 
+    def _wake_ups(self, peer: str) -> int:
+        return self._queued_any + self._queued.get(peer, 0)
+
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 self._wake.clear()
                 try:
-                    timeout = await self._start_due_peers()
+                    await self._turn(loop.time())
+                    timeout = self._next_look() - loop.time()
                 except Exception:
                     # e.g. the disk is full for a moment: keep the worker alive, look again
                     log.exception("delivery_scan_failed")
+                    self._ask_all = True
                     timeout = self.node.config.delivery.backoff_initial.total_seconds()
-                await wait_event(self._wake, timeout)
+                await wait_event(self._wake, max(timeout, 0.001))
         finally:
             for task in self._tasks.values():
                 task.cancel()
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
-    async def _start_due_peers(self) -> float:
+    async def _turn(self, now: float) -> None:
+        """Ask about every peer's queue when due (always with other processes on the
+        outbox: they queue without waking us); else start the named peers' drains."""
+        if self._ask_all or self.keeper is not None or now >= self._next_look():
+            self._ask_all = False
+            self._named.clear()  # the ask finds what they queued
+            await self._start_due_peers()
+            return
+        named, self._named = self._named, set()
+        for peer in named:
+            if peer not in self._tasks:
+                self._start(peer, None)
+
+    def _next_look(self) -> float:
+        """When every queue is asked about next (loop time), if no wake-up comes first."""
+        return min([self._idle_at, *self._timers.values()])
+
+    async def _start_due_peers(self) -> None:
+        self.asks.every_peer += 1
         due = await outbox.next_due(self.node)
         now = self.node.clock.now()
-        wait = self.idle_wait
+        at = asyncio.get_running_loop().time()
+        self._idle_at = at + self.idle_wait
+        self._timers = {}
         ready: list[str] = []
-        for peer, at in due.items():
+        for peer, due_at in due.items():
             if peer in self._tasks:
-                continue
-            if at > now:
-                wait = min(wait, (at - now).total_seconds())
+                continue  # its drain says when it ends
+            if due_at > now:
+                self._timers[peer] = at + (due_at - now).total_seconds()
                 continue
             ready.append(peer)
         if self.keeper is None:
@@ -102,7 +159,6 @@ class DeliveryWorker:
                 self._start(peer, None)
         else:
             await self._take_share(self.keeper, list(due), ready)
-        return max(wait, 0.001)
 
     async def _take_share(self, keeper: LeaseKeeper, due: list[str], ready: list[str]) -> None:
         """Take the ``delivery:<peer>`` leases of this process's fair share of the peers
@@ -129,18 +185,40 @@ class DeliveryWorker:
 
     async def _deliver_to(self, peer: str, grant: Grant | None) -> None:
         """Drain the peer's queue; under its lease, stopped at once if the lease goes."""
+        taken_all = False
+
+        async def drain(_: Grant) -> None:
+            await self._drain(peer)
+
         try:
             if grant is None or self.keeper is None:
-                await self._drain(peer)
+                taken_all = await self._drain(peer)
             else:
-                await self.keeper.run_under(grant, lambda _: self._drain(peer))
+                await self.keeper.run_under(grant, drain)
         finally:
             self._tasks.pop(peer, None)
-            self._taken.pop(peer, None)
+            self._ended(peer, taken_all)
             self._wake.set()
 
-    async def _drain(self, peer: str) -> None:
-        """Send the peer's due envelopes, up to ``pipeline`` transactions in flight.
+    def _ended(self, peer: str, taken_all: bool) -> None:
+        """A drain ended. If it took the peer's whole due queue and nothing failed, the
+        peer waits for its next envelope not yet due, or a wake-up naming it; else (a
+        retry's time set, a drain stopped) every queue is asked about again."""
+        taken = self._taken.pop(peer, None)
+        later = self._later.pop(peer, None)
+        if not taken_all or taken is None:
+            self._ask_all = True
+        elif taken != self._wake_ups(peer):
+            self._named.add(peer)  # queued for it since its last ask
+        elif later is None:
+            self._timers.pop(peer, None)
+        else:
+            wait = (later - self.node.clock.now()).total_seconds()
+            self._timers[peer] = asyncio.get_running_loop().time() + wait
+
+    async def _drain(self, peer: str) -> bool:
+        """Send the peer's due envelopes, up to ``pipeline`` transactions in flight;
+        True if it ended with all of them taken and delivered (or given up).
 
         An envelope is in at most one transaction at a time; the first failure stops
         new sends to the peer until its retry time (the others finish first).
@@ -153,7 +231,7 @@ class DeliveryWorker:
             while not failed and peer not in self._handing_over:
                 if len(running) >= slots or not await self._dispatch(peer, inflight, running):
                     if not running:
-                        break
+                        return True
                     done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     running.difference_update(done)
                     failed = not all(task.result() for task in done)
@@ -166,21 +244,26 @@ class DeliveryWorker:
         finally:
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+        return False
 
     async def _dispatch(
         self, peer: str, inflight: set[str], running: set[asyncio.Task[bool]]
     ) -> bool:
         """Start one transaction of due envelopes not already in flight; False if none."""
-        if self._taken.get(peer) == self._queued:
+        if self._taken.get(peer) == self._wake_ups(peer):
             return False  # asking again would find what is in flight (2 of 3 asks)
         now = self.node.clock.now()
         size = self.node.config.delivery.batch_size
-        queued = self._queued
-        due = await outbox.due(self.node, peer, now, size + len(inflight))
+        limit = size + len(inflight)
+        queued = self._wake_ups(peer)
+        self.asks.peer[peer] += 1
+        due = await outbox.due(self.node, peer, now, limit)
+        fresh = [item for item in due.items if item.msg_id not in inflight]
         # another process may queue without waking us (active-active): ask each time
-        if len(due) < size + len(inflight) and self.keeper is None:
+        if len(due.items) < limit and len(fresh) <= size and self.keeper is None:
             self._taken[peer] = queued
-        batch = [item for item in due if item.msg_id not in inflight][:size]
+            self._later[peer] = due.later
+        batch = fresh[:size]
         if not batch:
             return False
         ids = {item.msg_id for item in batch}
@@ -199,6 +282,10 @@ class DeliveryWorker:
         running.add(task)
         return True
 
+    def _due_again(self, peer: str) -> None:
+        """More of the peer's envelopes are due than its drain took: it asks again."""
+        self._queued[peer] = self._queued.get(peer, 0) + 1
+
     async def _deliver(self, peer: str, batch: list[outbox.Pending], now: datetime) -> bool:
         live: list[outbox.Pending] = []
         total = 0
@@ -208,6 +295,7 @@ class DeliveryWorker:
                 continue
             total += len(item.envelope) * 4 // 3 + 8
             if live and total > BATCH_BYTES:
+                self._due_again(peer)
                 break  # the rest goes in the next call
             live.append(item)
         if not live:
@@ -226,7 +314,7 @@ class DeliveryWorker:
             # The peer answers again: what waits for it is due now, not at the retry
             # times its outage set (up to backoff_max away).
             await outbox.due_now(self.node, peer, now)
-            self._taken.pop(peer, None)  # what was waiting is due again
+            self._due_again(peer)  # what was waiting is due again
         verified: list[tuple[outbox.Pending, bytes]] = []
         refused: list[outbox.PeerRefusal] = []
         retry: list[str] = []
