@@ -80,6 +80,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 _OUTER_CTX = "exchange/envelope/outer/v1"
 _INNER_CTX = "exchange/envelope/content/v1"
 _INNER_CTX_JSON = canonical_json(_INNER_CTX)
+_OUTER_CTX_JSON = canonical_json(_OUTER_CTX)
+_VERSION_JSON = canonical_json(VERSION)
 _V1_HEADER_FIELDS = frozenset(
     {
         "v",
@@ -185,6 +187,7 @@ class Opened:
     # The evidence document in its canonical bytes (what ``seal`` encrypted): its hash
     # goes in the receipt, and a third party checks it with ``open_evidence``.
     evidence_json: bytes
+    header_json: bytes  # the header's canonical bytes, as signed (cut from the envelope's)
 
 
 def seal(
@@ -214,16 +217,16 @@ def seal(
         created_at=now,
         log_size=log_size,
     )
-    Header.from_json(header.to_json())  # refuse to emit what we would reject
     header_json = header.to_json()
-    # The content is encoded once and spliced (canonical_members) into the signing
-    # input and the inner document: the same bytes as encoding each whole, as the
-    # tests check, at a third of the cost for a large request.
+    Header.from_json(header_json)  # refuse to emit what we would reject
+    # The header and the content are encoded once each and spliced (canonical_members)
+    # into both signing inputs, the inner document and the envelope: the same bytes as
+    # encoding each whole, as the tests check, at a third of the cost for a large request.
     header_bytes, content_bytes = canonical_json(header_json), canonical_json(content)
     evidence = sender_key.sign(_inner_signing_bytes(header_bytes, content_bytes))
     inner = _evidence_document(header_bytes, content_bytes, evidence)
     ciphertext = seal_to(enc_key.public, inner)
-    outer_sig = sender_key.sign(_outer_signing_input(header_json, ciphertext))
+    outer_sig = sender_key.sign(_outer_signing_bytes(header_bytes, ciphertext))
     data = canonical_members(
         {
             "v": str(header.version).encode(),
@@ -275,9 +278,8 @@ def open_(
     sender_key.require_signs_at(header.created_at)
     if header.created_at > now + MAX_CLOCK_SKEW:
         raise Malformed("created_at is in the future")
-    verify_signature(
-        sender_key.public, _outer_signing_input(header.to_json(), ciphertext), signature
-    )
+    header_bytes = _header_bytes(data, ciphertext, signature)
+    verify_signature(sender_key.public, _outer_signing_bytes(header_bytes, ciphertext), signature)
     enc = keys.encryption_by_id(header.recipient_key_id)
     if enc is None:
         raise WrongRecipient("envelope is encrypted to a key that is not ours")
@@ -286,17 +288,44 @@ def open_(
         inner = loads_object(enc.open_sealed(ciphertext), max_depth=12)
     except Malformed as exc:
         raise DecryptionFailed("decrypted content is malformed") from exc
-    if set(inner) != {"header", "content", "signature"} or inner["header"] != header.to_json():
+    header_json = header.to_json()
+    if set(inner) != {"header", "content", "signature"} or inner["header"] != header_json:
         raise BadSignature("inner header does not match the signed outer header")
     content = inner["content"]
     if not isinstance(content, dict):
         raise Malformed("content must be an object")
     evidence = b64d(inner["signature"], field="signature", length=64)
     content_bytes = canonical_json(content)
-    signed = _inner_signing_bytes(canonical_json(inner["header"]), content_bytes)
+    inner_header = _inner_header_bytes(inner["header"], header_json, header_bytes)
+    signed = _inner_signing_bytes(inner_header, content_bytes)
     verify_signature(sender_key.public, signed, evidence)
-    document = _evidence_document(canonical_json(inner["header"]), content_bytes, evidence)
-    return Opened(header, content, sha256_hex(data), evidence, content_bytes, document)
+    document = _evidence_document(inner_header, content_bytes, evidence)
+    return Opened(
+        header, content, sha256_hex(data), evidence, content_bytes, document, header_bytes
+    )
+
+
+def _header_bytes(data: bytes, ciphertext: bytes, signature: bytes) -> bytes:
+    """The v2 header's canonical bytes, cut out of the envelope's own.
+
+    ``data`` is canonical (``parse_header``) with exactly these four members, the
+    base64 strings spelt canonically and ``v`` the header's version: so it is
+    ``{"ciphertext":"...","header":<the header's canonical bytes>,"signature":"...","v":2}``
+    and the header needs no encoding of its own. Anything else is refused.
+    """
+    head = b'{"ciphertext":' + b64_json(ciphertext) + b',"header":'
+    tail = b',"signature":' + b64_json(signature) + b',"v":' + _VERSION_JSON + b"}"
+    if not (data.startswith(head) and data.endswith(tail)):
+        raise Malformed("envelope bytes are not canonical JSON (RFC 8785)")  # fail closed
+    return data[len(head) : len(data) - len(tail)]
+
+
+def _inner_header_bytes(inner: JsonObject, header_json: JsonObject, header_bytes: bytes) -> bytes:
+    """The inner header's canonical bytes: the outer header's when the two hold the same
+    values of the same types (``==`` alone takes ``true`` for ``1``, another spelling)."""
+    if all(type(inner[name]) is type(value) for name, value in header_json.items()):
+        return header_bytes
+    return canonical_json(inner)
 
 
 def sender_public_key(directory: Directory, header: Header) -> PublicKey:
@@ -323,6 +352,15 @@ def _evidence_document(header: bytes, content: bytes, signature: bytes) -> bytes
 def _outer_signing_input(header: JsonObject, ciphertext: bytes) -> bytes:
     return canonical_json(
         {"ctx": _OUTER_CTX, "header": header, "ciphertext_sha256": sha256_hex(ciphertext)}
+    )
+
+
+def _outer_signing_bytes(header: bytes, ciphertext: bytes) -> bytes:
+    """``_outer_signing_input`` with the header's canonical bytes spliced in (a hex
+    digest is its own JSON string)."""
+    digest = b'"' + sha256_hex(ciphertext).encode() + b'"'
+    return canonical_members(
+        {"ctx": _OUTER_CTX_JSON, "header": header, "ciphertext_sha256": digest}
     )
 
 

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 
 from .canonical import (
     JsonObject,
+    b64_json,
     b64d,
     b64e,
     canonical_json,
+    canonical_members,
     format_time,
     loads_canonical,
     parse_time,
@@ -47,6 +50,7 @@ from .peer_auth import MAX_SKEW
 VERSION = 3
 _CTX = "exchange/receipt/v2"
 _BATCH_CTX = "exchange/receipt-batch/v2"
+_CTX_JSON = canonical_json(_CTX)
 MAX_BATCH = 100_000
 _V2_FIELDS = frozenset(
     {
@@ -110,8 +114,18 @@ class Receipt:
             body["log_size"] = self.log_size
         return body
 
+    @cached_property
+    def body_json(self) -> bytes:
+        """``body()``'s canonical bytes, encoded once for the receipt's whole way (signed,
+        sent, checked, stored) and spliced into what holds them."""
+        return canonical_json(self.body())
+
     def to_bytes(self) -> bytes:
-        return canonical_json(self.to_json())
+        """``canonical_json(self.to_json())``, with ``body_json`` spliced in."""
+        members = {"receipt": self.body_json, "signature": b64_json(self.signature)}
+        if self.batch is not None:
+            members["batch"] = canonical_json(self.batch.to_json())
+        return canonical_members(members)
 
     def to_json(self) -> JsonObject:
         doc = {"receipt": self.body(), "signature": b64e(self.signature)}
@@ -158,21 +172,26 @@ def issue_receipts(
     ]
     if len(unsigned) == 1:
         (one,) = unsigned
-        return [replace(one, signature=key.sign(_signing_input(one.body())))]
+        return [_signed(one, key.sign(_signing_bytes(one.body_json)), None)]
     if len(unsigned) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} receipts in a batch")
     tree = MemoryHashStore()
     for receipt in unsigned:
-        tree.append(canonical_json(receipt.body()))
+        tree.append(receipt.body_json)
     size = len(unsigned)
     top = root(tree, size)
     signature = key.sign(_batch_signing_input(top, size))
     return [
-        replace(
-            r, signature=signature, batch=Batch(i, size, tuple(inclusion_proof(tree, i, size)), top)
-        )
+        _signed(r, signature, Batch(i, size, tuple(inclusion_proof(tree, i, size)), top))
         for i, r in enumerate(unsigned)
     ]
+
+
+def _signed(unsigned: Receipt, signature: bytes, batch: Batch | None) -> Receipt:
+    receipt = replace(unsigned, signature=signature, batch=batch)
+    # the body names neither signature nor batch: its bytes carry over
+    receipt.__dict__["body_json"] = unsigned.body_json
+    return receipt
 
 
 def parse_receipt(data: bytes | JsonObject) -> Receipt:
@@ -275,9 +294,9 @@ def verify_receipt(
     key.require_signs_at(receipt.received_at)
     batch = receipt.batch
     if batch is None:
-        verify_signature(key.public, _signing_input(receipt.body()), receipt.signature)
+        verify_signature(key.public, _signing_bytes(receipt.body_json), receipt.signature)
         return
-    leaf = leaf_hash(canonical_json(receipt.body()))
+    leaf = leaf_hash(receipt.body_json)
     try:
         verify_inclusion(leaf, batch.index, batch.size, batch.path, batch.root)
     except ProofError as exc:
@@ -304,8 +323,10 @@ def check_signed_time(at: datetime, *, sent_at: datetime, now: datetime, what: s
         raise BadTime(f"{what} is later than the time its answer reached us")
 
 
-def _signing_input(body: JsonObject) -> bytes:
-    return canonical_json({"ctx": _CTX, "receipt": body})
+def _signing_bytes(body: bytes) -> bytes:
+    """``canonical_json({"ctx": _CTX, "receipt": body})`` with the body's canonical bytes
+    spliced in."""
+    return canonical_members({"ctx": _CTX_JSON, "receipt": body})
 
 
 def _batch_signing_input(tree_root: bytes, size: int) -> bytes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from ..core.canonical import canonical_json
+from ..core.canonical import canonical_members
 from ..core.envelope import Opened
 from ..core.errors import ExchangeError, WrongParty
 from ..core.note import (
@@ -207,10 +207,10 @@ def claim_of(opened: Opened) -> tuple[int, str] | None:
     header = opened.header
     if header.log_size is None:
         return None
-    claim = canonical_json(
-        {"header": header.to_json(), "envelope_sha256": opened.envelope_sha256}
-    ).decode()
-    return header.log_size, claim
+    # the signed header's bytes as opened, spliced: no second encoding of the header
+    digest = b'"' + opened.envelope_sha256.encode() + b'"'
+    claim = canonical_members({"header": opened.header_json, "envelope_sha256": digest})
+    return header.log_size, claim.decode()
 
 
 def record_claim(
