@@ -13,9 +13,8 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -26,6 +25,8 @@ from .faults import require_sqlite, storage_error
 from .lanes import Lane
 from .read_only import ReadOnly
 from .schema import MIGRATIONS
+from .transactions import FRESH as _FRESH
+from .transactions import transaction as transaction  # the store imports it from here
 from .write_watch import WriteWatch
 
 T = TypeVar("T")
@@ -429,73 +430,6 @@ def _resolve(items: list[_Outcome]) -> None:
             future.set_result(value)
         else:
             future.set_exception(error)
-
-
-class _FreshSavepoint(threading.local):
-    """The savepoint a group just opened for the job running on this thread, while
-    that job has changed nothing in it (its connection and ``total_changes`` then)."""
-
-    conn: sqlite3.Connection | None = None
-    changes = 0
-
-    def take(self, conn: sqlite3.Connection) -> None:
-        self.conn, self.changes = conn, conn.total_changes
-
-    def adopt(self, conn: sqlite3.Connection) -> bool:
-        """Whether the job's first ``transaction`` may use that savepoint as its own:
-        undoing to it undoes the same as to a savepoint of its own would (nothing was
-        written between). Its later ones open their own."""
-        if self.conn is not conn:
-            return False
-        self.conn = None
-        return conn.total_changes == self.changes
-
-
-_FRESH = _FreshSavepoint()
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception.
-
-    Inside a transaction already (a group commit) it is a savepoint instead: all or
-    nothing of it, committed with the group. The first one of a job in a group, before
-    the job wrote anything, is the job's own savepoint (two statements fewer).
-    """
-    # SQLite may roll a transaction back by itself (a full disk): then there is
-    # nothing left to undo, and the original error is the one to report.
-    if _FRESH.adopt(conn):
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK TO job")
-            raise
-        return
-    if conn.in_transaction:
-        conn.execute("SAVEPOINT nested")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK TO nested")
-                conn.execute("RELEASE nested")
-            raise
-        conn.execute("RELEASE nested")
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    try:
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def migrate(conn: sqlite3.Connection) -> int:
