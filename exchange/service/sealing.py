@@ -19,6 +19,7 @@ from ..store import audit
 from ..store import evidence as evidence_store
 from ..store.deadlines import NEVER
 from ..store.messages import OutgoingMessage
+from ..store.read_only import ReadOnly
 from .forms import RequestForm
 from .node import Node
 
@@ -91,8 +92,9 @@ async def prepare_request(
 
 async def log_size_now(node: Node) -> int:
     """Our audit log's size, for an envelope to sign: read before the message's own
-    entry is appended, so it is never more than any checkpoint we sign later."""
-    return await node.db.run(audit.size)
+    entry is appended, so it is never more than any checkpoint we sign later. One
+    SELECT: a read-only job (no savepoint in a group; on PostgreSQL, no write lock)."""
+    return await node.db.run(ReadOnly(audit.size))
 
 
 def queued(

@@ -53,23 +53,34 @@ def append_all(conn: sqlite3.Connection, entries: Sequence[bytes], chunk: int = 
     transaction, with one multi-row INSERT per table per chunk; returns the first index.
 
     For a batch (a transaction's receipts): two statements instead of two per entry.
+    The entries' INSERT numbers them after the log's last entry itself and returns
+    their indexes (no read of the log's size first: a statement fewer a transaction).
     """
     if not conn.in_transaction:
         raise RuntimeError("audit entries are appended inside the action's transaction")
-    first = size(conn)
+    first: int | None = None
     for start in range(0, len(entries), chunk):
         part = entries[start : start + chunk]
-        rows: list[Any] = []
+        numbered = ",".join([f"({k}, ?)" for k in range(len(part))])
+        stored = conn.execute(_INSERT_NEXT.format(numbered), part).fetchall()
+        if len(stored) != len(part):
+            raise RuntimeError("audit entries were not all appended")
+        at = min(index for (index,) in stored)
+        first = at if first is None else first
         leaves: list[Any] = []
-        for index, entry in enumerate(part, start=first + start):
-            rows += (index, entry)
+        for index, entry in enumerate(part, start=at):
             leaves += (index, leaf_hash(entry))
-        conn.execute(_INSERT_ENTRIES + ",".join(["(?, ?)"] * len(part)), rows)
         conn.execute(_INSERT_LEAVES + ",".join(["(0, ?, ?)"] * len(part)), leaves)
-    return first
+    return size(conn) if first is None else first
 
 
-_INSERT_ENTRIES = "INSERT INTO audit_entries (idx, entry) VALUES "
+# each entry's index: the log's size before the statement plus its place in the batch
+# (the subquery does not depend on the row: computed once, before any row is added)
+_INSERT_NEXT = (
+    "INSERT INTO audit_entries (idx, entry)"
+    " SELECT (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries) + v.column1, v.column2"
+    " FROM (VALUES {}) AS v ORDER BY v.column1 RETURNING idx"
+)
 _INSERT_LEAVES = "INSERT INTO audit_nodes (level, idx, hash) VALUES "
 
 

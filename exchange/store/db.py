@@ -13,9 +13,8 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
-from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -24,7 +23,10 @@ import sqlite_utils
 
 from .faults import require_sqlite, storage_error
 from .lanes import Lane
+from .read_only import ReadOnly
 from .schema import MIGRATIONS
+from .transactions import FRESH as _FRESH
+from .transactions import transaction as transaction  # the store imports it from here
 from .write_watch import WriteWatch
 
 T = TypeVar("T")
@@ -100,8 +102,8 @@ class Database:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         claim = WRITE_CLAIM.get()
-        if claim is not None and not claim.bound:
-            fn = _Claiming(fn, claim)
+        if claim is not None and not claim.bound and not isinstance(fn, ReadOnly):
+            fn = _Claiming(fn, claim)  # (a read-only job changes nothing to claim)
         self._enqueue(fn, _LoopReply(loop, future))
         return await future
 
@@ -134,10 +136,12 @@ class Database:
         return self._executor.submit(job).result()
 
     # Group commit: jobs that queue up while the thread is busy run together in one
-    # transaction, each inside its own savepoint (a failing job is rolled back alone),
-    # and nobody hears back before the COMMIT has reached the disk. One fsync is then
-    # shared by many requests, without weakening durability. The group's outcomes
-    # reach each event loop in one call (one wake-up, not one per job).
+    # transaction, each writer inside its own savepoint (a failing job is rolled back
+    # alone), and nobody hears back before the COMMIT has reached the disk. One fsync
+    # is then shared by many requests, without weakening durability. Read-only jobs
+    # (``ReadOnly``) need no savepoint, nor the group at all when no writer precedes
+    # or follows them. The group's outcomes reach each event loop in one call (one
+    # wake-up, not one per job).
 
     def _enqueue(self, fn: Callable[[sqlite3.Connection], Any], reply: _Reply) -> None:
         with self._lock:
@@ -159,10 +163,7 @@ class Database:
                 # A caller cancelled before its job started (a peer that hung up
                 # mid-call) is skipped; from here on the others cannot be cancelled.
                 jobs = _merge([(fn, reply) for fn, reply in popped if reply.start()])
-                if len(jobs) == 1:
-                    outcomes = [self._run_alone(*jobs[0])]
-                else:
-                    outcomes = self._run_group(jobs) if jobs else []
+                outcomes = self._run_jobs(jobs)
                 self._count_writes()  # before anyone hears back
                 _settle(outcomes)
         except BaseException:
@@ -175,6 +176,24 @@ class Database:
         if self._conn is not None:
             self.writes = self._conn.total_changes
             self.watch.advance(self.writes)
+
+    def _run_jobs(
+        self, jobs: list[tuple[Callable[[sqlite3.Connection], Any], _Reply]]
+    ) -> list[_Outcome]:
+        """The jobs in order: the read-only ones before the first writer and after the
+        last each alone (no transaction to begin, commit or undo for them: run in the
+        group's, they would read the same rows), the writers between in one group."""
+        first = next((n for n, (fn, _) in enumerate(jobs) if not isinstance(fn, ReadOnly)), None)
+        if first is None:
+            return [self._run_alone(*job) for job in jobs]
+        last = max(n for n, (fn, _) in enumerate(jobs) if not isinstance(fn, ReadOnly))
+        middle = jobs[first : last + 1]
+        outcomes = [self._run_alone(*job) for job in jobs[:first]]
+        if len(middle) == 1:
+            outcomes.append(self._run_alone(*middle[0]))
+        else:
+            outcomes += self._run_group(middle)
+        return outcomes + [self._run_alone(*job) for job in jobs[last + 1 :]]
 
     def _run_alone(self, fn: Callable[[sqlite3.Connection], Any], reply: _Reply) -> _Outcome:
         try:
@@ -192,18 +211,25 @@ class Database:
             conn.execute("BEGIN IMMEDIATE")
             for fn, reply in jobs:
                 done += 1
-                conn.execute("SAVEPOINT job")
+                # A read-only job has nothing to undo. A writer's savepoint is left
+                # open (COMMIT releases them all; the next job's nests in it, and
+                # ROLLBACK TO names the newest): no RELEASE per job.
+                writer = not isinstance(fn, ReadOnly)
+                if writer:
+                    conn.execute("SAVEPOINT job")
+                    _FRESH.take(conn)
                 try:
                     value = fn(conn)
                 except Exception as exc:
                     if not conn.in_transaction:
                         raise  # SQLite rolled the whole group back (a full disk)
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
+                    if writer:
+                        conn.execute("ROLLBACK TO job")
                     outcomes.append((reply, None, storage_error(exc)))
                 else:
-                    conn.execute("RELEASE job")
                     outcomes.append((reply, value, None))
+                finally:
+                    _FRESH.conn = None
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
@@ -213,10 +239,7 @@ class Database:
             # Jobs that had not run yet were not part of the failure: they run now,
             # in a transaction of their own (a PRAGMA that frees space must not fail
             # because the job before it hit the full disk).
-            rest = jobs[done:]
-            if len(rest) == 1:
-                return [*failed, self._run_alone(*rest[0])]
-            return failed + (self._run_group(rest) if rest else [])
+            return failed + self._run_jobs(jobs[done:])
         return outcomes
 
     def close(self) -> None:
@@ -333,6 +356,7 @@ def _merge(
 
 def _run_batch(batch: Batch[Any, Any], items: list[Any], conn: sqlite3.Connection) -> list[Any]:
     """All items in one call; if it raises, each on its own (one bad item fails alone)."""
+    _FRESH.conn = None  # its savepoints, not the job's, are the newest from here
     conn.execute("SAVEPOINT batch")
     try:
         results = batch(conn, items)
@@ -406,41 +430,6 @@ def _resolve(items: list[_Outcome]) -> None:
             future.set_result(value)
         else:
             future.set_exception(error)
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception.
-
-    Inside a transaction already (a group commit) it is a savepoint instead: all or
-    nothing of it, committed with the group.
-    """
-    # SQLite may roll a transaction back by itself (a full disk): then there is
-    # nothing left to undo, and the original error is the one to report.
-    if conn.in_transaction:
-        conn.execute("SAVEPOINT nested")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK TO nested")
-                conn.execute("RELEASE nested")
-            raise
-        conn.execute("RELEASE nested")
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    try:
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -398,17 +398,16 @@ class PgDatabase(Database):
             "transaction_seconds": conn.transaction_seconds,
         }
 
-    def _run_group(self, jobs: list[tuple[Callable[[sqlite3.Connection], Any], Any]]) -> Any:
+    def _run_jobs(self, jobs: list[tuple[Callable[[sqlite3.Connection], Any], Any]]) -> Any:
         """The group's read-only jobs first, each alone (no transaction: no write
         lock) and answered at once, then the others in the group's write transaction."""
         reads = [job for job in jobs if isinstance(job[0], ReadOnly)]
-        if not reads:
-            return super()._run_group(jobs)
-        rest = [job for job in jobs if not isinstance(job[0], ReadOnly)]
-        settle([self._run_alone(*job) for job in reads])  # not after the writes' COMMIT
-        if len(rest) == 1:
-            return [self._run_alone(*rest[0])]
-        return super()._run_group(rest) if rest else []
+        if reads:
+            settle([self._run_alone(*job) for job in reads])  # not after the writes' COMMIT
+            jobs = [job for job in jobs if not isinstance(job[0], ReadOnly)]
+        if len(jobs) == 1:
+            return [self._run_alone(*jobs[0])]
+        return self._run_group(jobs) if jobs else []
 
     def _open(self) -> None:
         conn = PgConnection(self.url)

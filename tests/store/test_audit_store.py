@@ -22,7 +22,7 @@ from exchange.core.merkle import (
 from exchange.store import audit
 from exchange.store.db import transaction
 
-from ..storage import connect
+from ..storage import connect, sqlite_only
 
 AT = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -117,4 +117,45 @@ def test_the_tree_can_be_built_in_bounded_steps(tmp_path: Path) -> None:
     assert max(steps) <= 7 and sum(steps) == 100 - 3  # 100 leaves: 50+25+12+6+3+1 nodes
     store = audit.SqliteHashStore(conn)
     assert root(store, 100) == root(reference, 100)
+    conn.close()
+
+
+def _entry(i: int) -> bytes:
+    return encode_entry(
+        at=AT, authority="ES-CNA", action="request_sent", actor=f"u{i}", fields={"n": i}
+    )
+
+
+def test_entries_appended_together_follow_the_log_in_chunks(tmp_path: Path) -> None:
+    conn = _conn(tmp_path / "a.db")
+    reference = MemoryHashStore()
+    for i in range(3):
+        reference.append(_append(conn, i))
+    batch = [_entry(i) for i in range(3, 8)]
+    with transaction(conn):
+        assert audit.append_all(conn, batch, chunk=2) == 3  # chunks of 2, 2 and 1
+        assert audit.append_all(conn, []) == 8
+    for entry in batch:
+        reference.append(entry)
+    reference.append(_append(conn, 8))  # a single append after them goes on from there
+    assert audit.entries(conn, 3, 8) == list(enumerate(batch, start=3))
+    store = audit.tree(conn)
+    assert store.size == 9 and root(store, 9) == root(reference, 9)
+    conn.close()
+
+
+@sqlite_only("SQLite's statement trace; the same SQL runs on PostgreSQL (test above)")
+def test_appending_entries_together_is_two_statements_a_chunk(tmp_path: Path) -> None:
+    conn = _conn(tmp_path / "a.db")
+    _append(conn, 0)
+    seen: list[str] = []
+    with transaction(conn):
+        conn.set_trace_callback(seen.append)
+        audit.append_all(conn, [_entry(i) for i in range(1, 6)], chunk=3)
+        conn.set_trace_callback(None)
+    # before: the log's size read first, then the entries and their leaves
+    assert [s.split(" (")[0] for s in seen] == [
+        "INSERT INTO audit_entries", "INSERT INTO audit_nodes",
+        "INSERT INTO audit_entries", "INSERT INTO audit_nodes",
+    ]  # fmt: skip
     conn.close()

@@ -6,13 +6,16 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from exchange.core.errors import StorageUnavailable
-from exchange.store.db import Database, transaction
+from exchange.store.db import WRITE_CLAIM, Database, transaction
+from exchange.store.idempotency import Claim
+from exchange.store.read_only import ReadOnly
 
 from ..storage import database as open_test_database
 from ..storage import sqlite_only
@@ -243,3 +246,149 @@ def test_the_page_cache_is_bounded(db: Database) -> None:
     # a benchmark process holds 125 nodes' connections: SQLite's 2 MB default each
     # kept every node's stored directory in memory
     assert db.run_sync(lambda c: c.execute("PRAGMA cache_size").fetchone()[0]) == -512
+
+
+def _write(v: int) -> Any:
+    def job(c: sqlite3.Connection) -> int:
+        with transaction(c):
+            c.execute("INSERT INTO t (v) VALUES (?)", (v,))
+        return v
+
+    return job
+
+
+def _count(c: sqlite3.Connection) -> int:
+    return int(c.execute("SELECT COUNT(*) FROM t").fetchone()[0])
+
+
+@sqlite_only("SQLite's statement trace; test_pg_round_trips counts PostgreSQL's round trips")
+async def test_a_group_spends_statements_on_its_writers_only(db: Database) -> None:
+    # Read-only jobs before the first writer and after the last run alone (no BEGIN,
+    # COMMIT or savepoint for them); each writer's savepoint is its transaction's too
+    # and is never RELEASEd (COMMIT releases them all). Before: 18 statements.
+    seen: list[str] = []
+    db.run_sync(lambda c: c.set_trace_callback(seen.append))
+    results = await together(
+        db, db.run(ReadOnly(_count)), db.run(_write(1)), db.run(_write(2)), db.run(ReadOnly(_count))
+    )
+    db.run_sync(lambda c: c.set_trace_callback(None))
+    assert results == [0, 1, 2, 2]
+    assert [" ".join(s.split()[:2]) for s in seen] == [
+        "SELECT COUNT(*)", "BEGIN IMMEDIATE", "SAVEPOINT job", "INSERT INTO",
+        "SAVEPOINT job", "INSERT INTO", "COMMIT", "SELECT COUNT(*)",
+    ]  # fmt: skip
+
+
+@sqlite_only("SQLite's statement trace; on PostgreSQL read-only jobs run outside the group")
+async def test_read_only_jobs_alone_in_a_group_begin_no_transaction(db: Database) -> None:
+    seen: list[str] = []
+    db.run_sync(lambda c: c.set_trace_callback(seen.append))
+    results = await together(db, *(db.run(ReadOnly(_count)) for _ in range(3)))
+    db.run_sync(lambda c: c.set_trace_callback(None))
+    assert results == [0, 0, 0]
+    assert seen == ["SELECT COUNT(*) FROM t"] * 3
+
+
+@sqlite_only(
+    "the order of a group's jobs; on PostgreSQL its read-only jobs run first, outside its"
+    " write transaction (test_pg_round_trips.py::test_a_read_only_job_answers_while_...)"
+)
+async def test_a_read_only_job_between_writers_sees_the_writes_before_it(db: Database) -> None:
+    results = await together(
+        db, db.run(_write(1)), db.run(ReadOnly(_count)), db.run(_write(2)), db.run(_write(3))
+    )
+    assert results == [1, 1, 2, 3]
+    assert await db.run(_count) == 3
+
+
+async def test_a_job_that_fails_in_a_group_loses_its_writes_and_no_others(db: Database) -> None:
+    caught: list[str] = []
+
+    def bare_then_fail(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO t (v) VALUES (10)")  # no transaction(): the job's savepoint
+        raise RuntimeError("after a write")
+
+    def write_then_fail(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO t (v) VALUES (20)")
+        with transaction(c):  # not the first thing the job wrote: a savepoint of its own
+            c.execute("INSERT INTO t (v) VALUES (21)")
+        raise RuntimeError("after two")
+
+    def catch_and_go_on(c: sqlite3.Connection) -> int:
+        try:
+            with transaction(c):  # takes the job's fresh savepoint as its own
+                c.execute("INSERT INTO t (v) VALUES (30)")
+                c.execute("INSERT INTO t (v) VALUES (1)")  # taken: UNIQUE fails
+        except sqlite3.IntegrityError as exc:
+            caught.append(str(exc))
+        with transaction(c):
+            c.execute("INSERT INTO t (v) VALUES (31)")
+        return 31
+
+    def nested_fails(c: sqlite3.Connection) -> None:
+        with transaction(c):
+            c.execute("INSERT INTO t (v) VALUES (40)")
+            with transaction(c):
+                c.execute("INSERT INTO t (v) VALUES (41)")
+            raise RuntimeError("outer")
+
+    results = await together(
+        db,
+        db.run(_write(1)),
+        db.run(bare_then_fail),
+        db.run(write_then_fail),
+        db.run(catch_and_go_on),
+        db.run(nested_fails),
+        db.run(_write(2)),
+    )
+    assert results[0] == 1 and results[3] == 31 and results[5] == 2
+    assert [str(r) for r in (results[1], results[2], results[4])] == [
+        "after a write", "after two", "outer",
+    ]  # fmt: skip
+    assert len(caught) == 1
+    rows = await db.run(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")])
+    assert rows == [1, 2, 31]
+    assert not await db.run(lambda c: c.in_transaction)
+
+
+async def test_a_failing_batch_beside_another_writer_reruns_each_item_alone(
+    db: Database,
+) -> None:
+    # the merged batch opens savepoints of its own inside the job's: its items'
+    # transactions must not take the job's savepoint for theirs
+    def insert_all(c: sqlite3.Connection, items: list[int]) -> list[int | BaseException]:
+        with transaction(c):
+            c.executemany("INSERT INTO t (v) VALUES (?)", [(v,) for v in items])
+        return list(items)
+
+    await db.run(lambda c: c.execute("INSERT INTO t (v) VALUES (2)"))
+    *batched, other = await together(
+        db, *(db.run_batched(insert_all, v) for v in (1, 2, 3)), db.run(_write(4))
+    )
+    assert (batched[0], batched[2], other) == (1, 3, 4)
+    assert isinstance(batched[1], sqlite3.IntegrityError)
+    rows = await db.run(lambda c: [r[0] for r in c.execute("SELECT v FROM t ORDER BY v")])
+    assert rows == [1, 2, 3, 4]
+
+
+@sqlite_only("SQLite's statement trace; the claim's own tests run on both engines")
+async def test_a_read_only_job_leaves_the_requests_claim_to_its_first_writer(
+    db: Database,
+) -> None:
+    # a read-only job changes nothing to claim: no transaction and no mark for it
+    # (before: BEGIN IMMEDIATE, the mark's SELECT, the job's, COMMIT)
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    claim = Claim("alice", "key-1", "f" * 64, now, now + timedelta(days=1))
+    seen: list[str] = []
+    db.run_sync(lambda c: c.set_trace_callback(seen.append))
+    token = WRITE_CLAIM.set(claim)
+    try:
+        assert await db.run(ReadOnly(_count)) == 0
+        assert seen == ["SELECT COUNT(*) FROM t"] and not claim.bound
+        assert await db.run(_write(5)) == 5
+    finally:
+        WRITE_CLAIM.reset(token)
+        db.run_sync(lambda c: c.set_trace_callback(None))
+    assert claim.bound
+    keys = db.run_sync(lambda c: c.execute("SELECT key FROM idempotency_keys").fetchall())
+    assert keys == [("key-1",)]
