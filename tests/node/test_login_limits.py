@@ -97,8 +97,10 @@ async def test_password_checks_at_once_are_bounded(
             )
             for i, c in enumerate(clients)
         ]
-        for _ in range(1000):  # bounded wait (10 s) until all six are in the gate
-            if gate.waiting == 6:
+        # bounded wait (10 s) until all six are in the gate and two checks have reached
+        # their threads (a slot taken is not yet a check running: the executor starts it)
+        for _ in range(1000):
+            if gate.waiting == 6 and running[0] == 2:
                 break
             await asyncio.sleep(0.01)
         assert gate.waiting == 6 and running[0] == 2  # two checks run, four wait
