@@ -62,6 +62,16 @@ async def wait_until(
         await asyncio.sleep(0.02)
 
 
+async def all_delivered(node: Node) -> bool:
+    """Every request the node sent is receipted (for ``wait_until``)."""
+    waiting: int = await node.db.run(
+        lambda c: c.execute(
+            "SELECT COUNT(*) FROM requests WHERE direction = 'out' AND delivered_at IS NULL"
+        ).fetchone()[0]
+    )
+    return waiting == 0
+
+
 def free_port() -> int:
     """A free port below the ephemeral range: a node binds it a while after it is chosen,
     and a port of the ephemeral range may meanwhile become the source port of an

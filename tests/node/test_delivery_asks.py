@@ -15,7 +15,7 @@ from exchange.service import requests
 from exchange.service.forms import RequestForm
 from exchange.service.node import Node
 
-from ..federation import Federation, wait_until
+from ..federation import Federation, all_delivered, wait_until
 from ..postgres import on_postgresql
 
 ASK = "INDEXED BY outbox_emergency"  # the first statement of every ask (store/outbox.due)
@@ -35,15 +35,6 @@ def _form(subject: str) -> RequestForm:
                        subject=subject, body="Who operates the boat?", language="en")  # fmt: skip
 
 
-async def _all_delivered(node: Node) -> bool:
-    waiting: int = await node.db.run(
-        lambda c: c.execute(
-            "SELECT COUNT(*) FROM requests WHERE direction = 'out' AND delivered_at IS NULL"
-        ).fetchone()[0]
-    )
-    return waiting == 0
-
-
 def _trace(node: Node) -> list[str]:
     statements: list[str] = []
     node.db.run_sync(lambda c: c.set_trace_callback(statements.append))
@@ -53,10 +44,10 @@ def _trace(node: Node) -> list[str]:
 @pytest.mark.skipif(on_postgresql(), reason="counts the statements SQLite traces")
 async def test_one_delivery_asks_the_outbox_once(fed: Federation) -> None:
     node = fed["ES-CNA"].node
-    await wait_until(lambda: _all_delivered(node), what="a quiet start")
+    await wait_until(lambda: all_delivered(node), what="a quiet start")
     statements = _trace(node)
     await requests.create(node, actor="bench", form=_form("One"))
-    await wait_until(lambda: _all_delivered(node), what="the request receipted")
+    await wait_until(lambda: all_delivered(node), what="the request receipted")
     asks = [s for s in statements if ASK in s]
     assert len(asks) == 1  # was 2-3: again while it was in flight, and once after
     # no attachment: the ask said so, no job of its own to find that out
@@ -70,4 +61,4 @@ async def test_what_is_queued_during_a_delivery_still_goes(fed: Federation) -> N
     for n in range(5):
         await requests.create(node, actor="bench", form=_form(f"Then {n}"))
     await first
-    await wait_until(lambda: _all_delivered(node), what="all six receipted")
+    await wait_until(lambda: all_delivered(node), what="all six receipted")

@@ -12,10 +12,9 @@ import pytest
 
 from exchange.service import requests
 from exchange.service.forms import RequestForm
-from exchange.service.node import Node
 
 from ..core.test_encodings_per_request import Encodings
-from ..federation import Federation, wait_until
+from ..federation import Federation, all_delivered, wait_until
 
 # The audit entries (4), the header and the content sealed (2), the call signed and
 # checked (2), the transaction body, the envelope and the answer checked canonical (3),
@@ -33,22 +32,13 @@ async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
     await federation.stop()
 
 
-async def _all_delivered(node: Node) -> bool:
-    waiting: int = await node.db.run(
-        lambda c: c.execute(
-            "SELECT COUNT(*) FROM requests WHERE direction = 'out' AND delivered_at IS NULL"
-        ).fetchone()[0]
-    )
-    return waiting == 0
-
-
 async def test_encodings_per_request(fed: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
     node = fed["ES-CNA"].node
-    await wait_until(lambda: _all_delivered(node), what="a quiet start")
+    await wait_until(lambda: all_delivered(node), what="a quiet start")
     encodings = Encodings(monkeypatch)
     for n in range(3):
         form = RequestForm(to="MA-CNA", kind="information_request", urgency="urgent",
                            subject=f"Boat {n}", body="Who?", language="en")  # fmt: skip
         await requests.create(node, actor="bench", form=form)
-        await wait_until(lambda: _all_delivered(node), what="the request receipted")
+        await wait_until(lambda: all_delivered(node), what="the request receipted")
         assert encodings.take() == PER_REQUEST
