@@ -74,6 +74,10 @@ class EvidenceConfig:
     # a blob goes to a peer in parts of this many bytes (PATCH /v1/blobs/{sha256}): a
     # broken transfer resumes from the last part the peer verified
     part_bytes: int = 8 * 1024 * 1024
+    # an evidence file is refused (insufficient_storage, 507) when the disk of the
+    # blobs folder would keep less than this free once it is written: room for the
+    # database, its write-ahead log and the audit log to go on committing
+    min_free_bytes: int = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -387,6 +391,7 @@ def _evidence(raw: JsonObject, attachment_limit: int) -> EvidenceConfig:
         peer_quota_bytes=_int(raw, "peer_quota_bytes", quota, 1, 1 << 44),
         unreferenced_grace=timedelta(hours=_num(raw, "unreferenced_grace_hours", 96.0)),
         part_bytes=_int(raw, "part_bytes", 8 << 20, 64 << 10, MAX_PART_BYTES),
+        min_free_bytes=_int(raw, "min_free_bytes", 1 << 30, 0, 1 << 50),
     )
 
 

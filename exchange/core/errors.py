@@ -45,6 +45,16 @@ class QuotaExceeded(ExchangeError):
     code = "quota_exceeded"
 
 
+class InsufficientStorage(ExchangeError):
+    """The disk that holds this node's evidence files lacks room for a file: less free
+    than the file needs plus the reserve kept for the database and the audit log
+    (``[evidence] min_free_bytes``), or the disk filled while it was written.
+    Retryable: nothing is stored past what was synced before, and a resumable upload
+    stands where it stood once room is made."""
+
+    code = "insufficient_storage"
+
+
 class BadSignature(ExchangeError):
     """A signature does not verify under the key it names."""
 

@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -27,7 +28,7 @@ import structlog
 from ..core.errors import Conflict, Malformed, OffsetMismatch, QuotaExceeded, TooLarge
 from ..core.evidence import MAX_PART_BYTES, partial_blob_name
 from ..store import blob_parts, blobs
-from .evidence import BLOB_OVERHEAD, blob_dir, blob_path
+from .evidence import BLOB_OVERHEAD, blob_dir, blob_path, close_quietly, disk_full, ensure_room
 from .node import Node
 
 log = structlog.get_logger("exchange.evidence")
@@ -113,16 +114,18 @@ async def append(
             raise OffsetMismatch(
                 f"this upload stands at {partial.verified} of {partial.length} bytes"
             )
-        return await _append(
-            node,
-            key,
-            chunks,
-            offset=offset,
-            length=length,
-            part_size=part_size,
-            verify=verify,
-            new=partial is None,
-        )
+        await ensure_room(node, length - offset)
+        with disk_full():  # a part the disk cannot hold is cut: the upload stands as it stood
+            return await _append(
+                node,
+                key,
+                chunks,
+                offset=offset,
+                length=length,
+                part_size=part_size,
+                verify=verify,
+                new=partial is None,
+            )
     finally:
         _BUSY.discard(key)
 
@@ -346,7 +349,8 @@ def _cut(handle: IO[bytes], path: Path, offset: int, new: bool) -> None:
         if new:
             path.unlink(missing_ok=True)
         elif path.exists():
-            handle.flush()
-            handle.truncate(offset)
+            with suppress(OSError):  # a full disk: what is buffered is not kept, nor counted
+                handle.flush()
+            os.ftruncate(handle.fileno(), offset)
     finally:
-        handle.close()
+        close_quietly(handle)

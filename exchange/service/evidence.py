@@ -9,12 +9,14 @@ here ever holds a whole file in memory: files go chunk by chunk.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import re
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
@@ -22,7 +24,14 @@ from typing import IO
 import structlog
 
 from ..core.content import attachments_of
-from ..core.errors import DecryptionFailed, Malformed, NotFound, QuotaExceeded, TooLarge
+from ..core.errors import (
+    DecryptionFailed,
+    InsufficientStorage,
+    Malformed,
+    NotFound,
+    QuotaExceeded,
+    TooLarge,
+)
 from ..core.evidence import CHUNK, BlobReader, BlobWriter, ManifestEntry, new_key, safe_filename
 from ..store import audit, blobs
 from ..store import evidence as store
@@ -44,6 +53,35 @@ def blob_dir(node: Node) -> Path:
     path = node.config.data_dir / "blobs"
     path.mkdir(mode=0o700, exist_ok=True)
     return path
+
+
+def _free_bytes(folder: Path) -> int:
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize
+
+
+async def ensure_room(node: Node, needed: int) -> None:
+    """Refuse a file that needs ``needed`` more bytes of the blobs folder's disk when
+    that would leave less free than ``[evidence] min_free_bytes``: the database and the
+    audit log must go on committing when an evidence file fills the disk. Two files
+    checked at once may both pass: the second then meets a full disk (``disk_full``)."""
+    free = await asyncio.to_thread(_free_bytes, blob_dir(node))
+    if free - needed < node.config.evidence.min_free_bytes:
+        log.warning("evidence_disk_low", free_bytes=free, needed_bytes=needed)
+        raise InsufficientStorage("this node has not enough free disk for this file now")
+
+
+@contextmanager
+def disk_full() -> Iterator[None]:
+    """A disk (or quota) that fills while a file is written is ``insufficient_storage``
+    (507, retryable), not an internal error; the caller's clean-up still runs."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        log.warning("evidence_disk_full")
+        raise InsufficientStorage("this node's disk filled while the file was written") from None
 
 
 def _create_private(path: Path) -> IO[bytes]:
@@ -68,32 +106,34 @@ async def upload(
 ) -> Upload:
     """Encrypt one uploaded file into a blob while it streams in; record it (audited)."""
     limit = node.config.limits.max_attachment_bytes
+    await ensure_room(node, 0)  # its size is known only at its end
     key = new_key()
     writer = BlobWriter(key)
     temp = blob_dir(node) / f".upload-{secrets.token_hex(8)}"
-    handle = await asyncio.to_thread(_create_private, temp)
-    try:
-        async for chunk in chunks:
-            if writer.size + len(chunk) > limit:
-                raise TooLarge(f"an attachment may have at most {limit} bytes")
-            await asyncio.to_thread(handle.write, writer.write(chunk))
-        await asyncio.to_thread(handle.write, writer.finish())
-        await asyncio.to_thread(_sync_close, handle)
-        entry = ManifestEntry(
-            id=secrets.token_hex(12),
-            filename=safe_filename(filename or "attachment"),
-            media_type=media_type,
-            size=writer.size,
-            sha256=writer.plain_sha256.hexdigest(),
-            blob_sha256=writer.blob_sha256.hexdigest(),
-            blob_size=writer.blob_size,
-            key=key,
-        )
-        await asyncio.to_thread(os.replace, temp, blob_path(node, entry.blob_sha256))
-    except BaseException:
-        handle.close()
-        await asyncio.to_thread(temp.unlink, True)  # nothing half-written stays behind
-        raise
+    with disk_full():
+        handle = await asyncio.to_thread(_create_private, temp)
+        try:
+            async for chunk in chunks:
+                if writer.size + len(chunk) > limit:
+                    raise TooLarge(f"an attachment may have at most {limit} bytes")
+                await asyncio.to_thread(handle.write, writer.write(chunk))
+            await asyncio.to_thread(handle.write, writer.finish())
+            await asyncio.to_thread(_sync_close, handle)
+            entry = ManifestEntry(
+                id=secrets.token_hex(12),
+                filename=safe_filename(filename or "attachment"),
+                media_type=media_type,
+                size=writer.size,
+                sha256=writer.plain_sha256.hexdigest(),
+                blob_sha256=writer.blob_sha256.hexdigest(),
+                blob_size=writer.blob_size,
+                key=key,
+            )
+            await asyncio.to_thread(os.replace, temp, blob_path(node, entry.blob_sha256))
+        except BaseException:
+            close_quietly(handle)
+            await asyncio.to_thread(temp.unlink, True)  # nothing half-written stays behind
+            raise
     now = node.clock.now()
 
     def save(conn: sqlite3.Connection) -> None:
@@ -112,6 +152,13 @@ def _sync_close(handle: IO[bytes]) -> None:
     handle.flush()
     os.fsync(handle.fileno())
     handle.close()
+
+
+def close_quietly(handle: IO[bytes]) -> None:
+    """Close a file being given up: on a full disk, what it still buffers cannot be
+    written, and the caller drops the file or cuts it back to what was synced."""
+    with suppress(OSError):
+        handle.close()
 
 
 async def unsent(node: Node, ids: list[str], *, owner: str) -> list[Upload]:
@@ -146,6 +193,7 @@ async def store_blob(
     if await asyncio.to_thread(target.exists):
         return 0
     room = limit if size_hint is None else size_hint
+    await ensure_room(node, size_hint or 0)
     quota, now = node.config.evidence.peer_quota_bytes, node.clock.now()
     reservation = await node.db.run(
         lambda c: blobs.reserve(c, peer=peer, size=room, quota=quota, now=now)
@@ -169,24 +217,25 @@ async def _receive(
 ) -> int:
     digest, size = hashlib.sha256(), 0
     temp = blob_dir(node) / f".peer-{secrets.token_hex(8)}"
-    handle = await asyncio.to_thread(_create_private, temp)
-    try:
-        async for chunk in chunks:
-            size += len(chunk)
-            if size > limit:
-                raise TooLarge("blob is larger than this node accepts")
-            if size > room:  # a body longer than it said: its quota was checked for less
-                raise QuotaExceeded("blob is longer than its Content-Length")
-            digest.update(chunk)
-            await asyncio.to_thread(handle.write, chunk)
-        if digest.hexdigest() != expected:
-            raise Malformed("blob does not match its SHA-256")
-        await asyncio.to_thread(_sync_close, handle)
-        await asyncio.to_thread(os.replace, temp, target)
-    except BaseException:
-        handle.close()
-        await asyncio.to_thread(temp.unlink, True)
-        raise
+    with disk_full():
+        handle = await asyncio.to_thread(_create_private, temp)
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge("blob is larger than this node accepts")
+                if size > room:  # longer than it said: its quota was checked for less
+                    raise QuotaExceeded("blob is longer than its Content-Length")
+                digest.update(chunk)
+                await asyncio.to_thread(handle.write, chunk)
+            if digest.hexdigest() != expected:
+                raise Malformed("blob does not match its SHA-256")
+            await asyncio.to_thread(_sync_close, handle)
+            await asyncio.to_thread(os.replace, temp, target)
+        except BaseException:
+            close_quietly(handle)
+            await asyncio.to_thread(temp.unlink, True)
+            raise
     return size
 
 

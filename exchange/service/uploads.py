@@ -38,7 +38,7 @@ from ..store import uploads as store
 from ..store.db import transaction
 from ..store.evidence import Upload
 from ..store.uploads import UploadInProgress
-from .evidence import blob_dir, blob_path
+from .evidence import blob_dir, blob_path, close_quietly, disk_full, ensure_room
 from .node import Node
 
 log = structlog.get_logger("exchange.evidence")
@@ -59,11 +59,13 @@ async def create(node: Node, *, owner: str, length: int, filename: str, media_ty
         raise TooLarge(f"an attachment may have at most {limit} bytes")
     if length < 1:
         raise Malformed("Upload-Length must be 1 or more (send an empty file whole)")
+    await ensure_room(node, length)
     upload_id, key = secrets.token_hex(12), new_key()
     writer = BlobWriter(key)
     header = writer.write(b"")
     path = _file(node, upload_id)
-    await asyncio.to_thread(_write_new, path, header)
+    with disk_full():
+        await asyncio.to_thread(_write_new, path, header)
     now = node.clock.now()
     try:
         await node.db.run(
@@ -125,15 +127,26 @@ async def append(
             raise OffsetMismatch(f"this upload stands at {writer.size} bytes")
         if size_hint is not None and offset + size_hint > upload.length:
             raise Malformed("the body goes past Upload-Length")
-        handle = await asyncio.to_thread(_open_at, path, writer.blob_size)
-        try:
-            async for chunk in chunks:
-                if writer.size + len(chunk) > upload.length:
-                    raise Malformed("the body goes past Upload-Length")
-                await asyncio.to_thread(handle.write, writer.write(chunk))
-            if writer.size == upload.length:
-                await asyncio.to_thread(handle.write, writer.finish())
-        finally:
+        await ensure_room(node, upload.length - offset)
+        with disk_full():
+            handle = await asyncio.to_thread(_open_at, path, writer.blob_size)
+            try:
+                async for chunk in chunks:
+                    if writer.size + len(chunk) > upload.length:
+                        raise Malformed("the body goes past Upload-Length")
+                    await asyncio.to_thread(handle.write, writer.write(chunk))
+                if writer.size == upload.length:
+                    await asyncio.to_thread(handle.write, writer.finish())
+            except OSError:
+                # a write failed (a full disk): the writer's stream went past what the
+                # file holds, so nothing of this part counts; the upload stands where
+                # it was committed, and its writer is rebuilt from the synced chunks
+                _WRITERS.pop(busy, None)
+                await asyncio.to_thread(close_quietly, handle)
+                raise
+            except BaseException:  # cut short: what it brought is kept
+                await asyncio.shield(_keep(node, upload_id, handle, writer))
+                raise
             await asyncio.shield(_keep(node, upload_id, handle, writer))
         if writer.size < upload.length:
             if not node.config.cluster.active_active:
@@ -188,8 +201,14 @@ def _resume_from_disk(upload: UploadInProgress, path: Path) -> BlobWriter:
 
 
 async def _keep(node: Node, upload_id: str, handle: IO[bytes], writer: BlobWriter) -> None:
-    """Sync the whole chunks written, then commit how much they hold."""
-    await asyncio.to_thread(_sync_close, handle)
+    """Sync the whole chunks written, then commit how much they hold. A sync the disk
+    fails commits nothing, and the writer (past what the file holds) is dropped."""
+    try:
+        await asyncio.to_thread(_sync_close, handle)
+    except OSError:
+        _WRITERS.pop((str(node.config.data_dir), upload_id), None)
+        await asyncio.to_thread(close_quietly, handle)
+        raise
     received, blob_bytes = writer.whole_chunks, writer.blob_size
     await node.db.run(
         lambda c: store.advance(c, upload_id, received=received, blob_bytes=blob_bytes)
@@ -224,10 +243,15 @@ async def _finish(node: Node, upload: UploadInProgress, writer: BlobWriter, path
 
 
 def _write_new(path: Path, data: bytes) -> None:
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _open_at(path: Path, blob_bytes: int) -> IO[bytes]:

@@ -42,6 +42,7 @@ STATUS = {
     "directory_rejected": 422,
     "rate_limited": 429,
     "quota_exceeded": 507,
+    "insufficient_storage": 507,
     "unavailable": 503,
     "directory_expired": 503,
     # c2sp.org/tlog-witness POST /add-checkpoint (web/witness.py)

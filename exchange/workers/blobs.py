@@ -29,6 +29,9 @@ from .peer_client import pinned
 log = structlog.get_logger("exchange.delivery")
 _OFFSET_RETRIES = 2
 _SLICE = 256 * 1024
+# a peer's refusals of a blob kept as they are in the outbox's last error: its disk is
+# full, or it holds as much of ours as it keeps (both retried); any other is "blob"
+_TOLD = frozenset({"insufficient_storage", "quota_exceeded"})
 
 
 async def upload_blobs(
@@ -129,7 +132,7 @@ async def _parts(
                 continue
             if response.status != 200:
                 raise ExchangeError(f"peer refused a blob part: HTTP {response.status} {code}",
-                                    code="blob")  # fmt: skip
+                                    code=_told(code))  # fmt: skip
             expected = offset + len(part)
             offset = int(response.headers.get("Upload-Offset", "-1"))
             complete = response.headers.get("Upload-Complete") == "1"
@@ -164,6 +167,13 @@ async def _where(
         if not offset.isascii() or not offset.isdigit():
             raise ExchangeError("peer's Upload-Offset is not a number", code="blob")
         return int(offset), response.headers.get("Upload-Complete") == "1"
+
+
+def _told(code: str) -> str:
+    """What a peer's refusal of a blob tells our operators (the outbox's last error, on
+    the peers page): its code when it is one they can act on, else ``blob``; never a
+    string of the peer's choosing."""
+    return code if code in _TOLD else "blob"
 
 
 def _error_code(response: aiohttp.ClientResponse, body: bytes) -> str:
@@ -207,6 +217,6 @@ async def _put_whole(
         ssl=pinned(*authority.tls_pins),
         timeout=_timeout(node),
     ) as response:  # fmt: skip
-        await response.read()
+        code = _error_code(response, await response.read())
         if response.status != 200:
-            raise ExchangeError(f"peer refused a blob: HTTP {response.status}", code="blob")
+            raise ExchangeError(f"peer refused a blob: HTTP {response.status}", code=_told(code))
