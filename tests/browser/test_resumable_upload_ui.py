@@ -10,7 +10,8 @@ import re
 
 from playwright.async_api import Browser, Route, expect
 
-from ..federation import Federation
+from ..disks import small_disk
+from ..federation import PASSWORD, Federation
 from .test_ui_flow import browser, fed, log_in, new_page, reload_until
 
 __all__ = ["browser", "fed"]  # the fixtures, shared with test_ui_flow
@@ -65,3 +66,32 @@ async def test_a_file_is_uploaded_in_parts_resumed_and_its_delivery_shown(
         await page.get_by_role("link", name="phone.bin").click()
     saved = await (await download_info.value).path()
     assert saved is not None and saved.read_bytes() == EVIDENCE
+
+
+async def test_a_node_whose_disk_is_full_says_so_in_the_users_language(
+    fed: Federation, browser: Browser
+) -> None:
+    """The node refuses the file (507 insufficient_storage: a real 8 MiB filesystem on
+    its blobs folder, below the 1 GiB it keeps free); the page says why, in French, at
+    once, instead of retrying or showing an HTTP status."""
+    es = fed["ES-CNA"].url
+    context = await browser.new_context(ignore_https_errors=True, locale="fr-FR")
+    page = await context.new_page()
+    await page.goto(es + "/login")
+    await page.get_by_label("Nom d'utilisateur").fill("investigator")
+    await page.get_by_label("Mot de passe").fill(PASSWORD)
+    await page.get_by_role("button", name="Se connecter").click()
+    with small_disk(fed["ES-CNA"].data / "blobs"):
+        await page.goto(es + "/compose?to=MA-CNA")
+        await page.locator("#attachment").set_input_files(
+            files=[{"name": "phone.bin", "mimeType": "application/octet-stream",
+                    "buffer": EVIDENCE[:100_000]}]
+        )  # fmt: skip
+        alert = page.locator("ul.uploads li[role=alert]")
+        await expect(alert).to_have_text(
+            "Le disque du nœud n'a pas la place pour ce fichier : prévenez votre"
+            " administrateur, puis choisissez à nouveau le fichier."
+        )
+        await expect(page.locator('input[name="uploaded"]')).to_have_count(0)
+        await expect(page.get_by_role("button", name="Sceller et envoyer")).to_be_enabled()
+    await context.close()

@@ -256,6 +256,10 @@ EN: dict[str, str] = {
     "size_bytes": "{size} bytes",
     "sent_progress": "sent to {recipient}: {sent} of {total} bytes confirmed",
     "upload_progress": "uploaded, resumable if the connection breaks",
+    "upload_no_room": (
+        "The node's disk has no room for this file now:"
+        " tell your administrator, then choose the file again."
+    ),
     "nav_cases": "Cases",
     "nav_open_case": "Open a case",
     "cases_title": "Cases",

@@ -251,6 +251,7 @@ AR: dict[str, str] = {
     "size_bytes": "{size} بايت",
     "sent_progress": "أُرسل إلى {recipient}: تأكد استلام {sent} من {total} بايت",
     "upload_progress": "تم الرفع، ويُستأنف إذا انقطع الاتصال",
+    "upload_no_room": "لا يتسع قرص العقدة لهذا الملف الآن: أبلغ المسؤول، ثم اختر الملف مرة أخرى.",
     "nav_cases": "القضايا",
     "nav_open_case": "فتح قضية",
     "cases_title": "القضايا",

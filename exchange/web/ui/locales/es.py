@@ -267,6 +267,10 @@ ES: dict[str, str] = {
     "size_bytes": "{size} bytes",
     "sent_progress": "enviado a {recipient}: {sent} de {total} bytes confirmados",
     "upload_progress": "subido; se reanuda si se corta la conexión",
+    "upload_no_room": (
+        "El disco del nodo no tiene espacio para este archivo:"
+        " avise a su administrador y vuelva a elegir el archivo."
+    ),
     "nav_cases": "Casos",
     "nav_open_case": "Abrir un caso",
     "cases_title": "Casos",

@@ -268,6 +268,10 @@ FR: dict[str, str] = {
     "size_bytes": "{size} octets",
     "sent_progress": "envoyé à {recipient} : {sent} sur {total} octets confirmés",
     "upload_progress": "téléversé ; reprend si la connexion se coupe",
+    "upload_no_room": (
+        "Le disque du nœud n'a pas la place pour ce fichier :"
+        " prévenez votre administrateur, puis choisissez à nouveau le fichier."
+    ),
     "nav_cases": "Dossiers",
     "nav_open_case": "Ouvrir un dossier",
     "cases_title": "Dossiers",

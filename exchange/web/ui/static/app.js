@@ -73,11 +73,14 @@ function deadlineForKind() {
 // ("uploaded"), not again as a file. Without this script the form sends the files whole.
 const UPLOAD_PART = 8 * 1024 * 1024;
 
+// a refusal that trying again at once will not change (the node's disk is full)
+class Refused extends Error {}
+
 function base64Text(text) {
   return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
 }
 
-async function uploadInParts(file, form, csrf, list, done) {
+async function uploadInParts(file, form, csrf, list, texts) {
   const item = document.createElement("li");
   const bar = document.createElement("progress");
   bar.max = file.size;
@@ -91,6 +94,7 @@ async function uploadInParts(file, form, csrf, list, done) {
     method: "POST", credentials: "same-origin",
     headers: { ...tus, "Upload-Length": String(file.size), "Upload-Metadata": meta },
   });
+  if (created.status === 507) throw new Refused(texts.noRoom);
   if (created.status !== 201) throw new Error("upload refused: HTTP " + created.status);
   const where = created.headers.get("Location");
   const finish = (id) => {
@@ -100,7 +104,7 @@ async function uploadInParts(file, form, csrf, list, done) {
     hidden.value = id;
     form.append(hidden);
     bar.value = file.size;
-    item.append(" ✓ " + done);
+    item.append(" ✓ " + (texts.uploaded || ""));
   };
   let offset = 0;
   let failures = 0;
@@ -122,9 +126,10 @@ async function uploadInParts(file, form, csrf, list, done) {
         failures = 0;
         continue;
       }
+      if (sent.status === 507) throw new Refused(texts.noRoom);
       if (sent.status !== 409) throw new Error("upload refused: HTTP " + sent.status);
     } catch (err) {
-      if (++failures > 5) throw err;
+      if (err instanceof Refused || ++failures > 5) throw err;
       await new Promise((resolve) => setTimeout(resolve, 1000 * failures));
     }
     // the connection broke or the upload is elsewhere: ask where it stands, go on
@@ -154,11 +159,15 @@ function resumableUploads() {
       buttons.forEach((b) => { b.disabled = true; });
       try {
         for (const file of files) {
-          await uploadInParts(file, form, token.value, list, input.dataset.uploaded || "");
+          await uploadInParts(file, form, token.value, list, input.dataset);
         }
         input.value = ""; // each file now travels as its upload's id
       } catch (err) {
-        list.append(String(err.message || err)); // the form can still send them whole
+        const said = document.createElement("li");
+        said.setAttribute("role", "alert");
+        said.className = "error";
+        said.textContent = String(err.message || err); // the form can still send them whole
+        list.append(said);
       } finally {
         buttons.forEach((b) => { b.disabled = false; });
       }
