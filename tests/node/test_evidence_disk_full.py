@@ -21,6 +21,7 @@ from exchange.core.peer_auth import HEADER, sign_call
 
 from ..disks import MIB, fill, small_disk
 from ..federation import FAST_DELIVERY, ApiClient, Federation, all_delivered, wait_until
+from ..storage import rows
 from .test_attachments import upload
 from .test_resumable_uploads import REQUEST, start, travels, tus
 
@@ -128,13 +129,9 @@ async def test_a_peer_whose_disk_is_full_gets_the_file_once_it_has_room(
         assert status == 201, created
         node = fed["ES-CNA"].node
 
-        async def refused_twice() -> list[Any]:
-            rows: list[Any] = await node.db.run(
-                lambda c: c.execute(
-                    "SELECT attempts, last_error FROM outbox WHERE attempts >= 2"
-                ).fetchall()
-            )
-            return rows
+        def refused_twice() -> list[tuple[Any, ...]]:
+            sql = "SELECT attempts, last_error FROM outbox WHERE attempts >= 2"
+            return rows(fed["ES-CNA"].data, sql)
 
         (_, error), *_ = await wait_until(refused_twice, what="two attempts refused")
         assert error == "insufficient_storage"  # the peer said why (507): retried, not given up
