@@ -204,3 +204,31 @@ async def test_a_blob_part_the_peers_disk_cannot_hold_is_cut_and_sent_again(
                                     length=len(blob), sha=sha)  # fmt: skip
     assert (status, body["complete"]) == (200, True), body
     assert (folder / sha).read_bytes() == blob
+
+
+async def test_a_16_gib_file_is_taken_where_the_limit_and_the_disk_allow_it(
+    tmp_path: Path,
+) -> None:
+    """Phone extractions of 16 GiB: with ``max_attachment_bytes`` raised to 16 GiB and
+    a disk of 18 GiB (a tmpfs takes memory only for what is written; 1 GiB is kept
+    free), the upload is taken and stands at its parts; one byte more than the limit is
+    ``too_large``."""
+    limit = 16 * 1024 * MIB
+    extra = FAST_DELIVERY + f"\n[limits]\nmax_attachment_bytes = {limit}\n"
+    fed = Federation.create(tmp_path, ["ES-CNA"], extra_config=extra)
+    with small_disk(fed["ES-CNA"].data / "blobs", size=limit + 2048 * MIB):
+        await fed.start()
+        investigator = await ApiClient(fed["ES-CNA"]).login("investigator")
+        try:
+            status, _, body = await tus(investigator, "POST", "/api/uploads",
+                                        Upload_Length=str(limit + 1))  # fmt: skip
+            assert (status, body["error"]["code"]) == (413, "too_large")
+            where = await start(investigator, limit)
+            status, headers, said = await tus(investigator, "PATCH", where, os.urandom(MIB),
+                                              Upload_Offset="0")  # fmt: skip
+            assert (status, headers.get("Upload-Offset")) == (204, str(MIB)), said
+            status, headers, _ = await tus(investigator, "HEAD", where)
+            assert (status, headers["Upload-Length"]) == (200, str(limit))
+        finally:
+            await investigator.close()
+            await fed.stop()
