@@ -11,12 +11,16 @@ import re
 from playwright.async_api import Browser, Route, expect
 
 from ..disks import small_disk
-from ..federation import PASSWORD, Federation
+from ..federation import PASSWORD, ApiClient, Federation
 from .test_ui_flow import browser, fed, log_in, new_page, reload_until
 
 __all__ = ["browser", "fed"]  # the fixtures, shared with test_ui_flow
 PART = 8 * 1024 * 1024  # the page's part size
 EVIDENCE = os.urandom(2 * PART + 12345)  # three parts
+NO_ROOM_FR = (
+    "Le disque du nœud n'a pas la place pour ce fichier : prévenez votre administrateur,"
+    " puis choisissez à nouveau le fichier."
+)
 
 
 async def test_a_file_is_uploaded_in_parts_resumed_and_its_delivery_shown(
@@ -87,11 +91,19 @@ async def test_a_node_whose_disk_is_full_says_so_in_the_users_language(
             files=[{"name": "phone.bin", "mimeType": "application/octet-stream",
                     "buffer": EVIDENCE[:100_000]}]
         )  # fmt: skip
-        alert = page.locator("ul.uploads li[role=alert]")
-        await expect(alert).to_have_text(
-            "Le disque du nœud n'a pas la place pour ce fichier : prévenez votre"
-            " administrateur, puis choisissez à nouveau le fichier."
-        )
+        await expect(page.locator("ul.uploads li[role=alert]")).to_have_text(NO_ROOM_FR)
         await expect(page.locator('input[name="uploaded"]')).to_have_count(0)
         await expect(page.get_by_role("button", name="Sceller et envoyer")).to_be_enabled()
+        # the form sends the file whole instead: the page says the same, nothing is sent
+        await page.get_by_label("Langue", exact=True).fill("fr")
+        await page.get_by_label("Objet").fill("Extraction du téléphone")
+        await page.get_by_label("Demande", exact=True).fill("L'extraction est jointe.")
+        await page.get_by_role("button", name="Sceller et envoyer").click()
+        await expect(page.get_by_role("alert")).to_have_text(NO_ROOM_FR)
     await context.close()
+    client = await ApiClient(fed["ES-CNA"]).login("investigator")
+    try:
+        _, listed = await client.call("GET", "/api/requests")
+        assert listed["requests"] == []
+    finally:
+        await client.close()

@@ -176,6 +176,7 @@ OPENAPI: JsonObject = {
                 **_op(
                     "Upload an evidence file (multipart, part 'file'); encrypted as it streams",
                     ok="201",
+                    refusals=("507",),
                 ),
                 "requestBody": {
                     "required": True,
@@ -196,7 +197,7 @@ OPENAPI: JsonObject = {
                 "Start a resumable upload (tus 1.0 creation: Upload-Length header, "
                 "Upload-Metadata filename and filetype in base64); 201 with Location",
                 ok="201",
-                refusals=("409", "413"),
+                refusals=("409", "413", "507"),
             )
         },
         "/api/uploads/{id}": {
@@ -207,7 +208,7 @@ OPENAPI: JsonObject = {
                 "Send the bytes at Upload-Offset (application/offset+octet-stream); 204, or "
                 "200 with the attachment once the file is whole (its id is the upload's)",
                 params=_ID,
-                refusals=("409", "415"),
+                refusals=("409", "415", "507"),
             ),
         },
         "/api/requests/{id}/attachments/{attachment_id}": {

@@ -121,6 +121,10 @@ CSRF_MESSAGE = (
 )
 
 
+# refusals a page says in the user's language rather than in the error's own words
+SAID = {"insufficient_storage": "upload_no_room"}
+
+
 def error_page(
     request: web.Request, status: int, *, title_key: str, message: str = "", key: str | None = None
 ) -> web.Response:
@@ -162,7 +166,8 @@ def page(*roles: Role, multipart: bool = False) -> Callable[[PageHandler], Guard
             except ExchangeError as exc:
                 status = STATUS.get(exc.code, 400)
                 title = "not_found_title" if status == 404 else "error_title"
-                return error_page(request, status, title_key=title, message=exc.message)
+                return error_page(request, status, title_key=title, message=exc.message,
+                                  key=SAID.get(exc.code))  # fmt: skip
 
         guarded.__name__ = handler.__name__
         guarded.roles = roles  # type: ignore[attr-defined]
