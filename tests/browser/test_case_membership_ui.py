@@ -8,8 +8,8 @@ from __future__ import annotations
 from playwright.async_api import Browser, expect
 
 from ..adversarial.test_case_membership_changes import shared_with_two
-from ..federation import PASSWORD, Federation
-from .test_ui_flow import browser, fed, log_in, new_page, reload_until, shot
+from ..federation import Federation
+from .test_ui_flow import browser, fed, log_in, log_in_french, new_page, reload_until, shot
 
 __all__ = ["browser", "fed"]  # the fixtures, shared with test_ui_flow
 
@@ -41,12 +41,7 @@ async def test_ma_leaves_and_es_removes_sn(fed: Federation, browser: Browser) ->
     await expect(investigator.locator('tr[data-member="SN-CNA"]')).to_contain_text("Removed")
     await shot(investigator, "case-member-removed")
 
-    context = await browser.new_context(ignore_https_errors=True, locale="fr-FR")
-    french = await context.new_page()
-    await french.goto(sn + "/login")
-    await french.get_by_label("Nom d'utilisateur").fill("liaison")
-    await french.get_by_label("Mot de passe").fill(PASSWORD)
-    await french.get_by_role("button", name="Se connecter").click()
+    french = await log_in_french(browser, sn, "liaison")
     await french.goto(f"{sn}/cases/{copies['SN-CNA']}")
     await reload_until(french, "case-removed", "the removal at SN")
     await expect(french.locator("#case-removed")).to_contain_text("ES-CNA a retiré")

@@ -11,8 +11,8 @@ import re
 from playwright.async_api import Browser, Route, expect
 
 from ..disks import small_disk
-from ..federation import PASSWORD, ApiClient, Federation
-from .test_ui_flow import browser, fed, log_in, new_page, reload_until
+from ..federation import ApiClient, Federation
+from .test_ui_flow import browser, fed, log_in, log_in_french, new_page, reload_until
 
 __all__ = ["browser", "fed"]  # the fixtures, shared with test_ui_flow
 PART = 8 * 1024 * 1024  # the page's part size
@@ -79,12 +79,7 @@ async def test_a_node_whose_disk_is_full_says_so_in_the_users_language(
     its blobs folder, below the 1 GiB it keeps free); the page says why, in French, at
     once, instead of retrying or showing an HTTP status."""
     es = fed["ES-CNA"].url
-    context = await browser.new_context(ignore_https_errors=True, locale="fr-FR")
-    page = await context.new_page()
-    await page.goto(es + "/login")
-    await page.get_by_label("Nom d'utilisateur").fill("investigator")
-    await page.get_by_label("Mot de passe").fill(PASSWORD)
-    await page.get_by_role("button", name="Se connecter").click()
+    page = await log_in_french(browser, es, "investigator")
     with small_disk(fed["ES-CNA"].data / "blobs"):
         await page.goto(es + "/compose?to=MA-CNA")
         await page.locator("#attachment").set_input_files(
@@ -100,7 +95,7 @@ async def test_a_node_whose_disk_is_full_says_so_in_the_users_language(
         await page.get_by_label("Demande", exact=True).fill("L'extraction est jointe.")
         await page.get_by_role("button", name="Sceller et envoyer").click()
         await expect(page.get_by_role("alert")).to_have_text(NO_ROOM_FR)
-    await context.close()
+    await page.context.close()
     client = await ApiClient(fed["ES-CNA"]).login("investigator")
     try:
         _, listed = await client.call("GET", "/api/requests")

@@ -88,6 +88,18 @@ async def log_in(page: Page, url: str, username: str) -> None:
     await expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
 
 
+async def log_in_french(browser: Browser, url: str, username: str) -> Page:
+    """A page of a browser whose language is French, signed in as ``username``."""
+    context = await browser.new_context(ignore_https_errors=True, locale="fr-FR")
+    page = await context.new_page()
+    await page.goto(url + "/login")
+    await page.get_by_label("Nom d'utilisateur").fill(username)
+    await page.get_by_label("Mot de passe").fill(PASSWORD)
+    await page.get_by_role("button", name="Se connecter").click()
+    await expect(page.get_by_text(f"Connecté en tant que {username}")).to_be_visible()
+    return page
+
+
 async def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

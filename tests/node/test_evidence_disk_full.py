@@ -23,7 +23,7 @@ from ..disks import MIB, fill, small_disk
 from ..federation import FAST_DELIVERY, ApiClient, Federation, all_delivered, wait_until
 from ..storage import rows
 from .test_attachments import upload
-from .test_resumable_uploads import REQUEST, start, travels, tus
+from .test_resumable_uploads import REQUEST, arrives, start, travels, tus
 
 DISK = 8 * MIB
 RESERVE = MIB
@@ -140,15 +140,7 @@ async def test_a_peer_whose_disk_is_full_gets_the_file_once_it_has_room(
         assert inbox["requests"] == []
         (folder / "filler").unlink()
         await wait_until(lambda: all_delivered(node), what="delivered once room is made")
-        _, inbox = await liaison.call("GET", "/api/inbox")
-        rid = inbox["requests"][0]["id"]
-        _, view = await liaison.call("GET", f"/api/requests/{rid}")
-        attachment = view["messages"][0]["attachments"][0]
-        async with liaison.session.get(
-            liaison.member.url + f"/api/requests/{rid}/attachments/{attachment['id']}",
-            ssl=liaison.ssl,
-        ) as response:
-            assert response.status == 200 and await response.read() == data
+        await arrives(liaison, data)
     finally:
         await investigator.close()
         await liaison.close()

@@ -100,6 +100,12 @@ async def travels(investigator: ApiClient, liaison: ApiClient, upload: str, data
         "POST", "/api/requests", {**REQUEST, "attachments": [upload]}
     )
     assert status == 201, created
+    await arrives(liaison, data)
+
+
+async def arrives(liaison: ApiClient, data: bytes) -> None:
+    """The request with the attachment reaches MA, whose liaison downloads it byte for
+    byte."""
 
     async def incoming() -> str:
         _, inbox = await liaison.call("GET", "/api/inbox")
