@@ -6,8 +6,6 @@ what is queued meanwhile still goes."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -17,17 +15,12 @@ from exchange.service.node import Node
 
 from ..federation import Federation, all_delivered, wait_until
 from ..postgres import on_postgresql
+from .test_encodings_per_request import fed
+
+__all__ = ["fed"]  # two nodes without users, shared with test_encodings_per_request
 
 ASK = "INDEXED BY outbox_emergency"  # the first statement of every ask (store/outbox.due)
 BLOBS = "FROM attachments WHERE uploaded = 0"  # store/evidence.to_upload
-
-
-@pytest.fixture
-async def fed(tmp_path: Path) -> AsyncIterator[Federation]:
-    federation = Federation.create(tmp_path, ["ES-CNA", "MA-CNA"], users=False)
-    await federation.start()
-    yield federation
-    await federation.stop()
 
 
 def _form(subject: str) -> RequestForm:
