@@ -20,6 +20,7 @@ from .core.directory import parse_operator_key
 from .core.errors import ExchangeError
 from .core.evidence import MAX_ATTACHMENTS, MAX_PART_BYTES
 from .core.note import ALG_ED25519, parse_vkey
+from .core.ports import browser_refuses
 from .core.retention import RetentionPolicy
 
 URGENCIES = ("emergency", "urgent", "standard")
@@ -327,6 +328,11 @@ def parse_config(raw: JsonObject, *, data_dir: Path) -> NodeConfig:
     )
     if config.log_format not in ("json", "console"):
         raise ConfigError("[node] log_format must be 'json' or 'console'")
+    if browser_refuses(config.listen_port):
+        raise ConfigError(
+            f"[node] listen_port {config.listen_port} is a port web browsers refuse to open"
+            " (ERR_UNSAFE_PORT): the UI would be unreachable; choose another"
+        )
     return config
 
 
@@ -443,33 +449,6 @@ def _escalation(raw: JsonObject) -> EscalationConfig:
         webhooks=tuple(webhooks),
         webhook_timeout=timedelta(seconds=_num(raw, "webhook_timeout_seconds", 10.0)),
     )
-
-
-def render_config(
-    *,
-    authority_id: str,
-    listen_host: str,
-    listen_port: int,
-    operator_keys: list[str],
-    source: str,
-    storage_url: str | None = None,
-) -> str:
-    keys = ", ".join(f'"{k}"' for k in operator_keys)
-    storage = f'\n[storage]\nurl = "{storage_url}"\n' if storage_url else ""
-    return f"""# Exchange node configuration (see config/node.example.toml for every setting).
-[node]
-authority_id = "{authority_id}"
-listen_host = "{listen_host}"
-listen_port = {listen_port}
-log_format = "json"
-
-[directory]
-# Pinned directory operator keys: a directory signed by none of them is refused.
-operator_keys = [{keys}]
-# A file path (relative to this folder) or an https:// URL.
-source = "{source}"
-refresh_seconds = 300
-{storage}"""
 
 
 def _table(raw: JsonObject, name: str) -> JsonObject:

@@ -41,6 +41,8 @@ def test_example_config_parses(tmp_path: Path) -> None:
         ("witness", {"logs": [{"origin": "example.com/log", "vkey": "bad"}]}, "vkey"),
         ("witness", {"logs": [{"origin": "example.com/log"}]}, "origin and vkey"),
         ("witness", {"submissions_per_minute": 0}, "submissions_per_minute"),
+        ("node", {"listen_port": 6000}, "listen_port 6000 is a port web browsers refuse"),
+        ("node", {"listen_port": 10080}, "ERR_UNSAFE_PORT"),
     ],
 )
 def test_bad_settings_are_named(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..core.directory import Directory, format_operator_key, sign_directory
 from ..core.keys import SigningKeyPair
+from ..core.ports import browser_refuses
 from ..ops.keyfiles import tls_fingerprint
 from ..ops.provision import AuthorityInfo, add_user, init_node, read_public_info
 
@@ -52,14 +53,14 @@ def listening_ports(n: int) -> list[int]:
     For a federation that binds its ports long after choosing them (1,000 nodes take a
     minute to provision): a port from the ephemeral range may meanwhile become the
     source port of some process's outgoing connection, or another program's bind(0),
-    and the node then fails to start (measured: "address already in use").
+    and the node then fails to start (measured: "address already in use"). Never a port
+    browsers refuse (6000, X11, failed a browser test in CI).
     """
     low = _ephemeral_low()
     first = max(1024, low - 30_000)
-    start = first + secrets.randbelow(low - first)
     chosen: list[socket.socket] = []
     try:
-        for port in (*range(start, low), *range(first, start)):
+        for port in candidate_ports(first, low, first + secrets.randbelow(low - first)):
             s = socket.socket()
             try:
                 s.bind(("127.0.0.1", port))
@@ -73,6 +74,12 @@ def listening_ports(n: int) -> list[int]:
     finally:
         for s in chosen:
             s.close()
+
+
+def candidate_ports(first: int, end: int, start: int) -> list[int]:
+    """The ports of ``[first, end)`` from ``start`` round to ``start - 1``, but those
+    browsers refuse."""
+    return [p for p in (*range(start, end), *range(first, start)) if not browser_refuses(p)]
 
 
 def _ephemeral_low() -> int:

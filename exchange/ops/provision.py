@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..config import NodeConfig, check_storage_url, load_config, render_config
+from ..config import NodeConfig, check_storage_url, load_config
 from ..core.canonical import format_time
 from ..core.clock import Clock, SystemClock
 from ..core.directory import Authority
@@ -384,3 +384,30 @@ def add_user(
 def _audit(conn: Any, me: str, now: datetime, action: str, actor: str, **fields: Any) -> None:
     with transaction(conn):
         audit.append(conn, at=now, authority=me, action=action, actor=actor, **fields)
+
+
+def render_config(
+    *,
+    authority_id: str,
+    listen_host: str,
+    listen_port: int,
+    operator_keys: list[str],
+    source: str,
+    storage_url: str | None = None,
+) -> str:
+    keys = ", ".join(f'"{k}"' for k in operator_keys)
+    storage = f'\n[storage]\nurl = "{storage_url}"\n' if storage_url else ""
+    return f"""# Exchange node configuration (see config/node.example.toml for every setting).
+[node]
+authority_id = "{authority_id}"
+listen_host = "{listen_host}"
+listen_port = {listen_port}
+log_format = "json"
+
+[directory]
+# Pinned directory operator keys: a directory signed by none of them is refused.
+operator_keys = [{keys}]
+# A file path (relative to this folder) or an https:// URL.
+source = "{source}"
+refresh_seconds = 300
+{storage}"""
