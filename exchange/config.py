@@ -94,6 +94,8 @@ class AuditConfig:
     witness_interval: timedelta = timedelta(seconds=30)
     # a peer whose log cannot be fetched (no answer, 429, 5xx) is alerted after this
     witness_unavailable_alert_after: timedelta = timedelta(hours=24)
+    # peers a witnessing round calls at most (core/witness_rounds.py)
+    witness_peers_per_round: int = 256
 
 
 @dataclass(frozen=True)
@@ -313,6 +315,7 @@ def parse_config(raw: JsonObject, *, data_dir: Path) -> NodeConfig:
             witness_unavailable_alert_after=timedelta(
                 hours=_num(audit, "witness_unavailable_alert_after_hours", 24.0)
             ),
+            witness_peers_per_round=_int(audit, "witness_peers_per_round", 256, 1, 1_000_000),
         ),
         escalation=_escalation(escalation),
         evidence=_evidence(raw.get("evidence", {}), attachment_limit),

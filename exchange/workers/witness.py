@@ -34,6 +34,7 @@ from ..core.witness import (
     open_checkpoint,
     stale,
 )
+from ..core.witness_rounds import peers_this_round
 from ..service import witness
 from ..service.node import Node
 from .peer_client import PeerAnswered, call_peer
@@ -63,12 +64,21 @@ class Witness:
         self.node = node
         self.session = session
         self._locks: dict[str, asyncio.Lock] = {}
+        self._round = 0
 
     async def observe_all(self) -> dict[str, Judgement]:
+        """One round: the peers whose logs it watches, all of them or this round's
+        window of ``[audit] witness_peers_per_round`` (``core.witness_rounds``)."""
         directory = self.node.directory.require()
-        peers = [
-            a for a in directory.authorities if a.authority_id != self.node.me and a.audit_vkey
-        ]
+        watched = {
+            a.authority_id: a
+            for a in directory.authorities
+            if a.authority_id != self.node.me and a.audit_vkey
+        }
+        per_round = self.node.config.audit.witness_peers_per_round
+        chosen = peers_this_round(watched, self.node.me, self._round, per_round)
+        self._round += 1
+        peers = [watched[p] for p in chosen]
         results = await asyncio.gather(*(self.observe(p) for p in peers), return_exceptions=True)
         verdicts: dict[str, Judgement] = {}
         for peer, result in zip(peers, results, strict=True):

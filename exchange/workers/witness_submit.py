@@ -25,6 +25,7 @@ from ..core.errors import ExchangeError
 from ..core.note import parse_signature
 from ..core.tlog_witness import CONTENT_TYPE_SIZE, format_submission, parse_size
 from ..core.witness import witness_key, witness_name_for
+from ..core.witness_rounds import peers_this_round
 from ..service import audit
 from ..service.node import Node
 from .peer_client import pinned
@@ -40,15 +41,21 @@ class WitnessSubmitter:
         self.session = session
         self._held: dict[str, int] = {}  # the size each witness said it holds
         self._locks: dict[str, asyncio.Lock] = {}
+        self._round = 0
 
     async def submit_all(self) -> dict[str, int]:
-        """Submit the newest checkpoint to every peer's witness; the size each cosigned."""
+        """Submit the newest checkpoint to every peer's witness, or to this round's
+        window of ``[audit] witness_peers_per_round`` of them; the size each cosigned."""
         directory = self.node.directory.require()
-        peers = [
-            a
+        witnesses = {
+            a.authority_id: a
             for a in directory.authorities
             if a.authority_id != self.node.me and witness_key(a) is not None
-        ]
+        }
+        per_round = self.node.config.audit.witness_peers_per_round
+        chosen = peers_this_round(witnesses, self.node.me, self._round, per_round)
+        self._round += 1
+        peers = [witnesses[p] for p in chosen]
         results = await asyncio.gather(*(self.submit(p) for p in peers), return_exceptions=True)
         cosigned: dict[str, int] = {}
         for peer, result in zip(peers, results, strict=True):
