@@ -28,7 +28,7 @@ import structlog
 from ..core.errors import Conflict, Malformed, OffsetMismatch, QuotaExceeded, TooLarge
 from ..core.evidence import MAX_PART_BYTES, partial_blob_name
 from ..store import blob_parts, blobs
-from .evidence import BLOB_OVERHEAD, blob_dir, blob_path, close_quietly, disk_full, ensure_room
+from .evidence import BLOB_OVERHEAD, blob_dir, blob_path, close_quietly, disk_full, room_for
 from .node import Node
 
 log = structlog.get_logger("exchange.evidence")
@@ -114,18 +114,21 @@ async def append(
             raise OffsetMismatch(
                 f"this upload stands at {partial.verified} of {partial.length} bytes"
             )
-        await ensure_room(node, length - offset)
-        with disk_full():  # a part the disk cannot hold is cut: the upload stands as it stood
-            return await _append(
-                node,
-                key,
-                chunks,
-                offset=offset,
-                length=length,
-                part_size=part_size,
-                verify=verify,
-                new=partial is None,
-            )
+        # the rest of the file is held while this part is written (parts are at most
+        # 64 MiB: what the part adds is not given back as it lands)
+        async with room_for(node, length - offset):
+            with disk_full():
+                # a part the disk cannot hold is cut: the upload stands as it stood
+                return await _append(
+                    node,
+                    key,
+                    chunks,
+                    offset=offset,
+                    length=length,
+                    part_size=part_size,
+                    verify=verify,
+                    new=partial is None,
+                )
     finally:
         _BUSY.discard(key)
 

@@ -16,7 +16,7 @@ import re
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractAsyncContextManager, contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
@@ -38,6 +38,7 @@ from ..store import evidence as store
 from ..store.db import transaction
 from ..store.evidence import PendingBlob
 from ..store.evidence import Upload as Upload  # what web pages show of a file
+from . import disk_room
 from .node import Node
 from .sessions import User
 
@@ -55,20 +56,15 @@ def blob_dir(node: Node) -> Path:
     return path
 
 
-def _free_bytes(folder: Path) -> int:
-    stats = os.statvfs(folder)
-    return stats.f_bavail * stats.f_frsize
-
-
 async def ensure_room(node: Node, needed: int) -> None:
     """Refuse a file that needs ``needed`` more bytes of the blobs folder's disk when
-    that would leave less free than ``[evidence] min_free_bytes``: the database and the
-    audit log must go on committing when an evidence file fills the disk. Two files
-    checked at once may both pass: the second then meets a full disk (``disk_full``)."""
-    free = await asyncio.to_thread(_free_bytes, blob_dir(node))
-    if free - needed < node.config.evidence.min_free_bytes:
-        log.warning("evidence_disk_low", free_bytes=free, needed_bytes=needed)
-        raise InsufficientStorage("this node has not enough free disk for this file now")
+    that would leave less free than ``[evidence] min_free_bytes`` (``disk_room``)."""
+    await disk_room.check(blob_dir(node), needed, keep_free=node.config.evidence.min_free_bytes)
+
+
+def room_for(node: Node, needed: int) -> AbstractAsyncContextManager[disk_room.Room]:
+    """``ensure_room``, and ``needed`` bytes held for the write it guards (``disk_room``)."""
+    return disk_room.room_for(blob_dir(node), needed, keep_free=node.config.evidence.min_free_bytes)
 
 
 @contextmanager
@@ -193,27 +189,33 @@ async def store_blob(
     if await asyncio.to_thread(target.exists):
         return 0
     room = limit if size_hint is None else size_hint
-    await ensure_room(node, size_hint or 0)
-    quota, now = node.config.evidence.peer_quota_bytes, node.clock.now()
-    reservation = await node.db.run(
-        lambda c: blobs.reserve(c, peer=peer, size=room, quota=quota, now=now)
-    )
-    try:
-        size = await _receive(node, expected, chunks, target, room, limit)
-        done = node.clock.now()
-        await node.db.run(
-            lambda c: blobs.settle(
-                c, reservation, blob_sha256=expected, peer=peer, size=size, now=done
-            )
+    async with room_for(node, size_hint or 0) as disk:
+        quota, now = node.config.evidence.peer_quota_bytes, node.clock.now()
+        reservation = await node.db.run(
+            lambda c: blobs.reserve(c, peer=peer, size=room, quota=quota, now=now)
         )
-    except BaseException:
-        await asyncio.shield(node.db.run(lambda c: blobs.release(c, reservation)))
-        raise
+        try:
+            size = await _receive(node, expected, chunks, target, room, limit, disk)
+            done = node.clock.now()
+            await node.db.run(
+                lambda c: blobs.settle(
+                    c, reservation, blob_sha256=expected, peer=peer, size=size, now=done
+                )
+            )
+        except BaseException:
+            await asyncio.shield(node.db.run(lambda c: blobs.release(c, reservation)))
+            raise
     return size
 
 
 async def _receive(
-    node: Node, expected: str, chunks: AsyncIterator[bytes], target: Path, room: int, limit: int
+    node: Node,
+    expected: str,
+    chunks: AsyncIterator[bytes],
+    target: Path,
+    room: int,
+    limit: int,
+    disk: disk_room.Room,
 ) -> int:
     digest, size = hashlib.sha256(), 0
     temp = blob_dir(node) / f".peer-{secrets.token_hex(8)}"
@@ -228,6 +230,7 @@ async def _receive(
                     raise QuotaExceeded("blob is longer than its Content-Length")
                 digest.update(chunk)
                 await asyncio.to_thread(handle.write, chunk)
+                disk.wrote(len(chunk))
             if digest.hexdigest() != expected:
                 raise Malformed("blob does not match its SHA-256")
             await asyncio.to_thread(_sync_close, handle)

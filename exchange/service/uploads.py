@@ -38,7 +38,7 @@ from ..store import uploads as store
 from ..store.db import transaction
 from ..store.evidence import Upload
 from ..store.uploads import UploadInProgress
-from .evidence import blob_dir, blob_path, close_quietly, disk_full, ensure_room
+from .evidence import blob_dir, blob_path, close_quietly, disk_full, ensure_room, room_for
 from .node import Node
 
 log = structlog.get_logger("exchange.evidence")
@@ -127,27 +127,28 @@ async def append(
             raise OffsetMismatch(f"this upload stands at {writer.size} bytes")
         if size_hint is not None and offset + size_hint > upload.length:
             raise Malformed("the body goes past Upload-Length")
-        await ensure_room(node, upload.length - offset)
-        with disk_full():
-            handle = await asyncio.to_thread(_open_at, path, writer.blob_size)
-            try:
-                async for chunk in chunks:
-                    if writer.size + len(chunk) > upload.length:
-                        raise Malformed("the body goes past Upload-Length")
-                    await asyncio.to_thread(handle.write, writer.write(chunk))
-                if writer.size == upload.length:
-                    await asyncio.to_thread(handle.write, writer.finish())
-            except OSError:
-                # a write failed (a full disk): the writer's stream went past what the
-                # file holds, so nothing of this part counts; the upload stands where
-                # it was committed, and its writer is rebuilt from the synced chunks
-                _WRITERS.pop(busy, None)
-                await asyncio.to_thread(close_quietly, handle)
-                raise
-            except BaseException:  # cut short: what it brought is kept
+        async with room_for(node, upload.length - offset) as room:
+            with disk_full():
+                handle = await asyncio.to_thread(_open_at, path, writer.blob_size)
+                try:
+                    async for chunk in chunks:
+                        if writer.size + len(chunk) > upload.length:
+                            raise Malformed("the body goes past Upload-Length")
+                        await asyncio.to_thread(handle.write, writer.write(chunk))
+                        room.wrote(len(chunk))
+                    if writer.size == upload.length:
+                        await asyncio.to_thread(handle.write, writer.finish())
+                except OSError:
+                    # a write failed (a full disk): the writer's stream went past what the
+                    # file holds, so nothing of this part counts; the upload stands where
+                    # it was committed, and its writer is rebuilt from the synced chunks
+                    _WRITERS.pop(busy, None)
+                    await asyncio.to_thread(close_quietly, handle)
+                    raise
+                except BaseException:  # cut short: what it brought is kept
+                    await asyncio.shield(_keep(node, upload_id, handle, writer))
+                    raise
                 await asyncio.shield(_keep(node, upload_id, handle, writer))
-                raise
-            await asyncio.shield(_keep(node, upload_id, handle, writer))
         if writer.size < upload.length:
             if not node.config.cluster.active_active:
                 return writer.size, None

@@ -8,6 +8,7 @@ database (on another disk here) goes on committing."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -107,6 +108,44 @@ async def test_an_upload_the_disk_cannot_hold_is_refused_and_goes_on_once_room_i
     finally:
         await investigator.close()
         await liaison.close()
+
+
+async def test_a_file_being_written_holds_its_room_from_the_next_upload(
+    fed: Federation,
+) -> None:
+    """Two uploads that each fit the disk, but not together: the second is refused up
+    front while the first streams in, instead of both starting and one meeting the full
+    disk mid-part (and the database with it). A small one still fits beside it."""
+    folder = fed["ES-CNA"].data / "blobs"
+    data = os.urandom(5 * MIB)
+    investigator = await ApiClient(fed["ES-CNA"]).login("investigator")
+    try:
+        where = await start(investigator, len(data))
+        (upload_file,) = blobs(fed, "ES-CNA")
+        go_on = asyncio.Event()
+
+        async def slow() -> AsyncIterator[bytes]:
+            yield data[:MIB]
+            await go_on.wait()
+            yield data[MIB:]
+
+        first = asyncio.ensure_future(tus(investigator, "PATCH", where, slow(), Upload_Offset="0"))
+        try:
+            await wait_until(
+                lambda: (folder / upload_file).stat().st_size >= MIB // 2,
+                what="the first upload on its way to the disk",
+            )
+            # ~7 MiB free, 4 MiB of it held by the first upload, 1 MiB kept free
+            status, _, body = await tus(investigator, "POST", "/api/uploads",
+                                        Upload_Length=str(3 * MIB))  # fmt: skip
+            assert (status, body["error"]["code"]) == (507, "insufficient_storage")
+            await start(investigator, MIB)  # what is left is there to use
+        finally:
+            go_on.set()
+            status, _, done = await first
+        assert status == 200 and done["sha256"] == hashlib.sha256(data).hexdigest()
+    finally:
+        await investigator.close()
 
 
 async def test_a_peer_whose_disk_is_full_gets_the_file_once_it_has_room(
